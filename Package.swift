@@ -1,0 +1,60 @@
+// swift-tools-version: 6.1
+// Forge: repositories → verified training tasks → a small code agent trained on them.
+// One module per pipeline stage: Git → Mining → Store → Environments/Sandbox → TestReports →
+// Validation, and Tensor → Model beside them. The `forge` executable only parses and prints.
+import PackageDescription
+
+let package = Package(
+    name: "Forge",
+    products: [
+        .executable(name: "forge", targets: ["forge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+    ],
+    targets: [
+        // C libraries: headers and link lines only.
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2",
+                       providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Stage 1: mine merged pull requests into tasks.
+        .target(name: "Git", dependencies: ["CGit2"]),
+        .target(name: "Mining", dependencies: ["Git", "Store"]),
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+
+        // Stage 2: environments, sandboxed test runs, per-test results, validation.
+        .target(name: "Sandbox", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
+        .target(name: "TestReports"),
+        .target(name: "Environments", dependencies: ["Sandbox", "Store"]),
+        .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
+
+        // Stage 3: the policy model.
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Model", dependencies: ["Tensor"]),
+
+        // The embedded sample project and the end-to-end demo.
+        .target(name: "Sample", dependencies: ["Git", "Mining", "Store"]),
+
+        .executableTarget(name: "forge", dependencies: [
+            "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation",
+            "Tensor", "Model", "Sample",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "GitTests", dependencies: ["Git"]),
+        .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
+        .testTarget(name: "TestReportsTests", dependencies: ["TestReports"]),
+        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
+        .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
+        .testTarget(name: "ForgeCLITests", dependencies: ["Sample", "Store"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

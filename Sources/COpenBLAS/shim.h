@@ -1,0 +1,4 @@
+#ifndef FORGE_COPENBLAS_SHIM_H
+#define FORGE_COPENBLAS_SHIM_H
+#include <cblas.h>
+#endif

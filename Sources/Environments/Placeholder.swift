@@ -1,0 +1,1 @@
+// Module Environments: placeholder until its first real file lands; delete when adding one.

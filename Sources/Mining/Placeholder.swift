@@ -1,0 +1,1 @@
+// Module Mining: placeholder until its first real file lands; delete when adding one.

@@ -1,0 +1,1 @@
+// Module Model: placeholder until its first real file lands; delete when adding one.

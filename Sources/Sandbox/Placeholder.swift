@@ -1,0 +1,1 @@
+// Module Sandbox: placeholder until its first real file lands; delete when adding one.

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Forge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forge",
+        abstract: "Turn software repositories into verified training tasks for code agents.",
+        subcommands: []
+    )
+}
