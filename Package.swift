@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Model", dependencies: ["Tensor"]),
 
         // The embedded sample project and the end-to-end demo.
-        .target(name: "Sample", dependencies: ["Git", "Mining", "Store"]),
+        .target(name: "Sample", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation",
@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
+        .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["Sample", "Store"]),

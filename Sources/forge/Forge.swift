@@ -5,6 +5,6 @@ struct Forge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Turn software repositories into verified training tasks for code agents.",
-        subcommands: []
+        subcommands: [SampleCommand.self]
     )
 }
