@@ -82,8 +82,9 @@ public struct Sampler: Sendable {
                             keptTokens: distribution.tokens.sorted())
     }
 
-    /// The distribution `sample` draws from: kept tokens from most to least likely (lowest id first
-    /// on ties) with their probabilities, and the log-normalisers over the kept set and over all.
+    /// The distribution `sample` draws from: kept tokens in the order draws walk them (most likely
+    /// first, lowest id on ties, when truncating; by id otherwise) with their probabilities, and
+    /// the log-normalisers over the kept set and over the whole vocabulary.
     public static func finalDistribution(logits: [Float], settings: SamplingSettings)
         throws -> (tokens: [Int], probabilities: [Double], logNormalizer: Double, fullLogNormalizer: Double) {
         guard !logits.isEmpty else { throw SamplerError(description: "empty logits row") }
@@ -97,22 +98,26 @@ public struct Sampler: Sendable {
 
         let inverseTemperature = 1 / Double(settings.temperature)
         let scaled = logits.map { Double($0) * inverseTemperature }
-        let fullLogNormalizer = logSumExp(scaled, over: scaled.indices.filter { scaled[$0] > -.infinity })
         let moreLikely = { (a: Int, b: Int) in scaled[a] != scaled[b] ? scaled[a] > scaled[b] : a < b }
 
-        var candidates = scaled.indices.filter { scaled[$0] > -.infinity }
-        if settings.topK > 0 && settings.topK < candidates.count {
-            candidates = smallest(settings.topK, of: candidates, by: moreLikely)
+        let finite = scaled.indices.filter { scaled[$0] > -.infinity }
+        let fullLogNormalizer = logSumExp(scaled, over: finite)
+        let target = Double(settings.topP) - topPTolerance
+        var candidates: [Int]
+        var candidatesLogNormalizer = fullLogNormalizer   // what top-p renormalises over
+        if settings.topK > 0 && settings.topK < finite.count {
+            candidates = smallest(settings.topK, of: finite, by: moreLikely)
+            candidatesLogNormalizer = logSumExp(scaled, over: candidates)
+        } else if settings.topP < 1 {
+            candidates = topPCandidates(scaled, finite, logNormalizer: fullLogNormalizer, target: target)
         } else {
-            candidates.sort(by: moreLikely)   // top-p needs the order; without it draws still follow it
+            candidates = finite   // nothing to truncate: draws walk the ids in order
         }
         if settings.topP < 1 {
-            let normalizer = logSumExp(scaled, over: candidates)
-            let target = Double(settings.topP) - topPTolerance
             var mass = 0.0
             var keep = 0
             while keep < candidates.count {
-                mass += exp(scaled[candidates[keep]] - normalizer)
+                mass += exp(scaled[candidates[keep]] - candidatesLogNormalizer)
                 keep += 1
                 if mass >= target { break }
             }
@@ -121,6 +126,24 @@ public struct Sampler: Sendable {
         let logNormalizer = logSumExp(scaled, over: candidates)
         let probabilities = candidates.map { exp(scaled[$0] - logNormalizer) }
         return (candidates, probabilities, logNormalizer, fullLogNormalizer)
+    }
+
+    /// A superset of the top-p set, most likely first, without sorting the whole vocabulary:
+    /// if the tokens with probability ≥ t already carry mass ≥ target, the top-p prefix stops
+    /// inside them. t = 1/n (above-average tokens) usually suffices for a peaked distribution;
+    /// t = (1 − target)/n always does, since the tokens below it carry less than n·t.
+    static func topPCandidates(_ scaled: [Double], _ finite: [Int], logNormalizer normalizer: Double, target: Double) -> [Int] {
+        let count = Double(finite.count)
+        var chosen = finite
+        for threshold in [1 / count, max(0, 1 - target) / count] {
+            let logThreshold = log(threshold) + normalizer
+            let above = finite.filter { scaled[$0] >= logThreshold }
+            // A margin far above summation-order rounding, so the prefix loop surely ends inside.
+            if above.reduce(0.0, { $0 + exp(scaled[$1] - normalizer) }) >= target + 1e-9 { chosen = above; break }
+        }
+        var ranked = chosen.map { (scaled[$0], $0) }   // values inline: cheaper to sort than ids
+        ranked.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
+        return ranked.map(\.1)
     }
 
     /// log-softmax of logits / T renormalised over `keptTokens`: entries outside the set are −∞.

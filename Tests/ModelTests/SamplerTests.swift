@@ -59,6 +59,24 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(try kept([0, -.infinity, 1], SamplingSettings()), [0, 2], "−∞ logits are never kept")
     }
 
+    func testTopPOnALargeVocabularyMatchesAFullSort() throws {
+        // Peaked and flat rows exercise both of the sampler's shortcuts before sorting.
+        var random = SamplerRandom(seed: 17)
+        for (scale, topP) in [(8.0, 0.9), (3.0, 0.95), (0.5, 0.9), (0.01, 0.5), (20.0, 0.999)] {
+            let logits = (0..<3000).map { _ in Float((random.nextUnit() - 0.5) * scale) }
+            let scaled = logits.map(Double.init)
+            let order = scaled.indices.sorted { scaled[$0] != scaled[$1] ? scaled[$0] > scaled[$1] : $0 < $1 }
+            let total = order.map { exp(scaled[$0]) }.reduce(0, +)
+            var expected: [Int] = [], mass = 0.0
+            for token in order where mass < topP - Sampler.topPTolerance {
+                expected.append(token)
+                mass += exp(scaled[token]) / total
+            }
+            let kept = try kept(logits, SamplingSettings(topP: Float(topP)))
+            XCTAssertEqual(kept, expected.sorted(), "scale \(scale), p \(topP)")
+        }
+    }
+
     func testSameSeedGivesTheSameTokens() throws {
         let logits = (0..<50).map { Float(sin(Double($0))) * 2 }
         let settings = SamplingSettings(temperature: 0.9, topK: 20, topP: 0.95)

@@ -100,7 +100,8 @@ final class TokenizerPythonTests: XCTestCase {
     json.dump(results, open(sys.argv[3], "w", encoding="utf-8"))
     """
 
-    /// Hand-picked edge cases plus seeded random strings over code-like and Unicode fragments.
+    /// Hand-picked edge cases, seeded random strings over code-like and Unicode fragments, and
+    /// this module's own source files.
     static func testStrings() -> [String] {
         var strings = [
             "", " ", "\n", "def f(x):\n    return x ** 2\n", "int main() {\r\n\treturn 0;\r\n}\r\n",
@@ -118,6 +119,8 @@ final class TokenizerPythonTests: XCTestCase {
         for _ in 0..<200 {
             strings.append((0..<Int.random(in: 1...25, using: &random)).map { _ in fragments.randomElement(using: &random)! }.joined())
         }
+        // Whole source files too: long, realistic inputs where many merges interact.
+        strings += TokenizerTests.codeCorpus.map { String(decoding: $0, as: UTF8.self) }
         return strings
     }
 
