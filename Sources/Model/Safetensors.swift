@@ -163,7 +163,7 @@ public enum SafetensorsFile {
         var header = "{"
         if !metadata.isEmpty {
             header += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }
-                .map { jsonString($0.key) + ":" + jsonString($0.value) }.joined(separator: ",") + "},"
+                .map { ModelIOJSON.quoted($0.key) + ":" + ModelIOJSON.quoted($0.value) }.joined(separator: ",") + "},"
         }
         var offset = 0
         for tensor in tensors {
@@ -177,7 +177,7 @@ public enum SafetensorsFile {
                 throw fail("value \(tensor.values[bad]) at index \(bad) cannot be stored as \(dtype.rawValue)", tensor.name)
             }
             let end = offset + tensor.values.count * dtype.byteSize
-            header += jsonString(tensor.name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[" +
+            header += ModelIOJSON.quoted(tensor.name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[" +
                 tensor.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]},"
             offset = end
         }

@@ -179,10 +179,10 @@ public struct Tokenizer: Sendable {
         func pushCandidate(_ position: Int32, _ heap: inout [UInt64], _ ids: [Int32], _ next: [Int32]) {
             let right = next[Int(position)]
             guard right >= 0, let rule = mergeRules[Tokenizer.pairKey(ids[Int(position)], ids[Int(right)])] else { return }
-            MinHeap.push(UInt64(UInt32(rule.rank)) << 32 | UInt64(UInt32(position)), into: &heap)
+            TokenizerMergeHeap.push(UInt64(UInt32(rule.rank)) << 32 | UInt64(UInt32(position)), into: &heap)
         }
         for position in 0..<(count - 1) { pushCandidate(Int32(position), &s.heap, s.ids, s.next) }
-        while let top = MinHeap.pop(from: &s.heap) {
+        while let top = TokenizerMergeHeap.pop(from: &s.heap) {
             let rank = Int32(truncatingIfNeeded: top >> 32)
             let position = Int(UInt32(truncatingIfNeeded: top))
             let right = s.next[position]
@@ -208,7 +208,7 @@ public struct Tokenizer: Sendable {
 }
 
 /// Binary min-heap over packed UInt64 keys stored in a plain array.
-enum MinHeap {
+enum TokenizerMergeHeap {
     static func push(_ value: UInt64, into heap: inout [UInt64]) {
         heap.append(value)
         var child = heap.count - 1

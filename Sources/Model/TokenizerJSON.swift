@@ -34,7 +34,7 @@ extension Tokenizer {
         let specials = specialTokenContents.sorted { $0.key < $1.key }
         for (index, (id, content)) in specials.enumerated() {
             out += index == 0 ? "\n" : ",\n"
-            out += "    {\"id\": \(id), \"content\": \(jsonString(content)), \"single_word\": false, \"lstrip\": false, "
+            out += "    {\"id\": \(id), \"content\": \(ModelIOJSON.quoted(content)), \"single_word\": false, \"lstrip\": false, "
             out += "\"rstrip\": false, \"normalized\": false, \"special\": true}"
         }
         out += specials.isEmpty ? "],\n" : "\n  ],\n"
@@ -47,7 +47,7 @@ extension Tokenizer {
             out += byteLevel(true)
         case .cl100k:
             out += "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
-            out += jsonString(pattern.regex) + "}, \"behavior\": \"Isolated\", \"invert\": false}, " + byteLevel(false) + "]}"
+            out += ModelIOJSON.quoted(pattern.regex) + "}, \"behavior\": \"Isolated\", \"invert\": false}, " + byteLevel(false) + "]}"
         }
         out += ",\n  \"post_processor\": null,\n  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
         out += "\"trim_offsets\": true, \"use_regex\": true},\n  \"model\": {\n    \"type\": \"BPE\", \"dropout\": null, "
@@ -55,14 +55,14 @@ extension Tokenizer {
         out += "\"byte_fallback\": false, \"ignore_merges\": false,\n    \"vocab\": {"
         for id in tokenBytes.indices {
             out += id == 0 ? "\n      " : ",\n      "
-            out += jsonString(spelling(of: id)) + ": \(id)"
+            out += ModelIOJSON.quoted(spelling(of: id)) + ": \(id)"
         }
         // "left right" strings: readable by every tokenizers version; byte-level spellings never
         // contain a space (0x20 is spelled "Ġ").
         out += "\n    },\n    \"merges\": ["
         for (rank, merge) in merges.enumerated() {
             out += rank == 0 ? "\n      " : ",\n      "
-            out += jsonString(spelling(of: merge.left) + " " + spelling(of: merge.right))
+            out += ModelIOJSON.quoted(spelling(of: merge.left) + " " + spelling(of: merge.right))
         }
         out += merges.isEmpty ? "]\n  }\n}\n" : "\n    ]\n  }\n}\n"
         return out
@@ -151,21 +151,24 @@ extension Tokenizer {
     }
 }
 
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
+/// JSON text helpers shared by tokenizer.json and safetensors headers.
+enum ModelIOJSON {
+    /// A JSON string literal for `text`.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
         }
+        return out + "\""
     }
-    return out + "\""
 }

@@ -24,21 +24,21 @@ public struct TokenizerTrainer: Sendable {
 
     /// Trains on in-memory documents (each split on its own; pieces never cross documents).
     public func train(documents: [[UInt8]]) throws -> Tokenizer {
-        var counts = WordCounts(pattern: pattern)
+        var counts = TokenizerWordCounts(pattern: pattern)
         for document in documents { counts.add(document) }
         return try train(counts)
     }
 
     /// Trains on the files found by `TokenizerCorpus.files(in:)` under the given paths.
     public func train(corpusPaths: [URL]) throws -> Tokenizer {
-        var counts = WordCounts(pattern: pattern)
+        var counts = TokenizerWordCounts(pattern: pattern)
         for file in try TokenizerCorpus.files(in: corpusPaths) {
             counts.add(try TokenizerCorpus.contents(of: file))
         }
         return try train(counts)
     }
 
-    func train(_ counts: WordCounts) throws -> Tokenizer {
+    func train(_ counts: TokenizerWordCounts) throws -> Tokenizer {
         let learnedTarget = vocabularySize - specialTokens.count
         guard learnedTarget >= 256 else {
             throw TokenizerError("vocabulary size \(vocabularySize) leaves no room for the 256 byte tokens and \(specialTokens.count) special tokens")
@@ -46,7 +46,7 @@ public struct TokenizerTrainer: Sendable {
         guard Set(specialTokens).count == specialTokens.count, !specialTokens.contains("") else {
             throw TokenizerError("special tokens must be distinct and non-empty: \(specialTokens)")
         }
-        var state = MergeState(counts)
+        var state = TokenizerMergeState(counts)
         var tokenBytes: [[UInt8]] = (0..<256).map { [UInt8($0)] }
         var merges: [(left: Int, right: Int)] = []
         var idOfBytes: [[UInt8]: Int32] = [:]
@@ -76,7 +76,7 @@ public struct TokenizerTrainer: Sendable {
 }
 
 /// Distinct pre-tokenizer pieces of a corpus with their frequencies.
-struct WordCounts {
+struct TokenizerWordCounts {
     let preTokenizer: PreTokenizer
     var frequencyOfWord: [[UInt8]: Int] = [:]
 
@@ -92,18 +92,18 @@ struct WordCounts {
 }
 
 /// Words as symbol-id sequences plus the pair statistics that BPE training needs.
-struct MergeState {
+struct TokenizerMergeState {
     var words: [[Int32]] = []
     var frequencies: [Int] = []
     var pairCounts: [UInt64: Int] = [:]
     /// Word indices that contained the pair when it was last created (may hold stale entries and
     /// repeats; both are harmless, they just find nothing to merge).
     var wordsWithPair: [UInt64: [Int32]] = [:]
-    var heap = PairHeap()
+    var heap = TokenizerPairHeap()
     var lastVisit: [Int] = []
     var mergeStep = 0
 
-    init(_ counts: WordCounts) {
+    init(_ counts: TokenizerWordCounts) {
         // Sorted so that ties in the heap, and hence the learned merges, do not depend on hashing.
         for (word, frequency) in counts.frequencyOfWord.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) })
             where word.count > 1 {
@@ -188,7 +188,7 @@ struct MergeState {
 }
 
 /// Max-heap of (count, pair): highest count first, then the smallest pair key.
-struct PairHeap {
+struct TokenizerPairHeap {
     private var entries: [(count: Int, pair: UInt64)] = []
 
     private func before(_ a: (count: Int, pair: UInt64), _ b: (count: Int, pair: UInt64)) -> Bool {

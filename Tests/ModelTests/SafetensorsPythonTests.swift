@@ -36,7 +36,7 @@ final class SafetensorsPythonTests: XCTestCase {
                                                                        ("none", [2, 0], [])]
         try SafetensorsFile.write(tensors: tensors, metadata: ["config": config], to: f32)
         try SafetensorsFile.write(tensors: tensors, metadata: ["config": config], to: f16, dtype: .f16)
-        let output = try PythonTestEnvironment.runScript(script, [f32.path, f16.path])
+        let output = try ModelIOPython.runScript(script, [f32.path, f16.path])
         let parsed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: [String: Any]])
         for (path, dtype) in [(f32.path, "float32"), (f16.path, "float16")] {
             let file = try XCTUnwrap(parsed[path])
@@ -70,7 +70,7 @@ final class SafetensorsPythonTests: XCTestCase {
             "e": np.zeros((0, 3), dtype=np.float32),
         }, sys.argv[1], metadata={"config": '{"layers": 2}', "note": "written by numpy"})
         """
-        _ = try PythonTestEnvironment.runScript(script, [file.path])
+        _ = try ModelIOPython.runScript(script, [file.path])
         let (tensors, metadata) = try SafetensorsFile.read(from: file)
         XCTAssertEqual(metadata, ["config": #"{"layers": 2}"#, "note": "written by numpy"])
         XCTAssertEqual(tensors["w"]?.shape, [2, 3])

@@ -32,9 +32,9 @@ final class SafetensorsTests: XCTestCase {
         let config = #"{"layers": 2, "dim": 64, "name": "forge \"tiny\""}"#
         try SafetensorsFile.write(tensors: [("embed.weight", [250, 400], big), ("norm.scale", [], [0.5]), ("empty", [0, 3], []),
                                             ("bias", [3], [.infinity, -.infinity, -0.0])],
-                                  metadata: ["config": config, "format": "pt"], to: file)
+                                  metadata: ["config": config, "note": "tab\t newline\n bell\u{07} é"], to: file)
         let (tensors, metadata) = try SafetensorsFile.read(from: file)
-        XCTAssertEqual(metadata, ["config": config, "format": "pt"])
+        XCTAssertEqual(metadata, ["config": config, "note": "tab\t newline\n bell\u{07} é"])
         XCTAssertEqual(tensors["embed.weight"]?.shape, [250, 400])
         XCTAssertEqual(tensors["embed.weight"]?.values, big)
         XCTAssertEqual(tensors["norm.scale"]?.shape, [])

@@ -5,11 +5,14 @@ import XCTest
 @testable import Model
 
 /// A venv with the Python packages the cross-check tests need, built once per machine with uv.
-enum PythonTestEnvironment {
+enum ModelIOPython {
     static let packages = ["tokenizers>=0.19", "safetensors>=0.4", "numpy"]
-    static let root = URL(fileURLWithPath: "/tmp/forge-model-python-env")
-    static let uvCache = "/tmp/forge-uv-cache"
     static let marker = "ready " + packages.joined(separator: " ")
+    /// Named after the package list, so test suites wanting other packages never share it.
+    static let root = URL(fileURLWithPath: "/tmp/forge-python-" + String(marker.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) {
+        ($0 ^ UInt64($1)) &* 0x100_0000_01b3   // FNV-1a
+    }, radix: 16))
+    static let uvCache = "/tmp/forge-uv-cache"
 
     private static let lock = NSLock()
     private nonisolated(unsafe) static var cached: Result<URL, Error>?
@@ -136,7 +139,7 @@ final class TokenizerPythonTests: XCTestCase {
             let tokenizerFile = directory.appendingPathComponent("\(pattern)-tokenizer.json")
             let resultsFile = directory.appendingPathComponent("\(pattern)-results.json")
             try tokenizer.save(to: tokenizerFile)
-            _ = try PythonTestEnvironment.runScript(Self.script, [tokenizerFile.path, stringsFile.path, resultsFile.path])
+            _ = try ModelIOPython.runScript(Self.script, [tokenizerFile.path, stringsFile.path, resultsFile.path])
             let results = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: resultsFile)) as? [[String: Any]])
             XCTAssertEqual(results.count, strings.count)
             var mergedTokens = 0
