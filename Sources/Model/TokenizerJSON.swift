@@ -86,6 +86,13 @@ extension Tokenizer {
               let vocab = model["vocab"] as? [String: Any], let rawMerges = model["merges"] as? [Any] else {
             throw TokenizerError("model is not a BPE model with vocab and merges")
         }
+        // Options that change how BPE encodes; Forge implements plain byte-level BPE only.
+        for option in ["ignore_merges", "byte_fallback"] where model[option] as? Bool == true {
+            throw TokenizerError("BPE option \(option) is not supported")
+        }
+        for option in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"] where !(model[option] == nil || model[option] is NSNull) {
+            throw TokenizerError("BPE option \(option) is not supported")
+        }
         var specials: [(content: String, id: Int)] = []
         for case let entry as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
             guard let content = entry["content"] as? String, let id = (entry["id"] as? NSNumber)?.intValue else {

@@ -156,6 +156,11 @@ final class TokenizerTests: XCTestCase {
         XCTAssertThrowsError(try Tokenizer.load(from: file)) { error in
             XCTAssertTrue("\(error)".contains(file.path), "\(error)")
         }
+        // Options that would make Hugging Face encode differently are refused, not ignored.
+        try Data(text.replacingOccurrences(of: "\"ignore_merges\": false", with: "\"ignore_merges\": true").utf8).write(to: file)
+        XCTAssertThrowsError(try Tokenizer.load(from: file)) { error in
+            XCTAssertTrue("\(error)".contains("ignore_merges is not supported"), "\(error)")
+        }
         // A merge naming a token the vocabulary lacks.
         try Data(text.replacingOccurrences(of: "\"merges\": [\n      \"", with: "\"merges\": [\n      \"zzzq ").utf8).write(to: file)
         XCTAssertThrowsError(try Tokenizer.load(from: file)) { error in
