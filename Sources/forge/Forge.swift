@@ -5,6 +5,6 @@ struct Forge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Turn software repositories into verified training tasks for code agents.",
-        subcommands: [SampleCommand.self]
+        subcommands: [SampleCommand.self, TokenizerCommand.self]
     )
 }
