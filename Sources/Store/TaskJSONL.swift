@@ -15,6 +15,11 @@ public enum TaskJSONL {
     /// One JSONL line (no newline): keys in `fieldOrder`, absent optionals as `null`, non-ASCII
     /// text as UTF-8. The same task always gives the same bytes.
     public static func line(for task: TaskRecord) -> String {
+        String(decoding: lineBytes(for: task), as: UTF8.self)
+    }
+
+    /// `line(for:)` as UTF-8 bytes.
+    static func lineBytes(for task: TaskRecord) -> [UInt8] {
         var writer = ObjectWriter()
         writer.string("instance_id", task.instanceID)
         writer.string("repo", task.repo)
@@ -115,35 +120,50 @@ public enum TaskJSONL {
 
     /// Python's `json.dumps(list)` look (`["a", "b"]`), as in SWE-bench's datasets.
     static func listText(_ items: [String]) -> String {
-        var text = "["
+        var bytes: [UInt8] = [UInt8(ascii: "[")]
         for (offset, item) in items.enumerated() {
-            if offset > 0 { text += ", " }
-            appendQuoted(item, to: &text)
+            if offset > 0 { bytes += [UInt8(ascii: ","), UInt8(ascii: " ")] }
+            appendQuoted(item, to: &bytes)
         }
-        return text + "]"
+        bytes.append(UInt8(ascii: "]"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func appendQuoted(_ value: String, to out: inout String) {
-        out.append("\"")
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case "\u{08}": out.append("\\b")
-            case "\u{0C}": out.append("\\f")
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                } else {
-                    out.unicodeScalars.append(scalar)
+    /// Appends `value` as a JSON string. Works on UTF-8 bytes (multi-byte sequences never contain
+    /// bytes below 0x80, so they are copied as they are) and copies unescaped runs in one go.
+    static func appendQuoted(_ value: String, to out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in
+            out.reserveCapacity(out.count + bytes.count + 2)
+            out.append(UInt8(ascii: "\""))
+            guard let base = bytes.baseAddress else { return out.append(UInt8(ascii: "\"")) }
+            var runStart = 0, index = 0
+            let end = bytes.count
+            while index < end {
+                let byte = base[index]
+                // Fast path: most bytes need no escape (UTF-8 continuation bytes are >= 0x80).
+                if byte >= 0x20 && byte != 0x22 && byte != 0x5C { index += 1; continue }
+                out.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
+                out.append(0x5C)  // backslash
+                switch byte {
+                case 0x22, 0x5C: out.append(byte)
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
+                default:
+                    let hex: StaticString = "0123456789abcdef"
+                    out.append(contentsOf: "u00".utf8)
+                    out.append(hex.utf8Start[Int(byte >> 4)])
+                    out.append(hex.utf8Start[Int(byte & 0xF)])
                 }
+                index += 1
+                runStart = index
             }
+            out.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: end - runStart))
+            out.append(UInt8(ascii: "\""))
         }
-        out.append("\"")
     }
 }
 
@@ -154,25 +174,26 @@ struct FieldError: Error {
 }
 
 private struct ObjectWriter {
-    private var text = "{"
-    private var empty = true
+    private var bytes: [UInt8] = [UInt8(ascii: "{")]
 
-    mutating func raw(_ key: String, _ json: String) {
-        if !empty { text.append(",") }
-        empty = false
-        TaskJSONL.appendQuoted(key, to: &text)
-        text.append(":")
-        text.append(json)
+    private mutating func key(_ name: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        TaskJSONL.appendQuoted(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
     }
 
-    mutating func string(_ key: String, _ value: String?) {
-        guard let value else { return raw(key, "null") }
-        var quoted = ""
-        TaskJSONL.appendQuoted(value, to: &quoted)
-        raw(key, quoted)
+    mutating func raw(_ name: String, _ json: String) {
+        key(name)
+        bytes.append(contentsOf: json.utf8)
     }
 
-    func finish() -> String { text + "}" }
+    mutating func string(_ name: String, _ value: String?) {
+        guard let value else { return raw(name, "null") }
+        key(name)
+        TaskJSONL.appendQuoted(value, to: &bytes)
+    }
+
+    func finish() -> [UInt8] { bytes + [UInt8(ascii: "}")] }
 }
 
 private struct LenientEntry: Decodable {

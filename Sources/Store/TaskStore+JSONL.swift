@@ -47,7 +47,7 @@ extension TaskStore {
             var buffer = Data()
             let rows = try filter.request().fetchCursor(db)
             while let row = try rows.next() {
-                buffer.append(contentsOf: TaskJSONL.line(for: row.task).utf8)
+                buffer.append(contentsOf: TaskJSONL.lineBytes(for: row.task))
                 buffer.append(UInt8(ascii: "\n"))
                 count += 1
                 if buffer.count >= 1 << 20 {

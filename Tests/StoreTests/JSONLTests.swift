@@ -72,6 +72,9 @@ final class JSONLTests: StoreTestCase {
         XCTAssertTrue(lines[1].contains(#""statement_source":"pull_request""#))
         XCTAssertTrue(lines[1].contains(#""issue_numbers":[1,22,333]"#))
         XCTAssertTrue(lines[1].contains(#""created_at":"2023-03-22T16:51:50+02:00""#), "created_at is kept as written")
+        XCTAssertEqual(TaskJSONL.listText(["a\u{01}\u{1f}\u{0c}\u{08}\t\r\n\"\\é/", ""]),
+                       #"["a\u0001\u001f\f\b\t\r\n\"\\é/", ""]"#)
+        XCTAssertEqual(TaskJSONL.listText([]), "[]")
     }
 
     func testImportsSWEBenchLinesInStringAndArrayForms() throws {
