@@ -194,6 +194,21 @@ final class TaskStoreTests: StoreTestCase {
         XCTAssertEqual(try store.finishedInstanceIDs(kind: .validation), [good.instanceID])
     }
 
+    func testTwoConnectionsWriteConcurrentlyWithoutLosingRows() throws {
+        // Shard workers and the CLI may open the same file at once: WAL + busy timeout serialize them.
+        let stores = [try openStore(), try openStore()]
+        let failures = ErrorBox()
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            for batch in 0..<10 {
+                let tasks = (0..<10).map { sampleTask(10_000 * (worker + 1) + batch * 10 + $0) }
+                do { try stores[worker].upsert(tasks) } catch { failures.add(error) }
+            }
+        }
+        XCTAssertEqual(failures.errors.count, 0, "\(failures.errors)")
+        XCTAssertEqual(try stores[0].taskCount(), 200)
+        XCTAssertEqual(try stores[1].instanceIDs(), try stores[0].instanceIDs())
+    }
+
     private func updatedAtByID(_ store: TaskStore) throws -> [String: Date] {
         try store.pool.read { db in
             var stamps: [String: Date] = [:]
@@ -203,4 +218,11 @@ final class TaskStoreTests: StoreTestCase {
             return stamps
         }
     }
+}
+
+private final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [any Error] = []
+    func add(_ error: any Error) { lock.lock(); stored.append(error); lock.unlock() }
+    var errors: [any Error] { lock.lock(); defer { lock.unlock() }; return stored }
 }
