@@ -5,6 +5,9 @@ struct Forge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Turn software repositories into verified training tasks for code agents.",
-        subcommands: [SampleCommand.self, TokenizerCommand.self]
+        subcommands: [
+            SampleCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
+            StoreCommand.self, TokenizerCommand.self,
+        ]
     )
 }

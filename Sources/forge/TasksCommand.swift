@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import Store
+
+struct TasksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "List and inspect the tasks in the store.",
+        subcommands: [List.self, Show.self],
+        defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One line per task: id, merge style, statement source, created_at, patch sizes.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var selection: TaskSelection
+
+        func run() throws {
+            let tasks = try store.open().tasks(matching: selection.filter)
+            for task in tasks {
+                let lines = { (patch: String) in patch.split(separator: "\n", omittingEmptySubsequences: false).count }
+                print([task.instanceID, task.mergeStyle?.rawValue ?? "-", task.statementSource.rawValue,
+                       task.createdAt, "patch \(lines(task.patch))L", "tests \(lines(task.testPatch))L",
+                       "F2P \(task.failToPass.count)"].joined(separator: "\t"))
+            }
+            FileHandle.standardError.write(Data("\(tasks.count) task(s)\n".utf8))
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print one task as a SWE-bench JSON record.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The task's instance id.") var id: String
+
+        func run() throws {
+            guard let task = try store.open().task(id: id) else {
+                throw ValidationError("no task with instance id '\(id)' in \(store.db)")
+            }
+            let line = try TaskJSONL.line(for: task)
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+            let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: pretty, as: UTF8.self))
+        }
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write tasks as SWE-bench JSONL (FAIL_TO_PASS/PASS_TO_PASS as JSON strings).")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var selection: TaskSelection
+    @Option(help: "Output format; only jsonl.") var format: String = "jsonl"
+    @Option(help: ArgumentHelp("Output file (written atomically); standard output if omitted.", valueName: "file"))
+    var out: String?
+
+    func validate() throws {
+        guard format == "jsonl" else { throw ValidationError("--format: unsupported '\(format)', expected jsonl") }
+    }
+
+    func run() throws {
+        let taskStore = try store.open()
+        if let out {
+            let count = try taskStore.exportJSONL(to: out, matching: selection.filter)
+            FileHandle.standardError.write(Data("exported \(count) task(s) to \(out)\n".utf8))
+        } else {
+            _ = try taskStore.exportJSONL(to: FileHandle.standardOutput, matching: selection.filter)
+        }
+    }
+}
+
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Load a SWE-bench-style dataset (JSONL or a JSON list) into the store, all or nothing.")
+    @OptionGroup var store: StoreOptions
+    @Argument(help: "The dataset file.") var file: String
+
+    func run() throws {
+        let counts = try store.open().importJSONL(from: file)
+        print("imported \(file): \(counts)")
+    }
+}
+
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Maintain task stores.",
+        subcommands: [Merge.self])
+
+    struct Merge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge shard stores (from `--shard i/N` runs) into this one, in one transaction.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Shard databases to merge in.") var shards: [String]
+
+        func run() throws {
+            let target = try store.open()
+            for shard in shards {
+                let report = try target.merge(from: shard)
+                print("\(shard): \(report)")
+            }
+        }
+    }
+}
