@@ -123,11 +123,12 @@ extension Repository {
         var out = git_oid()
         var oidA = a.oid, oidB = b.oid
         let rc = git_merge_base(&out, pointer, &oidA, &oidB)
-        if rc == GIT_ENOTFOUND.rawValue {
-            // libgit2 reports both "no common ancestor" and "object missing" this way; a missing
-            // object in a complete clone is corruption, so say so.
+        if rc < 0 {
+            // "No common ancestor" is an answer. In a shallow clone libgit2 1.5 also fails when the
+            // search reaches the boundary's missing parents: the shared history is cut off, which
+            // is the same answer. Anywhere else a missing object is corruption.
             let error = lastError(rc, "finding the merge base of \(a) and \(b)")
-            if error.message.contains("no merge base") || isShallow { return nil }
+            if (rc == GIT_ENOTFOUND.rawValue && error.message.contains("no merge base")) || isShallow { return nil }
             throw error
         }
         try check(rc, "finding the merge base of \(a) and \(b)")

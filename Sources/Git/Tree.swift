@@ -72,9 +72,22 @@ extension Repository {
         var object: OpaquePointer?
         try check(git_object_lookup(&object, pointer, &oid, GIT_OBJECT_ANY), "looking up \(id)")
         let handle = ObjectHandle(object!)
-        var peeled: OpaquePointer?
-        try check(git_object_peel(&peeled, handle.pointer, GIT_OBJECT_TREE), "reading the tree of \(id)")
-        return Tree(peeled!)
+        var treeOID: git_oid
+        switch git_object_type(handle.pointer) {
+        case GIT_OBJECT_TREE:
+            var copy: OpaquePointer?
+            try check(git_object_dup(&copy, handle.pointer), "reading tree \(id)")
+            return Tree(copy!)
+        case GIT_OBJECT_COMMIT:
+            treeOID = git_commit_tree_id(handle.pointer)!.pointee   // a commit object is a git_commit
+        default:
+            var peeled: OpaquePointer?
+            try check(git_object_peel(&peeled, handle.pointer, GIT_OBJECT_TREE), "reading the tree of \(id)")
+            return Tree(peeled!)
+        }
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, pointer, &treeOID), "reading tree \(ObjectID(treeOID)) of commit \(id)")
+        return Tree(tree!)
     }
 
     /// A blob's content.
