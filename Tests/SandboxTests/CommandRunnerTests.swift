@@ -23,6 +23,13 @@ func livingProcesses(containing token: String) -> [Int32] {
     }
 }
 
+/// True if `pid` exists and is not a zombie (a killed orphan may wait a moment for init to reap it).
+func isRunning(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let state = stat.split(separator: ")").last?.split(separator: " ").first else { return false }
+    return state != "Z"
+}
+
 /// A `sleep` duration unique to one test, so /proc scans find only that test's processes.
 func uniqueSleepSeconds() -> String {
     "100.\(Int.random(in: 100_000...999_999))"
@@ -92,7 +99,7 @@ final class CommandRunnerTests: XCTestCase {
         XCTAssertLessThan(result.wallSeconds, 4)
         let pids = try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
         XCTAssertEqual(pids.count, 2)
-        for pid in pids { XCTAssertEqual(kill(pid, 0), -1, "pid \(pid) survived") }
+        for pid in pids { XCTAssertFalse(isRunning(pid), "pid \(pid) survived") }
         XCTAssertEqual(livingProcesses(containing: seconds), [])
 
         let after = try CommandRunner().run(Command("echo", ["still running"], logPath: log("after.log"), environment: basicEnvironment))
