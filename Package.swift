@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "TestReportsTests", dependencies: ["TestReports"]),
+        .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
