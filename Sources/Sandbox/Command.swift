@@ -111,6 +111,16 @@ public struct CommandResult: Sendable, Hashable {
     /// Exited with status 0 within the time limit.
     public var succeeded: Bool { termination == .exited(0) && !timedOut && !cancelled }
 
+    /// The last `maxBytes` of the (stdout or merged) log, for error messages; "" if unreadable.
+    public func logTail(maxBytes: Int = 4096) -> String {
+        guard let handle = FileHandle(forReadingAtPath: logPath) else { return "" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > UInt64(maxBytes) ? size - UInt64(maxBytes) : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// The exit status, or nil if a signal ended the process.
     public var exitCode: Int32? {
         if case .exited(let code) = termination { return code }

@@ -125,11 +125,12 @@ final class ProcessRun {
             else { throw CommandError.workingDirectoryMissing(directory) }
         }
 
-        var logs = [try CappedLog(path: command.logPath, cap: command.outputCap)]
+        var logs: [CappedLog] = []
+        defer { logs.forEach { $0.finish() } }
+        logs.append(try CappedLog(path: command.logPath, cap: command.outputCap))
         if case .separate(let stderrPath) = command.streams {
             logs.append(try CappedLog(path: stderrPath, cap: command.outputCap))
         }
-        defer { logs.forEach { $0.finish() } }
 
         // pipes[i] = (readEnd, writeEnd), both close-on-exec; the child gets dup2'd copies.
         var pipes: [(Int32, Int32)] = []

@@ -139,6 +139,8 @@ final class CommandRunnerTests: XCTestCase {
         let text = try String(contentsOfFile: log(), encoding: .utf8)
         XCTAssertTrue(text.hasPrefix(String(repeating: "x", count: 1000) + "\n[forge: output truncated at 1000 bytes; 299006 more bytes dropped]"))
         XCTAssertLessThan(text.utf8.count, 1100)
+        XCTAssertEqual(result.logTail(maxBytes: 5), String(text.suffix(5)))
+        XCTAssertTrue(result.logTail(maxBytes: 60).hasSuffix("299006 more bytes dropped]\n"))
     }
 
     func testCancellingTheTaskKillsTheProcessGroup() async throws {

@@ -193,6 +193,23 @@ final class PytestReportTests: XCTestCase {
         XCTAssertTrue(guessed.warnings.allSatisfy { $0.contains(run.xml) && $0.contains("guessed") })
     }
 
+    func testPytestInsideTheBubblewrapSandboxGivesTheSameReport() throws {
+        let project = Self.project
+        var environment = Self.python.environment
+        environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        let xml = "\(project)/.scratch/sandboxed.xml"
+        let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: project))
+        let result = try sandbox.run(Command(Self.python.executable,
+                                             ["-m", "pytest", "-p", "no:cacheprovider", "--continue-on-collection-errors",
+                                              "-o", "junit_family=xunit1", "-rA", "--junitxml=\(xml)", "tests"],
+                                             logPath: "\(project)/.scratch/sandboxed.log", environment: environment,
+                                             workingDirectory: project, timeout: 120))
+        XCTAssertEqual(result.exitCode, 1)
+        XCTAssertEqual(try JUnitReport.parse(fileAt: xml).statuses, expectedPytestStatuses)
+        let fromLog = PytestLog.parse(try String(contentsOfFile: result.logPath, encoding: .utf8))
+        XCTAssertEqual(fromLog.statuses, expectedPytestStatuses.filter { $0.value != .skipped })
+    }
+
     func testSummaryLinesWithColoursXdistAndDashesInParameters() {
         let log = """
             [gw0] [ 50%] PASSED tests/test_a.py::test_one
