@@ -63,8 +63,11 @@ public enum PytestNodeID {
 ///
 /// Summary lines: `PASSED id`, `FAILED id - msg`, `ERROR id[ - msg]` (a bare path is a collection
 /// error), `XFAIL id - reason` and `XPASS id - reason` (both → passed, see `TestStatus`), and
-/// `SKIPPED [N] file:line: reason` (no node id: counted in `unnamedSkips`).
+/// `SKIPPED [N] file:line: reason` (no node id: `unnamedSkips` keeps the ones `-v` did not name).
 /// Verbose lines: `id STATUS [ NN%]`, `id SKIPPED (reason) [ NN%]`, xdist's `[gw0] [ NN%] STATUS id`.
+/// Lines are recognised anywhere in the log (like SWE-bench's parser), so a log cut short still
+/// yields what it reached; a test reported twice (PASSED call, ERROR teardown) keeps the worse.
+/// Run pytest with `-rA` (and `-v` to name skips) for this fallback to be complete.
 public enum PytestLog {
     static let statusWords: [String: TestStatus] = [
         "PASSED": .passed, "FAILED": .failed, "ERROR": .error, "SKIPPED": .skipped,

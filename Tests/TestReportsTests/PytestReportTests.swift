@@ -70,6 +70,9 @@ let pytestProjectFiles: [String: String] = [
             pytest.skip("dynamic")
 
         """,
+    // An inherited test: JUnit's `file` names helpers.py, the node id names test_inherit.py.
+    "tests/helpers.py": "class Base:\n    def test_inherited(self):\n        pass\n",
+    "tests/test_inherit.py": "from helpers import Base\n\n\nclass TestChild(Base):\n    pass\n",
     "tests/sub/test_broken.py": "import nonexistent_module_forge\n\ndef test_never():\n    pass\n",
     "tests/sub/test_teardown.py": """
         import pytest
@@ -105,6 +108,7 @@ let expectedPytestStatuses: [String: TestStatus] = [
     "tests/test_basic.py::test_runtime_skip": .skipped,
     "tests/sub/test_broken.py": .error,
     "tests/sub/test_teardown.py::test_td": .error,
+    "tests/test_inherit.py::TestChild::test_inherited": .passed,
 ]
 
 /// A Python with pytest: the machine's `python3` if it has pytest, else a uv venv (from PyPI).
@@ -161,9 +165,14 @@ final class PytestReportTests: XCTestCase {
 
     func testJUnitXMLAndVerboseLogAgreeOnEveryTest() throws {
         let run = try runPytest("verbose", ["-o", "junit_family=xunit1", "-rA", "-v"])
-        let fromXML = try JUnitReport.parse(fileAt: run.xml)
+        let fromXML = try JUnitReport.parse(fileAt: run.xml, pytestRoot: Self.project)
         XCTAssertEqual(fromXML.statuses, expectedPytestStatuses)
         XCTAssertEqual(fromXML.warnings, [])
+        // Without the root the inherited test's id is still right, but flagged as guessed.
+        let withoutRoot = try JUnitReport.parse(fileAt: run.xml)
+        XCTAssertEqual(withoutRoot.statuses, expectedPytestStatuses)
+        XCTAssertEqual(withoutRoot.warnings.count, 1)
+        XCTAssertTrue(withoutRoot.warnings.first?.contains("tests.test_inherit.TestChild does not start with file tests/helpers.py") == true)
 
         let fromLog = PytestLog.parse(run.log)
         XCTAssertEqual(fromLog.statuses, expectedPytestStatuses)
