@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
 
         // Stage 2: environments, sandboxed test runs, per-test results, validation.
-        .target(name: "Sandbox", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
+        .target(name: "Sandbox"),
         .target(name: "TestReports"),
         .target(name: "Environments", dependencies: ["Sandbox", "Store"]),
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "TestReportsTests", dependencies: ["TestReports"]),
+        .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),

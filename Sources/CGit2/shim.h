@@ -3,6 +3,8 @@
 // Hide libgit2's deprecated aliases so only the current API imports into Swift.
 #define GIT_DEPRECATE_HARD
 #include <git2.h>
+// zlib: Forge re-deflates binary patch sections at git's level so they match `git diff --binary`.
+#include <zlib.h>
 
 // git_libgit2_opts is variadic and does not import into Swift: wrap the options Forge uses.
 static inline int forge_git_set_search_path_none(void) {

@@ -1,0 +1,146 @@
+import CGit2
+import Foundation
+
+/// Who made a commit and when.
+public struct Signature: Hashable, Sendable {
+    public let name: String
+    public let email: String
+    /// Seconds since 1970-01-01 UTC.
+    public let time: Int64
+    /// The author's UTC offset in minutes (e.g. +120 for CEST).
+    public let offsetMinutes: Int
+
+    public var date: Date { Date(timeIntervalSince1970: TimeInterval(time)) }
+
+    /// `2024-01-31T12:00:00Z`: the instant in UTC, ISO-8601.
+    public var iso8601UTC: String { Signature.iso8601UTC(time) }
+
+    public static func iso8601UTC(_ time: Int64) -> String {
+        var seconds = time_t(time)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                      parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+
+    init(_ raw: UnsafePointer<git_signature>) {
+        name = String(decoding: Signature.bytes(raw.pointee.name), as: UTF8.self)
+        email = String(decoding: Signature.bytes(raw.pointee.email), as: UTF8.self)
+        time = raw.pointee.when.time
+        offsetMinutes = Int(raw.pointee.when.offset)
+    }
+
+    private static func bytes(_ text: UnsafeMutablePointer<CChar>?) -> [UInt8] {
+        guard let text else { return [] }
+        return Array(UnsafeRawBufferPointer(start: text, count: strlen(text)))
+    }
+}
+
+/// A commit (owns its `git_commit` handle). Properties are read from libgit2 on demand.
+public final class Commit {
+    let pointer: OpaquePointer
+    /// This commit's id.
+    public let id: ObjectID
+
+    init(_ pointer: OpaquePointer) {
+        self.pointer = pointer
+        id = ObjectID(git_commit_id(pointer))
+    }
+
+    deinit { git_commit_free(pointer) }
+
+    /// Parent ids in order (first parent first).
+    public var parentIDs: [ObjectID] {
+        (0..<git_commit_parentcount(pointer)).compactMap { index in
+            git_commit_parent_id(pointer, index).map { ObjectID($0) }
+        }
+    }
+
+    /// The root tree's id.
+    public var treeID: ObjectID { ObjectID(git_commit_tree_id(pointer)) }
+
+    public var author: Signature { Signature(git_commit_author(pointer)) }
+    public var committer: Signature { Signature(git_commit_committer(pointer)) }
+
+    /// The message exactly as stored (leading blank lines removed), in whatever encoding it has.
+    public var messageBytes: [UInt8] {
+        guard let text = git_commit_message(pointer) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: text, count: strlen(text)))
+    }
+
+    /// The `encoding` header, if the commit declares one (e.g. `ISO-8859-1`).
+    public var messageEncoding: String? { git_commit_message_encoding(pointer).map { String(cString: $0) } }
+
+    /// The message decoded as text: Latin-1 when declared, otherwise UTF-8 with invalid bytes
+    /// replaced by U+FFFD (never fails).
+    public var message: String { Commit.decode(messageBytes, encoding: messageEncoding) }
+
+    /// The subject: the first paragraph with its lines joined by spaces, as `git log --format=%s`.
+    public var summary: String { Commit.summary(of: message) }
+
+    static func decode(_ bytes: [UInt8], encoding: String?) -> String {
+        if let encoding, ["iso-8859-1", "iso8859-1", "latin1", "latin-1"].contains(encoding.lowercased()) {
+            return String(bytes.map { Character(Unicode.Scalar($0)) })
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// git's `format_subject`: lines of the first paragraph, trailing blanks trimmed, joined by " ".
+    static func summary(of message: String) -> String {
+        var lines: [String] = []
+        for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
+            var trimmed = Substring(line)
+            while let last = trimmed.last, last == " " || last == "\t" || last == "\r" { trimmed = trimmed.dropLast() }
+            if trimmed.isEmpty { if lines.isEmpty { continue } else { break } }
+            lines.append(String(trimmed))
+        }
+        return lines.joined(separator: " ")
+    }
+}
+
+extension Repository {
+    /// Looks up a commit; throws `.notFound` when it is absent (e.g. beyond a shallow boundary).
+    public func commit(_ id: ObjectID) throws -> Commit {
+        var oid = id.oid
+        var raw: OpaquePointer?
+        try check(git_commit_lookup(&raw, pointer, &oid), "looking up commit \(id)")
+        return Commit(raw!)
+    }
+
+    /// Resolves a revision expression (`HEAD`, `main~2`, a hex id, a tag) to a commit id.
+    public func resolveCommit(_ revision: String) throws -> ObjectID {
+        var raw: OpaquePointer?
+        try check(git_revparse_single(&raw, pointer, revision), "resolving revision \(revision)")
+        let object = ObjectHandle(raw!)
+        var peeled: OpaquePointer?
+        try check(git_object_peel(&peeled, object.pointer, GIT_OBJECT_COMMIT), "peeling \(revision) to a commit")
+        return ObjectHandle(peeled!).id
+    }
+
+    /// The best common ancestor of two commits; nil when they share no history (or, in a shallow
+    /// clone, when the shared history is cut off).
+    public func mergeBase(_ a: ObjectID, _ b: ObjectID) throws -> ObjectID? {
+        var out = git_oid()
+        var oidA = a.oid, oidB = b.oid
+        let rc = git_merge_base(&out, pointer, &oidA, &oidB)
+        if rc < 0 {
+            // "No common ancestor" is an answer. In a shallow clone libgit2 1.5 also fails when the
+            // search reaches the boundary's missing parents: the shared history is cut off, which
+            // is the same answer. Anywhere else a missing object is corruption.
+            let error = lastError(rc, "finding the merge base of \(a) and \(b)")
+            if (rc == GIT_ENOTFOUND.rawValue && error.message.contains("no merge base")) || isShallow { return nil }
+            throw error
+        }
+        try check(rc, "finding the merge base of \(a) and \(b)")
+        return ObjectID(out)
+    }
+
+    /// True when `ancestor` is reachable from `descendant` (a commit counts as its own ancestor).
+    public func isAncestor(_ ancestor: ObjectID, of descendant: ObjectID) throws -> Bool {
+        if ancestor == descendant { return true }
+        var a = descendant.oid, b = ancestor.oid
+        let rc = git_graph_descendant_of(pointer, &a, &b)
+        try check(rc, "checking whether \(ancestor) is an ancestor of \(descendant)")
+        return rc == 1
+    }
+}

@@ -1,0 +1,253 @@
+import CGit2
+import Foundation
+
+/// How a tree-to-tree diff is computed (defaults match plain `git diff --binary`).
+public struct DiffOptions: Sendable {
+    /// Pair deleted and added files into renames (`git diff`'s default since git 2.9).
+    public var detectRenames: Bool
+    /// Minimum similarity, in percent, for a rename (git's `-M50%`).
+    public var renameThreshold: Int
+    /// Lines of context around each hunk.
+    public var contextLines: Int
+
+    public init(detectRenames: Bool = true, renameThreshold: Int = 50, contextLines: Int = 3) {
+        self.detectRenames = detectRenames; self.renameThreshold = renameThreshold; self.contextLines = contextLines
+    }
+}
+
+/// What happened to one file.
+public enum FileStatus: String, Sendable, Hashable {
+    case added, deleted, modified, renamed, copied, typeChanged
+}
+
+/// One file of a diff.
+public struct DiffEntry: Hashable, Sendable {
+    /// Position in the diff (and in `git diff`'s output order).
+    public let index: Int
+    public let status: FileStatus
+    /// Paths decoded as UTF-8 (invalid bytes become U+FFFD); the exact bytes are in `…PathBytes`.
+    public let oldPath: String
+    public let newPath: String
+    public let oldPathBytes: [UInt8]
+    public let newPathBytes: [UInt8]
+    /// Blob ids (all zero for the missing side of an add or delete).
+    public let oldID: ObjectID
+    public let newID: ObjectID
+    /// File modes as octal numbers (0o100644, 0o100755, 0o120000 symlink, 0o160000 submodule); 0 when absent.
+    public let oldMode: UInt32
+    public let newMode: UInt32
+    /// True when git treats either side as binary (a NUL byte in the first 8000 bytes, or attributes).
+    public let isBinary: Bool
+    /// Rename similarity in percent (0 unless renamed).
+    public let similarity: Int
+
+    /// The path that exists after the change (the old one for deletions).
+    public var path: String { status == .deleted ? oldPath : newPath }
+}
+
+/// One file's patch.
+public struct FilePatch: Sendable {
+    public let entry: DiffEntry
+    /// Exactly what `git diff --binary` prints for this file.
+    public let bytes: [UInt8]
+    /// `bytes` as a String when they are valid UTF-8; otherwise the same change written as a git
+    /// binary patch (ASCII, applies identically), because a lossy decode would not apply.
+    public let text: String
+    /// True when `text` is byte-identical to `git diff --binary`'s output.
+    public let textIsExact: Bool
+    /// Added and deleted lines (0 for binary files).
+    public let additions: Int
+    public let deletions: Int
+}
+
+/// A tree-to-tree diff (owns the `git_diff` handle). Per-file patches are generated on first use.
+public final class Diff {
+    let pointer: OpaquePointer
+    private let repository: Repository
+    private var patches: [FilePatch?]
+
+    init(_ pointer: OpaquePointer, repository: Repository) {
+        self.pointer = pointer
+        self.repository = repository
+        patches = Array(repeating: nil, count: git_diff_num_deltas(pointer))
+    }
+
+    deinit { git_diff_free(pointer) }
+
+    /// Rename detection merges deltas: recount afterwards.
+    func deltasChanged() { patches = Array(repeating: nil, count: git_diff_num_deltas(pointer)) }
+
+    /// Number of changed files.
+    public var count: Int { patches.count }
+
+    /// Every changed file, in `git diff` order (generates the patches to learn which are binary).
+    public func entries() throws -> [DiffEntry] {
+        try (0..<count).map { try patch(at: $0).entry }
+    }
+
+    /// Paths and status only, without reading file contents (`isBinary` is libgit2's guess so far).
+    public func quickEntries() -> [DiffEntry] {
+        (0..<count).map { makeEntry(index: $0, delta: git_diff_get_delta(pointer, $0)!) }
+    }
+
+    /// The patch of file number `index`, exactly as `git diff --binary` prints it.
+    public func patch(at index: Int) throws -> FilePatch {
+        if let cached = patches[index] { return cached }
+        var raw: OpaquePointer?
+        try check(git_patch_from_diff(&raw, pointer, index), "generating the patch of file \(index)")
+        guard let raw else {   // libgit2 returns no patch for unchanged entries
+            let entry = makeEntry(index: index, delta: git_diff_get_delta(pointer, index)!)
+            return FilePatch(entry: entry, bytes: [], text: "", textIsExact: true, additions: 0, deletions: 0)
+        }
+        let handle = PatchHandle(raw)
+        let entry = makeEntry(index: index, delta: git_patch_get_delta(handle.pointer)!)
+        var buffer = git_buf()
+        try check(git_patch_to_buf(&buffer, handle.pointer), "printing the patch of \(entry.path)")
+        var bytes = buffer.size > 0 ? Array(UnsafeRawBufferPointer(start: buffer.ptr, count: buffer.size)) : []
+        git_buf_dispose(&buffer)
+        var additions = 0, deletions = 0, context = 0
+        try check(git_patch_line_stats(&context, &additions, &deletions, handle.pointer), "counting lines of \(entry.path)")
+
+        let fullIndexBytes = bytes
+        if !entry.isBinary { bytes = abbreviateIndexLine(bytes) }
+        let marker = Array("GIT binary patch\n".utf8)
+        if let start = Diff.lineStart(of: marker, in: bytes) {
+            let body = try BinaryPatch.rewrite(body: bytes[(start + marker.count)...],
+                                               old: try blobData(entry.oldID), new: try blobData(entry.newID))
+            bytes = Array(bytes[..<(start + marker.count)]) + body
+        }
+        var text = String(validating: bytes, as: UTF8.self)
+        let exact = text != nil
+        if text == nil {
+            // A non-UTF-8 text file: keep the header (binary patches need the full index line) and
+            // carry the contents as a literal binary patch.
+            let header = Diff.lineStart(of: Array("--- ".utf8), in: fullIndexBytes).map { Array(fullIndexBytes[..<$0]) }
+                ?? fullIndexBytes
+            let body = try BinaryPatch.literalBody(old: try blobData(entry.oldID), new: try blobData(entry.newID))
+            text = String(decoding: header + body, as: UTF8.self)
+        }
+        let patch = FilePatch(entry: entry, bytes: bytes, text: text!, textIsExact: exact,
+                              additions: additions, deletions: deletions)
+        patches[index] = patch
+        return patch
+    }
+
+    /// The combined patch of the given files, in diff order — what `git diff --binary -- <those
+    /// paths>` prints (modulo non-UTF-8 contents, see `FilePatch.text`).
+    public func patchText(for indices: [Int]) throws -> String {
+        var text = ""
+        for index in indices.sorted() { text += try patch(at: index).text }
+        return text
+    }
+
+    /// The whole diff's exact bytes.
+    public func patchBytes() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for index in 0..<count { bytes += try patch(at: index).bytes }
+        return bytes
+    }
+
+    /// `git patch-id --stable` of this diff.
+    public func patchID() throws -> ObjectID {
+        var out = git_oid()
+        var options = git_diff_patchid_options()
+        try check(git_diff_patchid_options_init(&options, UInt32(GIT_DIFF_PATCHID_OPTIONS_VERSION)), "initializing patch-id options")
+        try check(git_diff_patchid(&out, pointer, &options), "computing a patch-id")
+        return ObjectID(out)
+    }
+
+    /// git prints full ids only for binary files; text files get `core.abbrev=auto` abbreviations.
+    private func abbreviateIndexLine(_ bytes: [UInt8]) -> [UInt8] {
+        let header = Diff.lineStart(of: Array("--- ".utf8), in: bytes) ?? bytes.count
+        guard let start = Diff.lineStart(of: Array("index ".utf8), in: Array(bytes[..<header])) else { return bytes }
+        let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
+        let line = String(decoding: bytes[start..<end], as: UTF8.self)
+        let fields = line.split(separator: " ")
+        let ids = fields[1].components(separatedBy: "..")
+        guard ids.count == 2, let old = ObjectID(hex: ids[0]), let new = ObjectID(hex: ids[1]) else { return bytes }
+        var rewritten = "index \(repository.abbreviate(old))..\(repository.abbreviate(new))"
+        if fields.count > 2 { rewritten += " " + fields[2...].joined(separator: " ") }
+        return Array(bytes[..<start]) + Array(rewritten.utf8) + Array(bytes[end...])
+    }
+
+    private func blobData(_ id: ObjectID) throws -> [UInt8] {
+        id.isZero ? [] : try repository.blob(id)
+    }
+
+    private func makeEntry(index: Int, delta: UnsafePointer<git_diff_delta>) -> DiffEntry {
+        let d = delta.pointee
+        let status: FileStatus
+        switch d.status {
+        case GIT_DELTA_ADDED: status = .added
+        case GIT_DELTA_DELETED: status = .deleted
+        case GIT_DELTA_RENAMED: status = .renamed
+        case GIT_DELTA_COPIED: status = .copied
+        case GIT_DELTA_TYPECHANGE: status = .typeChanged
+        default: status = .modified
+        }
+        let oldBytes = d.old_file.path.map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
+        let newBytes = d.new_file.path.map { Array(UnsafeRawBufferPointer(start: $0, count: strlen($0))) } ?? []
+        return DiffEntry(index: index, status: status,
+                         oldPath: String(decoding: oldBytes, as: UTF8.self), newPath: String(decoding: newBytes, as: UTF8.self),
+                         oldPathBytes: oldBytes, newPathBytes: newBytes,
+                         oldID: ObjectID(d.old_file.id), newID: ObjectID(d.new_file.id),
+                         oldMode: UInt32(d.old_file.mode), newMode: UInt32(d.new_file.mode),
+                         isBinary: d.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0, similarity: Int(d.similarity))
+    }
+
+    /// Offset of `needle` where it starts a line of `haystack`.
+    static func lineStart(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        var start = 0
+        while start + needle.count <= haystack.count {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start }
+            guard let newline = haystack[start...].firstIndex(of: 10) else { return nil }
+            start = newline + 1
+        }
+        return nil
+    }
+}
+
+/// Owns a `git_patch` handle.
+final class PatchHandle {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { git_patch_free(pointer) }
+}
+
+extension Repository {
+    /// Diffs two trees, each given as a commit or tree id (`nil` = the empty tree), with git's
+    /// rename detection and `git diff --binary`'s output settings.
+    public func diff(from old: ObjectID?, to new: ObjectID, options: DiffOptions = DiffOptions()) throws -> Diff {
+        let oldTree = try old.map { try tree($0) }
+        let newTree = try tree(new)
+        var diffOptions = git_diff_options()
+        try check(git_diff_options_init(&diffOptions, UInt32(GIT_DIFF_OPTIONS_VERSION)), "initializing diff options")
+        // git diff: indent heuristic on by default; --binary implies full 40-hex index lines.
+        diffOptions.flags = GIT_DIFF_SHOW_BINARY.rawValue | GIT_DIFF_INDENT_HEURISTIC.rawValue
+        diffOptions.context_lines = UInt32(options.contextLines)
+        diffOptions.interhunk_lines = 0
+        diffOptions.id_abbrev = 40
+        var raw: OpaquePointer?
+        let what = "diffing \(old?.hex ?? "the empty tree") against \(new)"
+        try check(git_diff_tree_to_tree(&raw, pointer, oldTree?.pointer, newTree.pointer, &diffOptions), what)
+        let diff = Diff(raw!, repository: self)
+        if options.detectRenames {
+            var find = git_diff_find_options()
+            try check(git_diff_find_options_init(&find, UInt32(GIT_DIFF_FIND_OPTIONS_VERSION)), "initializing rename options")
+            find.flags = GIT_DIFF_FIND_RENAMES.rawValue | GIT_DIFF_FIND_DONT_IGNORE_WHITESPACE.rawValue
+            find.rename_threshold = UInt16(options.renameThreshold)
+            find.rename_limit = 1000
+            try check(git_diff_find_similar(diff.pointer, &find), "detecting renames while \(what)")
+            diff.deltasChanged()
+        }
+        return diff
+    }
+
+    /// `git patch-id --stable` of a commit's change against its first parent (the empty tree for a
+    /// root commit). Renames are not detected, as in `git format-patch | git patch-id`.
+    public func patchID(ofCommit id: ObjectID) throws -> ObjectID {
+        let commit = try self.commit(id)
+        return try diff(from: commit.parentIDs.first, to: id, options: DiffOptions(detectRenames: false)).patchID()
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Git
+import Store
+
+/// Which pull requests become tasks.
+public struct MiningOptions: Sendable {
+    /// Keep only PRs that change both tests and non-test code (SWE-bench's rule).
+    public var requireTestAndCode: Bool
+    /// Largest `patch` + `test_patch`, in changed lines (added + deleted); nil = no limit.
+    public var maxPatchLines: Int?
+    /// Largest `patch` + `test_patch`, in bytes; nil = no limit.
+    public var maxPatchBytes: Int?
+    /// Keep PRs created at or after this instant.
+    public var createdAfter: Date?
+    /// Keep PRs created at or before this instant.
+    public var createdBefore: Date?
+    /// When non-empty, keep only PRs that change at least one matching file.
+    public var includePaths: [PathGlob]
+    /// Skip PRs that change any matching file.
+    public var excludePaths: [PathGlob]
+    /// At most this many of a PR's commits are read for messages and links (GitHub lists 250).
+    public var maxCommitsPerPullRequest: Int
+
+    public init(requireTestAndCode: Bool = true, maxPatchLines: Int? = nil, maxPatchBytes: Int? = nil,
+                createdAfter: Date? = nil, createdBefore: Date? = nil, includePaths: [PathGlob] = [],
+                excludePaths: [PathGlob] = [], maxCommitsPerPullRequest: Int = 250) {
+        self.requireTestAndCode = requireTestAndCode; self.maxPatchLines = maxPatchLines
+        self.maxPatchBytes = maxPatchBytes; self.createdAfter = createdAfter; self.createdBefore = createdBefore
+        self.includePaths = includePaths; self.excludePaths = excludePaths
+        self.maxCommitsPerPullRequest = maxCommitsPerPullRequest
+    }
+}
+
+/// What a mining run remembers for the next one (persist it; pass it back as `previous`).
+public struct MiningState: Codable, Hashable, Sendable {
+    /// The branch and tag tips walked so far: their history is not walked again.
+    public var tips: [ObjectID]
+    /// PRs already turned into a task or skipped for good: never reported again.
+    public var minedPullNumbers: Set<Int>
+    /// Patch-ids of default-branch first-parent commits, computed for rebase detection.
+    public var patchIDs: [ObjectID: ObjectID]
+
+    public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:]) {
+        self.tips = tips; self.minedPullNumbers = minedPullNumbers; self.patchIDs = patchIDs
+    }
+
+    private enum CodingKeys: String, CodingKey { case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids" }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tips = try container.decode([ObjectID].self, forKey: .tips)
+        minedPullNumbers = try container.decode(Set<Int>.self, forKey: .minedPullNumbers)
+        let pairs = try container.decode([String: ObjectID].self, forKey: .patchIDs)
+        patchIDs = [:]
+        for (commit, patchID) in pairs {
+            guard let id = ObjectID(hex: commit) else {
+                throw DecodingError.dataCorruptedError(forKey: .patchIDs, in: container, debugDescription: "not an object id: \(commit)")
+            }
+            patchIDs[id] = patchID
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tips, forKey: .tips)
+        try container.encode(minedPullNumbers.sorted(), forKey: .minedPullNumbers)
+        try container.encode(Dictionary(uniqueKeysWithValues: patchIDs.map { ($0.key.hex, $0.value) }), forKey: .patchIDs)
+    }
+}
+
+/// Why a pull request did not become a task.
+public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
+    /// A `refs/pull/N/head` whose changes never reached the default branch.
+    case notMerged
+    /// The clone lacks commits the task needs (shallow clone): which, and why.
+    case historyIncomplete(String)
+    /// The PR's head and base are the same tree.
+    case emptyDiff
+    case noTestChanges
+    case noCodeChanges
+    case patchTooLarge(lines: Int, bytes: Int)
+    case outsideDateRange(createdAt: String)
+    case excludedPath(String)
+    case noIncludedPath
+
+    public var description: String {
+        switch self {
+        case .notMerged: return "pull request ref never landed on the default branch"
+        case .historyIncomplete(let detail): return "history incomplete: \(detail)"
+        case .emptyDiff: return "no changes between base and head"
+        case .noTestChanges: return "no test changes"
+        case .noCodeChanges: return "no non-test code changes"
+        case .patchTooLarge(let lines, let bytes): return "patch too large (\(lines) changed lines, \(bytes) bytes)"
+        case .outsideDateRange(let createdAt): return "created \(createdAt), outside the date range"
+        case .excludedPath(let path): return "changes excluded path \(path)"
+        case .noIncludedPath: return "changes no included path"
+        }
+    }
+}
+
+/// A pull request that was found but not turned into a task.
+public struct SkippedPullRequest: Hashable, Sendable, CustomStringConvertible {
+    public let number: Int
+    public let reason: SkipReason
+    public var description: String { "#\(number): \(reason)" }
+}
+
+/// The outcome of one mining run.
+public struct MiningResult: Sendable {
+    /// New tasks, by pull request number.
+    public var tasks: [TaskRecord]
+    public var skipped: [SkippedPullRequest]
+    /// Pass this to the next run.
+    public var state: MiningState
+    /// Commits walked in this run (0 when nothing changed since `previous`).
+    public var commitsWalked: Int
+}
+
+/// Mining failed outright (not a single PR's problem).
+public struct MiningError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import Git
+
+/// Facts about the project at a commit that tasks record: its version, the commit that defines its
+/// environment, its language. Everything is memoized, so thousands of tasks cost about one pass
+/// over the first-parent history.
+final class ProjectFacts {
+    private let repository: Repository
+    /// Commit → `major.minor` of the highest version tag on it.
+    private let tagVersions: [ObjectID: String]
+    /// Version tags sorted by commit time, for bases with no tagged first-parent ancestor.
+    private let tagsByTime: [(time: Int64, version: String)]
+    /// Root tree → version found in its files ("" = none).
+    private var fileVersionByTree: [ObjectID: String] = [:]
+    private var tagVersionMemo: [ObjectID: String] = [:]
+    private var environmentMemo: [ObjectID: ObjectID] = [:]
+    private var fingerprintByTree: [ObjectID: String] = [:]
+    private var languageByTree: [ObjectID: String?] = [:]
+
+    /// Files whose change means the project's dependencies (and so its environment) changed.
+    static let manifestNames: Set<String> = ["pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "Package.swift", "Cargo.toml"]
+
+    init(repository: Repository, references: [Reference]) throws {
+        self.repository = repository
+        var byCommit: [ObjectID: String] = [:]
+        var timed: [(Int64, String)] = []
+        for reference in references where reference.isTag {
+            guard let commit = reference.commit, let version = ProjectFacts.majorMinor(ofTag: reference.shortName) else { continue }
+            if let existing = byCommit[commit], ProjectFacts.compare(existing, version) >= 0 { continue }
+            byCommit[commit] = version
+            if let time = try? repository.commit(commit).committer.time { timed.append((time, version)) }
+        }
+        tagVersions = byCommit
+        tagsByTime = timed.sorted { $0.0 < $1.0 }.map { (time: $0.0, version: $0.1) }
+    }
+
+    // MARK: Version
+
+    /// `major.minor` of the project at `commit`: version file, then packaging manifests, then the
+    /// nearest earlier version tag; "" when nothing says.
+    func version(at commit: ObjectID) throws -> String {
+        let treeID = try repository.commit(commit).treeID
+        let fromFiles: String
+        if let known = fileVersionByTree[treeID] { fromFiles = known } else {
+            fromFiles = try versionFromFiles(try repository.tree(treeID)) ?? ""
+            fileVersionByTree[treeID] = fromFiles
+        }
+        return fromFiles.isEmpty ? try versionFromTags(at: commit) ?? "" : fromFiles
+    }
+
+    private func text(_ tree: Tree, _ path: String) throws -> String? {
+        guard let entry = try tree.entry(atPath: path), entry.kind == .file || entry.kind == .executable else { return nil }
+        return String(decoding: try repository.blob(entry.id), as: UTF8.self)
+    }
+
+    private static let skippedPackageDirectories: Set<String> = ["tests", "test", "testing", "docs", "doc", "examples",
+                                                                 "benchmarks", "scripts", "tools", "build", "dist"]
+    private static let dunderVersion = try! NSRegularExpression(pattern: #"^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]"#, options: .anchorsMatchLines)
+    private static let assignedVersion = try! NSRegularExpression(pattern: #"^(?:__version__|version|VERSION)\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]"#, options: .anchorsMatchLines)
+    private static let setupPyVersion = try! NSRegularExpression(pattern: #"\bversion\s*=\s*['"]([^'"]+)['"]"#)
+
+    private func versionFromFiles(_ root: Tree) throws -> String? {
+        // Python version files: <pkg>/__init__.py, <pkg>/_version.py, … also under src/.
+        var packageDirectories: [String] = []
+        for entry in root.entries where entry.kind == .directory && !ProjectFacts.skippedPackageDirectories.contains(entry.name) && !entry.name.hasPrefix(".") {
+            if entry.name == "src", let src = try? repository.tree(entry.id) {
+                packageDirectories += src.entries.filter { $0.kind == .directory }.map { "src/\($0.name)" }
+            } else {
+                packageDirectories.append(entry.name)
+            }
+        }
+        for directory in packageDirectories.sorted() {
+            for (file, pattern) in [("_version.py", ProjectFacts.assignedVersion), ("version.py", ProjectFacts.assignedVersion),
+                                    ("__about__.py", ProjectFacts.assignedVersion), ("__init__.py", ProjectFacts.dunderVersion)] {
+                if let source = try text(root, "\(directory)/\(file)"), let found = ProjectFacts.firstGroup(pattern, source),
+                   let version = ProjectFacts.majorMinor(found) {
+                    return version
+                }
+            }
+        }
+        for file in ["_version.py", "version.py"] {
+            if let source = try text(root, file), let found = ProjectFacts.firstGroup(ProjectFacts.assignedVersion, source),
+               let version = ProjectFacts.majorMinor(found) { return version }
+        }
+        if let source = try text(root, "pyproject.toml"),
+           let found = ProjectFacts.tomlValue(source, sections: ["project", "tool.poetry"], key: "version"),
+           let version = ProjectFacts.majorMinor(found) { return version }
+        if let source = try text(root, "setup.py"), let found = ProjectFacts.firstGroup(ProjectFacts.setupPyVersion, source),
+           let version = ProjectFacts.majorMinor(found) { return version }
+        if let source = try text(root, "setup.cfg"), let found = ProjectFacts.tomlValue(source, sections: ["metadata"], key: "version"),
+           let version = ProjectFacts.majorMinor(found) { return version }
+        if let source = try text(root, "Cargo.toml"),
+           let found = ProjectFacts.tomlValue(source, sections: ["package", "workspace.package"], key: "version"),
+           let version = ProjectFacts.majorMinor(found) { return version }
+        return nil   // Package.swift and the rest: versions live in tags
+    }
+
+    /// The nearest version tag on the first-parent line at or before `commit`; failing that, the
+    /// newest version tag made no later than `commit`.
+    private func versionFromTags(at commit: ObjectID) throws -> String? {
+        guard !tagVersions.isEmpty else { return nil }
+        var chain: [ObjectID] = []
+        var current: ObjectID? = commit
+        var found: String?
+        while let id = current {
+            if let known = tagVersionMemo[id] { found = known; break }
+            chain.append(id)
+            if let version = tagVersions[id] { found = version; break }
+            current = try firstParent(of: id)
+        }
+        for id in chain { tagVersionMemo[id] = found ?? "" }
+        if let found, !found.isEmpty { return found }
+        let time = try repository.commit(commit).committer.time
+        return tagsByTime.last { $0.time <= time }?.version
+    }
+
+    private func firstParent(of id: ObjectID) throws -> ObjectID? {
+        guard !repository.shallowBoundary.contains(id), let parent = try repository.commit(id).parentIDs.first,
+              repository.contains(parent) else { return nil }
+        return parent
+    }
+
+    static func firstGroup(_ regex: NSRegularExpression, _ text: String) -> String? {
+        guard let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+              let range = Range(match.range(at: 1), in: text) else { return nil }
+        return String(text[range])
+    }
+
+    /// A `key = value` in one of the `[sections]` of a TOML or INI file (quotes removed).
+    static func tomlValue(_ text: String, sections: Set<String>, key: String) -> String? {
+        var section = ""
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") {
+                section = line.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+                continue
+            }
+            guard sections.contains(section), let equals = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else { continue }
+            guard line[..<equals].trimmingCharacters(in: .whitespaces) == key else { continue }
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if let hash = value.range(of: " #") { value = String(value[..<hash.lowerBound]).trimmingCharacters(in: .whitespaces) }
+            return value.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+        }
+        return nil
+    }
+
+    /// "2.27.1" → "2.27"; "3" → "3.0"; nil when it does not start with a number.
+    static func majorMinor(_ version: String) -> String? {
+        let trimmed = version.hasPrefix("v") || version.hasPrefix("V") ? String(version.dropFirst()) : version
+        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        guard let major = parts.first.flatMap({ Int($0) }) else { return nil }
+        let minorDigits = parts.count > 1 ? String(parts[1].prefix { $0.isNumber }) : ""
+        return "\(major).\(Int(minorDigits) ?? 0)"
+    }
+
+    /// Tags such as `v1.2.3`, `1.2`, `release-1.2.0`, `version-2.0`.
+    static func majorMinor(ofTag name: String) -> String? {
+        var text = name
+        for prefix in ["release-", "version-", "release/", "rel-"] where text.lowercased().hasPrefix(prefix) {
+            text = String(text.dropFirst(prefix.count))
+        }
+        guard text.contains("."), let first = text.first, first.isNumber || first == "v" || first == "V" else { return nil }
+        return majorMinor(text)
+    }
+
+    /// Numeric comparison of "a.b" versions.
+    static func compare(_ a: String, _ b: String) -> Int {
+        let x = a.split(separator: ".").map { Int($0) ?? 0 }, y = b.split(separator: ".").map { Int($0) ?? 0 }
+        for (p, q) in zip(x, y) where p != q { return p < q ? -1 : 1 }
+        return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
+    }
+
+    // MARK: Environment
+
+    /// The latest first-parent ancestor of `commit` (inclusive) at which the dependency manifests
+    /// took the contents they have at `commit`.
+    func environmentSetupCommit(for commit: ObjectID) throws -> ObjectID {
+        var chain: [ObjectID] = []
+        var current = commit
+        var result: ObjectID?
+        var fingerprint = try manifestFingerprint(current)
+        while true {
+            if let known = environmentMemo[current] { result = known; break }
+            chain.append(current)
+            guard let parent = try firstParent(of: current) else { result = current; break }
+            let parentFingerprint = try manifestFingerprint(parent)
+            if parentFingerprint != fingerprint { result = current; break }
+            current = parent
+            fingerprint = parentFingerprint
+        }
+        for id in chain { environmentMemo[id] = result! }
+        return result!
+    }
+
+    private func manifestFingerprint(_ commit: ObjectID) throws -> String {
+        let treeID = try repository.commit(commit).treeID
+        if let known = fingerprintByTree[treeID] { return known }
+        let root = try repository.tree(treeID)
+        var parts: [String] = []
+        for entry in root.entries {
+            let isRequirements = entry.name.hasPrefix("requirements") && (entry.name.hasSuffix(".txt") || entry.kind == .directory)
+            if ProjectFacts.manifestNames.contains(entry.name) || isRequirements { parts.append("\(entry.name)=\(entry.id.hex)") }
+        }
+        let fingerprint = parts.joined(separator: ";")
+        fingerprintByTree[treeID] = fingerprint
+        return fingerprint
+    }
+
+    // MARK: Language
+
+    /// The project's main language, from its manifests at `commit`.
+    func language(at commit: ObjectID) throws -> String? {
+        let treeID = try repository.commit(commit).treeID
+        if let known = languageByTree[treeID] { return known }
+        let names = Set(try repository.tree(treeID).entries.map(\.name))
+        let language: String?
+        if !names.isDisjoint(with: ["pyproject.toml", "setup.py", "setup.cfg"]) { language = "python" }
+        else if names.contains("Package.swift") { language = "swift" }
+        else if names.contains("Cargo.toml") { language = "rust" }
+        else if names.contains("go.mod") { language = "go" }
+        else if names.contains("package.json") { language = names.contains("tsconfig.json") ? "typescript" : "javascript" }
+        else if !names.isDisjoint(with: ["pom.xml", "build.gradle", "build.gradle.kts"]) { language = "java" }
+        else { language = nil }
+        languageByTree[treeID] = language
+        return language
+    }
+}
