@@ -6,7 +6,7 @@ struct Forge: AsyncParsableCommand {
         commandName: "forge",
         abstract: "Turn software repositories into verified training tasks for code agents.",
         subcommands: [
-            SampleCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
+            SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
             StoreCommand.self, TokenizerCommand.self,
         ]
     )
