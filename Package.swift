@@ -45,6 +45,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
+        .executableTarget(name: "forge-bench", dependencies: [
+            "Git", "Mining", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Benchmarks/ForgeBench"),
+
         .testTarget(name: "GitTests", dependencies: ["Git"]),
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),

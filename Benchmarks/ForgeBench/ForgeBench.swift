@@ -1,0 +1,22 @@
+import ArgumentParser
+
+@main
+struct ForgeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forge-bench",
+        abstract: "Forge's benchmarks: each prints a table with Forge against a baseline run side by side.",
+        discussion: "Build with -c release: swift run -c release forge-bench <benchmark>.",
+        subcommands: [MiningBenchmark.self])
+}
+
+/// Prints rows as an aligned text table.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    print(line(header))
+    print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+    rows.forEach { print(line($0)) }
+}
