@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
 
         // Stage 2: environments, sandboxed test runs, per-test results, validation.
-        .target(name: "Sandbox", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
+        .target(name: "Sandbox"),
         .target(name: "TestReports"),
         .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")]),
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
