@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// One Python interpreter found on the machine.
 public struct PythonInterpreter: Codable, Hashable, Sendable, CustomStringConvertible {
@@ -39,8 +40,12 @@ public struct InterpreterCatalog: Sendable {
 
     public init(interpreters: [PythonInterpreter]) { self.interpreters = interpreters }
 
-    /// Discovers the interpreters on this machine. `uv` is the path of uv (nil: skip that source).
-    public static func discover(uv: String?, runner: ProcessRunning) -> InterpreterCatalog {
+    /// Discovers the interpreters on this machine; `uv` is uv's path (nil: found in PATH or pyenv).
+    public static func discover(uv: String? = nil, runner: CommandRunner = CommandRunner()) -> InterpreterCatalog {
+        discover(uv: uv ?? ToolRunner.locateUV(), tools: ToolRunner(runner: runner, scratch: NSTemporaryDirectory()))
+    }
+
+    static func discover(uv: String?, tools runner: ToolRunner) -> InterpreterCatalog {
         var candidates: [(String, String)] = []
         let manager = FileManager.default
         let environment = ProcessInfo.processInfo.environment
