@@ -48,7 +48,7 @@ let package = Package(
 
         .testTarget(name: "GitTests", dependencies: ["Git"]),
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),

@@ -50,7 +50,7 @@ public struct TaskRecord: Hashable, Sendable {
 
     /// `owner__name-N`, SWE-bench's instance id convention.
     public static func instanceID(repo: String, pullNumber: Int) -> String {
-        repo.replacingOccurrences(of: "/", with: "__") + "-\(pullNumber)"
+        repo.split(separator: "/", omittingEmptySubsequences: false).joined(separator: "__") + "-\(pullNumber)"
     }
 }
 
