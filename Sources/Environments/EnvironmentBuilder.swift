@@ -20,14 +20,20 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         /// the network kept, writable only in the project, the environment and the uv cache.
         /// Falls back to running directly when bubblewrap is unavailable.
         public var sandboxInstalls: Bool
+        /// A folder holding both `root` and the uv cache, bound as one writable mount in the
+        /// install sandbox: hard links (uv's cheap way to fill a venv from its cache) cannot cross
+        /// bind mounts. nil binds `root`, and the uv cache separately when it lies outside `root`.
+        public var sandboxWritableDirectory: URL?
         /// Rebuild keys whose last build failed instead of returning the recorded failure.
         public var retryFailures: Bool
         /// Interpreters to choose from; nil discovers them on first use.
         public var interpreters: InterpreterCatalog?
 
         public init(uvPath: String? = nil, uvCacheDirectory: URL? = nil, sandboxInstalls: Bool = true,
-                    retryFailures: Bool = false, interpreters: InterpreterCatalog? = nil) {
+                    sandboxWritableDirectory: URL? = nil, retryFailures: Bool = false,
+                    interpreters: InterpreterCatalog? = nil) {
             self.uvPath = uvPath; self.uvCacheDirectory = uvCacheDirectory; self.sandboxInstalls = sandboxInstalls
+            self.sandboxWritableDirectory = sandboxWritableDirectory
             self.retryFailures = retryFailures; self.interpreters = interpreters
         }
     }
@@ -184,7 +190,7 @@ public final class EnvironmentBuilder: @unchecked Sendable {
 
     /// Appends a section to the environment's build log.
     static func appendLog(_ text: String, to logPath: String) {
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: logPath) else { return }
         handle.seekToEndOfFile()
         handle.write(Data(text.utf8))
@@ -201,12 +207,17 @@ public final class EnvironmentBuilder: @unchecked Sendable {
     }
 
     /// The sandbox for install steps, or nil to run them directly.
-    func installSandbox(projectDirectory: URL, environmentDirectory: URL) -> Sandbox? {
+    func installSandbox(projectDirectory: URL) -> Sandbox? {
         guard options.sandboxInstalls else { return nil }
-        let policy = SandboxPolicy.bubblewrap(
-            workDirectory: projectDirectory.path,
-            readWrite: [BindMount(environmentDirectory.path), BindMount(uvCache.path)],
-            allowNetwork: true)
+        var writable: [BindMount]
+        if let shared = options.sandboxWritableDirectory {
+            writable = [BindMount(shared.standardizedFileURL.path)]
+        } else {
+            writable = [BindMount(root.path)]
+            let cache = uvCache.standardizedFileURL.path
+            if !cache.hasPrefix(root.path + "/") { writable.append(BindMount(cache)) }
+        }
+        let policy = SandboxPolicy.bubblewrap(workDirectory: projectDirectory.path, readWrite: writable, allowNetwork: true)
         return try? Sandbox(policy: policy)
     }
 }

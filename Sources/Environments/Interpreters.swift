@@ -60,8 +60,12 @@ public struct InterpreterCatalog: Sendable {
         for path in ["/usr/bin/python3", "/usr/local/bin/python3"] where manager.isExecutableFile(atPath: path) {
             candidates.append((path, "system"))
         }
+        // pyenv's shims make uv probe every python3.X name through pyenv (seconds, and failing for
+        // versions not selected); pyenv's versions are listed above anyway.
+        let pathWithoutShims = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            .filter { !$0.hasSuffix("/shims") }.joined(separator: ":")
         if let uv, let listing = try? runner.capture([uv, "python", "list", "--only-installed", "--output-format", "json"],
-                                                    environment: ["UV_PYTHON_DOWNLOADS": "never"], timeout: 60),
+                                                    environment: ["UV_PYTHON_DOWNLOADS": "never", "PATH": pathWithoutShims], timeout: 60),
            listing.status == 0, let data = listing.stdout.data(using: .utf8),
            let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
             for entry in entries {

@@ -39,9 +39,20 @@ public struct ToolchainInfo: Codable, Hashable, Sendable {
     public var version: String
 }
 
+/// How the project itself got into a Python environment.
+public enum ProjectInstall: String, Codable, Hashable, Sendable {
+    /// `uv pip install -e .` (PEP 660).
+    case editable
+    /// A regular (non-editable) install, for build backends too old for PEP 660 at the date.
+    case copy
+    /// Not installed; importable through PYTHONPATH only (dependencies-only rung).
+    case none
+}
+
 /// One rung of the install ladder as it ran.
 public struct InstallAttempt: Codable, Hashable, Sendable {
     public var strategy: InstallStrategy
+    public var projectInstall: ProjectInstall
     public var commandLine: String
     public var seconds: Double
     public var succeeded: Bool
@@ -70,6 +81,8 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     public var venvPath: String?
     /// The install rung that worked (Python only).
     public var strategy: InstallStrategy?
+    /// How the project itself was installed by that rung (Python only).
+    public var projectInstall: ProjectInstall?
     public var attempts: [InstallAttempt]
     /// `uv pip freeze` lines (Python only).
     public var resolvedPackages: [String]

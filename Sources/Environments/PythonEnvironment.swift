@@ -43,7 +43,7 @@ extension EnvironmentBuilder {
         let started = Date()
         let manager = FileManager.default
         let logPath = directory.appendingPathComponent("build.log").path
-        manager.createFile(atPath: logPath, contents: nil)
+        _ = manager.createFile(atPath: logPath, contents: nil)
         let manifestDirectory = directory.appendingPathComponent("manifests")
         try? manager.removeItem(at: manifestDirectory)
         do {
@@ -64,7 +64,7 @@ extension EnvironmentBuilder {
         environment["UV_NO_CONFIG"] = "1"
         environment["UV_NO_PROGRESS"] = "1"
         environment["NO_COLOR"] = "1"
-        let sandbox = installSandbox(projectDirectory: project.directory, environmentDirectory: directory)
+        let sandbox = installSandbox(projectDirectory: project.directory)
         Self.appendLog("# environment \(key) for \(project.repo ?? project.directory.path)\n"
             + "# interpreter: \(choice.interpreter) — \(choice.constraint) from \(choice.constraintSource)\n"
             + (choice.note.map { "# note: \($0)\n" } ?? "")
@@ -72,7 +72,7 @@ extension EnvironmentBuilder {
 
         // What each rung installs.
         let extras = recipe.install.extras.filter { python.extras[$0] != nil }
-        let editable = ["-e", project.directory.path + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]")]
+        let projectTarget = project.directory.path + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]")
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
         let extraLines = python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements
         if !extraLines.isEmpty {
@@ -97,20 +97,29 @@ extension EnvironmentBuilder {
         }
         var attempts: [InstallAttempt] = []
         var succeeded: InstallStrategy?
-        for rung in rungs {
-            var requested: [String]
-            switch rung {
-            case .editableExtras: requested = editable
-            case .editableExtrasRequirements: requested = editable + testRequirementArguments
-            case .dependenciesOnly: requested = ["-r", dependencyFile.path] + testRequirementArguments
+        ladder: for rung in rungs {
+            // Editable first; a project whose build backend (as of the date) predates PEP 660 has no
+            // `build_editable` hook, so it is installed as a plain copy instead (the checkout still
+            // wins at test time through PYTHONPATH).
+            let forms: [ProjectInstall] = rung == .dependenciesOnly ? [.none] : [.editable, .copy]
+            for form in forms {
+                var requested: [String]
+                switch (rung, form) {
+                case (.dependenciesOnly, _): requested = ["-r", dependencyFile.path] + testRequirementArguments
+                case (_, .editable): requested = ["-e", projectTarget]
+                default: requested = [projectTarget]
+                }
+                if rung == .editableExtrasRequirements { requested += testRequirementArguments }
+                requested += recipe.install.packages
+                let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
+                                          arguments: ["--exclude-newer", excludeNewer] + requested,
+                                          environment: environment, project: project, directory: directory,
+                                          sandbox: sandbox, timeout: recipe.install.timeout, buildLog: logPath)
+                attempts.append(attempt)
+                if attempt.succeeded { succeeded = rung; break ladder }
+                let output = Self.readLog(attempt.logPath)
+                guard form == .editable, Self.lacksEditableHook(output) else { break }
             }
-            requested += recipe.install.packages
-            let attempt = try runRung(rung, uv: uv, interpreter: choice.interpreter.path, venv: venv,
-                                      arguments: ["--exclude-newer", excludeNewer] + requested,
-                                      environment: environment, project: project, directory: directory,
-                                      sandbox: sandbox, timeout: recipe.install.timeout, buildLog: logPath)
-            attempts.append(attempt)
-            if attempt.succeeded { succeeded = rung; break }
         }
         guard let strategy = succeeded else {
             let last = attempts.last
@@ -133,7 +142,7 @@ extension EnvironmentBuilder {
         return PreparedEnvironment(
             key: key, ecosystem: .python, recipeHash: recipe.contentHash, recipeSources: recipe.sources,
             repo: project.repo, version: project.version, excludeNewer: excludeNewer, interpreter: choice,
-            toolchain: nil, venvPath: venv, strategy: strategy, attempts: attempts, resolvedPackages: packages,
+            toolchain: nil, venvPath: venv, strategy: strategy, projectInstall: attempts.last?.projectInstall, attempts: attempts, resolvedPackages: packages,
             manifestHashes: manifests.mapValues { SHA256.hex($0) }, envVars: envVars, testRunnerName: runnerName,
             testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout,
             sourceRoot: python.sourceRoot, builtFrom: project.directory.path, buildLogPath: logPath,
@@ -141,17 +150,18 @@ extension EnvironmentBuilder {
     }
 
     /// Recreates the venv, runs one `uv pip install`, and classifies a failure from uv's output.
-    private func runRung(_ rung: InstallStrategy, uv: String, interpreter: String, venv: String, arguments: [String],
+    private func runRung(_ rung: InstallStrategy, form: ProjectInstall, uv: String, interpreter: String, venv: String, arguments: [String],
                          environment: [String: String], project: ProjectSnapshot, directory: URL, sandbox: Sandbox?,
                          timeout: Double, buildLog: String) throws -> InstallAttempt {
         let started = Date()
-        let venvLog = directory.appendingPathComponent("venv-\(rung.rawValue).log").path
-        let installLog = directory.appendingPathComponent("install-\(rung.rawValue).log").path
+        let label = rung.rawValue + (form == .copy ? "-copy" : "")
+        let venvLog = directory.appendingPathComponent("venv-\(label).log").path
+        let installLog = directory.appendingPathComponent("install-\(label).log").path
         let create = [uv, "venv", "--clear", "--python", interpreter, venv]
         let install = [uv, "pip", "install", "--python", venv + "/bin/python"] + arguments
         func fail(_ kind: EnvironmentFailure.Kind, _ reason: String, _ commandLine: String, _ log: String) -> InstallAttempt {
-            Self.appendLog("# \(rung.rawValue) failed: \(kind.rawValue): \(reason)\n", to: buildLog)
-            return InstallAttempt(strategy: rung, commandLine: commandLine, seconds: Date().timeIntervalSince(started),
+            Self.appendLog("# \(label) failed: \(kind.rawValue): \(reason)\n", to: buildLog)
+            return InstallAttempt(strategy: rung, projectInstall: form, commandLine: commandLine, seconds: Date().timeIntervalSince(started),
                                   succeeded: false, failure: kind, reason: reason, logPath: log)
         }
         let createLine = create.joined(separator: " ")
@@ -179,14 +189,20 @@ extension EnvironmentBuilder {
         let output = Self.readLog(installLog)
         Self.appendLog(output, to: buildLog)
         if result.succeeded {
-            Self.appendLog("# \(rung.rawValue) succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s\n", to: buildLog)
-            return InstallAttempt(strategy: rung, commandLine: installLine, seconds: Date().timeIntervalSince(started),
+            Self.appendLog("# \(label) succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s\n", to: buildLog)
+            return InstallAttempt(strategy: rung, projectInstall: form, commandLine: installLine, seconds: Date().timeIntervalSince(started),
                                   succeeded: true, failure: nil, reason: nil, logPath: installLog)
         }
         if result.timedOut {
             return fail(.timeout, "uv pip install ran past \(Int(timeout)) s", installLine, installLog)
         }
         return fail(Self.classify(output), Self.decisiveLine(output), installLine, installLog)
+    }
+
+    /// The build backend resolved at the date has no PEP 660 `build_editable` hook.
+    static func lacksEditableHook(_ output: String) -> Bool {
+        output.contains("no attribute 'build_editable'") || output.contains("does not support editable")
+            || output.contains("missing the `build_editable` hook")
     }
 
     /// `auto`: unittest when the project's tox/nox commands run it and nothing mentions pytest.

@@ -40,7 +40,7 @@ extension EnvironmentBuilder {
                                 directory: URL) throws -> PreparedEnvironment {
         let started = Date()
         let logPath = directory.appendingPathComponent("build.log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         Self.appendLog("# environment \(key) for \(project.repo ?? project.directory.path)\n# toolchain: \(toolchain.version) at \(toolchain.path)\n", to: logPath)
         let values = ["tool": toolchain.path, "source": project.directory.path]
         for (index, check) in spec.checks.enumerated() {
@@ -82,7 +82,7 @@ extension EnvironmentBuilder {
         return PreparedEnvironment(
             key: key, ecosystem: recipe.ecosystem, recipeHash: recipe.contentHash, recipeSources: recipe.sources,
             repo: project.repo, version: project.version, excludeNewer: ISODates.format(project.createdAt),
-            interpreter: nil, toolchain: toolchain, venvPath: nil, strategy: nil, attempts: [], resolvedPackages: [],
+            interpreter: nil, toolchain: toolchain, venvPath: nil, strategy: nil, projectInstall: nil, attempts: [], resolvedPackages: [],
             manifestHashes: manifests.mapValues { SHA256.hex($0) }, envVars: envVars, testRunnerName: runnerName,
             testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout, sourceRoot: "",
             builtFrom: project.directory.path, buildLogPath: logPath, buildSeconds: Date().timeIntervalSince(started),
