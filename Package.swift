@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries: headers and link lines only.
@@ -29,7 +30,7 @@ let package = Package(
         // Stage 2: environments, sandboxed test runs, per-test results, validation.
         .target(name: "Sandbox"),
         .target(name: "TestReports"),
-        .target(name: "Environments", dependencies: ["Sandbox", "Store"]),
+        .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")]),
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
 
         // Stage 3: the policy model.

@@ -1,0 +1,223 @@
+import Foundation
+import Sandbox
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds (or finds in its cache) the environment a project's tests run in.
+///
+/// Cache layout under `root`: `uv-cache/` (shared by every environment), `envs/<key>/` holding
+/// `venv/`, `manifests/` (the bytes the key was computed from), `build.log`, one log per install
+/// rung, and `environment.json` (ready) or `failure.json` (failed). A build holds
+/// `envs/<key>.lock` (flock), so concurrent requests for one key build it once.
+public final class EnvironmentBuilder: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// uv's path; nil finds it in PATH or pyenv's versions.
+        public var uvPath: String?
+        /// Shared uv cache; nil means `root/uv-cache`.
+        public var uvCacheDirectory: URL?
+        /// Run install steps (which execute project code such as setup.py) under bubblewrap with
+        /// the network kept, writable only in the project, the environment and the uv cache.
+        /// Falls back to running directly when bubblewrap is unavailable.
+        public var sandboxInstalls: Bool
+        /// A folder holding both `root` and the uv cache, bound as one writable mount in the
+        /// install sandbox: hard links (uv's cheap way to fill a venv from its cache) cannot cross
+        /// bind mounts. nil binds `root`, and the uv cache separately when it lies outside `root`.
+        public var sandboxWritableDirectory: URL?
+        /// Rebuild keys whose last build failed instead of returning the recorded failure.
+        public var retryFailures: Bool
+        /// Interpreters to choose from; nil discovers them on first use.
+        public var interpreters: InterpreterCatalog?
+
+        public init(uvPath: String? = nil, uvCacheDirectory: URL? = nil, sandboxInstalls: Bool = true,
+                    sandboxWritableDirectory: URL? = nil, retryFailures: Bool = false,
+                    interpreters: InterpreterCatalog? = nil) {
+            self.uvPath = uvPath; self.uvCacheDirectory = uvCacheDirectory; self.sandboxInstalls = sandboxInstalls
+            self.sandboxWritableDirectory = sandboxWritableDirectory
+            self.retryFailures = retryFailures; self.interpreters = interpreters
+        }
+    }
+
+    public let root: URL
+    public let recipes: RecipeBook
+    public let options: Options
+    let tools: ToolRunner
+    private let lock = NSLock()
+    private var catalog: InterpreterCatalog?
+
+    public init(root: URL, recipes: RecipeBook, runner: CommandRunner = CommandRunner(), options: Options = Options()) {
+        self.root = root.standardizedFileURL
+        self.recipes = recipes
+        self.options = options
+        self.catalog = options.interpreters
+        try? FileManager.default.createDirectory(at: root.appendingPathComponent("envs"), withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(at: root.appendingPathComponent("scratch"), withIntermediateDirectories: true)
+        self.tools = ToolRunner(runner: runner, scratch: root.appendingPathComponent("scratch").path)
+    }
+
+    var uvCache: URL { options.uvCacheDirectory ?? root.appendingPathComponent("uv-cache") }
+    var uvPath: String? { options.uvPath ?? ToolRunner.locateUV() }
+
+    /// The interpreters on this machine (discovered once per builder).
+    public func interpreters() -> InterpreterCatalog {
+        lock.lock()
+        defer { lock.unlock() }
+        if let catalog { return catalog }
+        let found = InterpreterCatalog.discover(uv: uvPath, tools: tools)
+        catalog = found
+        return found
+    }
+
+    /// Returns the project's environment, building it on the first request for its key.
+    /// Throws `EnvironmentFailure` (recorded as `failure.json` when a key was computed).
+    public func prepare(_ project: ProjectSnapshot) throws -> PreparedEnvironment {
+        guard let ecosystem = ProjectDetector.detect(directory: project.directory, recipes: recipes,
+                                                     repo: project.repo, version: project.version) else {
+            throw EnvironmentFailure(kind: .noProjectDetected,
+                                     reason: "no marker file of any recipe (\(recipes.ecosystems.map(\.rawValue).joined(separator: ", "))) at the root of \(project.directory.path)")
+        }
+        let recipe: Recipe
+        do {
+            recipe = try recipes.recipe(for: ecosystem, repo: project.repo, version: project.version)
+        } catch {
+            throw EnvironmentFailure(kind: .invalidRecipe, reason: "\(error)")
+        }
+        let manifests: [String: Data]
+        switch project.manifests {
+        case .projectDirectory: manifests = ProjectDetector.collectManifests(in: project.directory, patterns: recipe.manifests)
+        case .directory(let url): manifests = ProjectDetector.collectManifests(in: url, patterns: recipe.manifests)
+        case .files(let files): manifests = files
+        }
+        switch ecosystem {
+        case .python: return try preparePython(project, recipe: recipe, manifests: manifests)
+        case .swift, .rust: return try prepareToolchain(project, recipe: recipe, manifests: manifests)
+        }
+    }
+
+    /// The recorded environment or failure for a key, if any.
+    public func recorded(key: String) -> Result<PreparedEnvironment, EnvironmentFailure>? {
+        let directory = environmentDirectory(key)
+        if let ready = readJSON(PreparedEnvironment.self, directory.appendingPathComponent("environment.json")) {
+            return .success(ready)
+        }
+        if let failure = readJSON(EnvironmentFailure.self, directory.appendingPathComponent("failure.json")) {
+            return .failure(failure)
+        }
+        return nil
+    }
+
+    // MARK: - Cache plumbing shared by the ecosystems
+
+    func environmentDirectory(_ key: String) -> URL {
+        root.appendingPathComponent("envs").appendingPathComponent(key)
+    }
+
+    /// SHA-256 over the recipe, the interpreter or toolchain identity and the manifests' bytes.
+    static func cacheKey(ecosystem: Ecosystem, recipe: Recipe, runtime: String, manifests: [String: Data]) -> String {
+        var text = "forge-environment-v1\n\(ecosystem.rawValue)\nrecipe \(recipe.contentHash)\nruntime \(runtime)\n"
+        for path in manifests.keys.sorted() { text += "manifest \(path) \(SHA256.hex(manifests[path]!))\n" }
+        return String(SHA256.hex(text).prefix(24))
+    }
+
+    /// Runs `body` holding the key's lock; returns a cached result first when there is one.
+    func withKey(_ key: String, build: (URL) throws -> PreparedEnvironment,
+                 isUsable: (PreparedEnvironment) -> Bool) throws -> PreparedEnvironment {
+        let lockPath = root.appendingPathComponent("envs").appendingPathComponent("\(key).lock").path
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw EnvironmentFailure(kind: .internalError, reason: "cannot open lock \(lockPath): \(String(cString: strerror(errno)))", key: key)
+        }
+        defer { flock(descriptor, LOCK_UN); close(descriptor) }
+        flock(descriptor, LOCK_EX)
+        switch recorded(key: key) {
+        case .success(var ready)? where isUsable(ready):
+            ready.reused = true
+            return ready
+        case .failure(let failure)? where !options.retryFailures:
+            throw failure
+        default:
+            break
+        }
+        let directory = environmentDirectory(key)
+        let manager = FileManager.default
+        try? manager.removeItem(at: directory.appendingPathComponent("environment.json"))
+        try? manager.removeItem(at: directory.appendingPathComponent("failure.json"))
+        do {
+            try manager.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw EnvironmentFailure(kind: .internalError, reason: "cannot create \(directory.path): \(error)", key: key)
+        }
+        do {
+            let ready = try build(directory)
+            try writeJSON(ready, to: directory.appendingPathComponent("environment.json"))
+            return ready
+        } catch let failure as EnvironmentFailure {
+            var recordedFailure = failure
+            recordedFailure.key = key
+            try? writeJSON(recordedFailure, to: directory.appendingPathComponent("failure.json"))
+            throw recordedFailure
+        } catch {
+            let failure = EnvironmentFailure(kind: .internalError, reason: "\(error)", key: key)
+            try? writeJSON(failure, to: directory.appendingPathComponent("failure.json"))
+            throw failure
+        }
+    }
+
+    /// Records a failure found before any build (e.g. no interpreter) without caching it as final:
+    /// installing the missing piece must make the next request succeed.
+    func recordPrebuildFailure(_ failure: EnvironmentFailure, key: String) -> EnvironmentFailure {
+        var keyed = failure
+        keyed.key = key
+        let directory = environmentDirectory(key)
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("last-failure.json")
+        keyed.logPath = keyed.logPath ?? path.path
+        try? writeJSON(keyed, to: path)
+        return keyed
+    }
+
+    /// Writes JSON atomically (temporary file + rename), so readers never see half a record.
+    func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(value).write(to: url, options: .atomic)
+    }
+
+    func readJSON<T: Decodable>(_ type: T.Type, _ url: URL) -> T? {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        return try? JSONDecoder().decode(type, from: data)
+    }
+
+    /// Appends a section to the environment's build log.
+    static func appendLog(_ text: String, to logPath: String) {
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: logPath) else { return }
+        handle.seekToEndOfFile()
+        handle.write(Data(text.utf8))
+        handle.closeFile()
+    }
+
+    /// Writes manifest bytes under `directory`, keeping relative paths (nested `-r` still resolve).
+    static func materialize(_ manifests: [String: Data], in directory: URL) throws {
+        for (path, data) in manifests {
+            let url = directory.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url)
+        }
+    }
+
+    /// The sandbox for install steps, or nil to run them directly.
+    func installSandbox(projectDirectory: URL) -> Sandbox? {
+        guard options.sandboxInstalls else { return nil }
+        var writable: [BindMount]
+        if let shared = options.sandboxWritableDirectory {
+            writable = [BindMount(shared.standardizedFileURL.path)]
+        } else {
+            writable = [BindMount(root.path)]
+            let cache = uvCache.standardizedFileURL.path
+            if !cache.hasPrefix(root.path + "/") { writable.append(BindMount(cache)) }
+        }
+        let policy = SandboxPolicy.bubblewrap(workDirectory: projectDirectory.path, readWrite: writable, allowNetwork: true)
+        return try? Sandbox(policy: policy)
+    }
+}

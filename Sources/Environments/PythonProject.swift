@@ -1,0 +1,279 @@
+import Foundation
+
+/// What a Python project's manifests say about its interpreter, dependencies and tests, read
+/// statically (nothing of the project runs): pyproject.toml (PEP 621 and Poetry), setup.cfg,
+/// literal values in setup.py, tox.ini, noxfile.py and requirement files.
+struct PythonProject {
+    /// Normalized distribution name, when declared (to drop self-references in extras).
+    var name: String?
+    var requiresPython: (text: String, source: String)?
+    /// `3.8`-style versions from `Programming Language :: Python :: X.Y` classifiers.
+    var classifierVersions: [PythonVersion] = []
+    /// Majors from `Python :: 3 :: Only` / `Python :: 2 :: Only`.
+    var classifierOnlyMajor: Int?
+    /// Versions named by tox env names (`py38`, `py{39,310}`).
+    var toxVersions: [PythonVersion] = []
+    /// Runtime dependencies (PEP 508 strings).
+    var dependencies: [String] = []
+    /// Declared extras and their requirements (requirements unknown for setup.py-only extras).
+    var extras: [String: [String]] = [:]
+    /// Test-only dependency lines from tox `deps` (raw, may carry factor conditions), Poetry dev
+    /// groups and nox `session.install` calls; `-r file` entries are kept as such.
+    var toxDependencyLines: [String] = []
+    var otherTestRequirements: [String] = []
+    /// Test requirement files (paths relative to the project root) that exist among the manifests.
+    var requirementFiles: [String] = []
+    /// `requirements.txt` at the root, for the dependencies-only rung.
+    var rootRequirementFiles: [String] = []
+    var mentionsPytest = false
+    var mentionsUnittest = false
+    /// Where importable code lives relative to the root (`src` or empty).
+    var sourceRoot = ""
+
+    init(manifests: [String: Data], requirementPatterns: [String], projectDirectory: URL?) {
+        func text(_ path: String) -> String? { manifests[path].flatMap { String(data: $0, encoding: .utf8) } }
+        var testText = ""
+
+        if let pyproject = text("pyproject.toml") {
+            let toml = TOMLReader.parse(pyproject)
+            name = toml["project.name"]?.string ?? toml["tool.poetry.name"]?.string
+            if let requires = toml["project.requires-python"]?.string {
+                requiresPython = (requires, "pyproject.toml [project] requires-python")
+            } else if let poetryPython = toml["tool.poetry.dependencies.python"]?.string {
+                requiresPython = (poetryPython, "pyproject.toml [tool.poetry.dependencies] python")
+            }
+            readClassifiers(toml["project.classifiers"]?.strings ?? toml["tool.poetry.classifiers"]?.strings ?? [])
+            dependencies += toml["project.dependencies"]?.strings ?? []
+            for (extra, value) in toml["project.optional-dependencies"]?.table ?? [:] {
+                extras[extra] = value.strings
+            }
+            dependencies += Self.poetryRequirements(toml["tool.poetry.dependencies"])
+            for group in ["tool.poetry.dev-dependencies", "tool.poetry.group.dev.dependencies",
+                          "tool.poetry.group.test.dependencies"] {
+                otherTestRequirements += Self.poetryRequirements(toml[group])
+            }
+            if toml["tool.pytest"] != nil { mentionsPytest = true }
+            if let legacyTox = toml["tool.tox.legacy_tox_ini"]?.string { readTox(legacyTox) }
+        }
+        if let setupCfg = text("setup.cfg") {
+            let ini = INIFile(setupCfg)
+            name = name ?? ini.value("metadata", "name")
+            if requiresPython == nil, let requires = ini.value("options", "python_requires") {
+                requiresPython = (requires, "setup.cfg [options] python_requires")
+            }
+            if classifierVersions.isEmpty { readClassifiers(INIFile.list(ini.value("metadata", "classifiers"))) }
+            dependencies += INIFile.list(ini.value("options", "install_requires"))
+            for (extra, value) in ini.sections["options.extras_require"] ?? [:] where extras[extra] == nil {
+                extras[extra] = INIFile.list(value).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            }
+            if ini.sections["tool:pytest"] != nil { mentionsPytest = true }
+            if toxVersions.isEmpty, ini.sections["tox:tox"] != nil { readTox(setupCfg, sectionPrefix: "tox:") }
+        }
+        if let setupPy = text("setup.py") {
+            readSetupPy(setupPy)
+            testText += setupPy
+        }
+        if let toxIni = text("tox.ini") { readTox(toxIni) }
+        if let noxfile = text("noxfile.py") {
+            testText += noxfile
+            for call in Self.matches(#"session\.install\(([^)]*)\)"#, in: noxfile) {
+                let arguments = Self.stringLiterals(in: call)
+                var index = 0
+                while index < arguments.count {
+                    let argument = arguments[index]
+                    if argument == "-r" || argument == "--requirement", index + 1 < arguments.count {
+                        otherTestRequirements.append("-r " + arguments[index + 1]); index += 2; continue
+                    }
+                    if argument.hasPrefix("-") || argument == "." || argument.hasPrefix(".[") { index += 1; continue }
+                    otherTestRequirements.append(argument)
+                    index += 1
+                }
+            }
+        }
+
+        let paths = manifests.keys.sorted()
+        requirementFiles = paths.filter { path in requirementPatterns.contains { globMatches($0, path) } }
+        rootRequirementFiles = paths.filter { $0 == "requirements.txt" }
+        for path in requirementFiles { testText += text(path) ?? "" }
+        testText += toxDependencyLines.joined(separator: "\n") + otherTestRequirements.joined(separator: "\n")
+        testText += extras.values.flatMap { $0 }.joined(separator: "\n")
+        let lowered = testText.lowercased()
+        if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }
+        if lowered.contains("-m unittest") || lowered.contains("unittest discover") { mentionsUnittest = true }
+
+        if let projectDirectory {
+            let manager = FileManager.default
+            for marker in ["pytest.ini", "conftest.py", "tests/conftest.py", "test/conftest.py"]
+            where manager.fileExists(atPath: projectDirectory.appendingPathComponent(marker).path) {
+                mentionsPytest = true
+            }
+            let src = projectDirectory.appendingPathComponent("src")
+            let children = (try? manager.contentsOfDirectory(atPath: src.path)) ?? []
+            if children.contains(where: { manager.fileExists(atPath: src.appendingPathComponent($0).appendingPathComponent("__init__.py").path) || $0.hasSuffix(".py") }) {
+                sourceRoot = "src"
+            }
+        }
+        if let rawName = name { name = Self.normalize(rawName) }
+    }
+
+    /// PEP 503 normalization: lowercase, runs of `-_.` become `-`.
+    static func normalize(_ name: String) -> String {
+        name.lowercased().replacingOccurrences(of: "[-_.]+", with: "-", options: .regularExpression)
+    }
+
+    /// The distribution name a requirement line names (`Foo_Bar[x]>=1; ...` → `foo-bar`).
+    static func requirementName(_ line: String) -> String? {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard let first = trimmed.first, first.isLetter || first.isNumber else { return nil }
+        let name = trimmed.prefix(while: { $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        return normalize(String(name))
+    }
+
+    /// Whether a requirement names this project itself (extras such as `test = ["proj[a,b]"]`).
+    func isSelfReference(_ requirement: String) -> Bool {
+        guard let name else { return false }
+        return Self.requirementName(requirement) == name
+    }
+
+    // MARK: - Interpreter hints
+
+    private mutating func readClassifiers(_ classifiers: [String]) {
+        for classifier in classifiers {
+            let parts = classifier.components(separatedBy: "::").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count >= 3, parts[0] == "Programming Language", parts[1] == "Python" else { continue }
+            if parts.count >= 4, parts[3] == "Only", let major = Int(parts[2]) { classifierOnlyMajor = major; continue }
+            if parts.count == 3, parts[2].contains("."), let version = PythonVersion(parts[2]) {
+                classifierVersions.append(version)
+            }
+        }
+    }
+
+    private mutating func readSetupPy(_ source: String) {
+        name = name ?? Self.matches(#"\bname\s*=\s*['"]([^'"]+)['"]"#, in: source).first
+        if requiresPython == nil, let requires = Self.matches(#"python_requires\s*=\s*['"]([^'"]+)['"]"#, in: source).first {
+            requiresPython = (requires, "setup.py python_requires")
+        }
+        if classifierVersions.isEmpty {
+            readClassifiers(Self.matches(#"['"](Programming Language :: Python[^'"]*)['"]"#, in: source))
+        }
+        if let list = Self.matches(#"install_requires\s*=\s*\[([^\]]*)\]"#, in: source).first {
+            dependencies += Self.stringLiterals(in: list)
+        }
+        if let block = Self.matches(#"extras_require\s*=\s*\{((?:[^{}]|\{[^{}]*\})*)\}"#, in: source).first {
+            let pattern = #"['"]([A-Za-z0-9_.\-]+)['"]\s*:\s*(\[[^\]]*\])?"#
+            guard let regex = try? NSRegularExpression(pattern: pattern) else { return }
+            let range = NSRange(block.startIndex..., in: block)
+            for match in regex.matches(in: block, range: range) {
+                guard let keyRange = Range(match.range(at: 1), in: block) else { continue }
+                let listRange = Range(match.range(at: 2), in: block)
+                extras[String(block[keyRange]), default: []] += listRange.map { Self.stringLiterals(in: String(block[$0])) } ?? []
+            }
+        }
+    }
+
+    private mutating func readTox(_ source: String, sectionPrefix: String = "") {
+        let ini = INIFile(source)
+        let envlist = ini.value("\(sectionPrefix)tox", "envlist") ?? ini.value("\(sectionPrefix)tox", "env_list") ?? ""
+        for env in Self.expandBraces(envlist.replacingOccurrences(of: "\n", with: ",")) {
+            for factor in env.split(separator: "-") {
+                let digits = factor.dropFirst(2)
+                guard factor.hasPrefix("py"), digits.count >= 2, digits.allSatisfy(\.isNumber),
+                      let major = Int(digits.prefix(1)), let minor = Int(digits.dropFirst()) else { continue }
+                toxVersions.append(PythonVersion([major, minor]))
+            }
+        }
+        let base = "\(sectionPrefix)testenv"
+        let substitute: (String) -> String = { line in
+            var result = line
+            while let range = result.range(of: #"\{\[[^\]]+\][^}]+\}"#, options: .regularExpression) {
+                let reference = String(result[range].dropFirst(2).dropLast())
+                let parts = reference.components(separatedBy: "]")
+                let value = ini.value(parts[0], parts.count > 1 ? parts[1] : "") ?? ""
+                result.replaceSubrange(range, with: value)
+            }
+            result = result.replacingOccurrences(of: "{toxinidir}/", with: "")
+                .replacingOccurrences(of: "{toxinidir}", with: ".")
+                .replacingOccurrences(of: #"\{posargs[^}]*\}"#, with: "", options: .regularExpression)
+            return result
+        }
+        let deps = INIFile.list(ini.value(base, "deps")).map(substitute)
+            .flatMap { $0.components(separatedBy: "\n") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        toxDependencyLines += deps
+        let commands = INIFile.list(ini.value(base, "commands")).map(substitute).joined(separator: "\n")
+        let lowered = commands.lowercased()
+        if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }
+        if lowered.contains("-m unittest") || lowered.contains("unittest discover") { mentionsUnittest = true }
+    }
+
+    /// Tox `deps` that apply to an interpreter: unconditional lines, and `py38: pkg` / `py3: pkg`
+    /// lines whose factors name it. `-r file` stays; comments and `-e .` go.
+    func toxDependencies(for version: PythonVersion) -> [String] {
+        let own = ["py\(version.major)\(version.minor)", "py\(version.major)", "py"]
+        var result: [String] = []
+        for line in toxDependencyLines {
+            if let match = line.range(of: #"^[A-Za-z0-9_,!{}.\-]+:\s"#, options: .regularExpression) {
+                let factors = Self.expandBraces(String(line[match].dropLast().trimmingCharacters(in: .whitespaces).dropLast()))
+                guard factors.contains(where: { own.contains($0) }) else { continue }
+                result.append(String(line[match.upperBound...]).trimmingCharacters(in: .whitespaces))
+            } else {
+                result.append(line)
+            }
+        }
+        return result.filter { !$0.hasPrefix("#") && $0 != "-e ." && $0 != "." && !$0.hasPrefix("-e .[") }
+    }
+
+    // MARK: - Small helpers
+
+    /// `py{38,39}-django{22,30}` → all combinations; commas at depth 0 separate items.
+    static func expandBraces(_ text: String) -> [String] {
+        var items: [String] = []
+        var depth = 0
+        var currentItem = ""
+        for c in text {
+            if c == "{" { depth += 1 } else if c == "}" { depth -= 1 }
+            if c == "," && depth == 0 { items.append(currentItem); currentItem = ""; continue }
+            currentItem.append(c)
+        }
+        items.append(currentItem)
+        return items.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.flatMap { item -> [String] in
+            guard let open = item.firstIndex(of: "{"), let close = item[open...].firstIndex(of: "}") else { return [item] }
+            let head = String(item[..<open]), tail = String(item[item.index(after: close)...])
+            return item[item.index(after: open)..<close].split(separator: ",").flatMap { choice in
+                expandBraces(head + choice.trimmingCharacters(in: .whitespaces) + tail)
+            }
+        }
+    }
+
+    /// Poetry's `name = "^1.2"` / `{version = "~1.2", optional = true}` as PEP 508 lines; optional
+    /// and path/git dependencies are skipped, as is `python`.
+    static func poetryRequirements(_ table: TOMLValue?) -> [String] {
+        var result: [String] = []
+        for (name, value) in (table?.table ?? [:]).sorted(by: { $0.key < $1.key }) where name.lowercased() != "python" {
+            var constraint: String?
+            if let text = value.string { constraint = text }
+            else if let inline = value.table {
+                if inline["optional"] == .other("true") || inline["path"] != nil || inline["git"] != nil { continue }
+                constraint = inline["version"]?.string ?? "*"
+            }
+            guard let constraint else { continue }
+            guard constraint != "*", let set = try? VersionSpecifierSet(constraint) else { result.append(name); continue }
+            let clauses = set.alternatives.first ?? []
+            result.append(name + clauses.map(\.description).joined(separator: ","))
+        }
+        return result
+    }
+
+    /// First capture group of every match.
+    static func matches(_ pattern: String, in text: String) -> [String] {
+        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]) else { return [] }
+        return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { match in
+            Range(match.range(at: 1), in: text).map { String(text[$0]) }
+        }
+    }
+
+    /// The contents of every '…' and "…" literal in a Python snippet.
+    static func stringLiterals(in text: String) -> [String] {
+        matches(#"['"]([^'"\n]*)['"]"#, in: text)
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+
+/// The ecosystems Forge builds environments for.
+public enum Ecosystem: String, Codable, Hashable, Sendable, CaseIterable {
+    case python, swift, rust
+}
+
+/// One rung of the Python install ladder (environments.md, "Installing").
+public enum InstallStrategy: String, Codable, Hashable, Sendable, CaseIterable {
+    /// `-e .[test extras]` plus the runner's packages.
+    case editableExtras = "editable-extras"
+    /// The above plus test requirement files, tox `deps` and nox `session.install` packages.
+    case editableExtrasRequirements = "editable-extras-requirements"
+    /// No build of the project: its declared dependencies and the test requirements, source on PYTHONPATH.
+    case dependenciesOnly = "dependencies-only"
+}
+
+/// Where a test run's per-test verdicts come from.
+public enum TestReportKind: String, Codable, Hashable, Sendable, CaseIterable {
+    /// A JUnit XML file at the `{junit}` path.
+    case junit
+    /// Only the log; parse it with the runner's `logFormat`.
+    case log
+}
+
+/// A complete, merged recipe for one ecosystem (optionally with one repository's overrides applied).
+///
+/// Loaded from `Recipes/<ecosystem>.yaml` and `Recipes/repos/<owner>__<name>.yaml` by `RecipeBook`.
+public struct Recipe: Codable, Hashable, Sendable {
+    public var ecosystem: Ecosystem
+    /// Marker files (glob patterns relative to the project root) that identify the ecosystem.
+    public var markers: [String]
+    /// When several ecosystems match, the highest priority wins.
+    public var priority: Int
+    /// Glob patterns of the dependency manifests whose contents key the environment cache.
+    public var manifests: [String]
+    public var interpreter: InterpreterPolicy
+    public var toolchain: ToolchainSpec?
+    public var install: InstallSpec
+    public var test: TestSpec
+    /// Recipe files merged into this one, in order (display paths such as `Recipes/python.yaml`).
+    public var sources: [String]
+
+    /// Which interpreter to choose (Python only).
+    public struct InterpreterPolicy: Codable, Hashable, Sendable {
+        /// Overrides whatever the project declares (a repository recipe's escape hatch).
+        public var requires: String?
+        /// Used when the project declares nothing (no requires-python, classifiers or tox envs).
+        public var fallbackRequires: String?
+        /// An interpreter counts as available at a date only this many days after its x.y.0 release:
+        /// packages need time to publish wheels for a new Python.
+        public var releaseMarginDays: Int
+        /// Oldest version the environment tool can drive (uv needs Python 3.6+).
+        public var minimum: String?
+    }
+
+    /// A toolchain to check instead of an interpreter (Swift, Rust).
+    public struct ToolchainSpec: Codable, Hashable, Sendable {
+        /// Program name looked up in PATH, e.g. `swift` or `cargo`.
+        public var program: String
+        /// Arguments that print the toolchain's version, e.g. `["--version"]`.
+        public var versionArguments: [String]
+        /// Commands run in the project directory that must succeed (offline resolution, manifest
+        /// parse). Each may use `{tool}` and `{source}`.
+        public var checks: [[String]]
+    }
+
+    public struct InstallSpec: Codable, Hashable, Sendable {
+        public var ladder: [InstallStrategy]
+        /// Extras tried for the editable install, when the project declares them.
+        public var extras: [String]
+        /// Glob patterns of test requirement files.
+        public var requirementFiles: [String]
+        /// Packages always installed (the test runner itself).
+        public var packages: [String]
+        public var env: [String: String]
+        public var timeout: Double
+    }
+
+    public struct TestSpec: Codable, Hashable, Sendable {
+        /// `auto` or a key of `runners`.
+        public var runner: String
+        public var runners: [String: TestRunnerSpec]
+        public var env: [String: String]
+        public var timeout: Double
+    }
+
+    /// Canonical SHA-256 of the recipe's content (not of where it came from).
+    public var contentHash: String {
+        var copy = self
+        copy.sources = []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(copy)) ?? Data()
+        return SHA256.hex(data)
+    }
+}
+
+/// How to run one kind of test runner: an argv template and where its verdicts come from.
+///
+/// Placeholders: `{python}`, `{venv}`, `{source}`, `{junit}`, `{tool}` are replaced inside any
+/// argument; an argument holding `{test_files}`, `{test_modules}`, `{swift_test_filters}` or
+/// `{cargo_test_targets}` is repeated once per item and dropped when there are none.
+public struct TestRunnerSpec: Codable, Hashable, Sendable {
+    public var command: [String]
+    public var report: TestReportKind
+    /// Log parser name for TestReports (`pytest`, `unittest`, `xctest`, `cargo`).
+    public var logFormat: String
+
+    public static let scalarPlaceholders = ["python", "venv", "source", "junit", "tool"]
+    public static let listPlaceholders = ["test_files", "test_modules", "swift_test_filters", "cargo_test_targets"]
+}
+
+/// A recipe file that cannot be used: one line naming file, line and culprit.
+public struct RecipeError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Display path, e.g. `Recipes/python.yaml`.
+    public var file: String
+    public var line: Int?
+    public var message: String
+
+    public init(file: String, line: Int?, message: String) {
+        self.file = file; self.line = line; self.message = message
+    }
+
+    public var description: String {
+        if let line { return "\(file):\(line): \(message)" }
+        return "\(file): \(message)"
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+
+/// Every recipe in a `Recipes/` folder, validated at load: `<ecosystem>.yaml` files and
+/// `repos/<owner>__<name>.yaml` overrides (keyed by their `repo:` and optional `versions:` range).
+public struct RecipeBook: Sendable {
+    /// The folder the recipes were read from.
+    public let directory: URL
+    private var ecosystemNodes: [Ecosystem: RecipeNode] = [:]
+    private var repositoryNodes: [String: RecipeNode] = [:]
+
+    /// Reads and validates every recipe file; the first problem is thrown as `RecipeError`
+    /// (`Recipes/python.yaml:12: unknown key 'instal'`).
+    public init(directory: URL) throws {
+        self.directory = directory.standardizedFileURL
+        let manager = FileManager.default
+        let prefix = self.directory.lastPathComponent
+        guard let names = try? manager.contentsOfDirectory(atPath: self.directory.path) else {
+            throw RecipeError(file: prefix, line: nil, message: "recipe folder \(self.directory.path) cannot be read")
+        }
+        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            let display = "\(prefix)/\(name)"
+            let node = try Self.read(self.directory.appendingPathComponent(name), display: display,
+                                     schema: RecipeSchema.ecosystemFile)
+            guard let ecosystemText = node["ecosystem"]?.string, let ecosystem = Ecosystem(rawValue: ecosystemText) else {
+                throw node.error("missing key 'ecosystem'")
+            }
+            if ecosystemNodes[ecosystem] != nil {
+                throw node["ecosystem"]!.error("a second recipe for ecosystem '\(ecosystem.rawValue)'")
+            }
+            ecosystemNodes[ecosystem] = node
+            _ = try Self.decode(node) // a base recipe must be complete on its own
+        }
+        let reposDirectory = self.directory.appendingPathComponent("repos")
+        for name in ((try? manager.contentsOfDirectory(atPath: reposDirectory.path)) ?? []).sorted()
+        where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            let display = "\(prefix)/repos/\(name)"
+            let node = try Self.read(reposDirectory.appendingPathComponent(name), display: display,
+                                     schema: RecipeSchema.repositoryFile)
+            guard let repo = node["repo"]?.string, repo.split(separator: "/").count == 2 else {
+                throw node.error(node["repo"] == nil ? "missing key 'repo' (owner/name)"
+                                                     : "'repo' must be owner/name")
+            }
+            for rangeNode in [node["versions"]].compactMap({ $0 }) + (node["variants"].map(Self.listItems) ?? [])
+                .compactMap({ $0["versions"] }) {
+                do { _ = try VersionSpecifierSet(rangeNode.string ?? "") } catch {
+                    throw rangeNode.error("\(error)")
+                }
+            }
+            if repositoryNodes[repo.lowercased()] != nil {
+                throw node.error("a second recipe for repository '\(repo)'")
+            }
+            repositoryNodes[repo.lowercased()] = node
+        }
+    }
+
+    /// The recipes folder shipped with Forge's sources (`<package>/Recipes`), or `$FORGE_RECIPES`.
+    public static func bundledDirectory() -> URL {
+        if let path = ProcessInfo.processInfo.environment["FORGE_RECIPES"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Recipes")
+    }
+
+    /// Ecosystems with a base recipe.
+    public var ecosystems: [Ecosystem] { Ecosystem.allCases.filter { ecosystemNodes[$0] != nil } }
+
+    /// Repositories with an override file (lowercased `owner/name`).
+    public var repositories: [String] { repositoryNodes.keys.sorted() }
+
+    /// The base recipe of an ecosystem.
+    public func recipe(for ecosystem: Ecosystem) throws -> Recipe {
+        guard let node = ecosystemNodes[ecosystem] else {
+            throw RecipeError(file: directory.lastPathComponent, line: nil,
+                              message: "no recipe for ecosystem '\(ecosystem.rawValue)'")
+        }
+        return try Self.decode(node)
+    }
+
+    /// The ecosystem a repository's override forces, if it names one for this version.
+    public func forcedEcosystem(repo: String, version: String?) -> Ecosystem? {
+        guard let override = repositoryOverride(repo: repo, version: version),
+              let text = override["ecosystem"]?.string else { return nil }
+        return Ecosystem(rawValue: text)
+    }
+
+    /// The ecosystem recipe with the repository's matching override (and variant) merged on top.
+    public func recipe(for ecosystem: Ecosystem, repo: String?, version: String?) throws -> Recipe {
+        guard let base = ecosystemNodes[ecosystem] else { return try recipe(for: ecosystem) }
+        guard let repo, let override = repositoryOverride(repo: repo, version: version) else {
+            return try Self.decode(base)
+        }
+        return try Self.decode(RecipeNode.merge(base, override))
+    }
+
+    /// The repository file's top-level keys plus its first variant whose range holds `version`;
+    /// nil when there is no file or its top-level range excludes the version.
+    private func repositoryOverride(repo: String, version: String?) -> RecipeNode? {
+        guard let node = repositoryNodes[repo.lowercased()] else { return nil }
+        let parsedVersion = version.flatMap(PythonVersion.init)
+        func holds(_ range: RecipeNode?) -> Bool {
+            guard let text = range?.string else { return true }
+            guard let parsedVersion, let set = try? VersionSpecifierSet(text) else { return false }
+            return set.contains(parsedVersion)
+        }
+        guard holds(node["versions"]) else { return nil }
+        var merged = node.removing(["repo", "versions", "variants"])
+        for variant in node["variants"].map(Self.listItems) ?? [] where holds(variant["versions"]) {
+            merged = RecipeNode.merge(merged, variant.removing(["versions"]))
+            break
+        }
+        return merged
+    }
+
+    private static func listItems(_ node: RecipeNode) -> [RecipeNode] {
+        if case .list(let items) = node.value { return items }
+        return []
+    }
+
+    private static func read(_ url: URL, display: String, schema: RecipeSchema) throws -> RecipeNode {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw RecipeError(file: display, line: nil, message: "cannot be read")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RecipeError(file: display, line: nil, message: "is not UTF-8")
+        }
+        return try RecipeParser.parse(text, file: display, schema: schema)
+    }
+
+    /// Turns a merged, validated tree into a `Recipe`, checking what only the whole can tell.
+    static func decode(_ node: RecipeNode) throws -> Recipe {
+        func required(_ path: [String]) throws -> RecipeNode {
+            var current = node
+            for (index, key) in path.enumerated() {
+                guard let next = current[key] else {
+                    throw current.error("missing key '\(path[...index].joined(separator: "."))'")
+                }
+                current = next
+            }
+            return current
+        }
+        func number(_ value: RecipeNode) -> Double { Double(value.string ?? "") ?? 0 }
+
+        let ecosystem = Ecosystem(rawValue: try required(["ecosystem"]).string ?? "")!
+        var sources: [String] = []
+        func collectSources(_ n: RecipeNode) {
+            if !sources.contains(n.file) { sources.append(n.file) }
+            switch n.value {
+            case .list(let items): items.forEach(collectSources)
+            case .map(let pairs): pairs.forEach { collectSources($0.value) }
+            case .scalar: break
+            }
+        }
+        collectSources(node)
+
+        let interpreterNode = node["interpreter"]
+        let interpreter = Recipe.InterpreterPolicy(
+            requires: interpreterNode?["requires"]?.string,
+            fallbackRequires: interpreterNode?["fallback_requires"]?.string,
+            releaseMarginDays: Int(interpreterNode?["release_margin_days"]?.string ?? "") ?? 0,
+            minimum: interpreterNode?["minimum"]?.string)
+        for key in ["requires", "fallback_requires", "minimum"] {
+            guard let value = interpreterNode?[key] else { continue }
+            do { _ = try VersionSpecifierSet(key == "minimum" ? ">=" + (value.string ?? "") : value.string ?? "") }
+            catch { throw value.error("\(error)") }
+        }
+
+        var toolchain: Recipe.ToolchainSpec?
+        if let toolNode = node["toolchain"] {
+            toolchain = Recipe.ToolchainSpec(
+                program: try required(["toolchain", "program"]).string ?? "",
+                versionArguments: toolNode["version_args"]?.strings ?? ["--version"],
+                checks: toolNode["checks"].map(listItems)?.map(\.strings) ?? [])
+        } else if ecosystem != .python {
+            throw node.error("missing key 'toolchain' (a \(ecosystem.rawValue) recipe checks a toolchain)")
+        }
+
+        let installNode = node["install"]
+        let install = Recipe.InstallSpec(
+            ladder: (installNode?["ladder"]?.strings ?? []).compactMap(InstallStrategy.init(rawValue:)),
+            extras: installNode?["extras"]?.strings ?? [],
+            requirementFiles: installNode?["requirement_files"]?.strings ?? [],
+            packages: installNode?["packages"]?.strings ?? [],
+            env: installNode?["env"]?.stringMap ?? [:],
+            timeout: installNode?["timeout"].map(number) ?? 1800)
+        if ecosystem == .python && install.ladder.isEmpty {
+            throw (installNode ?? node).error("missing key 'install.ladder' (a python recipe needs at least one strategy)")
+        }
+
+        let testNode = try required(["test"])
+        let runnersNode = try required(["test", "runners"])
+        var runners: [String: TestRunnerSpec] = [:]
+        if case .map(let pairs) = runnersNode.value {
+            for (name, spec) in pairs {
+                let commandNode = try requiredChild(spec, "command", path: "test.runners.\(name)")
+                let command = commandNode.strings
+                if command.isEmpty { throw commandNode.error("'test.runners.\(name).command' is empty") }
+                try checkPlaceholders(command, node: commandNode, runner: name)
+                runners[name] = TestRunnerSpec(
+                    command: command,
+                    report: TestReportKind(rawValue: spec["report"]?.string ?? "log") ?? .log,
+                    logFormat: spec["log_format"]?.string ?? name)
+            }
+        }
+        let runnerChoice = testNode["runner"]?.string ?? "auto"
+        if runnerChoice != "auto" && runners[runnerChoice] == nil {
+            throw testNode["runner"]!.error("'test.runner' is '\(runnerChoice)', which is not a key of 'test.runners' (\(runners.keys.sorted().joined(separator: ", ")))")
+        }
+        if runners.isEmpty { throw runnersNode.error("'test.runners' is empty") }
+        let test = Recipe.TestSpec(runner: runnerChoice, runners: runners,
+                                   env: testNode["env"]?.stringMap ?? [:],
+                                   timeout: testNode["timeout"].map(number) ?? 1800)
+
+        return Recipe(ecosystem: ecosystem,
+                      markers: try required(["detect", "markers"]).strings,
+                      priority: Int(node["detect"]?["priority"]?.string ?? "") ?? 0,
+                      manifests: node["manifests"]?.strings ?? [],
+                      interpreter: interpreter, toolchain: toolchain, install: install, test: test,
+                      sources: sources)
+    }
+
+    private static func requiredChild(_ node: RecipeNode, _ key: String, path: String) throws -> RecipeNode {
+        guard let child = node[key] else { throw node.error("missing key '\(path).\(key)'") }
+        return child
+    }
+
+    /// Every `{name}` in a command template must be a known placeholder.
+    private static func checkPlaceholders(_ command: [String], node: RecipeNode, runner: String) throws {
+        let known = Set(TestRunnerSpec.scalarPlaceholders + TestRunnerSpec.listPlaceholders)
+        let items = listItems(node)
+        for (index, argument) in command.enumerated() {
+            var rest = Substring(argument)
+            var listCount = 0
+            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+                let name = String(rest[rest.index(after: open)..<close])
+                let line = index < items.count ? items[index].line : node.line
+                if !known.contains(name) {
+                    throw RecipeError(file: node.file, line: line,
+                                      message: "unknown placeholder '{\(name)}' in 'test.runners.\(runner).command' (known: \(known.sorted().joined(separator: ", ")))")
+                }
+                if TestRunnerSpec.listPlaceholders.contains(name) { listCount += 1 }
+                rest = rest[rest.index(after: close)...]
+            }
+            if listCount > 1 {
+                throw RecipeError(file: node.file, line: index < items.count ? items[index].line : node.line,
+                                  message: "one argument of 'test.runners.\(runner).command' holds two list placeholders")
+            }
+        }
+    }
+}
