@@ -32,6 +32,11 @@ public struct Command: Sendable, Hashable {
     public var logPath: String
     /// How stdout and stderr are split between log files.
     public var streams: OutputStreams
+    /// At the timeout, send SIGTERM only to the main process's descendants and let the main
+    /// process exit when they do. For supervisors such as bwrap, which die at SIGTERM and then
+    /// SIGKILL the sandbox, so the command would never see a graceful SIGTERM. SIGKILL after the
+    /// grace period still hits everything.
+    public var spareMainProcessOnTerminate: Bool = false
     /// Bytes kept per log file; the rest is read and dropped (so the child never blocks on a
     /// full pipe) and a one-line truncation marker is appended.
     public var outputCap: Int
@@ -107,6 +112,9 @@ public struct CommandResult: Sendable, Hashable {
     public var stderrLogPath: String?
     /// The command line that ran (after sandbox wrapping, if any).
     public var commandLine: String
+    /// Pids of the run's processes still alive 2 s after they were killed (normally empty; a
+    /// process stuck in uninterruptible I/O can outlive SIGKILL for a while).
+    public var survivingProcesses: [Int32]
 
     /// Exited with status 0 within the time limit.
     public var succeeded: Bool { termination == .exited(0) && !timedOut && !cancelled }

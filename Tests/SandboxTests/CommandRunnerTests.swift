@@ -101,6 +101,7 @@ final class CommandRunnerTests: XCTestCase {
         XCTAssertEqual(pids.count, 2)
         for pid in pids { XCTAssertFalse(isRunning(pid), "pid \(pid) survived") }
         XCTAssertEqual(livingProcesses(containing: seconds), [])
+        XCTAssertEqual(result.survivingProcesses, [])
 
         let after = try CommandRunner().run(Command("echo", ["still running"], logPath: log("after.log"), environment: basicEnvironment))
         XCTAssertTrue(after.succeeded)
