@@ -2,7 +2,7 @@ import Foundation
 
 /// Where a command's standard output and standard error go. Both are always streamed to files
 /// on disk (never collected in memory) and each file is capped at `Command.outputCap` bytes.
-public enum OutputStreams: Sendable, Hashable {
+public enum OutputStreams: Sendable, Hashable, Codable {
     /// stdout and stderr share one pipe and one log file (`Command.logPath`), interleaved in the
     /// order the child wrote them.
     case merged
@@ -11,7 +11,7 @@ public enum OutputStreams: Sendable, Hashable {
 }
 
 /// One process to run: explicit argv, environment, working directory, time limit and log.
-public struct Command: Sendable, Hashable {
+public struct Command: Sendable, Hashable, Codable {
     /// The program: an absolute/relative path, or a bare name looked up in the `PATH` of
     /// `environment` (not of the calling process).
     public var executable: String
@@ -78,7 +78,7 @@ public struct Command: Sendable, Hashable {
 }
 
 /// How the main process ended.
-public enum Termination: Sendable, Hashable, CustomStringConvertible {
+public enum Termination: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Normal exit with this status.
     case exited(Int32)
     /// Killed by this signal number.
@@ -93,7 +93,7 @@ public enum Termination: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What happened to one command run.
-public struct CommandResult: Sendable, Hashable {
+public struct CommandResult: Sendable, Hashable, Codable {
     /// Exit status or signal of the main process.
     public var termination: Termination
     /// Wall-clock seconds from spawn until the process was reaped and its output drained.
