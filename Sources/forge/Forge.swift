@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Forge: AsyncParsableCommand {
@@ -7,7 +8,22 @@ struct Forge: AsyncParsableCommand {
         abstract: "Turn software repositories into verified training tasks for code agents.",
         subcommands: [
             SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
-            StoreCommand.self, TokenizerCommand.self,
+            StoreCommand.self, ValidateCommand.self, DemoCommand.self, TokenizerCommand.self,
         ]
     )
+
+    static func main() async {
+        // Line-buffer stdout so results interleave sensibly with the progress bar on stderr.
+        setvbuf(stdout, nil, _IOLBF, 0)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,183 @@
+import Environments
+import Foundation
+import Git
+import Sandbox
+import Store
+import TestReports
+
+/// One test run of a task in one state: a fresh work dir holding the base tree (no `.git`, so no
+/// future history), the patches applied, the environment's test command run in the sandbox, and
+/// the per-test results parsed from JUnit XML (or the log when the runner writes none).
+public struct TestRunSpec: Sendable {
+    public var task: TaskRecord
+    public var phase: RunPhase
+    public var attempt: Int
+    /// Patches applied in order on top of `base_commit` (e.g. test patch, then gold patch).
+    public var patches: [(name: String, text: String)]
+    /// Where this run's folder goes: `<runsDirectory>/<purpose>/<instance_id>/<phase>-<attempt>/`.
+    public var runsDirectory: String
+    public var purpose: String
+
+    public init(task: TaskRecord, phase: RunPhase, attempt: Int, patches: [(name: String, text: String)],
+                runsDirectory: String, purpose: String) {
+        self.task = task; self.phase = phase; self.attempt = attempt; self.patches = patches
+        self.runsDirectory = runsDirectory; self.purpose = purpose
+    }
+
+    public var folder: String {
+        "\(runsDirectory)/\(purpose)/\(task.instanceID)/\(phase.rawValue)-\(attempt)"
+    }
+}
+
+/// What came out of one run.
+public struct TestRunOutcome: Sendable {
+    public enum Failure: Sendable, Hashable {
+        /// The named patch did not apply; the message is `git apply`'s.
+        case patchDidNotApply(name: String, message: String)
+    }
+    public var record: TestRunRecord
+    public var report: TestReport
+    public var failure: Failure?
+    public var timedOut: Bool { record.timedOut }
+}
+
+/// Runs tests for tasks. Holds the repository (exports), the sandbox choice and the patch tools.
+public final class TestRunner: @unchecked Sendable {
+    public let repository: Repository
+    public let useSandbox: Bool
+    private let runner = CommandRunner()
+    private let lock = NSLock() // libgit2 handles are not shared across threads
+
+    public init(repository: Repository, useSandbox: Bool) {
+        self.repository = repository; self.useSandbox = useSandbox
+    }
+
+    public func run(_ spec: TestRunSpec, environment: PreparedEnvironment) throws -> TestRunOutcome {
+        let folder = spec.folder
+        let work = folder + "/work"
+        let fileManager = FileManager.default
+        try? fileManager.removeItem(atPath: folder)
+        try fileManager.createDirectory(atPath: work, withIntermediateDirectories: true)
+        guard let base = ObjectID(hex: spec.task.baseCommit) else {
+            throw ValidationError.badTask(spec.task.instanceID, "base_commit is not a commit id: '\(spec.task.baseCommit)'")
+        }
+        try lock.withLock { try repository.exportTree(of: base, to: work) }
+
+        var record = TestRunRecord(instanceID: spec.task.instanceID, purpose: spec.purpose, phase: spec.phase,
+                                   attempt: spec.attempt, command: [], exitStatus: nil, wallSeconds: 0,
+                                   timedOut: false, logPath: folder + "/test.log", junitPath: nil,
+                                   environmentKey: environment.key, results: [:])
+        for (index, patch) in spec.patches.enumerated() where !patch.text.isEmpty {
+            if let message = try PatchApplier.apply(patch.text, in: work, scratch: folder, index: index, runner: runner) {
+                return TestRunOutcome(record: record, report: TestReport(),
+                                      failure: .patchDidNotApply(name: patch.name, message: message))
+            }
+        }
+
+        let junit = folder + "/junit.xml"
+        let argv = environment.testCommand(for: TestFiles.selected(from: spec.task.testPatch, ecosystem: environment.ecosystem),
+                                           junitPath: junit, projectDirectory: work)
+        guard let executable = argv.first else {
+            throw ValidationError.badEnvironment(environment.key, "the recipe's test command is empty")
+        }
+        var environmentVariables = environment.testEnvironment(projectDirectory: work)
+        environmentVariables["HOME"] = folder
+        environmentVariables["TMPDIR"] = "/tmp"
+        if environmentVariables["PATH"] == nil {
+            environmentVariables["PATH"] = (environment.venvPath.map { "\($0)/bin:" } ?? "") + "/usr/local/bin:/usr/bin:/bin"
+        }
+        let command = Command(executable, Array(argv.dropFirst()), logPath: folder + "/test.log",
+                              environment: environmentVariables, workingDirectory: work,
+                              timeout: environment.testTimeout, killGracePeriod: 3)
+        let result: CommandResult
+        if useSandbox {
+            let readOnly = (environment.readOnlyPaths + [environment.builtFrom])
+                .filter { fileManager.fileExists(atPath: $0) }.map { BindMount($0) }
+            let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: folder, readOnly: readOnly))
+            result = try sandbox.run(command)
+        } else {
+            result = try runner.run(command)
+        }
+        record.command = argv
+        record.exitStatus = result.exitCode.map(Int.init)
+        record.wallSeconds = result.wallSeconds
+        record.timedOut = result.timedOut
+        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment)
+        record.junitPath = fileManager.fileExists(atPath: junit) ? junit : nil
+        record.results = report.statuses.mapValues(\.rawValue)
+        try? fileManager.removeItem(atPath: work) // the tree is reproducible; keep logs only
+        return TestRunOutcome(record: record, report: report, failure: nil)
+    }
+
+    /// JUnit XML first; the runner's log format when there is no usable XML.
+    static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment) -> TestReport {
+        if environment.writesJUnit, FileManager.default.fileExists(atPath: junitPath),
+           let report = try? JUnitReport.parse(fileAt: junitPath), !report.isEmpty {
+            return report
+        }
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        switch environment.testRunner.logFormat {
+        case "cargo": return CargoTestLog.parse(log)
+        case "xctest": return XCTestLog.parse(log)
+        default: return PytestLog.parse(log)
+        }
+    }
+}
+
+/// Applies unified diffs to a plain directory with `git apply` (which needs no repository).
+enum PatchApplier {
+    /// Returns nil on success, else git's message.
+    static func apply(_ patch: String, in directory: String, scratch: String, index: Int, runner: CommandRunner) throws -> String? {
+        let file = "\(scratch)/patch-\(index).diff"
+        try patch.write(toFile: file, atomically: true, encoding: .utf8)
+        // The ceiling keeps git from treating an enclosing repository (e.g. Forge's own) as the target.
+        let parent = (directory as NSString).deletingLastPathComponent
+        let command = Command("git", ["apply", "--whitespace=nowarn", "--binary", file], logPath: "\(scratch)/patch-\(index).log",
+                              environment: ["GIT_CEILING_DIRECTORIES": parent, "PATH": "/usr/local/bin:/usr/bin:/bin",
+                                            "HOME": scratch],
+                              workingDirectory: directory, timeout: 60)
+        let result = try runner.run(command)
+        return result.succeeded ? nil : result.logTail(maxBytes: 2000).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Which test files a task's test patch touches: SWE-bench runs those, not the whole suite.
+public enum TestFiles {
+    public static func changed(in patch: String) -> [String] {
+        var files: [String] = []
+        var current: String?
+        for line in patch.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("diff --git ") {
+                if let current { files.append(current) }
+                current = line.range(of: " b/", options: .backwards).map { String(line[$0.upperBound...]) }
+            } else if line == "+++ /dev/null" {
+                current = nil // deleted file
+            }
+        }
+        if let current { files.append(current) }
+        return files
+    }
+
+    /// Runnable test files for the ecosystem; empty means "run the whole suite".
+    public static func selected(from testPatch: String, ecosystem: Ecosystem) -> [String] {
+        let files = changed(in: testPatch)
+        guard ecosystem == .python else { return files }
+        return files.filter { path in
+            let name = (path as NSString).lastPathComponent
+            return name.hasSuffix(".py") && name != "conftest.py" && name != "__init__.py"
+                && (name.hasPrefix("test") || name.hasSuffix("_test.py") || path.contains("test"))
+        }
+    }
+}
+
+public enum ValidationError: Error, CustomStringConvertible, Sendable {
+    case badTask(String, String)
+    case badEnvironment(String, String)
+
+    public var description: String {
+        switch self {
+        case .badTask(let id, let message): return "task \(id): \(message)"
+        case .badEnvironment(let key, let message): return "environment \(key): \(message)"
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Environments
+import Foundation
+import Git
+import Store
+import TestReports
+
+/// Settings for a validation batch.
+public struct ValidationOptions: Sendable {
+    /// Extra runs of each state to detect flaky tests (each state runs `1 + reruns` times).
+    public var reruns: Int
+    /// Parallel tasks.
+    public var jobs: Int
+    public var useSandbox: Bool
+    /// Root of run folders (logs, JUnit XML).
+    public var runsDirectory: String
+
+    public init(reruns: Int = 1, jobs: Int = 1, useSandbox: Bool = true, runsDirectory: String = "Workspace/runs") {
+        self.reruns = reruns; self.jobs = jobs; self.useSandbox = useSandbox; self.runsDirectory = runsDirectory
+    }
+}
+
+/// The result of validating one task: the updated task, its verdict and every run, ready to be
+/// written to the store in one transaction.
+public struct TaskValidation: Sendable {
+    public var task: TaskRecord
+    public var verdict: VerdictRecord
+    public var runs: [TestRunRecord]
+    public var environment: EnvironmentRecord?
+
+    public var status: ValidationStatus { ValidationStatus(rawValue: verdict.status) ?? .error }
+    public var reason: ValidationReason? { verdict.reason.flatMap { ValidationReason(rawValue: $0.components(separatedBy: ": ").first ?? "") } }
+}
+
+/// Confirms gold patches: before (test patch) and after (test + gold patch) runs, with reruns.
+public final class Validator: @unchecked Sendable {
+    public let options: ValidationOptions
+    private let runner: TestRunner
+    private let environments: EnvironmentBuilder
+    private let repository: Repository
+    private let environmentLock = NSLock()
+    private let checkoutsDirectory: String
+
+    public init(repository: Repository, environments: EnvironmentBuilder, options: ValidationOptions) {
+        self.repository = repository
+        self.environments = environments
+        self.options = options
+        self.runner = TestRunner(repository: repository, useSandbox: options.useSandbox)
+        self.checkoutsDirectory = environments.root.appendingPathComponent("checkouts").path
+    }
+
+    /// Validates one task. Task-level problems become a verdict; only a bug in Forge itself throws.
+    public func validate(_ task: TaskRecord) -> TaskValidation {
+        var runs: [TestRunRecord] = []
+        let prepared: PreparedEnvironment
+        do {
+            prepared = try environment(for: task)
+        } catch let failure as EnvironmentFailure {
+            return finish(task, .invalid, .environmentFailed, detail: "\(failure)", runs: [], outcomes: nil, environment: nil)
+        } catch {
+            return finish(task, .error, .infrastructure, detail: "\(error)", runs: [], outcomes: nil, environment: nil)
+        }
+        let environmentRecord = Self.record(for: prepared)
+        do {
+            var before: [TestReport] = [], after: [TestReport] = []
+            for attempt in 0...options.reruns {
+                for (phase, patches) in [(RunPhase.before, [("test_patch", task.testPatch)]),
+                                         (RunPhase.after, [("test_patch", task.testPatch), ("patch", task.patch)])] {
+                    let spec = TestRunSpec(task: task, phase: phase, attempt: attempt, patches: patches,
+                                           runsDirectory: options.runsDirectory, purpose: "validate")
+                    let outcome = try runner.run(spec, environment: prepared)
+                    runs.append(outcome.record)
+                    if case .patchDidNotApply(let name, let message)? = outcome.failure {
+                        let reason: ValidationReason = name == "patch" ? .patchDidNotApply : .testPatchDidNotApply
+                        return finish(task, .invalid, reason, detail: message, runs: runs, outcomes: nil, environment: environmentRecord)
+                    }
+                    if outcome.timedOut {
+                        return finish(task, .invalid, .timeout, detail: "\(phase.rawValue) run \(attempt) hit \(Int(prepared.testTimeout)) s",
+                                      runs: runs, outcomes: nil, environment: environmentRecord)
+                    }
+                    if phase == .before { before.append(outcome.report) } else { after.append(outcome.report) }
+                }
+            }
+            if after.allSatisfy(\.isEmpty) {
+                return finish(task, .invalid, .noTestsRan, detail: "no test results in the after runs (see \(runs.last?.logPath ?? "log"))",
+                              runs: runs, outcomes: nil, environment: environmentRecord)
+            }
+            let outcomes = TestOutcomes.classify(before: before, after: after)
+            var (status, reason) = outcomes.verdict
+            var detail = ""
+            if status == .valid {
+                // Invariants: the gold patch scores 1 in every after run, the empty patch 0 in every before run.
+                if !after.allSatisfy(outcomes.resolves) || before.contains(where: outcomes.resolves) {
+                    (status, reason) = (.invalid, .invariant)
+                    detail = "gold patch must resolve every after run and no before run"
+                }
+            } else if reason == .passToFail {
+                detail = outcomes.passToFail.prefix(3).joined(separator: ", ")
+            }
+            return finish(task, status, reason, detail: detail, runs: runs, outcomes: outcomes, environment: environmentRecord)
+        } catch {
+            return finish(task, .error, .infrastructure, detail: "\(error)", runs: runs, outcomes: nil, environment: environmentRecord)
+        }
+    }
+
+    /// The task's environment, built once per key; builds are serialised, cached ones are instant.
+    private func environment(for task: TaskRecord) throws -> PreparedEnvironment {
+        guard let setup = ObjectID(hex: task.environmentSetupCommit) ?? ObjectID(hex: task.baseCommit) else {
+            throw ValidationError.badTask(task.instanceID, "environment_setup_commit is not a commit id")
+        }
+        return try environmentLock.withLock {
+            let checkout = "\(checkoutsDirectory)/\(setup.hex)"
+            if !FileManager.default.fileExists(atPath: checkout + "/.complete") {
+                try? FileManager.default.removeItem(atPath: checkout)
+                try FileManager.default.createDirectory(atPath: checkout, withIntermediateDirectories: true)
+                try repository.exportTree(of: setup, to: checkout)
+                FileManager.default.createFile(atPath: checkout + "/.complete", contents: Data())
+            }
+            let date = Self.parseDate(task.createdAt) ?? Date()
+            return try environments.prepare(ProjectSnapshot(directory: URL(fileURLWithPath: checkout), repo: task.repo,
+                                                            version: task.version, createdAt: date))
+        }
+    }
+
+    private func finish(_ task: TaskRecord, _ status: ValidationStatus, _ reason: ValidationReason?, detail: String,
+                        runs: [TestRunRecord], outcomes: TestOutcomes?, environment: EnvironmentRecord?) -> TaskValidation {
+        var updated = task
+        if let outcomes {
+            updated.failToPass = outcomes.failToPass
+            updated.passToPass = outcomes.passToPass
+            updated.passToFail = outcomes.passToFail
+            updated.flaky = outcomes.flaky
+        }
+        let reasonText = reason.map { detail.isEmpty ? $0.rawValue : "\($0.rawValue): \(detail)" }
+        let verdict = VerdictRecord(instanceID: task.instanceID, kind: .validation, status: status.rawValue, reason: reasonText,
+                                    failToPass: outcomes?.failToPass ?? [], passToPass: outcomes?.passToPass ?? [],
+                                    passToFail: outcomes?.passToFail ?? [], flaky: outcomes?.flaky ?? [],
+                                    runIDs: runs.map(\.id), finishedAt: Date())
+        return TaskValidation(task: updated, verdict: verdict, runs: runs, environment: environment)
+    }
+
+    static func record(for environment: PreparedEnvironment) -> EnvironmentRecord {
+        EnvironmentRecord(key: environment.key, recipeName: environment.recipeSources.joined(separator: "+"),
+                          recipeHash: environment.recipeHash,
+                          interpreter: environment.interpreter.map { "\($0)" } ?? environment.toolchain?.version ?? "",
+                          manifestsHash: environment.manifestHashes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
+                          status: .built, strategy: environment.strategy.map { "\($0)" },
+                          resolvedPackages: environment.resolvedPackages, buildSeconds: environment.buildSeconds,
+                          logPath: environment.buildLogPath, error: nil, createdAt: Date())
+    }
+
+    static func parseDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+}

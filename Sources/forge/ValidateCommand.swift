@@ -1,0 +1,98 @@
+import ArgumentParser
+import Environments
+import Foundation
+import Git
+import Sandbox
+import Store
+import Validation
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Confirm tasks' gold patches by running their tests before and after, in a sandbox.",
+        discussion: """
+        For each task: build (or reuse) its environment from Recipes/ as of the task's date, export \
+        base_commit into a fresh folder with no git history, apply test_patch and run the test files \
+        it touches (before), then apply the gold patch and run them again (after). Each state runs \
+        1 + --reruns times; tests whose outcome changes between runs are FLAKY and leave both lists. \
+        A task is valid iff FAIL_TO_PASS is non-empty and PASS_TO_FAIL is empty.
+
+        Every task's result is saved as soon as it finishes, so an interrupted batch (Ctrl-C \
+        finishes the tasks in flight) resumes where it stopped; --force validates again. Tests run \
+        inside bubblewrap with no network; without bubblewrap Forge refuses unless --no-sandbox.
+        """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var selection: TaskSelection
+
+    @Option(help: ArgumentHelp("Local clone of the tasks' repository.", valueName: "path"))
+    var clone: String
+
+    @Option(help: "Tasks validated in parallel.")
+    var jobs: Int = 1
+
+    @Option(help: "Extra runs of each state, to find flaky tests.")
+    var reruns: Int = 1
+
+    @Option(help: ArgumentHelp("Folder for environments and runs.", valueName: "path"))
+    var workspace: String = "Workspace"
+
+    @Option(help: ArgumentHelp("Recipes folder (default: the one shipped with Forge).", valueName: "path"))
+    var recipes: String?
+
+    @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.")
+    var noSandbox = false
+
+    @Flag(help: "Validate tasks that already have a verdict again.")
+    var force = false
+
+    func validate() throws {
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if reruns < 0 { throw ValidationError("--reruns cannot be negative") }
+    }
+
+    func run() throws {
+        let taskStore = try store.open()
+        let tasks = try taskStore.tasks(matching: selection.filter)
+        let repos = Set(tasks.map(\.repo))
+        guard repos.count <= 1 else {
+            throw ValidationError("the selected tasks come from \(repos.count) repositories (\(repos.sorted().joined(separator: ", "))): pass --repo to pick the one --clone holds")
+        }
+        let summary = try Self.validate(tasks: tasks, clone: clone, store: taskStore, workspace: workspace,
+                                        recipes: recipes, jobs: jobs, reruns: reruns, sandbox: !noSandbox, force: force)
+        print(summary.table)
+    }
+
+    /// Shared with `forge demo`.
+    static func validate(tasks: [TaskRecord], clone: String, store: TaskStore, workspace: String, recipes: String?,
+                         jobs: Int, reruns: Int, sandbox: Bool, force: Bool) throws -> ValidationSummary {
+        if sandbox {
+            do { _ = try Sandbox.probe() } catch {
+                throw ValidationError("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+            }
+        }
+        let repository = try Repository.open(clone)
+        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let environmentsRoot = URL(fileURLWithPath: workspace).appendingPathComponent("envs")
+        let builder = EnvironmentBuilder(root: environmentsRoot, recipes: book)
+        let validator = Validator(repository: repository, environments: builder,
+                                  options: ValidationOptions(reruns: reruns, jobs: jobs, useSandbox: sandbox,
+                                                             runsDirectory: workspace + "/runs"))
+        let stop = StopFlag()
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            FileHandle.standardError.write(Data("\ninterrupted: finishing the tasks in flight, then stopping\n".utf8))
+            stop.stop()
+        }
+        interrupt.resume()
+        defer { interrupt.cancel(); signal(SIGINT, SIG_DFL) }
+
+        let bar = ProgressBar("validating")
+        let summary = try BatchValidation.run(tasks: tasks, validator: validator, store: store, force: force, stop: stop) {
+            bar.update(done: $0, total: $1)
+        }
+        bar.finish()
+        return summary
+    }
+}
