@@ -7,7 +7,7 @@ import GRDB
 
 /// Incremental mining state of one repository: the tips already walked and whatever cache
 /// blob the miner wants back next time.
-public struct MiningState: Codable, Hashable, Sendable, FetchableRecord, PersistableRecord {
+public struct MiningStateRecord: Codable, Hashable, Sendable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "mining_state"
 
     public var repo: String

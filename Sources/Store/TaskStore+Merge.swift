@@ -110,7 +110,7 @@ extension TaskStore {
         report.environments = try union(EnvironmentRecord.self, from: source, into: db, key: { ["key": $0.key] }) {
             $1.createdAt > $0.createdAt
         }
-        report.miningStates = try union(MiningState.self, from: source, into: db, key: { ["repo": $0.repo] }) {
+        report.miningStates = try union(MiningStateRecord.self, from: source, into: db, key: { ["repo": $0.repo] }) {
             $1.updatedAt > $0.updatedAt
         }
         return report

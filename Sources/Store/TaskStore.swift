@@ -85,7 +85,7 @@ public final class TaskStore: Sendable {
     /// transaction, e.g. a validated task together with the runs and verdict that validated it.
     @discardableResult
     public func save(tasks: [TaskRecord] = [], runs: [TestRunRecord] = [], verdicts: [VerdictRecord] = [],
-                     environments: [EnvironmentRecord] = [], miningStates: [MiningState] = []) throws -> UpsertCounts {
+                     environments: [EnvironmentRecord] = [], miningStates: [MiningStateRecord] = []) throws -> UpsertCounts {
         try write { db in
             let counts = try Self.upsert(tasks, in: db)
             for run in runs { try run.upsert(db) }
@@ -99,16 +99,16 @@ public final class TaskStore: Sendable {
     // MARK: - Mining state
 
     /// Inserts or replaces the repository's mining state.
-    public func saveMiningState(_ state: MiningState) throws { try save(miningStates: [state]) }
+    public func saveMiningState(_ state: MiningStateRecord) throws { try save(miningStates: [state]) }
 
-    public func miningState(repo: String) throws -> MiningState? {
-        try read { db in try MiningState.fetchOne(db, key: repo) }
+    public func miningState(repo: String) throws -> MiningStateRecord? {
+        try read { db in try MiningStateRecord.fetchOne(db, key: repo) }
     }
 
     /// Deletes the state so the next mining pass walks everything again; returns whether it existed.
     @discardableResult
     public func deleteMiningState(repo: String) throws -> Bool {
-        try write { db in try MiningState.deleteOne(db, key: repo) }
+        try write { db in try MiningStateRecord.deleteOne(db, key: repo) }
     }
 
     // MARK: - Environments

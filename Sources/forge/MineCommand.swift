@@ -89,9 +89,9 @@ struct MineCommand: ParsableCommand {
             createdAfter: since.flatMap(Self.parseDate), createdBefore: until.flatMap(Self.parseDate),
             includePaths: include.map(PathGlob.init), excludePaths: exclude.map(PathGlob.init))
         let loadedMetadata = try metadata.map(Metadata.load(contentsOf:))
-        var previous = Mining.MiningState()
+        var previous = MiningState()
         if !full, let saved = try taskStore.miningState(repo: name), let cache = saved.cache {
-            previous = try JSONDecoder().decode(Mining.MiningState.self, from: cache)
+            previous = try JSONDecoder().decode(MiningState.self, from: cache)
         }
 
         let started = Date()
@@ -102,7 +102,7 @@ struct MineCommand: ParsableCommand {
 
         let shardFilter = try shard.map(Shard.init(parsing:))
         let tasks = result.tasks.filter { shardFilter?.contains($0.instanceID) ?? true }
-        let state = Store.MiningState(repo: name, walkedTips: result.state.tips.map(\.hex),
+        let state = MiningStateRecord(repo: name, walkedTips: result.state.tips.map(\.hex),
                                       cache: try JSONEncoder().encode(result.state))
         let counts = try taskStore.save(tasks: tasks, miningStates: [state])
 

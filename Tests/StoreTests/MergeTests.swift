@@ -102,12 +102,12 @@ final class MergeTests: StoreTestCase {
         try target.save(verdicts: [VerdictRecord(instanceID: "t-1", kind: .validation, status: "running", finishedAt: nil),
                                    VerdictRecord(instanceID: "t-2", kind: .validation, status: "valid", finishedAt: new)],
                         environments: [env],
-                        miningStates: [MiningState(repo: "o/r", walkedTips: ["a"], updatedAt: new)])
+                        miningStates: [MiningStateRecord(repo: "o/r", walkedTips: ["a"], updatedAt: new)])
         try source.save(verdicts: [VerdictRecord(instanceID: "t-1", kind: .validation, status: "invalid", finishedAt: old),
                                    VerdictRecord(instanceID: "t-2", kind: .validation, status: "invalid", finishedAt: old)],
                         environments: [rebuilt],
-                        miningStates: [MiningState(repo: "o/r", walkedTips: ["b"], updatedAt: old),
-                                       MiningState(repo: "o/s", walkedTips: ["c"], updatedAt: old)])
+                        miningStates: [MiningStateRecord(repo: "o/r", walkedTips: ["b"], updatedAt: old),
+                                       MiningStateRecord(repo: "o/s", walkedTips: ["c"], updatedAt: old)])
         let report = try target.merge(from: source.path)
         XCTAssertEqual(report.verdicts, UnionCounts(added: 0, replaced: 1, kept: 1))
         XCTAssertEqual(try target.verdict(instanceID: "t-1", kind: .validation)?.status, "invalid", "finished beats unfinished")

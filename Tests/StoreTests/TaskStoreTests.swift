@@ -109,7 +109,7 @@ final class TaskStoreTests: StoreTestCase {
         let store = try openStore()
         let created = Date(timeIntervalSince1970: 1_700_000_000)
 
-        let state = MiningState(repo: "psf/requests", walkedTips: ["a1", "b2"], cache: Data([0, 1, 2, 255]), updatedAt: created)
+        let state = MiningStateRecord(repo: "psf/requests", walkedTips: ["a1", "b2"], cache: Data([0, 1, 2, 255]), updatedAt: created)
         try store.saveMiningState(state)
         XCTAssertEqual(try store.miningState(repo: "psf/requests"), state)
         var moved = state
