@@ -130,6 +130,12 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
         return argv
     }
 
+    /// Every JUnit XML file a run with this `junitPath` writes (Swift Testing adds its own file).
+    public func reportFiles(junitPath: String) -> [String] {
+        let scalars = placeholderValues(projectDirectory: nil, junitPath: junitPath)
+        return testRunner.reports.map { Self.substitute($0, scalars) }
+    }
+
     /// Environment variables for a test run in `projectDirectory` (default: the build checkout).
     public func testEnvironment(projectDirectory: String? = nil) -> [String: String] {
         let scalars = placeholderValues(projectDirectory: projectDirectory, junitPath: "")
@@ -140,7 +146,8 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     public var writesJUnit: Bool { testRunner.report == .junit }
 
     private func placeholderValues(projectDirectory: String?, junitPath: String) -> [String: String] {
-        var values = ["source": projectDirectory ?? builtFrom, "junit": junitPath]
+        let junitBase = junitPath.hasSuffix(".xml") ? String(junitPath.dropLast(4)) : junitPath
+        var values = ["source": projectDirectory ?? builtFrom, "junit": junitPath, "junit_base": junitBase]
         if let venvPath { values["venv"] = venvPath; values["python"] = venvPath + "/bin/python" }
         if let toolchain { values["tool"] = toolchain.path }
         return values

@@ -208,6 +208,25 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
     }
 
+    func testConcurrentRequestsForOneKeyBuildOnce() throws {
+        let project = Fixture.project([
+            "pyproject.toml": "[project]\nname = \"shared\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\n",
+            "shared.py": "X = 1\n",
+        ])
+        let builder = try Fixture.builder()
+        let snapshot = ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01T00:00:00Z"))
+        let results = ResultBox()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            results.append(Result { try builder.prepare(snapshot) })
+        }
+        let environments = try results.values.map { try $0.get() }
+        XCTAssertEqual(environments.count, 3)
+        XCTAssertEqual(Set(environments.map(\.key)).count, 1)
+        XCTAssertEqual(environments.filter { !$0.reused }.count, 1, "the environment was built more than once")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: builder.root.appendingPathComponent("envs").path)
+                        .filter { !$0.hasSuffix(".lock") }.count, 1)
+    }
+
     func testUnresolvableDependencyIsRecordedWithReason() throws {
         let project = Fixture.project([
             "pyproject.toml": """
@@ -269,4 +288,12 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(failure?.kind, .invalidManifest)
         XCTAssertTrue("\(failure!)".contains("pyproject.toml [project] requires-python"), "\(failure!)")
     }
+}
+
+/// Collects results from concurrent closures.
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Result<PreparedEnvironment, Error>] = []
+    func append(_ item: Result<PreparedEnvironment, Error>) { lock.lock(); items.append(item); lock.unlock() }
+    var values: [Result<PreparedEnvironment, Error>] { lock.lock(); defer { lock.unlock() }; return items }
 }
