@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// A project as the environment builder sees it: where its checkout is and as of when to resolve.
 public struct ProjectSnapshot: Sendable {
@@ -18,6 +19,14 @@ public struct ProjectSnapshot: Sendable {
                 manifests: ManifestSource = .projectDirectory) {
         self.directory = directory; self.repo = repo; self.version = version
         self.createdAt = createdAt; self.manifests = manifests
+    }
+}
+
+extension ProjectSnapshot {
+    /// The snapshot for a task checked out at `directory`; nil when `created_at` is not ISO-8601.
+    public init?(task: TaskRecord, directory: URL, manifests: ManifestSource = .projectDirectory) {
+        guard let date = ISODates.parse(task.createdAt) else { return nil }
+        self.init(directory: directory, repo: task.repo, version: task.version, createdAt: date, manifests: manifests)
     }
 }
 

@@ -208,6 +208,25 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
     }
 
+    func testBuildFailureOnEveryRungIsRecordedWithLog() throws {
+        // A dependency vendored in the checkout (paths outside it are invisible in the install sandbox).
+        let project = Fixture.project([
+            "setup.py": "raise SystemExit('this build needs npm and the network')\n",
+            "vendor/broken-dep/setup.py": "raise RuntimeError('compiler extension failed to build')\n",
+        ])
+        Fixture.write(["requirements.txt": "broken-dep @ file://\(project.path)/vendor/broken-dep\n"], into: project)
+        let builder = try Fixture.builder()
+        let failure = expectFailure {
+            try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01")))
+        }
+        XCTAssertEqual(failure?.kind, .buildFailure, failure?.description ?? "")
+        XCTAssertEqual(failure?.attempts.map(\.strategy), [.editableExtras, .dependenciesOnly])
+        XCTAssertTrue(failure?.reason.contains("broken-dep") ?? false, failure?.reason ?? "")
+        let log = try String(contentsOfFile: try XCTUnwrap(failure?.logPath), encoding: .utf8)
+        XCTAssertTrue(log.contains("compiler extension failed to build"), log)
+        XCTAssertTrue(log.contains("this build needs npm"), log)
+    }
+
     func testConcurrentRequestsForOneKeyBuildOnce() throws {
         let project = Fixture.project([
             "pyproject.toml": "[project]\nname = \"shared\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\n",
