@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
-        .testTarget(name: "TestReportsTests", dependencies: ["TestReports"]),
+        .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -2,7 +2,7 @@ import Foundation
 
 /// Where a command's standard output and standard error go. Both are always streamed to files
 /// on disk (never collected in memory) and each file is capped at `Command.outputCap` bytes.
-public enum OutputStreams: Sendable, Hashable {
+public enum OutputStreams: Sendable, Hashable, Codable {
     /// stdout and stderr share one pipe and one log file (`Command.logPath`), interleaved in the
     /// order the child wrote them.
     case merged
@@ -11,7 +11,7 @@ public enum OutputStreams: Sendable, Hashable {
 }
 
 /// One process to run: explicit argv, environment, working directory, time limit and log.
-public struct Command: Sendable, Hashable {
+public struct Command: Sendable, Hashable, Codable {
     /// The program: an absolute/relative path, or a bare name looked up in the `PATH` of
     /// `environment` (not of the calling process).
     public var executable: String
@@ -32,6 +32,11 @@ public struct Command: Sendable, Hashable {
     public var logPath: String
     /// How stdout and stderr are split between log files.
     public var streams: OutputStreams
+    /// At the timeout, send SIGTERM only to the main process's descendants and let the main
+    /// process exit when they do. For supervisors such as bwrap, which die at SIGTERM and then
+    /// SIGKILL the sandbox, so the command would never see a graceful SIGTERM. SIGKILL after the
+    /// grace period still hits everything.
+    public var spareMainProcessOnTerminate: Bool = false
     /// Bytes kept per log file; the rest is read and dropped (so the child never blocks on a
     /// full pipe) and a one-line truncation marker is appended.
     public var outputCap: Int
@@ -73,7 +78,7 @@ public struct Command: Sendable, Hashable {
 }
 
 /// How the main process ended.
-public enum Termination: Sendable, Hashable, CustomStringConvertible {
+public enum Termination: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Normal exit with this status.
     case exited(Int32)
     /// Killed by this signal number.
@@ -88,7 +93,7 @@ public enum Termination: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// What happened to one command run.
-public struct CommandResult: Sendable, Hashable {
+public struct CommandResult: Sendable, Hashable, Codable {
     /// Exit status or signal of the main process.
     public var termination: Termination
     /// Wall-clock seconds from spawn until the process was reaped and its output drained.
@@ -107,9 +112,22 @@ public struct CommandResult: Sendable, Hashable {
     public var stderrLogPath: String?
     /// The command line that ran (after sandbox wrapping, if any).
     public var commandLine: String
+    /// Pids of the run's processes still alive 2 s after they were killed (normally empty; a
+    /// process stuck in uninterruptible I/O can outlive SIGKILL for a while).
+    public var survivingProcesses: [Int32]
 
     /// Exited with status 0 within the time limit.
     public var succeeded: Bool { termination == .exited(0) && !timedOut && !cancelled }
+
+    /// The last `maxBytes` of the (stdout or merged) log, for error messages; "" if unreadable.
+    public func logTail(maxBytes: Int = 4096) -> String {
+        guard let handle = FileHandle(forReadingAtPath: logPath) else { return "" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > UInt64(maxBytes) ? size - UInt64(maxBytes) : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
 
     /// The exit status, or nil if a signal ended the process.
     public var exitCode: Int32? {

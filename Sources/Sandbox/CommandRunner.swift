@@ -12,9 +12,12 @@ import Glibc
 /// (d) a blocking variant usable from plain threads. Doing this directly is ~250 lines; with
 /// swift-subprocess the exit-vs-EOF and post-exit group kill were not expressible.
 ///
-/// Lifecycle: spawn → read pipes and poll for exit → at timeout/cancel SIGTERM the group, SIGKILL
-/// it after the grace period → when the main process exits, SIGKILL whatever is left in its group
-/// (stragglers would otherwise keep the log pipe open) → drain the pipes (≤ 2 s) → reap.
+/// Lifecycle: spawn → read pipes and poll for exit → at timeout/cancel SIGTERM the group and every
+/// descendant (descendants cover trees in other sessions, such as bwrap's sandbox), SIGKILL them
+/// after the grace period → when the main process exits, SIGKILL whatever is left in its group
+/// (stragglers would otherwise keep the log pipe open) and wait (≤ 2 s) until they are gone →
+/// drain the pipes (≤ 2 s) → reap. A process that left the group with setsid before a normal exit
+/// is not tracked.
 public struct CommandRunner: Sendable {
     public init() {}
 
@@ -125,11 +128,12 @@ final class ProcessRun {
             else { throw CommandError.workingDirectoryMissing(directory) }
         }
 
-        var logs = [try CappedLog(path: command.logPath, cap: command.outputCap)]
+        var logs: [CappedLog] = []
+        defer { logs.forEach { $0.finish() } }
+        logs.append(try CappedLog(path: command.logPath, cap: command.outputCap))
         if case .separate(let stderrPath) = command.streams {
             logs.append(try CappedLog(path: stderrPath, cap: command.outputCap))
         }
-        defer { logs.forEach { $0.finish() } }
 
         // pipes[i] = (readEnd, writeEnd), both close-on-exec; the child gets dup2'd copies.
         var pipes: [(Int32, Int32)] = []
@@ -148,6 +152,8 @@ final class ProcessRun {
 
         var readers: [(fd: Int32, log: CappedLog)] = pipes.indices.map { (pipes[$0].0, logs[$0]) }
         var status: Int32? = nil
+        var family = ProcessFamily(group: pid)
+        var survivors: [pid_t] = []
         var exitedAt = 0.0
         var termSentAt: Double? = nil
         var killSent = false
@@ -160,8 +166,10 @@ final class ProcessRun {
         while true {
             let now = monotonicSeconds()
             if status == nil, mainProcessExited(pid) {
-                // Still a zombie, so the group id cannot be reused: clear out stragglers, then reap.
-                kill(-pid, SIGKILL)
+                // Still a zombie, so the group id cannot be reused: clear out stragglers, wait for
+                // them to be gone, then reap.
+                if termSentAt != nil { family.signal(SIGKILL) } else { kill(-pid, SIGKILL) }
+                survivors = family.waitUntilGone(limit: drainLimit)
                 var raw: Int32 = 0
                 while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
                 status = raw
@@ -174,11 +182,13 @@ final class ProcessRun {
                     if let limit = command.timeout, now - start >= limit { timedOut = true }
                     if cancellation.isCancelled { cancelled = true }
                     if timedOut || cancelled {
-                        kill(-pid, SIGTERM)
+                        family.rememberDescendants()
+                        family.signal(SIGTERM, descendantsOnly: command.spareMainProcessOnTerminate)
                         termSentAt = now
                     }
                 } else if !killSent, now - termSentAt! >= command.killGracePeriod {
-                    kill(-pid, SIGKILL)
+                    family.rememberDescendants()
+                    family.signal(SIGKILL)
                     killSent = true
                 }
             }
@@ -222,7 +232,8 @@ final class ProcessRun {
             outputBytes: logs.reduce(0) { $0 + $1.kept + $1.dropped },
             logPath: command.logPath,
             stderrLogPath: logs.count > 1 ? logs[1].path : nil,
-            commandLine: command.commandLine)
+            commandLine: command.commandLine,
+            survivingProcesses: survivors)
     }
 
     /// True once the main process has exited; leaves it unreaped (WNOWAIT).

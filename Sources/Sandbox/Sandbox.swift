@@ -141,6 +141,7 @@ public struct Sandbox: Sendable {
         wrapped.environment = [:]
         wrapped.inheritEnvironment = false
         wrapped.workingDirectory = nil
+        wrapped.spareMainProcessOnTerminate = true
         return wrapped
     }
 

@@ -56,6 +56,9 @@ final class CommandRunnerTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: log(), encoding: .utf8), "out\nerr\n")
         XCTAssertEqual(result.outputBytes, 8)
         XCTAssertLessThan(result.wallSeconds, 5)
+        // Results are stored with run records: they survive a JSON round trip.
+        let decoded = try JSONDecoder().decode(CommandResult.self, from: try JSONEncoder().encode(result))
+        XCTAssertEqual(decoded, result)
     }
 
     func testSeparateStreamsGoToSeparateLogs() throws {
@@ -101,6 +104,7 @@ final class CommandRunnerTests: XCTestCase {
         XCTAssertEqual(pids.count, 2)
         for pid in pids { XCTAssertFalse(isRunning(pid), "pid \(pid) survived") }
         XCTAssertEqual(livingProcesses(containing: seconds), [])
+        XCTAssertEqual(result.survivingProcesses, [])
 
         let after = try CommandRunner().run(Command("echo", ["still running"], logPath: log("after.log"), environment: basicEnvironment))
         XCTAssertTrue(after.succeeded)
@@ -139,6 +143,8 @@ final class CommandRunnerTests: XCTestCase {
         let text = try String(contentsOfFile: log(), encoding: .utf8)
         XCTAssertTrue(text.hasPrefix(String(repeating: "x", count: 1000) + "\n[forge: output truncated at 1000 bytes; 299006 more bytes dropped]"))
         XCTAssertLessThan(text.utf8.count, 1100)
+        XCTAssertEqual(result.logTail(maxBytes: 5), String(text.suffix(5)))
+        XCTAssertTrue(result.logTail(maxBytes: 60).hasSuffix("299006 more bytes dropped]\n"))
     }
 
     func testCancellingTheTaskKillsTheProcessGroup() async throws {

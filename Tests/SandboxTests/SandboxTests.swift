@@ -125,10 +125,33 @@ final class SandboxTests: XCTestCase {
         XCTAssertNotEqual(result.exitCode, 0)
         XCTAssertLessThan(result.wallSeconds, 5)
         XCTAssertEqual(livingProcesses(containing: seconds), [])
+        XCTAssertEqual(result.survivingProcesses, [])
 
         let after = try sandbox.run(shell("echo next", log: "next.log"))
         XCTAssertTrue(after.succeeded)
         XCTAssertEqual(try logText("next.log"), "next\n")
+    }
+
+    func testSandboxedCommandGetsAGracefulSIGTERMAtTheTimeout() throws {
+        let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: work))
+        let seconds = uniqueSleepSeconds()
+        let script = "trap 'echo got-term; exit 3' TERM; sleep \(seconds) & sleep \(seconds) & wait"
+        let result = try sandbox.run(shell(script, timeout: 1))
+        XCTAssertTrue(result.timedOut)
+        XCTAssertEqual(result.termination, .exited(3), "bwrap passes on the trap's exit status")
+        XCTAssertEqual(try logText(), "got-term\n")
+        XCTAssertEqual(livingProcesses(containing: seconds), [])
+    }
+
+    func testSandboxedProcessesIgnoringSIGTERMAreKilledAfterTheGracePeriod() throws {
+        let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: work))
+        let seconds = uniqueSleepSeconds()
+        let result = try sandbox.run(shell("trap '' TERM; sleep \(seconds) & sleep \(seconds)", timeout: 0.5))
+        XCTAssertTrue(result.timedOut)
+        XCTAssertEqual(result.termination, .signaled(SIGKILL))
+        XCTAssertGreaterThanOrEqual(result.wallSeconds, 1.5, "timeout 0.5 s + grace 1 s")
+        XCTAssertEqual(livingProcesses(containing: seconds), [])
+        XCTAssertEqual(result.survivingProcesses, [])
     }
 
     func testOutputCapAppliesToSandboxedRuns() throws {
