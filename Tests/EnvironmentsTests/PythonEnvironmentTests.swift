@@ -167,17 +167,17 @@ final class PythonEnvironmentTests: XCTestCase {
             "tests/test_demo.py": testModule,
         ])
         let builder = try Fixture.builder()
-        let date = Fixture.date("2022-03-01T00:00:00Z")
+        let date = Fixture.date("2023-01-01T00:00:00Z")
         let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: date))
         let expected = Fixture.expectedMinor({ ["3.8", "3.9"].contains($0.majorMinor) }, date: date)
         XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor, expected)
         XCTAssertEqual(environment.interpreter?.constraintSource, "tox envlist")
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
-        XCTAssertEqual(environment.projectInstall, .copy)
+        // setuptools as of 2023 supports PEP 660: a real editable install.
+        XCTAssertEqual(environment.projectInstall, .editable)
         XCTAssertTrue(environment.resolvedPackages.contains("attrs==21.4.0"), "\(environment.resolvedPackages)")
         XCTAssertFalse(environment.resolvedPackages.contains(where: { $0.hasPrefix("mock==") }), "py27-only dep installed")
-        // pytest 7.0.1 (2022-02-11) was the newest on 2022-03-01.
-        XCTAssertTrue(environment.resolvedPackages.contains("pytest==7.0.1"), "\(environment.resolvedPackages)")
+        XCTAssertTrue(environment.resolvedPackages.contains("pytest==7.2.0"), "\(environment.resolvedPackages)")
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
