@@ -193,11 +193,23 @@ public struct EnvironmentFailure: Error, Codable, Hashable, Sendable, CustomStri
         case internalError = "internal-error"
     }
 
+    /// What the cache key was computed from.
+    public struct Identity: Codable, Hashable, Sendable {
+        /// The most specific recipe file (a repository override, else the ecosystem recipe).
+        public var recipeName: String
+        public var recipeHash: String
+        /// `cpython-3.11.7`, a toolchain's version line, or `missing <constraint>`.
+        public var runtime: String
+        public var manifestsHash: String
+    }
+
     public var kind: Kind
     /// One line naming the culprit.
     public var reason: String
     /// Cache key when one was computed.
     public var key: String?
+    /// Set whenever `key` is.
+    public var identity: Identity?
     public var logPath: String?
     public var attempts: [InstallAttempt]
     public var recordedAt: String
@@ -248,5 +260,35 @@ enum TestSelectors {
     private static func unique(_ items: [String]) -> [String] {
         var seen = Set<String>()
         return items.filter { seen.insert($0).inserted }
+    }
+}
+
+// MARK: - Store rows
+
+extension PreparedEnvironment {
+    /// One hash over all manifest contents (the Store's `manifests_hash`).
+    public var manifestsHash: String { EnvironmentBuilder.manifestsHash(manifestHashes) }
+
+    /// The Store's row for this environment.
+    public var storeRecord: EnvironmentRecord {
+        let runtime = interpreter.map { "cpython-\($0.interpreter.version)" } ?? toolchain?.version ?? ""
+        return EnvironmentRecord(
+            key: key, recipeName: recipeSources.last ?? ecosystem.rawValue, recipeHash: recipeHash, interpreter: runtime,
+            manifestsHash: manifestsHash, status: .built,
+            strategy: strategy.map { "\($0.rawValue)/\((projectInstall ?? .none).rawValue)" },
+            resolvedPackages: resolvedPackages.sorted(), buildSeconds: buildSeconds, logPath: buildLogPath,
+            error: nil, createdAt: ISODates.parse(builtAt) ?? Date())
+    }
+}
+
+extension EnvironmentFailure {
+    /// The Store's row for this failure; nil when no key was computed (nothing detected, bad recipe).
+    public var storeRecord: EnvironmentRecord? {
+        guard let key, let identity else { return nil }
+        return EnvironmentRecord(
+            key: key, recipeName: identity.recipeName, recipeHash: identity.recipeHash, interpreter: identity.runtime,
+            manifestsHash: identity.manifestsHash, status: .failed, strategy: attempts.last?.strategy.rawValue,
+            resolvedPackages: [], buildSeconds: attempts.reduce(0) { $0 + $1.seconds }, logPath: logPath,
+            error: description, createdAt: ISODates.parse(recordedAt) ?? Date())
     }
 }

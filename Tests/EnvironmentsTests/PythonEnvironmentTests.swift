@@ -70,6 +70,14 @@ final class PythonEnvironmentTests: XCTestCase {
         let log = try String(contentsOfFile: environment.buildLogPath, encoding: .utf8)
         XCTAssertTrue(log.contains("uv pip install"), log)
         XCTAssertTrue(log.contains("pytest==7.2.0"), log)
+        let row = environment.storeRecord
+        XCTAssertEqual(row.key, environment.key)
+        XCTAssertEqual(row.status, .built)
+        XCTAssertEqual(row.interpreter, "cpython-\(environment.interpreter!.interpreter.version)")
+        XCTAssertEqual(row.strategy, "editable-extras/editable")
+        XCTAssertEqual(row.recipeName, "Recipes/python.yaml")
+        XCTAssertEqual(row.manifestsHash.count, 64)
+        XCTAssertEqual(row.resolvedPackages, environment.resolvedPackages.sorted())
         print("[measure] pyproject env: \(String(format: "%.2f", firstSeconds)) s cold (build \(String(format: "%.2f", environment.buildSeconds)) s)")
 
         // The recipe's command runs the touched test file and writes JUnit XML with `file` attributes.
@@ -270,6 +278,11 @@ final class PythonEnvironmentTests: XCTestCase {
         guard case .failure(let recorded)? = builder.recorded(key: key) else { return XCTFail("failure not recorded") }
         XCTAssertEqual(recorded.kind, .unresolvableDependency)
         XCTAssertTrue("\(recorded)".hasPrefix("unresolvable-dependency: error: No solution found"), "\(recorded)")
+        let row = try XCTUnwrap(recorded.storeRecord)
+        XCTAssertEqual(row.status, .failed)
+        XCTAssertEqual(row.key, key)
+        XCTAssertTrue(row.interpreter.hasPrefix("cpython-3."), row.interpreter)
+        XCTAssertEqual(row.error, recorded.description)
 
         // The recorded failure answers the next request without running uv again.
         let started = Date()
@@ -295,6 +308,7 @@ final class PythonEnvironmentTests: XCTestCase {
         }
         let logPath = try XCTUnwrap(failure?.logPath)
         XCTAssertTrue(FileManager.default.fileExists(atPath: logPath))
+        XCTAssertEqual(failure?.storeRecord?.interpreter, "missing >=3.99")
     }
 
     func testNoProjectAndBrokenManifestAreTypedFailures() throws {
