@@ -112,6 +112,17 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         root.appendingPathComponent("envs").appendingPathComponent(key)
     }
 
+    /// What a key is made of, stamped on failures so they can be stored like environments.
+    static func identity(recipe: Recipe, runtime: String, manifests: [String: Data]) -> EnvironmentFailure.Identity {
+        EnvironmentFailure.Identity(recipeName: recipe.sources.last ?? recipe.ecosystem.rawValue, recipeHash: recipe.contentHash,
+                                    runtime: runtime, manifestsHash: manifestsHash(manifests.mapValues { SHA256.hex($0) }))
+    }
+
+    /// One hash over manifest path → content hash pairs.
+    static func manifestsHash(_ hashes: [String: String]) -> String {
+        SHA256.hex(hashes.keys.sorted().map { "\($0) \(hashes[$0]!)\n" }.joined())
+    }
+
     /// SHA-256 over the recipe, the interpreter or toolchain identity and the manifests' bytes.
     static func cacheKey(ecosystem: Ecosystem, recipe: Recipe, runtime: String, manifests: [String: Data]) -> String {
         var text = "forge-environment-v1\n\(ecosystem.rawValue)\nrecipe \(recipe.contentHash)\nruntime \(runtime)\n"
@@ -120,7 +131,7 @@ public final class EnvironmentBuilder: @unchecked Sendable {
     }
 
     /// Runs `body` holding the key's lock; returns a cached result first when there is one.
-    func withKey(_ key: String, build: (URL) throws -> PreparedEnvironment,
+    func withKey(_ key: String, identity: EnvironmentFailure.Identity, build: (URL) throws -> PreparedEnvironment,
                  isUsable: (PreparedEnvironment) -> Bool) throws -> PreparedEnvironment {
         let lockPath = root.appendingPathComponent("envs").appendingPathComponent("\(key).lock").path
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -154,10 +165,12 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         } catch let failure as EnvironmentFailure {
             var recordedFailure = failure
             recordedFailure.key = key
+            recordedFailure.identity = identity
             try? writeJSON(recordedFailure, to: directory.appendingPathComponent("failure.json"))
             throw recordedFailure
         } catch {
-            let failure = EnvironmentFailure(kind: .internalError, reason: "\(error)", key: key)
+            var failure = EnvironmentFailure(kind: .internalError, reason: "\(error)", key: key)
+            failure.identity = identity
             try? writeJSON(failure, to: directory.appendingPathComponent("failure.json"))
             throw failure
         }
@@ -165,9 +178,10 @@ public final class EnvironmentBuilder: @unchecked Sendable {
 
     /// Records a failure found before any build (e.g. no interpreter) without caching it as final:
     /// installing the missing piece must make the next request succeed.
-    func recordPrebuildFailure(_ failure: EnvironmentFailure, key: String) -> EnvironmentFailure {
+    func recordPrebuildFailure(_ failure: EnvironmentFailure, key: String, identity: EnvironmentFailure.Identity) -> EnvironmentFailure {
         var keyed = failure
         keyed.key = key
+        keyed.identity = identity
         let directory = environmentDirectory(key)
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("last-failure.json")

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// A project as the environment builder sees it: where its checkout is and as of when to resolve.
 public struct ProjectSnapshot: Sendable {
@@ -18,6 +19,14 @@ public struct ProjectSnapshot: Sendable {
                 manifests: ManifestSource = .projectDirectory) {
         self.directory = directory; self.repo = repo; self.version = version
         self.createdAt = createdAt; self.manifests = manifests
+    }
+}
+
+extension ProjectSnapshot {
+    /// The snapshot for a task checked out at `directory`; nil when `created_at` is not ISO-8601.
+    public init?(task: TaskRecord, directory: URL, manifests: ManifestSource = .projectDirectory) {
+        guard let date = ISODates.parse(task.createdAt) else { return nil }
+        self.init(directory: directory, repo: task.repo, version: task.version, createdAt: date, manifests: manifests)
     }
 }
 
@@ -130,6 +139,12 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
         return argv
     }
 
+    /// Every JUnit XML file a run with this `junitPath` writes (Swift Testing adds its own file).
+    public func reportFiles(junitPath: String) -> [String] {
+        let scalars = placeholderValues(projectDirectory: nil, junitPath: junitPath)
+        return testRunner.reports.map { Self.substitute($0, scalars) }
+    }
+
     /// Environment variables for a test run in `projectDirectory` (default: the build checkout).
     public func testEnvironment(projectDirectory: String? = nil) -> [String: String] {
         let scalars = placeholderValues(projectDirectory: projectDirectory, junitPath: "")
@@ -140,7 +155,8 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     public var writesJUnit: Bool { testRunner.report == .junit }
 
     private func placeholderValues(projectDirectory: String?, junitPath: String) -> [String: String] {
-        var values = ["source": projectDirectory ?? builtFrom, "junit": junitPath]
+        let junitBase = junitPath.hasSuffix(".xml") ? String(junitPath.dropLast(4)) : junitPath
+        var values = ["source": projectDirectory ?? builtFrom, "junit": junitPath, "junit_base": junitBase]
         if let venvPath { values["venv"] = venvPath; values["python"] = venvPath + "/bin/python" }
         if let toolchain { values["tool"] = toolchain.path }
         return values
@@ -177,11 +193,23 @@ public struct EnvironmentFailure: Error, Codable, Hashable, Sendable, CustomStri
         case internalError = "internal-error"
     }
 
+    /// What the cache key was computed from.
+    public struct Identity: Codable, Hashable, Sendable {
+        /// The most specific recipe file (a repository override, else the ecosystem recipe).
+        public var recipeName: String
+        public var recipeHash: String
+        /// `cpython-3.11.7`, a toolchain's version line, or `missing <constraint>`.
+        public var runtime: String
+        public var manifestsHash: String
+    }
+
     public var kind: Kind
     /// One line naming the culprit.
     public var reason: String
     /// Cache key when one was computed.
     public var key: String?
+    /// Set whenever `key` is.
+    public var identity: Identity?
     public var logPath: String?
     public var attempts: [InstallAttempt]
     public var recordedAt: String
@@ -232,5 +260,35 @@ enum TestSelectors {
     private static func unique(_ items: [String]) -> [String] {
         var seen = Set<String>()
         return items.filter { seen.insert($0).inserted }
+    }
+}
+
+// MARK: - Store rows
+
+extension PreparedEnvironment {
+    /// One hash over all manifest contents (the Store's `manifests_hash`).
+    public var manifestsHash: String { EnvironmentBuilder.manifestsHash(manifestHashes) }
+
+    /// The Store's row for this environment.
+    public var storeRecord: EnvironmentRecord {
+        let runtime = interpreter.map { "cpython-\($0.interpreter.version)" } ?? toolchain?.version ?? ""
+        return EnvironmentRecord(
+            key: key, recipeName: recipeSources.last ?? ecosystem.rawValue, recipeHash: recipeHash, interpreter: runtime,
+            manifestsHash: manifestsHash, status: .built,
+            strategy: strategy.map { "\($0.rawValue)/\((projectInstall ?? .none).rawValue)" },
+            resolvedPackages: resolvedPackages.sorted(), buildSeconds: buildSeconds, logPath: buildLogPath,
+            error: nil, createdAt: ISODates.parse(builtAt) ?? Date())
+    }
+}
+
+extension EnvironmentFailure {
+    /// The Store's row for this failure; nil when no key was computed (nothing detected, bad recipe).
+    public var storeRecord: EnvironmentRecord? {
+        guard let key, let identity else { return nil }
+        return EnvironmentRecord(
+            key: key, recipeName: identity.recipeName, recipeHash: identity.recipeHash, interpreter: identity.runtime,
+            manifestsHash: identity.manifestsHash, status: .failed, strategy: attempts.last?.strategy.rawValue,
+            resolvedPackages: [], buildSeconds: attempts.reduce(0) { $0 + $1.seconds }, logPath: logPath,
+            error: description, createdAt: ISODates.parse(recordedAt) ?? Date())
     }
 }

@@ -20,17 +20,20 @@ extension EnvironmentBuilder {
         let catalog = interpreters()
         guard let choice = InterpreterSelector.choose(from: catalog, constraint: constraint, policy: recipe.interpreter,
                                                       date: project.createdAt) else {
-            let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: "missing \(constraint.text)", manifests: manifests)
+            let runtime = "missing \(constraint.text)"
+            let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
             let installed = catalog.interpreters.map { $0.version.description }
             throw recordPrebuildFailure(EnvironmentFailure(
                 kind: .missingInterpreter,
                 reason: "no installed interpreter satisfies \(constraint.text) (from \(constraint.source))"
                     + (recipe.interpreter.minimum.map { " and >=\($0)" } ?? "")
-                    + "; installed: " + (installed.isEmpty ? "none" : installed.joined(separator: ", "))), key: key)
+                    + "; installed: " + (installed.isEmpty ? "none" : installed.joined(separator: ", "))), key: key,
+                identity: Self.identity(recipe: recipe, runtime: runtime, manifests: manifests))
         }
         let runtime = "cpython \(choice.interpreter.version) \(choice.interpreter.path)"
         let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
-        return try withKey(key, build: { directory in
+        let identity = Self.identity(recipe: recipe, runtime: "cpython-\(choice.interpreter.version)", manifests: manifests)
+        return try withKey(key, identity: identity, build: { directory in
             try buildPython(project, recipe: recipe, manifests: manifests, python: python, choice: choice, uv: uv,
                             key: key, directory: directory)
         }, isUsable: { ready in

@@ -104,10 +104,13 @@ public struct Recipe: Codable, Hashable, Sendable {
 public struct TestRunnerSpec: Codable, Hashable, Sendable {
     public var command: [String]
     public var report: TestReportKind
+    /// Every JUnit file the run writes (templates over `{junit}`/`{junit_base}`); default `[{junit}]`.
+    public var reports: [String]
     /// Log parser name for TestReports (`pytest`, `unittest`, `xctest`, `cargo`).
     public var logFormat: String
 
-    public static let scalarPlaceholders = ["python", "venv", "source", "junit", "tool"]
+    /// `{junit_base}` is the JUnit path without its `.xml`.
+    public static let scalarPlaceholders = ["python", "venv", "source", "junit", "junit_base", "tool"]
     public static let listPlaceholders = ["test_files", "test_modules", "swift_test_filters", "cargo_test_targets"]
 }
 

@@ -196,10 +196,16 @@ public struct RecipeBook: Sendable {
                 let commandNode = try requiredChild(spec, "command", path: "test.runners.\(name)")
                 let command = commandNode.strings
                 if command.isEmpty { throw commandNode.error("'test.runners.\(name).command' is empty") }
-                try checkPlaceholders(command, node: commandNode, runner: name)
+                try checkPlaceholders(command, node: commandNode, runner: name, key: "command")
+                let report = TestReportKind(rawValue: spec["report"]?.string ?? "log") ?? .log
+                let reports = spec["reports"]?.strings ?? (report == .junit ? ["{junit}"] : [])
+                if let reportsNode = spec["reports"] {
+                    try checkPlaceholders(reports, node: reportsNode, runner: name, key: "reports")
+                }
                 runners[name] = TestRunnerSpec(
                     command: command,
-                    report: TestReportKind(rawValue: spec["report"]?.string ?? "log") ?? .log,
+                    report: report,
+                    reports: reports,
                     logFormat: spec["log_format"]?.string ?? name)
             }
         }
@@ -226,7 +232,7 @@ public struct RecipeBook: Sendable {
     }
 
     /// Every `{name}` in a command template must be a known placeholder.
-    private static func checkPlaceholders(_ command: [String], node: RecipeNode, runner: String) throws {
+    private static func checkPlaceholders(_ command: [String], node: RecipeNode, runner: String, key: String) throws {
         let known = Set(TestRunnerSpec.scalarPlaceholders + TestRunnerSpec.listPlaceholders)
         let items = listItems(node)
         for (index, argument) in command.enumerated() {
@@ -237,14 +243,14 @@ public struct RecipeBook: Sendable {
                 let line = index < items.count ? items[index].line : node.line
                 if !known.contains(name) {
                     throw RecipeError(file: node.file, line: line,
-                                      message: "unknown placeholder '{\(name)}' in 'test.runners.\(runner).command' (known: \(known.sorted().joined(separator: ", ")))")
+                                      message: "unknown placeholder '{\(name)}' in 'test.runners.\(runner).\(key)' (known: \(known.sorted().joined(separator: ", ")))")
                 }
                 if TestRunnerSpec.listPlaceholders.contains(name) { listCount += 1 }
                 rest = rest[rest.index(after: close)...]
             }
             if listCount > 1 {
                 throw RecipeError(file: node.file, line: index < items.count ? items[index].line : node.line,
-                                  message: "one argument of 'test.runners.\(runner).command' holds two list placeholders")
+                                  message: "one argument of 'test.runners.\(runner).\(key)' holds two list placeholders")
             }
         }
     }

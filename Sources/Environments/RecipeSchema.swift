@@ -98,6 +98,7 @@ indirect enum RecipeSchema {
         "test": .map(["runner": .string,
                       "runners": .dictionary(.map(["command": .stringList,
                                                    "report": .choice(TestReportKind.allCases.map(\.rawValue)),
+                                                   "reports": .stringList,
                                                    "log_format": .string])),
                       "env": .stringMap, "timeout": .number]),
     ]

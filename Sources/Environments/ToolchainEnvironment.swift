@@ -27,7 +27,8 @@ extension EnvironmentBuilder {
         let toolchain = ToolchainInfo(path: program, version: versionText)
         let key = Self.cacheKey(ecosystem: recipe.ecosystem, recipe: recipe, runtime: "\(versionText) \(program)",
                                 manifests: manifests)
-        return try withKey(key, build: { directory in
+        let identity = Self.identity(recipe: recipe, runtime: versionText, manifests: manifests)
+        return try withKey(key, identity: identity, build: { directory in
             try checkToolchain(project, recipe: recipe, spec: spec, toolchain: toolchain, manifests: manifests,
                                key: key, directory: directory)
         }, isUsable: { ready in

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Environments
+import Store
 
 final class ManifestTests: XCTestCase {
     func testVersionOrderingFollowsPEP440() {
@@ -244,6 +245,22 @@ final class ManifestTests: XCTestCase {
             project: PythonProject(manifests: ["setup.py": Data("python_requires='<3'".utf8)], requirementPatterns: [], projectDirectory: nil),
             policy: policy)
         XCTAssertNil(InterpreterSelector.choose(from: catalog, constraint: python2, policy: policy, date: Fixture.date("2019-01-01")))
+    }
+
+    func testSnapshotFromTaskRecordAndISODates() throws {
+        let task = TaskRecord(instanceID: "psf__requests-1", repo: "psf/requests", baseCommit: String(repeating: "a", count: 40),
+                              patch: "", testPatch: "", problemStatement: "", createdAt: "2022-05-04T10:20:30Z",
+                              version: "2.27", environmentSetupCommit: String(repeating: "b", count: 40), statementSource: .commit)
+        let snapshot = try XCTUnwrap(ProjectSnapshot(task: task, directory: URL(fileURLWithPath: "/w")))
+        XCTAssertEqual(snapshot.repo, "psf/requests")
+        XCTAssertEqual(snapshot.version, "2.27")
+        XCTAssertEqual(ISODates.format(snapshot.createdAt), "2022-05-04T10:20:30Z")
+        var undated = task
+        undated.createdAt = "last spring"
+        XCTAssertNil(ProjectSnapshot(task: undated, directory: URL(fileURLWithPath: "/w")))
+        XCTAssertEqual(ISODates.parse("2023-01-01").map(ISODates.format), "2023-01-01T00:00:00Z")
+        XCTAssertEqual(ISODates.parse("2023-01-01T12:00:00.250Z").map(ISODates.format), "2023-01-01T12:00:00Z")
+        XCTAssertEqual(CPythonReleases.releaseDate(of: PythonVersion("3.11.7")!).map(ISODates.format), "2022-10-24T00:00:00Z")
     }
 
     func testSHA256MatchesKnownDigests() {

@@ -70,6 +70,14 @@ final class PythonEnvironmentTests: XCTestCase {
         let log = try String(contentsOfFile: environment.buildLogPath, encoding: .utf8)
         XCTAssertTrue(log.contains("uv pip install"), log)
         XCTAssertTrue(log.contains("pytest==7.2.0"), log)
+        let row = environment.storeRecord
+        XCTAssertEqual(row.key, environment.key)
+        XCTAssertEqual(row.status, .built)
+        XCTAssertEqual(row.interpreter, "cpython-\(environment.interpreter!.interpreter.version)")
+        XCTAssertEqual(row.strategy, "editable-extras/editable")
+        XCTAssertEqual(row.recipeName, "Recipes/python.yaml")
+        XCTAssertEqual(row.manifestsHash.count, 64)
+        XCTAssertEqual(row.resolvedPackages, environment.resolvedPackages.sorted())
         print("[measure] pyproject env: \(String(format: "%.2f", firstSeconds)) s cold (build \(String(format: "%.2f", environment.buildSeconds)) s)")
 
         // The recipe's command runs the touched test file and writes JUnit XML with `file` attributes.
@@ -167,17 +175,17 @@ final class PythonEnvironmentTests: XCTestCase {
             "tests/test_demo.py": testModule,
         ])
         let builder = try Fixture.builder()
-        let date = Fixture.date("2022-03-01T00:00:00Z")
+        let date = Fixture.date("2023-01-01T00:00:00Z")
         let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: date))
         let expected = Fixture.expectedMinor({ ["3.8", "3.9"].contains($0.majorMinor) }, date: date)
         XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor, expected)
         XCTAssertEqual(environment.interpreter?.constraintSource, "tox envlist")
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
-        XCTAssertEqual(environment.projectInstall, .copy)
+        // setuptools as of 2023 supports PEP 660: a real editable install.
+        XCTAssertEqual(environment.projectInstall, .editable)
         XCTAssertTrue(environment.resolvedPackages.contains("attrs==21.4.0"), "\(environment.resolvedPackages)")
         XCTAssertFalse(environment.resolvedPackages.contains(where: { $0.hasPrefix("mock==") }), "py27-only dep installed")
-        // pytest 7.0.1 (2022-02-11) was the newest on 2022-03-01.
-        XCTAssertTrue(environment.resolvedPackages.contains("pytest==7.0.1"), "\(environment.resolvedPackages)")
+        XCTAssertTrue(environment.resolvedPackages.contains("pytest==7.2.0"), "\(environment.resolvedPackages)")
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
@@ -208,6 +216,44 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
     }
 
+    func testBuildFailureOnEveryRungIsRecordedWithLog() throws {
+        // A dependency vendored in the checkout (paths outside it are invisible in the install sandbox).
+        let project = Fixture.project([
+            "setup.py": "raise SystemExit('this build needs npm and the network')\n",
+            "vendor/broken-dep/setup.py": "raise RuntimeError('compiler extension failed to build')\n",
+        ])
+        Fixture.write(["requirements.txt": "broken-dep @ file://\(project.path)/vendor/broken-dep\n"], into: project)
+        let builder = try Fixture.builder()
+        let failure = expectFailure {
+            try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01")))
+        }
+        XCTAssertEqual(failure?.kind, .buildFailure, failure?.description ?? "")
+        XCTAssertEqual(failure?.attempts.map(\.strategy), [.editableExtras, .dependenciesOnly])
+        XCTAssertTrue(failure?.reason.contains("broken-dep") ?? false, failure?.reason ?? "")
+        let log = try String(contentsOfFile: try XCTUnwrap(failure?.logPath), encoding: .utf8)
+        XCTAssertTrue(log.contains("compiler extension failed to build"), log)
+        XCTAssertTrue(log.contains("this build needs npm"), log)
+    }
+
+    func testConcurrentRequestsForOneKeyBuildOnce() throws {
+        let project = Fixture.project([
+            "pyproject.toml": "[project]\nname = \"shared\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\n",
+            "shared.py": "X = 1\n",
+        ])
+        let builder = try Fixture.builder()
+        let snapshot = ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01T00:00:00Z"))
+        let results = ResultBox()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            results.append(Result { try builder.prepare(snapshot) })
+        }
+        let environments = try results.values.map { try $0.get() }
+        XCTAssertEqual(environments.count, 3)
+        XCTAssertEqual(Set(environments.map(\.key)).count, 1)
+        XCTAssertEqual(environments.filter { !$0.reused }.count, 1, "the environment was built more than once")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: builder.root.appendingPathComponent("envs").path)
+                        .filter { !$0.hasSuffix(".lock") }.count, 1)
+    }
+
     func testUnresolvableDependencyIsRecordedWithReason() throws {
         let project = Fixture.project([
             "pyproject.toml": """
@@ -232,6 +278,11 @@ final class PythonEnvironmentTests: XCTestCase {
         guard case .failure(let recorded)? = builder.recorded(key: key) else { return XCTFail("failure not recorded") }
         XCTAssertEqual(recorded.kind, .unresolvableDependency)
         XCTAssertTrue("\(recorded)".hasPrefix("unresolvable-dependency: error: No solution found"), "\(recorded)")
+        let row = try XCTUnwrap(recorded.storeRecord)
+        XCTAssertEqual(row.status, .failed)
+        XCTAssertEqual(row.key, key)
+        XCTAssertTrue(row.interpreter.hasPrefix("cpython-3."), row.interpreter)
+        XCTAssertEqual(row.error, recorded.description)
 
         // The recorded failure answers the next request without running uv again.
         let started = Date()
@@ -257,6 +308,7 @@ final class PythonEnvironmentTests: XCTestCase {
         }
         let logPath = try XCTUnwrap(failure?.logPath)
         XCTAssertTrue(FileManager.default.fileExists(atPath: logPath))
+        XCTAssertEqual(failure?.storeRecord?.interpreter, "missing >=3.99")
     }
 
     func testNoProjectAndBrokenManifestAreTypedFailures() throws {
@@ -269,4 +321,12 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(failure?.kind, .invalidManifest)
         XCTAssertTrue("\(failure!)".contains("pyproject.toml [project] requires-python"), "\(failure!)")
     }
+}
+
+/// Collects results from concurrent closures.
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Result<PreparedEnvironment, Error>] = []
+    func append(_ item: Result<PreparedEnvironment, Error>) { lock.lock(); items.append(item); lock.unlock() }
+    var values: [Result<PreparedEnvironment, Error>] { lock.lock(); defer { lock.unlock() }; return items }
 }

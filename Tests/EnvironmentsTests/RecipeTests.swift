@@ -34,8 +34,8 @@ final class RecipeTests: XCTestCase {
         for flag in ["-p", "no:cacheprovider", "-rA", "--junitxml={junit}", "junit_family=xunit1", "{test_files}"] {
             XCTAssertTrue(pytest.command.contains(flag), "pytest command lacks \(flag)")
         }
-        XCTAssertEqual(try book.recipe(for: .swift).test.runners["swift"]?.command.prefix(4),
-                       ["{tool}", "test", "--xunit-output", "{junit}"])
+        XCTAssertEqual(try book.recipe(for: .swift).test.runners["swift"]?.command.prefix(5),
+                       ["{tool}", "test", "--parallel", "--xunit-output", "{junit}"])
         XCTAssertTrue(try book.recipe(for: .rust).test.runners["cargo"]!.command.contains("--offline"))
         XCTAssertEqual(python.contentHash.count, 64)
         XCTAssertNotEqual(python.contentHash, try book.recipe(for: .rust).contentHash)
@@ -189,9 +189,12 @@ final class RecipeTests: XCTestCase {
         let swift = try environment(.swift, runner: "swift", tool: ToolchainInfo(path: "/opt/swift/usr/bin/swift", version: "6"))
         XCTAssertEqual(swift.testCommand(for: ["Tests/CoreTests/ATests.swift", "Tests/CoreTests/BTests.swift", "Tests/IOTests/C.swift"],
                                          junitPath: "/j.xml"),
-                       ["/opt/swift/usr/bin/swift", "test", "--xunit-output", "/j.xml", "--filter=^CoreTests\\.", "--filter=^IOTests\\."])
+                       ["/opt/swift/usr/bin/swift", "test", "--parallel", "--xunit-output", "/j.xml", "--filter=^CoreTests\\.", "--filter=^IOTests\\."])
         XCTAssertEqual(swift.testCommand(for: [], junitPath: "/j.xml"),
-                       ["/opt/swift/usr/bin/swift", "test", "--xunit-output", "/j.xml"])
+                       ["/opt/swift/usr/bin/swift", "test", "--parallel", "--xunit-output", "/j.xml"])
+        XCTAssertEqual(swift.reportFiles(junitPath: "/out/j.xml"), ["/out/j.xml", "/out/j-swift-testing.xml"])
+        XCTAssertEqual(pytest.reportFiles(junitPath: "/out/j.xml"), ["/out/j.xml"])
+        XCTAssertEqual(unittest.reportFiles(junitPath: "/out/j.xml"), [])
 
         let cargo = try environment(.rust, runner: "cargo", tool: ToolchainInfo(path: "/c/cargo", version: "1"))
         XCTAssertEqual(cargo.testCommand(for: ["tests/parse.rs", "tests/cli/main.rs", "src/lib.rs", "src/a/b.rs"], junitPath: ""),
