@@ -83,12 +83,12 @@ struct MineCommand: ParsableCommand {
     func run() throws {
         let repository = try Repository.open(clone)
         let name = try repo ?? Self.inferRepoName(clone: clone)
-        let taskStore = try store.open()
         let options = MiningOptions(
             requireTestAndCode: requireTests, maxPatchLines: maxPatchLines, maxPatchBytes: maxPatchBytes,
             createdAfter: since.flatMap(Self.parseDate), createdBefore: until.flatMap(Self.parseDate),
             includePaths: include.map(PathGlob.init), excludePaths: exclude.map(PathGlob.init))
         let loadedMetadata = try metadata.map(Metadata.load(contentsOf:))
+        let taskStore = try store.open()
         var previous = MiningState()
         if !full, let saved = try taskStore.miningState(repo: name), let cache = saved.cache {
             previous = try JSONDecoder().decode(MiningState.self, from: cache)
@@ -137,6 +137,6 @@ struct MineCommand: ParsableCommand {
                 }
             }
         }
-        throw ValidationError("cannot tell the repository's name from \(clone) (no origin remote): pass --repo owner/name")
+        throw CommandFailure("cannot tell the repository's name from \(clone) (no origin remote): pass --repo owner/name")
     }
 }

@@ -45,3 +45,9 @@ struct TaskSelection: ParsableArguments {
         }
     }
 }
+
+/// A failure while running a command (not a usage mistake): printed as one line, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

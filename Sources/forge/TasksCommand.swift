@@ -34,7 +34,7 @@ struct TasksCommand: ParsableCommand {
 
         func run() throws {
             guard let task = try store.open().task(id: id) else {
-                throw ValidationError("no task with instance id '\(id)' in \(store.db)")
+                throw CommandFailure("no task with instance id '\(id)' in \(store.db)")
             }
             let line = try TaskJSONL.line(for: task)
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8))

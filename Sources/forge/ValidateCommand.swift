@@ -56,7 +56,7 @@ struct ValidateCommand: ParsableCommand {
         let tasks = try taskStore.tasks(matching: selection.filter)
         let repos = Set(tasks.map(\.repo))
         guard repos.count <= 1 else {
-            throw ValidationError("the selected tasks come from \(repos.count) repositories (\(repos.sorted().joined(separator: ", "))): pass --repo to pick the one --clone holds")
+            throw CommandFailure("the selected tasks come from \(repos.count) repositories (\(repos.sorted().joined(separator: ", "))): pass --repo to pick the one --clone holds")
         }
         let summary = try Self.validate(tasks: tasks, clone: clone, store: taskStore, workspace: workspace,
                                         recipes: recipes, jobs: jobs, reruns: reruns, sandbox: !noSandbox, force: force)
@@ -68,7 +68,7 @@ struct ValidateCommand: ParsableCommand {
                          jobs: Int, reruns: Int, sandbox: Bool, force: Bool) throws -> ValidationSummary {
         if sandbox {
             do { _ = try Sandbox.probe() } catch {
-                throw ValidationError("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+                throw CommandFailure("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
             }
         }
         let repository = try Repository.open(clone)
