@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
-        .testTarget(name: "ForgeCLITests", dependencies: ["Sample", "Store"]),
+        .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
     ],
     swiftLanguageModes: [.v5]
 )

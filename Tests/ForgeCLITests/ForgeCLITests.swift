@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+
+/// Runs the built `forge` executable the way a user would: exit codes, output and files.
+final class ForgeCLITests: XCTestCase {
+    private var directory: String!
+
+    override func setUp() {
+        directory = NSTemporaryDirectory() + "forge-cli-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// `.build/<config>/forge`, beside the test bundle.
+    private var forgePath: String {
+        var url = Bundle(for: Self.self).bundleURL
+        while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("forge").path
+    }
+
+    @discardableResult
+    private func run(_ arguments: [String], executable: String? = nil, in dir: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable ?? forgePath)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: dir ?? directory)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testSampleMineExportImportRoundTrip() throws {
+        XCTAssertEqual(try run(["sample", "create", "sample"]).status, 0)
+        let mined = try run(["mine", "sample/textkit", "--repo", "forge-sample/textkit",
+                             "--metadata", "sample/metadata.jsonl", "--db", "a.db"])
+        XCTAssertEqual(mined.status, 0, mined.output)
+        XCTAssertTrue(mined.output.contains("tasks: 5 new (merge 2, rebase 1, squash 2)"), mined.output)
+        XCTAssertTrue(mined.output.contains("#4: pull request ref never landed"), mined.output)
+
+        // A second run walks nothing new and changes nothing.
+        let again = try run(["mine", "sample/textkit", "--repo", "forge-sample/textkit", "--db", "a.db"])
+        XCTAssertTrue(again.output.contains("0 commits walked"), again.output)
+        XCTAssertTrue(again.output.contains("0 inserted, 0 updated, 0 unchanged"), again.output)
+
+        XCTAssertEqual(try run(["export", "--db", "a.db", "--out", "a.jsonl"]).status, 0)
+        XCTAssertEqual(try run(["import", "b.jsonl", "--db", "b.db"]).status, 1, "missing file fails")
+        XCTAssertEqual(try run(["import", "a.jsonl", "--db", "b.db"]).status, 0)
+        XCTAssertEqual(try run(["export", "--db", "b.db", "--out", "b.jsonl"]).status, 0)
+        let first = try String(contentsOfFile: directory + "/a.jsonl", encoding: .utf8)
+        let second = try String(contentsOfFile: directory + "/b.jsonl", encoding: .utf8)
+        XCTAssertEqual(first.split(separator: "\n").count, 5)
+
+        // SWE-bench's shape: list fields are JSON strings.
+        let record = try JSONSerialization.jsonObject(with: Data(first.split(separator: "\n")[0].utf8)) as! [String: Any]
+        XCTAssertEqual(record["instance_id"] as? String, "forge-sample__textkit-1")
+        XCTAssertTrue(record["FAIL_TO_PASS"] is String)
+        XCTAssertEqual(record["problem_statement"] as? String,
+                       "slugify leaves double dashes around punctuation\n`slugify(\"Hello, World!\")` returns `hello--world`; I expected `hello-world`.\nLeading and trailing spaces also leave extra dashes.")
+        // Import keeps exactly what export wrote.
+        XCTAssertEqual(first, second)
+
+        let shown = try run(["tasks", "show", "forge-sample__textkit-3", "--db", "a.db"])
+        XCTAssertTrue(shown.output.contains("\"merge_style\" : \"rebase\""), shown.output)
+    }
+
+    func testShardsPartitionTasksAndMergeBack() throws {
+        try run(["sample", "create", "sample"])
+        var seen: [String] = []
+        for shard in 1...3 {
+            let result = try run(["mine", "sample/textkit", "--repo", "forge-sample/textkit", "--shard", "\(shard)/3", "--db", "s\(shard).db"])
+            XCTAssertEqual(result.status, 0, result.output)
+            let listed = try run(["tasks", "list", "--db", "s\(shard).db"]).output
+            seen += listed.split(separator: "\n").filter { $0.hasPrefix("forge-sample__") }.map { String($0.split(separator: "\t")[0]) }
+        }
+        XCTAssertEqual(seen.sorted(), ["forge-sample__textkit-1", "forge-sample__textkit-2", "forge-sample__textkit-3",
+                                       "forge-sample__textkit-6", "forge-sample__textkit-7"], "each task in exactly one shard")
+        let merged = try run(["store", "merge", "--db", "all.db", "s1.db", "s2.db", "s3.db"])
+        XCTAssertEqual(merged.status, 0, merged.output)
+        XCTAssertTrue(try run(["tasks", "list", "--db", "all.db"]).output.contains("5 task(s)"))
+    }
+
+    func testBadInputFailsWithOneClearLine() throws {
+        let notRepo = try run(["mine", directory!, "--repo", "a/b", "--db", "x.db"])
+        XCTAssertEqual(notRepo.status, 1)
+        XCTAssertTrue(notRepo.output.contains("not a git repository: \(directory!)"), notRepo.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/x.db"), "no store written for bad input")
+
+        try run(["sample", "create", "sample"])
+        try "{\"number\": 1}\n{\"number\": \n".write(toFile: directory + "/meta.jsonl", atomically: true, encoding: .utf8)
+        let metadata = try run(["mine", "sample/textkit", "--repo", "a/b", "--metadata", "meta.jsonl", "--db", "x.db"])
+        XCTAssertEqual(metadata.status, 1)
+        XCTAssertTrue(metadata.output.contains("meta.jsonl:"), metadata.output)
+
+        let shard = try run(["tasks", "list", "--shard", "4/3", "--db", "x.db"])
+        XCTAssertNotEqual(shard.status, 0)
+        XCTAssertTrue(shard.output.contains("--shard"), shard.output)
+
+        let missing = try run(["tasks", "show", "nope-1", "--db", "x.db"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.output.contains("no task with instance id 'nope-1'"), missing.output)
+    }
+}
