@@ -99,11 +99,13 @@ public final class TestRunner: @unchecked Sendable {
             result = try runner.run(command)
         }
         record.command = argv
-        record.exitStatus = result.exitCode.map(Int.init)
+        // A killed run has no exit status of its own: under the sandbox bwrap outlives its killed
+        // child and exits 128+signal, which would read as the tests' exit status.
+        record.exitStatus = result.timedOut || result.cancelled ? nil : result.exitCode.map(Int.init)
         record.wallSeconds = result.wallSeconds
         record.timedOut = result.timedOut
         let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment)
-        record.junitPath = fileManager.fileExists(atPath: junit) ? junit : nil
+        record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { fileManager.fileExists(atPath: $0) }
         record.results = report.statuses.mapValues(\.rawValue)
         try? fileManager.removeItem(atPath: work) // the tree is reproducible; keep logs only
         return TestRunOutcome(record: record, report: report, failure: nil)
@@ -111,6 +113,16 @@ public final class TestRunner: @unchecked Sendable {
 
     /// JUnit XML first; the runner's log format when there is no usable XML.
     static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment) -> TestReport {
+        if environment.testRunner.logFormat == "xctest" {
+            // `swift test` writes XCTest's xunit only with --parallel and Swift Testing's results to a
+            // sibling file: merge whichever exist with the XCTest console log.
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if environment.writesJUnit, let report = try? JUnitReport.parseSwiftTest(xunitPath: junitPath, xctestLog: log),
+               !report.isEmpty {
+                return report
+            }
+            return XCTestLog.parse(log)
+        }
         if environment.writesJUnit, FileManager.default.fileExists(atPath: junitPath),
            let report = try? JUnitReport.parse(fileAt: junitPath), !report.isEmpty {
             return report
