@@ -74,7 +74,13 @@ final class BadInputTests: XCTestCase {
         XCTAssertTrue(patchReason.hasPrefix("patch did not apply: "), patchReason)
         XCTAssertTrue(patchReason.contains("calc/ops.py"), "names the file: \(patchReason)")
         XCTAssertFalse(patchReason.contains("\n"), "one line: \(patchReason)")
-        XCTAssertEqual(try store.runs(instanceID: patchDoesNotApply.instanceID).map(\.phase), [.before, .after])
+        let patchRuns = try store.runs(instanceID: patchDoesNotApply.instanceID)
+        XCTAssertEqual(Set(patchRuns.map(\.phase)), [.before, .after])
+        // The after run is git apply's: its command, status and log are recorded.
+        let applyRun = patchRuns.first { $0.phase == .after }
+        XCTAssertEqual(applyRun?.command.prefix(2), ["git", "apply"])
+        XCTAssertEqual(applyRun?.exitStatus, 1)
+        XCTAssertTrue(log(of: applyRun).contains("patch does not apply"), log(of: applyRun))
 
         let testPatchReason = try reason(testPatchDoesNotApply)
         XCTAssertTrue(testPatchReason.hasPrefix("test patch did not apply: "), testPatchReason)

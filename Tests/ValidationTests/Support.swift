@@ -100,7 +100,7 @@ enum Harness {
         try? FileManager.default.createDirectory(at: processes, withIntermediateDirectories: true)
         // Folders of earlier test processes that are gone (named by pid) are removed.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: processes.path)) ?? [] {
-            if let pid = Int32(name.split(separator: "-").first ?? ""), pid != getpid(), kill(pid, 0) != 0 {
+            if let pid = Int32(name.split(separator: "-").first ?? ""), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
                 try? FileManager.default.removeItem(at: processes.appendingPathComponent(name))
             }
         }
