@@ -110,7 +110,7 @@ public final class TestRunner: @unchecked Sendable {
         record.exitStatus = result.timedOut || result.cancelled ? nil : result.exitCode.map(Int.init)
         record.wallSeconds = result.wallSeconds
         record.timedOut = result.timedOut
-        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment)
+        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment, projectDirectory: work)
         record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { fileManager.fileExists(atPath: $0) }
         record.results = report.statuses.mapValues(\.rawValue)
         try? fileManager.removeItem(atPath: work) // the tree is reproducible; keep logs only
@@ -118,7 +118,9 @@ public final class TestRunner: @unchecked Sendable {
     }
 
     /// JUnit XML first; the runner's log format when there is no usable XML.
-    static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment) -> TestReport {
+    /// `projectDirectory` (still present) resolves pytest ids of inherited tests and collection errors.
+    static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment,
+                            projectDirectory: String? = nil) -> TestReport {
         if environment.testRunner.logFormat == "xctest" {
             // `swift test` writes XCTest's xunit only with --parallel and Swift Testing's results to a
             // sibling file: merge whichever exist with the XCTest console log.
@@ -130,13 +132,12 @@ public final class TestRunner: @unchecked Sendable {
             return XCTestLog.parse(log)
         }
         if environment.writesJUnit, FileManager.default.fileExists(atPath: junitPath),
-           let report = try? JUnitReport.parse(fileAt: junitPath), !report.isEmpty {
+           let report = try? JUnitReport.parse(fileAt: junitPath, pytestRoot: projectDirectory), !report.isEmpty {
             return report
         }
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         switch environment.testRunner.logFormat {
         case "cargo": return CargoTestLog.parse(log)
-        case "xctest": return XCTestLog.parse(log)
         default: return PytestLog.parse(log)
         }
     }
