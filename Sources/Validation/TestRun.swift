@@ -68,9 +68,15 @@ public final class TestRunner: @unchecked Sendable {
                                    timedOut: false, logPath: folder + "/test.log", junitPath: nil,
                                    environmentKey: environment.key, results: [:])
         for (index, patch) in spec.patches.enumerated() where !patch.text.isEmpty {
-            if let message = try PatchApplier.apply(patch.text, in: work, scratch: folder, index: index, runner: runner) {
+            if let failed = try PatchApplier.apply(patch.text, in: work, scratch: folder, index: index, runner: runner) {
+                // The run's record is git apply's: its command, status and log.
+                record.command = failed.command
+                record.exitStatus = failed.exitStatus
+                record.wallSeconds = failed.wallSeconds
+                record.logPath = failed.logPath
+                try? fileManager.removeItem(atPath: work)
                 return TestRunOutcome(record: record, report: TestReport(),
-                                      failure: .patchDidNotApply(name: patch.name, message: message))
+                                      failure: .patchDidNotApply(name: patch.name, message: failed.message))
             }
         }
 
@@ -99,26 +105,39 @@ public final class TestRunner: @unchecked Sendable {
             result = try runner.run(command)
         }
         record.command = argv
-        record.exitStatus = result.exitCode.map(Int.init)
+        // A killed run has no exit status of its own: under the sandbox bwrap outlives its killed
+        // child and exits 128+signal, which would read as the tests' exit status.
+        record.exitStatus = result.timedOut || result.cancelled ? nil : result.exitCode.map(Int.init)
         record.wallSeconds = result.wallSeconds
         record.timedOut = result.timedOut
-        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment)
-        record.junitPath = fileManager.fileExists(atPath: junit) ? junit : nil
+        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment, projectDirectory: work)
+        record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { fileManager.fileExists(atPath: $0) }
         record.results = report.statuses.mapValues(\.rawValue)
         try? fileManager.removeItem(atPath: work) // the tree is reproducible; keep logs only
         return TestRunOutcome(record: record, report: report, failure: nil)
     }
 
     /// JUnit XML first; the runner's log format when there is no usable XML.
-    static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment) -> TestReport {
+    /// `projectDirectory` (still present) resolves pytest ids of inherited tests and collection errors.
+    static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment,
+                            projectDirectory: String? = nil) -> TestReport {
+        if environment.testRunner.logFormat == "xctest" {
+            // `swift test` writes XCTest's xunit only with --parallel and Swift Testing's results to a
+            // sibling file: merge whichever exist with the XCTest console log.
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if environment.writesJUnit, let report = try? JUnitReport.parseSwiftTest(xunitPath: junitPath, xctestLog: log),
+               !report.isEmpty {
+                return report
+            }
+            return XCTestLog.parse(log)
+        }
         if environment.writesJUnit, FileManager.default.fileExists(atPath: junitPath),
-           let report = try? JUnitReport.parse(fileAt: junitPath), !report.isEmpty {
+           let report = try? JUnitReport.parse(fileAt: junitPath, pytestRoot: projectDirectory), !report.isEmpty {
             return report
         }
         let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         switch environment.testRunner.logFormat {
         case "cargo": return CargoTestLog.parse(log)
-        case "xctest": return XCTestLog.parse(log)
         default: return PytestLog.parse(log)
         }
     }
@@ -126,18 +145,31 @@ public final class TestRunner: @unchecked Sendable {
 
 /// Applies unified diffs to a plain directory with `git apply` (which needs no repository).
 enum PatchApplier {
-    /// Returns nil on success, else git's message.
-    static func apply(_ patch: String, in directory: String, scratch: String, index: Int, runner: CommandRunner) throws -> String? {
+    struct Failure {
+        /// git's message.
+        var message: String
+        var command: [String]
+        var exitStatus: Int?
+        var wallSeconds: Double
+        var logPath: String
+    }
+
+    /// Returns nil on success.
+    static func apply(_ patch: String, in directory: String, scratch: String, index: Int, runner: CommandRunner) throws -> Failure? {
         let file = "\(scratch)/patch-\(index).diff"
         try patch.write(toFile: file, atomically: true, encoding: .utf8)
         // The ceiling keeps git from treating an enclosing repository (e.g. Forge's own) as the target.
         let parent = (directory as NSString).deletingLastPathComponent
-        let command = Command("git", ["apply", "--whitespace=nowarn", "--binary", file], logPath: "\(scratch)/patch-\(index).log",
+        let arguments = ["apply", "--whitespace=nowarn", "--binary", file]
+        let command = Command("git", arguments, logPath: "\(scratch)/patch-\(index).log",
                               environment: ["GIT_CEILING_DIRECTORIES": parent, "PATH": "/usr/local/bin:/usr/bin:/bin",
                                             "HOME": scratch],
                               workingDirectory: directory, timeout: 60)
         let result = try runner.run(command)
-        return result.succeeded ? nil : result.logTail(maxBytes: 2000).trimmingCharacters(in: .whitespacesAndNewlines)
+        if result.succeeded { return nil }
+        return Failure(message: result.logTail(maxBytes: 2000).trimmingCharacters(in: .whitespacesAndNewlines),
+                       command: ["git"] + arguments, exitStatus: result.exitCode.map(Int.init),
+                       wallSeconds: result.wallSeconds, logPath: result.logPath)
     }
 }
 

@@ -130,7 +130,10 @@ public final class Validator: @unchecked Sendable {
             updated.passToFail = outcomes.passToFail
             updated.flaky = outcomes.flaky
         }
-        let reasonText = reason.map { detail.isEmpty ? $0.rawValue : "\($0.rawValue): \(detail)" }
+        // One line per reason (git apply and uv print several): reports and the summary stay readable.
+        let oneLine = detail.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: "; ")
+        let reasonText = reason.map { oneLine.isEmpty ? $0.rawValue : "\($0.rawValue): \(oneLine)" }
         let verdict = VerdictRecord(instanceID: task.instanceID, kind: .validation, status: status.rawValue, reason: reasonText,
                                     failToPass: outcomes?.failToPass ?? [], passToPass: outcomes?.passToPass ?? [],
                                     passToFail: outcomes?.passToFail ?? [], flaky: outcomes?.flaky ?? [],

@@ -147,7 +147,7 @@ final class MinerTests: XCTestCase {
 
         // Same tips: nothing new, nothing walked. The state round-trips through JSON.
         let saved = try JSONEncoder().encode(first.state)
-        let state = try JSONDecoder().decode(MiningState.self, from: saved)
+        let state = try JSONDecoder().decode(Mining.MiningState.self, from: saved)
         XCTAssertEqual(state, first.state)
         let again = try miner.mine(previous: state)
         XCTAssertEqual(again.tasks.count, 0)
