@@ -61,6 +61,10 @@ public final class Commit {
 
     public var author: Signature { Signature(git_commit_author(pointer)) }
     public var committer: Signature { Signature(git_commit_committer(pointer)) }
+    /// `committer.time` without building the signature's strings.
+    public var committerTime: Int64 { git_commit_time(pointer) }
+    /// `author.time` without building the signature's strings.
+    public var authorTime: Int64 { git_commit_author(pointer).pointee.when.time }
 
     /// The message exactly as stored (leading blank lines removed), in whatever encoding it has.
     public var messageBytes: [UInt8] {
@@ -76,7 +80,27 @@ public final class Commit {
     public var message: String { Commit.decode(messageBytes, encoding: messageEncoding) }
 
     /// The subject: the first paragraph with its lines joined by spaces, as `git log --format=%s`.
-    public var summary: String { Commit.summary(of: message) }
+    /// Read straight from the message bytes: walks call this for every commit.
+    public var summary: String {
+        guard let text = git_commit_message(pointer) else { return "" }
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), count: strlen(text))
+        var subject: [UInt8] = []
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != 10 { end += 1 }
+            var last = end
+            while last > start && (bytes[last - 1] == 32 || bytes[last - 1] == 9 || bytes[last - 1] == 13) { last -= 1 }
+            if last == start {   // a blank line: skip leading ones, stop after the first paragraph
+                if !subject.isEmpty { break }
+            } else {
+                if !subject.isEmpty { subject.append(32) }
+                subject.append(contentsOf: bytes[start..<last])
+            }
+            start = end + 1
+        }
+        return Commit.decode(subject, encoding: messageEncoding)
+    }
 
     static func decode(_ bytes: [UInt8], encoding: String?) -> String {
         if let encoding, ["iso-8859-1", "iso8859-1", "latin1", "latin-1"].contains(encoding.lowercased()) {

@@ -60,22 +60,45 @@ public struct FilePatch: Sendable {
     public let deletions: Int
 }
 
-/// A tree-to-tree diff (owns the `git_diff` handle). Per-file patches are generated on first use.
+/// A tree-to-tree diff. Per-file patches are generated on first use.
+///
+/// Two backends give identical output: libgit2's tree diff (owns the `git_diff` handle; needed for
+/// rename detection, mode changes, symlinks and submodules), and — when none of those can occur —
+/// one `git_patch_from_blobs` per changed file, which skips libgit2's per-diff setup and full
+/// directory iteration.
 public final class Diff {
-    let pointer: OpaquePointer
+    fileprivate enum Backend {
+        case treeDiff(OpaquePointer)
+        case blobs([FileChange])
+    }
+    fileprivate let backend: Backend
     private let repository: Repository
+    private let options: git_diff_options
+    /// The compared commits or trees, for `patchID()` on the blob backend.
+    private let old: ObjectID?, new: ObjectID
     private var patches: [FilePatch?]
 
-    init(_ pointer: OpaquePointer, repository: Repository) {
-        self.pointer = pointer
-        self.repository = repository
+    init(_ pointer: OpaquePointer, repository: Repository, options: git_diff_options, old: ObjectID?, new: ObjectID) {
+        backend = .treeDiff(pointer)
+        self.repository = repository; self.options = options; self.old = old; self.new = new
         patches = Array(repeating: nil, count: git_diff_num_deltas(pointer))
     }
 
-    deinit { git_diff_free(pointer) }
+    init(changes: [FileChange], repository: Repository, options: git_diff_options, old: ObjectID?, new: ObjectID) {
+        backend = .blobs(changes)
+        self.repository = repository; self.options = options; self.old = old; self.new = new
+        patches = Array(repeating: nil, count: changes.count)
+    }
+
+    deinit { if case .treeDiff(let pointer) = backend { git_diff_free(pointer) } }
+
+    /// True when patches come from per-file blob diffs (for tests).
+    var usesBlobBackend: Bool { if case .blobs = backend { return true } else { return false } }
 
     /// Rename detection merges deltas: recount afterwards.
-    func deltasChanged() { patches = Array(repeating: nil, count: git_diff_num_deltas(pointer)) }
+    func deltasChanged() {
+        if case .treeDiff(let pointer) = backend { patches = Array(repeating: nil, count: git_diff_num_deltas(pointer)) }
+    }
 
     /// Number of changed files.
     public var count: Int { patches.count }
@@ -87,24 +110,39 @@ public final class Diff {
 
     /// Paths and status only, without reading file contents (`isBinary` is libgit2's guess so far).
     public func quickEntries() -> [DiffEntry] {
-        (0..<count).map { makeEntry(index: $0, delta: git_diff_get_delta(pointer, $0)!) }
+        switch backend {
+        case .treeDiff(let pointer): return (0..<count).map { makeEntry(index: $0, delta: git_diff_get_delta(pointer, $0)!) }
+        case .blobs(let changes): return changes.indices.map { makeEntry(index: $0, change: changes[$0], isBinary: false) }
+        }
     }
 
     /// The patch of file number `index`, exactly as `git diff --binary` prints it.
     public func patch(at index: Int) throws -> FilePatch {
         if let cached = patches[index] { return cached }
         var raw: OpaquePointer?
-        try check(git_patch_from_diff(&raw, pointer, index), "generating the patch of file \(index)")
-        guard let raw else {   // libgit2 returns no patch for unchanged entries
-            let entry = makeEntry(index: index, delta: git_diff_get_delta(pointer, index)!)
-            return FilePatch(entry: entry, bytes: [], text: "", textIsExact: true, additions: 0, deletions: 0)
+        var change: FileChange?
+        switch backend {
+        case .treeDiff(let pointer):
+            try check(git_patch_from_diff(&raw, pointer, index), "generating the patch of file \(index)")
+            guard raw != nil else {   // libgit2 returns no patch for unchanged entries
+                let entry = makeEntry(index: index, delta: git_diff_get_delta(pointer, index)!)
+                return FilePatch(entry: entry, bytes: [], text: "", textIsExact: true, additions: 0, deletions: 0)
+            }
+        case .blobs(let changes):
+            change = changes[index]
+            raw = try blobPatch(changes[index])
         }
-        let handle = PatchHandle(raw)
-        let entry = makeEntry(index: index, delta: git_patch_get_delta(handle.pointer)!)
+        let handle = PatchHandle(raw!)
+        let delta = git_patch_get_delta(handle.pointer)!
+        let entry = change.map { makeEntry(index: index, change: $0, isBinary: delta.pointee.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0) }
+            ?? makeEntry(index: index, delta: delta)
         var buffer = git_buf()
         try check(git_patch_to_buf(&buffer, handle.pointer), "printing the patch of \(entry.path)")
         var bytes = buffer.size > 0 ? Array(UnsafeRawBufferPointer(start: buffer.ptr, count: buffer.size)) : []
         git_buf_dispose(&buffer)
+        if let change, change.oldMode == 0o100755 || change.newMode == 0o100755 {
+            bytes = Diff.executableModes(bytes)   // blob patches assume 100644
+        }
         var additions = 0, deletions = 0, context = 0
         try check(git_patch_line_stats(&context, &additions, &deletions, handle.pointer), "counting lines of \(entry.path)")
 
@@ -149,11 +187,36 @@ public final class Diff {
 
     /// `git patch-id --stable` of this diff.
     public func patchID() throws -> ObjectID {
+        guard case .treeDiff(let pointer) = backend else {
+            return try repository.diff(from: old, to: new, options: DiffOptions(detectRenames: false), allowBlobBackend: false).patchID()
+        }
         var out = git_oid()
         var options = git_diff_patchid_options()
         try check(git_diff_patchid_options_init(&options, UInt32(GIT_DIFF_PATCHID_OPTIONS_VERSION)), "initializing patch-id options")
         try check(git_diff_patchid(&out, pointer, &options), "computing a patch-id")
         return ObjectID(out)
+    }
+
+    private func blobPatch(_ change: FileChange) throws -> OpaquePointer {
+        let oldBlob = try change.oldID.map { try BlobHandle(repository: repository, id: $0) }
+        let newBlob = try change.newID.map { try BlobHandle(repository: repository, id: $0) }
+        var raw: OpaquePointer?
+        var options = self.options
+        let path = change.path + [0]
+        try path.withUnsafeBufferPointer { buffer in
+            let cPath = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            try check(git_patch_from_blobs(&raw, oldBlob?.pointer, cPath, newBlob?.pointer, cPath, &options),
+                      "generating the patch of \(change.pathString)")
+        }
+        return raw!
+    }
+
+    /// Blob patches print mode 100644; put back the executable bit where the tree has it.
+    private static func executableModes(_ bytes: [UInt8]) -> [UInt8] {
+        let header = Diff.lineStart(of: Array("--- ".utf8), in: bytes) ?? Diff.lineStart(of: Array("GIT binary patch".utf8), in: bytes) ?? bytes.count
+        var text = String(decoding: bytes[..<header], as: UTF8.self)
+        text = text.replacingOccurrences(of: " 100644\n", with: " 100755\n")
+        return Array(text.utf8) + bytes[header...]
     }
 
     /// git prints full ids only for binary files; text files get `core.abbrev=auto` abbreviations.
@@ -195,6 +258,17 @@ public final class Diff {
                          isBinary: d.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0, similarity: Int(d.similarity))
     }
 
+    private func makeEntry(index: Int, change: FileChange, isBinary: Bool) -> DiffEntry {
+        let status: FileStatus = change.oldID == nil ? .added : (change.newID == nil ? .deleted : .modified)
+        let path = String(decoding: change.path, as: UTF8.self)
+        let zero = ObjectID(bytes: Array(repeating: 0, count: 20))
+        return DiffEntry(index: index, status: status,
+                         oldPath: status == .added ? "" : path, newPath: status == .deleted ? "" : path,
+                         oldPathBytes: status == .added ? [] : change.path, newPathBytes: status == .deleted ? [] : change.path,
+                         oldID: change.oldID ?? zero, newID: change.newID ?? zero,
+                         oldMode: change.oldMode, newMode: change.newMode, isBinary: isBinary, similarity: 0)
+    }
+
     /// Offset of `needle` where it starts a line of `haystack`.
     static func lineStart(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
@@ -208,6 +282,18 @@ public final class Diff {
     }
 }
 
+/// Owns a `git_blob` handle.
+final class BlobHandle {
+    let pointer: OpaquePointer
+    init(repository: Repository, id: ObjectID) throws {
+        var oid = id.oid
+        var raw: OpaquePointer?
+        try check(git_blob_lookup(&raw, repository.pointer, &oid), "reading blob \(id)")
+        pointer = raw!
+    }
+    deinit { git_blob_free(pointer) }
+}
+
 /// Owns a `git_patch` handle.
 final class PatchHandle {
     let pointer: OpaquePointer
@@ -219,8 +305,10 @@ extension Repository {
     /// Diffs two trees, each given as a commit or tree id (`nil` = the empty tree), with git's
     /// rename detection and `git diff --binary`'s output settings.
     public func diff(from old: ObjectID?, to new: ObjectID, options: DiffOptions = DiffOptions()) throws -> Diff {
-        let oldTree = try old.map { try tree($0) }
-        let newTree = try tree(new)
+        try diff(from: old, to: new, options: options, allowBlobBackend: true)
+    }
+
+    func diff(from old: ObjectID?, to new: ObjectID, options: DiffOptions, allowBlobBackend: Bool) throws -> Diff {
         var diffOptions = git_diff_options()
         try check(git_diff_options_init(&diffOptions, UInt32(GIT_DIFF_OPTIONS_VERSION)), "initializing diff options")
         // git diff: indent heuristic on by default; --binary implies full 40-hex index lines.
@@ -228,17 +316,35 @@ extension Repository {
         diffOptions.context_lines = UInt32(options.contextLines)
         diffOptions.interhunk_lines = 0
         diffOptions.id_abbrev = 40
-        var raw: OpaquePointer?
         let what = "diffing \(old?.hex ?? "the empty tree") against \(new)"
+
+        if allowBlobBackend {
+            // Regular files only, no mode changes, and no add/delete pair that could be a rename:
+            // then each file's patch can be made from its two blobs alone.
+            let changes = try changedFiles(from: old, to: new)
+            let regular: Set<UInt32> = [0, 0o100644, 0o100755]
+            let simple = changes.allSatisfy {
+                regular.contains($0.oldMode) && regular.contains($0.newMode) && ($0.oldMode == $0.newMode || $0.oldMode == 0 || $0.newMode == 0)
+            }
+            let mayRename = options.detectRenames && changes.contains { $0.oldID == nil } && changes.contains { $0.newID == nil }
+            if simple && !mayRename {
+                return Diff(changes: changes, repository: self, options: diffOptions, old: old, new: new)
+            }
+        }
+
+        let oldTree = try old.map { try tree($0) }
+        let newTree = try tree(new)
+        var raw: OpaquePointer?
         try check(git_diff_tree_to_tree(&raw, pointer, oldTree?.pointer, newTree.pointer, &diffOptions), what)
-        let diff = Diff(raw!, repository: self)
+        let diff = Diff(raw!, repository: self, options: diffOptions, old: old, new: new)
         if options.detectRenames {
             var find = git_diff_find_options()
             try check(git_diff_find_options_init(&find, UInt32(GIT_DIFF_FIND_OPTIONS_VERSION)), "initializing rename options")
             find.flags = GIT_DIFF_FIND_RENAMES.rawValue | GIT_DIFF_FIND_DONT_IGNORE_WHITESPACE.rawValue
             find.rename_threshold = UInt16(options.renameThreshold)
             find.rename_limit = 1000
-            try check(git_diff_find_similar(diff.pointer, &find), "detecting renames while \(what)")
+            guard case .treeDiff(let pointer) = diff.backend else { return diff }
+            try check(git_diff_find_similar(pointer, &find), "detecting renames while \(what)")
             diff.deltasChanged()
         }
         return diff
@@ -248,6 +354,7 @@ extension Repository {
     /// root commit). Renames are not detected, as in `git format-patch | git patch-id`.
     public func patchID(ofCommit id: ObjectID) throws -> ObjectID {
         let commit = try self.commit(id)
-        return try diff(from: commit.parentIDs.first, to: id, options: DiffOptions(detectRenames: false)).patchID()
+        return try diff(from: commit.parentIDs.first, to: id, options: DiffOptions(detectRenames: false),
+                        allowBlobBackend: false).patchID()
     }
 }

@@ -31,6 +31,12 @@ public struct GitError: Error, CustomStringConvertible, Equatable, Sendable {
 let libgit2Ready: Void = {
     git_libgit2_init()
     _ = forge_git_set_search_path_none()
+    // libgit2 caches only trees under 4 KiB; directories with a few hundred entries are bigger and
+    // would be inflated again for every diff that touches them.
+    _ = forge_git_set_cache_object_limit(GIT_OBJECT_TREE, 1 << 20)
+    // Re-hashing every object on read (libgit2's default, unlike git) doubles the cost of a walk;
+    // damaged objects still fail to inflate or parse, with an error naming them.
+    _ = forge_git_enable_strict_hash_verification(0)
 }()
 
 /// Throws a `GitError` when a libgit2 call returned a negative code.

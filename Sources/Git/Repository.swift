@@ -27,10 +27,16 @@ public final class Repository {
     deinit { git_repository_free(pointer) }
 
     /// Opens the repository at `path` (a working tree or a bare/`.git` directory; no upward search).
-    public static func open(_ path: String) throws -> Repository {
+    ///
+    /// With `ignoringWorkingTree` the repository is read as if it were bare: nothing in a working
+    /// tree is consulted (no `.gitattributes` there, no file checks), as in a bare mirror — which
+    /// saves several system calls per diffed file.
+    public static func open(_ path: String, ignoringWorkingTree: Bool = false) throws -> Repository {
         _ = libgit2Ready
         var repo: OpaquePointer?
-        let rc = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil)
+        var flags = GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue
+        if ignoringWorkingTree { flags |= GIT_REPOSITORY_OPEN_BARE.rawValue }
+        let rc = git_repository_open_ext(&repo, path, flags, nil)
         if rc == GIT_ENOTFOUND.rawValue {
             git_error_clear()
             throw GitError(code: .notARepository, operation: "not a git repository: \(path)", message: "")
@@ -54,8 +60,8 @@ public final class Repository {
         return try Repository(pointer: repo!, path: path)
     }
 
-    /// True when this is a shallow clone (some commits' parents are absent on purpose).
-    public var isShallow: Bool { git_repository_is_shallow(pointer) == 1 }
+    /// True when this is a shallow clone (some commits' parents are absent on purpose). Read once.
+    public lazy var isShallow: Bool = git_repository_is_shallow(pointer) == 1
 
     /// The commits listed in `.git/shallow`: their parents are not in this clone.
     public lazy var shallowBoundary: Set<ObjectID> = {
@@ -107,6 +113,9 @@ public final class Repository {
     public func abbreviate(_ id: ObjectID) -> String {
         let hex = id.hex
         var length = defaultAbbreviationLength
+        // The null id of an added or deleted file: a failed prefix search makes libgit2 rescan
+        // the pack directory, and no real object starts with that many zeros.
+        if id.isZero { return String(hex.prefix(length)) }
         var oid = id.oid
         while length < 40 {
             var found = git_oid()
@@ -163,7 +172,8 @@ public struct Reference: Hashable, Sendable {
     public let name: String
     /// The object the (resolved) reference points at: a commit, or a tag object for annotated tags.
     public let target: ObjectID
-    /// The commit reached by peeling tags; nil when the reference does not lead to a commit.
+    /// The commit it leads to: tags are peeled (nil when a tag names a tree or blob); branches and
+    /// other refs name commits, as git requires, and are taken as they are.
     public let commit: ObjectID?
 
     public var isBranch: Bool { name.hasPrefix("refs/heads/") || name.hasPrefix("refs/remotes/") }
@@ -262,6 +272,11 @@ extension Repository {
         }
         guard let targetPointer = git_reference_target(resolved.pointer) else { return nil }
         let target = ObjectID(targetPointer)
+        // Only tags can point at something other than a commit; peeling means reading the object,
+        // which adds up over thousands of refs/pull/* refs.
+        guard String(cString: git_reference_name(resolved.pointer)).hasPrefix("refs/tags/") else {
+            return Reference(name: handle.name, target: target, commit: target)
+        }
         var peeled: OpaquePointer?
         var commit: ObjectID?
         if git_reference_peel(&peeled, resolved.pointer, GIT_OBJECT_COMMIT) == 0 {

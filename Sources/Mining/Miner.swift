@@ -33,32 +33,36 @@ public final class Miner {
         let defaultTip = defaultBranch?.commit
         let discovery = PullRequestDiscovery(repository: repository, previous: previous)
 
-        // 1. Walk new history for merge and squash commits.
-        var defaultLine = Set<ObjectID>()
-        if let defaultTip {
-            defaultLine = Set(try repository.walk(from: [defaultTip], hiding: previous.tips, firstParentOnly: true).all())
-        }
-        var candidates: [Int: [PullRequestDiscovery.Candidate]] = [:]
-        let walk = try repository.walk(from: tips, hiding: previous.tips, order: .time)
+        // 1. Walk new history for merge and squash commits, keeping a compact graph of it.
+        var graph = CommitGraph(repository: repository, isComplete: previous.tips.isEmpty)
+        var found: [(landing: Landing, time: Int64)] = []
+        let walk = try repository.walk(from: tips, hiding: previous.tips, order: .unsorted)
         var walked = 0
         while let id = try walk.next() {
             walked += 1
             if walked % 1000 == 0 { progress?(walked, nil) }
             let commit = try repository.commit(id)
-            let parents = commit.parentIDs
             let subject = commit.summary
+            let node = CommitGraph.Node(commit, subject: subject)
+            graph.add(id, node)
+            let parents = node.parents
             var landing: Landing?
             if parents.count >= 2, let number = PullRequestDiscovery.mergedPullNumber(subject: subject) {
                 landing = Landing(number: number, style: .merge, commit: id, head: parents[1], targetParent: parents[0],
                                   baseIsTargetParent: false)
-            } else if parents.count <= 1, let number = PullRequestDiscovery.squashedPullNumber(subject: subject) {
+            } else if node.isSquash, let number = PullRequestDiscovery.squashedPullNumber(subject: subject) {
                 landing = Landing(number: number, style: .squash, commit: id, head: id, targetParent: parents.first,
                                   baseIsTargetParent: true)
             }
             if let landing, !previous.minedPullNumbers.contains(landing.number) {
-                candidates[landing.number, default: []].append(.init(landing: landing, time: commit.committer.time,
-                                                                     onDefaultLine: defaultLine.contains(id)))
+                found.append((landing, node.committerTime))
             }
+        }
+        let defaultLine = Set(defaultTip.map { graph.walkedFirstParentLine(from: $0) } ?? [])
+        var candidates: [Int: [PullRequestDiscovery.Candidate]] = [:]
+        for (landing, time) in found {
+            candidates[landing.number, default: []].append(.init(landing: landing, time: time,
+                                                                 onDefaultLine: defaultLine.contains(landing.commit)))
         }
         progress?(walked, nil)
         var landings = PullRequestDiscovery.chooseBest(candidates)
@@ -76,8 +80,9 @@ public final class Miner {
         let unresolved = pullHeads.filter { landings[$0.key] == nil && !previous.minedPullNumbers.contains($0.key) }
         if !unresolved.isEmpty {
             if let defaultTip {
-                let found = try discovery.findRebased(candidates: unresolved, defaultTip: defaultTip,
-                                                      maxCommits: options.maxCommitsPerPullRequest)
+                let titles = metadata?.pulls.mapValues(\.title) ?? [:]
+                let found = try discovery.findRebased(candidates: unresolved, titles: titles, defaultTip: defaultTip,
+                                                      graph: graph, maxCommits: options.maxCommitsPerPullRequest)
                 landings.merge(found.landed) { first, _ in first }
                 skipped += found.notMerged.map { SkippedPullRequest(number: $0, reason: .notMerged) }
                 patchIDs.merge(found.patchIDs) { $1 }
@@ -85,24 +90,63 @@ public final class Miner {
                 skipped += unresolved.keys.map { SkippedPullRequest(number: $0, reason: .notMerged) }
             }
         }
-
-        // 3. One task per landing, one PR at a time (only one diff in memory).
-        let builder = try TaskBuilder(repository: repository, repo: repo, options: options, metadata: metadata,
-                                      references: references)
-        var tasks: [TaskRecord] = []
+        // 3. One task per landing, one PR at a time per worker (only one diff in memory each).
         let ordered = landings.values.sorted { $0.number < $1.number }
-        for (done, landing) in ordered.enumerated() {
-            progress?(done, ordered.count)
-            switch try builder.task(for: landing) {
+        let outcomes = try buildTasks(ordered, metadata: metadata, references: references, progress: progress)
+        var tasks: [TaskRecord] = []
+        for (landing, outcome) in zip(ordered, outcomes) {
+            switch outcome {
             case .task(let task): tasks.append(task)
             case .skipped(let reason): skipped.append(SkippedPullRequest(number: landing.number, reason: reason))
             }
         }
-        progress?(ordered.count, ordered.count)
 
         var state = MiningState(tips: tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs)
         state.minedPullNumbers.formUnion(landings.keys)
         return MiningResult(tasks: tasks, skipped: skipped.sorted { $0.number < $1.number }, state: state,
                             commitsWalked: walked)
+    }
+
+    /// Builds tasks on `options.workers` threads, each with its own libgit2 repository handle (a
+    /// handle must not be shared between threads) and a contiguous run of PRs, so the memoized
+    /// first-parent walks of neighbouring PRs stay in one worker. Results keep `landings`' order.
+    private func buildTasks(_ landings: [Landing], metadata: Metadata?, references: [Reference],
+                            progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
+        let total = landings.count
+        let workers = max(1, min(options.workers, total / 16))   // tiny runs are not worth a thread
+        let chunk = (total + workers - 1) / max(workers, 1)
+        let lock = NSLock()
+        var outcomes = [TaskBuilder.Outcome?](repeating: nil, count: total)
+        var firstError: Error?
+        var done = 0
+        progress?(0, total)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let range = (worker * chunk)..<min(total, (worker + 1) * chunk)
+            guard !range.isEmpty else { return }
+            do {
+                // Read as bare: the working tree's .gitattributes are no input to mining, and
+                // skipping them saves system calls for every file of every diff.
+                let repository = try Repository.open(self.repository.gitDirectory, ignoringWorkingTree: true)
+                let builder = try TaskBuilder(repository: repository, repo: repo, options: options, metadata: metadata,
+                                              references: references)
+                for index in range {
+                    let outcome = try builder.task(for: landings[index])
+                    lock.lock()
+                    outcomes[index] = outcome
+                    done += 1
+                    let finished = done
+                    let stop = firstError != nil
+                    lock.unlock()
+                    progress?(finished, total)
+                    if stop { return }
+                }
+            } catch {
+                lock.lock()
+                if firstError == nil { firstError = error }
+                lock.unlock()
+            }
+        }
+        if let firstError { throw firstError }
+        return outcomes.map { $0! }
     }
 }

@@ -20,14 +20,18 @@ public struct MiningOptions: Sendable {
     public var excludePaths: [PathGlob]
     /// At most this many of a PR's commits are read for messages and links (GitHub lists 250).
     public var maxCommitsPerPullRequest: Int
+    /// Threads that build tasks (each opens its own handle on the repository).
+    public var workers: Int
 
     public init(requireTestAndCode: Bool = true, maxPatchLines: Int? = nil, maxPatchBytes: Int? = nil,
                 createdAfter: Date? = nil, createdBefore: Date? = nil, includePaths: [PathGlob] = [],
-                excludePaths: [PathGlob] = [], maxCommitsPerPullRequest: Int = 250) {
+                excludePaths: [PathGlob] = [], maxCommitsPerPullRequest: Int = 250,
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.requireTestAndCode = requireTestAndCode; self.maxPatchLines = maxPatchLines
         self.maxPatchBytes = maxPatchBytes; self.createdAfter = createdAfter; self.createdBefore = createdBefore
         self.includePaths = includePaths; self.excludePaths = excludePaths
         self.maxCommitsPerPullRequest = maxCommitsPerPullRequest
+        self.workers = max(1, workers)
     }
 }
 

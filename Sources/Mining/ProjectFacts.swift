@@ -28,7 +28,7 @@ final class ProjectFacts {
             guard let commit = reference.commit, let version = ProjectFacts.majorMinor(ofTag: reference.shortName) else { continue }
             if let existing = byCommit[commit], ProjectFacts.compare(existing, version) >= 0 { continue }
             byCommit[commit] = version
-            if let time = try? repository.commit(commit).committer.time { timed.append((time, version)) }
+            if let time = try? repository.commit(commit).committerTime { timed.append((time, version)) }
         }
         tagVersions = byCommit
         tagsByTime = timed.sorted { $0.0 < $1.0 }.map { (time: $0.0, version: $0.1) }
@@ -48,9 +48,18 @@ final class ProjectFacts {
         return fromFiles.isEmpty ? try versionFromTags(at: commit) ?? "" : fromFiles
     }
 
-    private func text(_ tree: Tree, _ path: String) throws -> String? {
-        guard let entry = try tree.entry(atPath: path), entry.kind == .file || entry.kind == .executable else { return nil }
-        return String(decoding: try repository.blob(entry.id), as: UTF8.self)
+    private struct FileKey: Hashable { let path: String; let blob: ObjectID }
+    /// Version found in a file's blob ("" = none): version files rarely change, so most bases hit.
+    private var versionByFile: [FileKey: String] = [:]
+
+    /// The `major.minor` that `extract` finds in the file at `path`, if any.
+    private func version(in root: Tree, _ path: String, _ extract: (String) -> String?) throws -> String? {
+        guard let entry = try root.entry(atPath: path), entry.kind == .file || entry.kind == .executable else { return nil }
+        let key = FileKey(path: path, blob: entry.id)
+        if let known = versionByFile[key] { return known.isEmpty ? nil : known }
+        let found = extract(String(decoding: try repository.blob(entry.id), as: UTF8.self)).flatMap { ProjectFacts.majorMinor($0) } ?? ""
+        versionByFile[key] = found
+        return found.isEmpty ? nil : found
     }
 
     private static let skippedPackageDirectories: Set<String> = ["tests", "test", "testing", "docs", "doc", "examples",
@@ -69,29 +78,26 @@ final class ProjectFacts {
                 packageDirectories.append(entry.name)
             }
         }
+        let assigned = { ProjectFacts.firstGroup(ProjectFacts.assignedVersion, $0) }
+        let dunder = { ProjectFacts.firstGroup(ProjectFacts.dunderVersion, $0) }
         for directory in packageDirectories.sorted() {
-            for (file, pattern) in [("_version.py", ProjectFacts.assignedVersion), ("version.py", ProjectFacts.assignedVersion),
-                                    ("__about__.py", ProjectFacts.assignedVersion), ("__init__.py", ProjectFacts.dunderVersion)] {
-                if let source = try text(root, "\(directory)/\(file)"), let found = ProjectFacts.firstGroup(pattern, source),
-                   let version = ProjectFacts.majorMinor(found) {
-                    return version
-                }
+            for (file, extract) in [("_version.py", assigned), ("version.py", assigned), ("__about__.py", assigned), ("__init__.py", dunder)] {
+                if let version = try version(in: root, "\(directory)/\(file)", extract) { return version }
             }
         }
         for file in ["_version.py", "version.py"] {
-            if let source = try text(root, file), let found = ProjectFacts.firstGroup(ProjectFacts.assignedVersion, source),
-               let version = ProjectFacts.majorMinor(found) { return version }
+            if let version = try version(in: root, file, assigned) { return version }
         }
-        if let source = try text(root, "pyproject.toml"),
-           let found = ProjectFacts.tomlValue(source, sections: ["project", "tool.poetry"], key: "version"),
-           let version = ProjectFacts.majorMinor(found) { return version }
-        if let source = try text(root, "setup.py"), let found = ProjectFacts.firstGroup(ProjectFacts.setupPyVersion, source),
-           let version = ProjectFacts.majorMinor(found) { return version }
-        if let source = try text(root, "setup.cfg"), let found = ProjectFacts.tomlValue(source, sections: ["metadata"], key: "version"),
-           let version = ProjectFacts.majorMinor(found) { return version }
-        if let source = try text(root, "Cargo.toml"),
-           let found = ProjectFacts.tomlValue(source, sections: ["package", "workspace.package"], key: "version"),
-           let version = ProjectFacts.majorMinor(found) { return version }
+        if let version = try version(in: root, "pyproject.toml", { ProjectFacts.tomlValue($0, sections: ["project", "tool.poetry"], key: "version") }) {
+            return version
+        }
+        if let version = try version(in: root, "setup.py", { ProjectFacts.firstGroup(ProjectFacts.setupPyVersion, $0) }) { return version }
+        if let version = try version(in: root, "setup.cfg", { ProjectFacts.tomlValue($0, sections: ["metadata"], key: "version") }) {
+            return version
+        }
+        if let version = try version(in: root, "Cargo.toml", { ProjectFacts.tomlValue($0, sections: ["package", "workspace.package"], key: "version") }) {
+            return version
+        }
         return nil   // Package.swift and the rest: versions live in tags
     }
 
@@ -110,7 +116,7 @@ final class ProjectFacts {
         }
         for id in chain { tagVersionMemo[id] = found ?? "" }
         if let found, !found.isEmpty { return found }
-        let time = try repository.commit(commit).committer.time
+        let time = try repository.commit(commit).committerTime
         return tagsByTime.last { $0.time <= time }?.version
     }
 

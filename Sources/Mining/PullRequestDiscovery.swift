@@ -33,11 +33,18 @@ struct PullRequestDiscovery {
 
     /// `Fix the thing (#12)` → 12.
     static func squashedPullNumber(subject: String) -> Int? {
-        let trimmed = subject.trimmingCharacters(in: .whitespaces)
-        guard trimmed.hasSuffix(")"), let open = trimmed.range(of: "(#", options: .backwards) else { return nil }
-        let digits = trimmed[open.upperBound...].dropLast()
-        guard !digits.isEmpty, digits.allSatisfy(\.isNumber) else { return nil }
-        return Int(digits)
+        var bytes = Array(subject.utf8)
+        while let last = bytes.last, last == 32 || last == 9 { bytes.removeLast() }
+        guard bytes.last == UInt8(ascii: ")") else { return nil }
+        var index = bytes.count - 2
+        var number = 0, scale = 1
+        while index >= 0, bytes[index] >= 48, bytes[index] <= 57, scale < 1_000_000_000 {
+            number += Int(bytes[index] - 48) * scale
+            scale *= 10
+            index -= 1
+        }
+        guard scale > 1, index >= 1, bytes[index] == UInt8(ascii: "#"), bytes[index - 1] == UInt8(ascii: "(") else { return nil }
+        return number
     }
 
     struct Candidate {
@@ -81,63 +88,134 @@ struct PullRequestDiscovery {
     /// Rebase (and subject-less squash) detection: a PR ref whose commits' patch-ids appear on the
     /// default branch's first-parent line landed there. Returns landings, PRs that never landed,
     /// and every patch-id computed (to cache).
-    func findRebased(candidates: [Int: ObjectID], defaultTip: ObjectID, maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [Int], patchIDs: [ObjectID: ObjectID]) {
+    ///
+    /// Computing a patch-id costs a full diff, so only commits that keep something a rebase or
+    /// cherry-pick keeps — the author's name, email and timestamp, or the subject (also the PR
+    /// title, for squashes) — are compared. A change re-landed with both rewritten is missed.
+    func findRebased(candidates: [Int: ObjectID], titles: [Int: String], defaultTip: ObjectID, graph: CommitGraph,
+                     maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [Int], patchIDs: [ObjectID: ObjectID]) {
         var cache = previous.patchIDs
         var computed: [ObjectID: ObjectID] = [:]
-        // Landings happen after the PR head was committed: older first-parent commits cannot be one.
-        var oldestHead = Int64.max
-        for head in candidates.values where repository.contains(head) {
-            oldestHead = min(oldestHead, try repository.commit(head).committer.time)
+        func patchID(_ id: ObjectID) throws -> ObjectID {
+            if let known = cache[id] { return known }
+            let value = try repository.patchID(ofCommit: id)
+            cache[id] = value
+            return value
         }
-        let bound = oldestHead == Int64.max ? Int64.max : oldestHead - 86_400
-        var landedBy: [ObjectID: [ObjectID]] = [:]   // patch-id → first-parent commits, newest first
-        var position: [ObjectID: Int] = [:]          // first-parent commit → distance from the tip
-        let line = try repository.walk(from: [defaultTip], order: .topological, firstParentOnly: true)
-        var olderInARow = 0
-        var index = 0
-        while let id = try line.next() {
-            let commit = try repository.commit(id)
-            position[id] = index
-            index += 1
-            if commit.committer.time < bound { olderInARow += 1; if olderInARow > 50 { break } else { continue } }
-            olderInARow = 0
-            // Merges and squash commits of other PRs are not rebased commits.
-            guard commit.parentIDs.count == 1, PullRequestDiscovery.squashedPullNumber(subject: commit.summary) == nil else { continue }
-            let patchID: ObjectID
-            if let known = cache[id] { patchID = known } else {
-                patchID = try repository.patchID(ofCommit: id)
-                cache[id] = patchID
-                computed[id] = patchID
+        let onDefaultBranch = try graph.reachable(from: defaultTip)
+
+        // Each candidate's own commits: from its head back to the default branch's history.
+        struct Own { var commits: [(id: ObjectID, node: CommitGraph.Node)] = []; var forks = Set<ObjectID>(); var keys = Set<Int>() }
+        var own: [Int: Own] = [:]
+        var wanted = Set<Int>()
+        var oldestHead = Int64.max
+        for (number, head) in candidates {
+            guard let headNode = try graph.node(head) else { continue }
+            oldestHead = min(oldestHead, headNode.committerTime)
+            var entry = Own()
+            var queue = [head]
+            var seen: Set<ObjectID> = [head]
+            while !queue.isEmpty, entry.commits.count < maxCommits {
+                let id = queue.removeFirst()
+                guard let node = try graph.node(id) else { continue }
+                if onDefaultBranch.contains(id) && id != head { continue }
+                entry.commits.append((id, node))
+                if node.parents.count == 1 { entry.keys.formUnion([node.authorKey, node.subjectKey]) }
+                if onDefaultBranch.contains(id) { continue }   // the head itself is on main: fast-forwarded
+                for parent in node.parents where seen.insert(parent).inserted {
+                    if onDefaultBranch.contains(parent) { entry.forks.insert(parent) } else { queue.append(parent) }
+                }
             }
-            landedBy[patchID, default: []].append(id)
+            if let title = titles[number], !title.isEmpty { entry.keys.insert(title.hashValue) }
+            wanted.formUnion(entry.keys)
+            own[number] = entry
+        }
+
+        // The default branch's first-parent line, newest first. Landings happen after the PR head
+        // was committed: a long run of older commits ends the search.
+        let bound = oldestHead == Int64.max ? Int64.max : oldestHead - 86_400
+        var keyed: [ObjectID] = []                   // first-parent commits sharing a key with a PR commit
+        var position: [ObjectID: Int] = [:]
+        var matchedKeys = Set<Int>()
+        var current: ObjectID? = defaultTip
+        var olderInARow = 0
+        while let id = current, let node = try graph.node(id) {
+            position[id] = position.count
+            current = graph.firstParent(of: id, node)
+            if node.committerTime < bound { olderInARow += 1; if olderInARow > 50 { break } else { continue } }
+            olderInARow = 0
+            // Merges and other PRs' squash commits are not rebased commits.
+            guard node.parents.count == 1, !node.isSquash else { continue }
+            let hits = [node.authorKey, node.subjectKey].filter { wanted.contains($0) }
+            guard !hits.isEmpty else { continue }
+            matchedKeys.formUnion(hits)
+            keyed.append(id)
+        }
+
+        // Cheapest first: the same parent tree and tree (a rebase onto an unchanged base) is the
+        // same change; so are the same files with the same blobs before and after. Both imply the
+        // same patch-id without a diff; patch-ids are computed only for what they do not settle.
+        struct TreePair: Hashable { let parent: ObjectID?, tree: ObjectID }
+        func treePair(_ id: ObjectID, _ node: CommitGraph.Node) throws -> TreePair {
+            TreePair(parent: try node.parents.first.map { try repository.commit($0).treeID }, tree: try repository.commit(id).treeID)
+        }
+        func changes(_ id: ObjectID, _ node: CommitGraph.Node) throws -> [FileChange] {
+            try repository.changedFiles(from: node.parents.first, to: id)
+        }
+        var byTrees: [TreePair: [ObjectID]] = [:]
+        for id in keyed { byTrees[try treePair(id, try graph.node(id)!), default: []].append(id) }
+        var bySignatureCache: [[FileChange]: [ObjectID]]?
+        func bySignature() throws -> [[FileChange]: [ObjectID]] {
+            if let bySignatureCache { return bySignatureCache }
+            var map: [[FileChange]: [ObjectID]] = [:]
+            for id in keyed { map[try changes(id, try graph.node(id)!), default: []].append(id) }
+            bySignatureCache = map
+            return map
+        }
+        var byPatchID: [ObjectID: [ObjectID]]?
+        func patchIndex() throws -> [ObjectID: [ObjectID]] {
+            if let byPatchID { return byPatchID }
+            var map: [ObjectID: [ObjectID]] = [:]
+            for commit in keyed {
+                let isNew = cache[commit] == nil
+                let value = try patchID(commit)
+                if isNew { computed[commit] = value }
+                map[value, default: []].append(commit)
+            }
+            byPatchID = map
+            return map
         }
 
         var landed: [Int: Landing] = [:]
         var notMerged: [Int] = []
-        let walk = try RevisionWalk(repository: repository, order: .topological)
         for (number, head) in candidates.sorted(by: { $0.key < $1.key }) {
-            guard repository.contains(head) else { notMerged.append(number); continue }
-            try walk.reset()
-            try walk.push(head)
-            try walk.hide(defaultTip)
-            var own: [ObjectID] = []
-            while own.count < maxCommits, let id = try walk.next() { own.append(id) }
-            if own.isEmpty { own = [head] }   // already reachable: fast-forwarded, or merged another way
+            guard let entry = own[number], !entry.keys.isDisjoint(with: matchedKeys) else { notMerged.append(number); continue }
             var matches: [(commit: ObjectID, isHead: Bool)] = []
-            for id in own where try repository.commit(id).parentIDs.count == 1 {
-                let patchID = try cache[id] ?? repository.patchID(ofCommit: id)
+            for (id, node) in entry.commits where node.parents.count == 1
+                && (matchedKeys.contains(node.authorKey) || matchedKeys.contains(node.subjectKey)) {
                 // The earliest first-parent commit with this change is where it landed.
-                if let hit = landedBy[patchID]?.last { matches.append((hit, id == head)) }
+                if let hit = try byTrees[treePair(id, node)]?.last ?? bySignature()[changes(id, node)]?.last
+                    ?? patchIndex()[patchID(id)]?.last {
+                    matches.append((hit, id == head))
+                }
             }
             var style = MergeStyle.rebase
             var landing = matches.first { $0.isHead }?.commit ?? matches.min { position[$0.commit]! < position[$1.commit]! }?.commit
-            if landing == nil, own.count > 1, let base = try repository.mergeBase(head, defaultTip) {
-                // Squashed without "(#N)" in the subject: the whole PR is one commit on the line.
-                let whole = try repository.diff(from: base, to: head, options: DiffOptions(detectRenames: false)).patchID()
-                if let hit = landedBy[whole]?.last { landing = hit; style = .squash }
+            // Squashed without "(#N)" in the subject: the whole PR is one commit on the line. Its
+            // fork point is where its commits meet the default branch.
+            let forkBase = entry.forks.count == 1 ? entry.forks.first : nil
+            if landing == nil, entry.commits.count > 1, let base = try forkBase ?? repository.mergeBase(head, defaultTip) {
+                let whole = try repository.changedFiles(from: base, to: head)
+                if let hit = try bySignature()[whole]?.last {
+                    landing = hit
+                } else if !keyed.isEmpty {
+                    let patch = try repository.diff(from: base, to: head, options: DiffOptions(detectRenames: false)).patchID()
+                    landing = try patchIndex()[patch]?.last
+                }
+                if landing != nil { style = .squash }
             }
             guard let landing else { notMerged.append(number); continue }
-            let parent = try repository.commit(landing).parentIDs.first
+            let parent = try graph.node(landing)?.parents.first
             landed[number] = Landing(number: number, style: style, commit: landing, head: head,
                                      targetParent: parent, baseIsTargetParent: false)
         }

@@ -12,13 +12,11 @@ final class TaskBuilder {
     private let metadata: Metadata?
     private let links: IssueLinkParser
     private let facts: ProjectFacts
-    private let walk: RevisionWalk   // reused: libgit2 keeps parsed commits between PRs
 
     init(repository: Repository, repo: String, options: MiningOptions, metadata: Metadata?, references: [Reference]) throws {
         self.repository = repository; self.repo = repo; self.options = options; self.metadata = metadata
         links = IssueLinkParser(repository: repo)
         facts = try ProjectFacts(repository: repository, references: references)
-        walk = try RevisionWalk(repository: repository, order: .topological)
     }
 
     func task(for landing: Landing) throws -> Outcome {
@@ -116,9 +114,8 @@ final class TaskBuilder {
     /// Oldest first; at most `maxCommitsPerPullRequest`.
     private func pullRequestCommits(_ landing: Landing) throws -> [Commit] {
         if landing.baseIsTargetParent { return [try repository.commit(landing.commit)] }
-        try walk.reset()
-        try walk.push(landing.head)
-        if let parent = landing.targetParent { try walk.hide(parent) }
+        // A fresh walk per PR: resetting a long-lived one costs time proportional to all it has seen.
+        let walk = try repository.walk(from: [landing.head], hiding: landing.targetParent.map { [$0] } ?? [])
         var commits: [Commit] = []
         while commits.count < options.maxCommitsPerPullRequest, let id = try walk.next() {
             commits.append(try repository.commit(id))

@@ -146,4 +146,48 @@ final class DiffTests: XCTestCase {
         let diff = try repo.diff(from: ObjectID(hex: try f.revParse("HEAD~1")), to: ObjectID(hex: b)!)
         XCTAssertEqual(String(decoding: try diff.patchBytes(), as: UTF8.self), try f.git("diff", "--binary", "HEAD~1", "HEAD"))
     }
+
+    /// Without possible renames or mode changes each file is diffed from its blobs; the bytes
+    /// must still be git's.
+    func testBlobBackendMatchesGitDiffBinary() throws {
+        let f = try Fixture()
+        try f.write("src/a.py", Self.numbered(30))
+        try f.write("bin/run.sh", "#!/bin/sh\necho 1\n", executable: true)
+        try f.write("assets/blob.bin", Self.binary(2000, seed: 5))
+        try f.write("noeol.txt", "x")
+        try f.write("gone/one.txt", "one\n")
+        try f.write("gone/two.bin", Self.binary(100, seed: 6))
+        try f.write("gone/tool.sh", "#!/bin/sh\n", executable: true)
+        try f.sh("printf 'v1\\n' > $'caf\\xe9.txt'")
+        let a = try f.commit("base")
+        try f.write("src/a.py", Self.numbered(30).replacingOccurrences(of: "line 9:", with: "line nine:"))
+        try f.write("bin/run.sh", "#!/bin/sh\necho 2\n", executable: true)
+        var blob = Self.binary(2000, seed: 5); blob[100] ^= 1
+        try f.write("assets/blob.bin", blob)
+        try f.write("noeol.txt", "y")
+        try f.write("src/new.py", "print('added')\n")
+        try f.write("bin/new.sh", "#!/bin/sh\n", executable: true)
+        try f.write("assets/new.bin", Self.binary(300, seed: 7))
+        try f.sh("printf 'v2\\n' > $'caf\\xe9.txt'")
+        let b = try f.commit("modify and add")
+        try f.git("rm", "-q", "-r", "gone")
+        let c = try f.commit("delete")
+        let repo = try Repository.open(f.path)
+        for (from, to) in [(a, b), (b, c), (a, a)] {
+            let diff = try repo.diff(from: ObjectID(hex: from), to: ObjectID(hex: to)!)
+            XCTAssertTrue(diff.usesBlobBackend)
+            XCTAssertEqual(String(decoding: try diff.patchBytes(), as: UTF8.self), try f.git("diff", "--binary", from, to))
+            let raw = try f.git("diff", "--raw", "--no-renames", "--no-abbrev", from, to).split(separator: "\n")
+            XCTAssertEqual(try repo.changedFiles(from: ObjectID(hex: from), to: ObjectID(hex: to)!).count, raw.count)
+        }
+        // Both adds and deletes: rename detection needs libgit2's tree diff.
+        XCTAssertFalse(try repo.diff(from: ObjectID(hex: a), to: ObjectID(hex: c)!).usesBlobBackend)
+        XCTAssertTrue(try repo.diff(from: ObjectID(hex: a), to: ObjectID(hex: c)!, options: DiffOptions(detectRenames: false)).usesBlobBackend)
+        XCTAssertEqual(try repo.diff(from: ObjectID(hex: a), to: ObjectID(hex: b)!).patchID(),
+                       try repo.diff(from: ObjectID(hex: a), to: ObjectID(hex: b)!, options: DiffOptions(detectRenames: false)).patchID())
+        let entries = try repo.diff(from: ObjectID(hex: a), to: ObjectID(hex: b)!).entries()
+        XCTAssertEqual(entries.first { $0.path == "bin/new.sh" }?.newMode, 0o100755)
+        XCTAssertEqual(entries.first { $0.path == "bin/new.sh" }?.status, .added)
+        XCTAssertEqual(entries.first { $0.path == "assets/blob.bin" }?.isBinary, true)
+    }
 }

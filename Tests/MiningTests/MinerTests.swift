@@ -170,12 +170,11 @@ final class MinerTests: XCTestCase {
         try f.git("update-ref", "-d", "refs/pull/3/head")
         let fresh = try miner.mine()
         XCTAssertFalse(fresh.tasks.contains { $0.pullNumber == 3 })
-        XCTAssertFalse(fresh.state.patchIDs.isEmpty, "PR #4's ref made the miner compute patch-ids")
         try f.git("update-ref", "refs/pull/3/head", demo.commits["pr3-head"]!)
         let late = try miner.mine(previous: fresh.state)
         XCTAssertEqual(late.tasks.map(\.pullNumber), [3])
-        XCTAssertEqual(late.state.patchIDs, fresh.state.patchIDs, "no new first-parent patch-ids were needed")
         XCTAssertEqual(late.commitsWalked, 0)
+        XCTAssertEqual(try miner.mine(previous: late.state).tasks.count, 0)
     }
 
     func testShallowCloneSkipsWhatItCannotSee() throws {
@@ -227,6 +226,57 @@ final class MinerTests: XCTestCase {
         XCTAssertEqual(late.tasks.compactMap(\.pullNumber), [5, 6, 8])
         let early = try mine(MiningOptions(createdBefore: cut))
         XCTAssertEqual(early.tasks.compactMap(\.pullNumber), [1, 2, 3, 5])
+    }
+
+    /// Rebased onto a main whose copy of the file changed elsewhere: different blobs, same
+    /// patch-id. Squashed without "(#N)": found through the PR title from metadata.
+    func testRebaseAndSquashFoundByPatchID() throws {
+        let f = try Fixture()
+        try f.write("a.py", DemoHistory.numbered(50, "line"))
+        try f.write("tests/test_a.py", "def test_a():\n    pass\n")
+        try f.commit("initial")
+        try f.git("checkout", "-q", "-b", "five")
+        try f.write("a.py", DemoHistory.numbered(50, "line").replacingOccurrences(of: "line_5 = 5", with: "line_5 = 55"))
+        try f.commit("Fix five")
+        try f.write("tests/test_a.py", "def test_a():\n    pass\n\ndef test_five():\n    assert True\n")
+        let head1 = try f.commit("Test five")
+        try f.git("update-ref", "refs/pull/1/head", head1)
+        try f.git("checkout", "-q", "main")
+        try f.write("a.py", DemoHistory.numbered(50, "line").replacingOccurrences(of: "line_45 = 45", with: "line_45 = 4545"))
+        try f.commit("Unrelated change far below")
+        try f.git("cherry-pick", head1 + "~1", head1)
+        let landing1 = try f.head()
+
+        try f.git("checkout", "-q", "-b", "twenty")
+        let fork2 = try f.head()
+        try f.write("a.py", try f.git("show", "HEAD:a.py").replacingOccurrences(of: "line_20 = 20", with: "line_20 = 2020"))
+        try f.commit("twenty, part one")
+        try f.write("tests/test_a.py", "def test_a():\n    pass\n\ndef test_twenty():\n    assert True\n")
+        let head2 = try f.commit("twenty, part two")
+        try f.git("update-ref", "refs/pull/2/head", head2)
+        try f.git("checkout", "-q", "main")
+        try f.git("merge", "-q", "--squash", "twenty")
+        let landing2 = try f.commit("Improve twenty")
+        try f.git("branch", "-q", "-D", "five", "twenty")
+
+        let repository = try Repository.open(f.path)
+        let plain = try Miner(repository: repository, repo: "a/b").mine()
+        XCTAssertEqual(plain.tasks.map(\.pullNumber), [1])
+        XCTAssertEqual(plain.tasks.first?.mergeStyle, .rebase)
+        XCTAssertEqual(plain.tasks.first?.mergeCommit, landing1)
+        XCTAssertEqual(plain.tasks.first?.baseCommit, try f.revParse("main~4"), "the fork point, before the unrelated change")
+        XCTAssertFalse(plain.state.patchIDs.isEmpty, "blobs differed, so patch-ids decided (and are cached)")
+        XCTAssertEqual(plain.skipped, [SkippedPullRequest(number: 2, reason: .notMerged)], "no key links the squash to PR 2")
+
+        var metadata = Metadata()
+        try metadata.read(Array(#"{"number": 2, "title": "Improve twenty", "body": "", "head": {"sha": "\#(head2)"}}"#.utf8), source: "m")
+        let titled = try Miner(repository: repository, repo: "a/b").mine(metadata: metadata)
+        XCTAssertEqual(titled.tasks.map(\.pullNumber), [1, 2])
+        let t2 = try XCTUnwrap(titled.tasks.last)
+        XCTAssertEqual(t2.mergeStyle, .squash)
+        XCTAssertEqual(t2.mergeCommit, landing2)
+        XCTAssertEqual(t2.baseCommit, fork2)
+        XCTAssertEqual(t2.statementSource, .pullRequest)
     }
 
     func testCorruptObjectIsAClearError() throws {
