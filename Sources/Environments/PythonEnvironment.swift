@@ -4,6 +4,13 @@ import Sandbox
 /// Python: choose an interpreter, then climb the install ladder in a uv virtual environment
 /// resolved with `--exclude-newer` at the task date.
 extension EnvironmentBuilder {
+    /// PEP 517 build backends are exempt from the date pin: uv applies `--exclude-newer` to the
+    /// isolated build environments too, and an old sdist whose build needs a newer setuptools than
+    /// the date allows (seen: pysocks 1.6.8 as of 2019-01 needs setuptools>=40.8) cannot build at all.
+    static let undatedBuildBackends: [String] = ["setuptools", "wheel", "flit-core", "hatchling", "poetry-core",
+                                                 "setuptools-scm", "pdm-backend"]
+        .flatMap { ["--exclude-newer-package", "\($0)=2100-01-01T00:00:00Z"] }
+
     func preparePython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data]) throws -> PreparedEnvironment {
         let python = PythonProject(manifests: manifests, requirementPatterns: recipe.install.requirementFiles,
                                    projectDirectory: project.directory)
@@ -115,7 +122,7 @@ extension EnvironmentBuilder {
                 if rung == .editableExtrasRequirements { requested += testRequirementArguments }
                 requested += recipe.install.packages
                 let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
-                                          arguments: ["--exclude-newer", excludeNewer] + requested,
+                                          arguments: ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends + requested,
                                           environment: environment, project: project, directory: directory,
                                           sandbox: sandbox, timeout: recipe.install.timeout, buildLog: logPath)
                 attempts.append(attempt)
