@@ -150,7 +150,13 @@ public enum BatchEvaluation {
         var models: [String] = []
         var byModel: [String: [Prediction]] = [:]
         var unknownByModel: [String: [String]] = [:]
+        var seen = Set<[String]>()
+        var folders: [String: String] = [:] // folder name → model
         for prediction in predictions {
+            guard seen.insert([prediction.model, prediction.instanceID]).inserted else { continue } // scored once
+            let folder = prediction.modelDirectoryName
+            if let other = folders[folder], other != prediction.model { throw EvaluationError.modelNamesClash(other, prediction.model, folder: folder) }
+            folders[folder] = prediction.model
             let known = taskByID[prediction.instanceID] != nil
             guard known || unknownIDs.contains(prediction.instanceID) else { continue } // another shard's
             if byModel[prediction.model] == nil { models.append(prediction.model); byModel[prediction.model] = [] }
@@ -219,6 +225,19 @@ public enum BatchEvaluation {
         }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
+    }
+}
+
+/// A batch that cannot start.
+public enum EvaluationError: Error, CustomStringConvertible, Hashable, Sendable {
+    /// Two model names map to one folder name (e.g. `a/b` and `a__b`): their files would mix.
+    case modelNamesClash(String, String, folder: String)
+
+    public var description: String {
+        switch self {
+        case .modelNamesClash(let first, let second, let folder):
+            return "models '\(first)' and '\(second)' would share the folder '\(folder)': rename one"
+        }
     }
 }
 

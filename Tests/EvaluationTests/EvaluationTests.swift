@@ -227,4 +227,12 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(again.evaluated, 1)
         XCTAssertEqual(again.models[0].report.resolvedInstances, 2)
     }
+
+    func testModelNamesSharingAFolderAreRefused() throws {
+        let id = sample.task(1).instanceID
+        XCTAssertThrowsError(try run([Prediction(instanceID: id, model: "org/m", patch: ""),
+                                      Prediction(instanceID: id, model: "org__m", patch: "")], runID: "clash")) { error in
+            XCTAssertEqual("\(error)", "models 'org/m' and 'org__m' would share the folder 'org__m': rename one")
+        }
+    }
 }
