@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "TestReports"),
         .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")]),
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
+        // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
+        .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "Mining"]),
 
         // Stage 3: the policy model.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
@@ -41,14 +43,14 @@ let package = Package(
         .target(name: "Sample", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
 
         .executableTarget(name: "forge", dependencies: [
-            "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation",
+            "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
             "Tensor", "Model", "Sample",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
-            "Git", "Mining", "Store",
+            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
@@ -59,6 +61,7 @@ let package = Package(
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),

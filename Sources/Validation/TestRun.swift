@@ -17,6 +17,11 @@ public struct TestRunSpec: Sendable {
     /// Where this run's folder goes: `<runsDirectory>/<purpose>/<instance_id>/<phase>-<attempt>/`.
     public var runsDirectory: String
     public var purpose: String
+    /// Test files to run instead of those `test_patch` touches (nil: the test patch decides).
+    /// Evaluation narrows runs to the files holding FAIL_TO_PASS and PASS_TO_PASS.
+    public var testFiles: [String]?
+    /// Applies the patches instead of plain `git apply` (nil: `git apply`).
+    public var patchApplier: (any PatchApplying)?
 
     public init(task: TaskRecord, phase: RunPhase, attempt: Int, patches: [(name: String, text: String)],
                 runsDirectory: String, purpose: String) {
@@ -68,7 +73,14 @@ public final class TestRunner: @unchecked Sendable {
                                    timedOut: false, logPath: folder + "/test.log", junitPath: nil,
                                    environmentKey: environment.key, results: [:])
         for (index, patch) in spec.patches.enumerated() where !patch.text.isEmpty {
-            if let failed = try PatchApplier.apply(patch.text, in: work, scratch: folder, index: index, runner: runner) {
+            if let applier = spec.patchApplier {
+                // A custom applier (e.g. the evaluator's repair ladder) keeps its own log.
+                if let message = try applier.apply(patch.text, named: patch.name, in: work, scratch: folder, index: index) {
+                    try? fileManager.removeItem(atPath: work)
+                    return TestRunOutcome(record: record, report: TestReport(),
+                                          failure: .patchDidNotApply(name: patch.name, message: message))
+                }
+            } else if let failed = try PatchApplier.apply(patch.text, in: work, scratch: folder, index: index, runner: runner) {
                 // The run's record is git apply's: its command, status and log.
                 record.command = failed.command
                 record.exitStatus = failed.exitStatus
@@ -81,7 +93,8 @@ public final class TestRunner: @unchecked Sendable {
         }
 
         let junit = folder + "/junit.xml"
-        let argv = environment.testCommand(for: TestFiles.selected(from: spec.task.testPatch, ecosystem: environment.ecosystem),
+        let testFiles = spec.testFiles ?? TestFiles.selected(from: spec.task.testPatch, ecosystem: environment.ecosystem)
+        let argv = environment.testCommand(for: testFiles,
                                            junitPath: junit, projectDirectory: work)
         guard let executable = argv.first else {
             throw ValidationError.badEnvironment(environment.key, "the recipe's test command is empty")
@@ -141,6 +154,13 @@ public final class TestRunner: @unchecked Sendable {
         default: return PytestLog.parse(log)
         }
     }
+}
+
+/// Applies one patch of a run to its work directory (a plain folder, no `.git`).
+public protocol PatchApplying: Sendable {
+    /// Returns nil when the patch applied, else why not (the tool's message). `scratch` is the
+    /// run folder, for the patch file and logs; `index` is the patch's position in the run.
+    func apply(_ patch: String, named name: String, in workDirectory: String, scratch: String, index: Int) throws -> String?
 }
 
 /// Applies unified diffs to a plain directory with `git apply` (which needs no repository).

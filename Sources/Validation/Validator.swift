@@ -103,7 +103,8 @@ public final class Validator: @unchecked Sendable {
     }
 
     /// The task's environment, built once per key; builds are serialised, cached ones are instant.
-    private func environment(for task: TaskRecord) throws -> PreparedEnvironment {
+    /// Throws `EnvironmentFailure` when it cannot be built. Evaluation prepares its runs with it.
+    public func environment(for task: TaskRecord) throws -> PreparedEnvironment {
         guard let setup = ObjectID(hex: task.environmentSetupCommit) ?? ObjectID(hex: task.baseCommit) else {
             throw ValidationError.badTask(task.instanceID, "environment_setup_commit is not a commit id")
         }

@@ -1,0 +1,163 @@
+import Foundation
+
+/// One model's answer for one task, as SWE-bench prediction files write it.
+public struct Prediction: Hashable, Sendable {
+    public var instanceID: String
+    /// `model_name_or_path`: which model wrote the patch (reports and folders are per model).
+    public var model: String
+    /// `model_patch`; nil when the file has `null` (scored as an empty patch, like "").
+    public var patch: String?
+    /// Where it came from, for messages: the line it starts on.
+    public var line: Int
+
+    public init(instanceID: String, model: String, patch: String?, line: Int = 0) {
+        self.instanceID = instanceID; self.model = model; self.patch = patch; self.line = line
+    }
+
+    /// SWE-bench's rule: a missing or empty patch is not run. Whitespace-only counts as empty too.
+    public var isEmptyPatch: Bool {
+        (patch ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+    }
+
+    /// The model's name as a folder and file name (SWE-bench's convention: `/` becomes `__`).
+    public var modelDirectoryName: String { Prediction.directoryName(model: model) }
+
+    public static func directoryName(model: String) -> String {
+        let replaced = model.replacingOccurrences(of: "/", with: "__")
+        let cleaned = String(replaced.map { $0.isLetter || $0.isNumber || "._-+=@".contains($0) ? $0 : "_" })
+        return cleaned.isEmpty || cleaned.allSatisfy({ $0 == "." }) ? "_" : cleaned
+    }
+}
+
+/// A predictions file that cannot be used, naming `file:line`.
+public struct PredictionsError: Error, CustomStringConvertible, Hashable, Sendable {
+    public var file: String
+    /// 0 when the problem is the file as a whole.
+    public var line: Int
+    public var message: String
+
+    public var description: String {
+        line > 0 ? "\(file):\(line): \(message)" : "\(file): \(message)"
+    }
+}
+
+/// Reads SWE-bench prediction files: JSON Lines, or one JSON list of the same objects.
+public enum PredictionsFile {
+    /// Reads and checks every prediction: each must be an object with a non-empty string
+    /// `instance_id`, a string `model_name_or_path` and a string or null `model_patch`; an
+    /// instance id may appear once per model. Throws `PredictionsError` naming the first culprit.
+    public static func load(path: String) throws -> [Prediction] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PredictionsError(file: path, line: 0, message: "cannot read the file")
+        }
+        return try parse(data, file: path)
+    }
+
+    /// As `load`, from bytes already read; `file` names them in errors.
+    public static func parse(_ data: Data, file: String) throws -> [Prediction] {
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) } // editors write a BOM
+        let records: [(line: Int, bytes: ArraySlice<UInt8>)]
+        if let first = bytes.first(where: { !isWhitespace($0) }), first == UInt8(ascii: "[") {
+            records = try listElements(bytes, file: file)
+        } else {
+            records = lines(bytes)
+        }
+        var predictions: [Prediction] = []
+        var firstLine: [String: [String: Int]] = [:] // model → instance id → line
+        for record in records {
+            let prediction = try decode(record.bytes, line: record.line, file: file)
+            if let earlier = firstLine[prediction.model]?[prediction.instanceID] {
+                throw PredictionsError(file: file, line: record.line,
+                                       message: "duplicate instance_id '\(prediction.instanceID)' for model '\(prediction.model)' (first at line \(earlier))")
+            }
+            firstLine[prediction.model, default: [:]][prediction.instanceID] = record.line
+            predictions.append(prediction)
+        }
+        if predictions.isEmpty { throw PredictionsError(file: file, line: 0, message: "no predictions in the file") }
+        return predictions
+    }
+
+    private static func decode(_ bytes: ArraySlice<UInt8>, line: Int, file: String) throws -> Prediction {
+        func fail(_ message: String) -> PredictionsError { PredictionsError(file: file, line: line, message: message) }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        } catch {
+            throw fail("not valid JSON: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
+        }
+        guard let fields = object as? [String: Any] else { throw fail("expected a JSON object") }
+        guard let id = fields["instance_id"] as? String, !id.isEmpty else {
+            throw fail(fields["instance_id"] == nil ? "missing instance_id" : "instance_id must be a non-empty string")
+        }
+        guard let model = fields["model_name_or_path"] as? String, !model.isEmpty else {
+            throw fail(fields["model_name_or_path"] == nil ? "missing model_name_or_path" : "model_name_or_path must be a non-empty string")
+        }
+        let patch: String?
+        switch fields["model_patch"] {
+        case nil: throw fail("missing model_patch (use null or \"\" for no patch)")
+        case is NSNull: patch = nil
+        case let text as String: patch = text
+        default: throw fail("model_patch must be a string or null")
+        }
+        return Prediction(instanceID: id, model: model, patch: patch, line: line)
+    }
+
+    /// Non-blank lines with their 1-based numbers.
+    private static func lines(_ bytes: [UInt8]) -> [(line: Int, bytes: ArraySlice<UInt8>)] {
+        var result: [(Int, ArraySlice<UInt8>)] = []
+        var number = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            number += 1
+            if line.allSatisfy(isWhitespace) { continue }
+            result.append((number, line))
+        }
+        return result
+    }
+
+    /// The elements of a top-level JSON list, each with the line it starts on. Only strings and
+    /// nesting are tracked here; each element's own syntax is checked when it is decoded.
+    private static func listElements(_ bytes: [UInt8], file: String) throws -> [(line: Int, bytes: ArraySlice<UInt8>)] {
+        var elements: [(Int, ArraySlice<UInt8>)] = []
+        var line = 1, depth = 0, inString = false, escaped = false
+        var start: Int?, startLine = 0, closed = false
+        func finish(at end: Int) throws {
+            guard let begin = start else { throw PredictionsError(file: file, line: line, message: "empty element in the list") }
+            elements.append((startLine, bytes[begin..<end]))
+            start = nil
+        }
+        for (index, byte) in bytes.enumerated() {
+            if byte == UInt8(ascii: "\n") { line += 1 }
+            if closed {
+                if !isWhitespace(byte) { throw PredictionsError(file: file, line: line, message: "text after the closing ']'") }
+                continue
+            }
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth == 1 { continue } // the list itself
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth -= 1
+                if depth == 0 {
+                    if start != nil || !elements.isEmpty { try finish(at: index) }
+                    closed = true
+                    continue
+                }
+            case UInt8(ascii: ",") where depth == 1:
+                try finish(at: index)
+                continue
+            default: break
+            }
+            if depth >= 1, start == nil, !isWhitespace(byte) { start = index; startLine = line }
+        }
+        if !closed { throw PredictionsError(file: file, line: line, message: "the JSON list is not closed with ']'") }
+        return elements
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 10 || byte == 13 }
+}

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Environments
+import Evaluation
+import Foundation
+import Sandbox
+import Store
+import Validation
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score model predictions (SWE-bench prediction files) by running the tasks' tests in a sandbox.",
+        discussion: """
+        Reads JSONL or a JSON list of {instance_id, model_name_or_path, model_patch}. For each \
+        prediction: export base_commit into a fresh folder, apply test_patch and the model patch \
+        (CRLF and a missing final newline repaired; then git apply, git apply --recount \
+        --inaccurate-eof, patch -p1 --fuzz=3), and run only the files holding the task's \
+        FAIL_TO_PASS and PASS_TO_PASS tests in the task's environment (built or reused under \
+        WORKSPACE/envs). Resolved iff every one of those tests passes.
+
+        Writes WORKSPACE/evals/RUN-ID/MODEL.RUN-ID.json (SWE-bench's report keys plus \
+        patch_apply_failed_ids, apply_method, touches_tests_ids) and per-instance folders \
+        WORKSPACE/evals/RUN-ID/MODEL/INSTANCE/ (patch.diff, apply.log, test.log, junit.xml, \
+        report.json). Infrastructure errors (environment, sandbox, timeout) are kept apart from \
+        model failures. Results are saved as they finish: the same command resumes; \
+        --retry-errors re-runs the errors, --force everything.
+
+        Clones: --clone PATH (one repository) or --clone owner/name=PATH (repeatable). Without it \
+        Forge looks in WORKSPACE/clones/owner__name and next to the --db file (the demo's layout).
+        """)
+
+    @Option(help: ArgumentHelp("Predictions file (JSONL or a JSON list).", valueName: "file"))
+    var predictions: String
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: ArgumentHelp("Local clone: PATH, or owner/name=PATH (repeatable).", valueName: "clone"))
+    var clone: [String] = []
+
+    @Option(help: "Predictions scored in parallel.")
+    var jobs: Int = 1
+
+    @Option(help: ArgumentHelp("Name of this evaluation (default: the predictions file's name).", valueName: "name"))
+    var runID: String?
+
+    @Option(help: ArgumentHelp("Folder for environments and evaluation output.", valueName: "path"))
+    var workspace: String = "Workspace"
+
+    @Option(help: ArgumentHelp("Recipes folder (default: the one shipped with Forge).", valueName: "path"))
+    var recipes: String?
+
+    @Option(help: ArgumentHelp("Score only predictions in shard i of N (1-based, by instance id).", valueName: "i/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("Test time limit per prediction in seconds (default: the recipe's).", valueName: "seconds"))
+    var timeout: Double?
+
+    @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.")
+    var noSandbox = false
+
+    @Flag(help: "Score predictions that ended in an infrastructure error again.")
+    var retryErrors = false
+
+    @Flag(help: "Score every prediction again, finished or not.")
+    var force = false
+
+    func validate() throws {
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") } }
+        if let runID, runID.isEmpty || runID.contains("/") || runID.hasPrefix(".") {
+            throw ValidationError("--run-id must be a plain name (no '/'), got '\(runID)'")
+        }
+    }
+
+    func run() throws {
+        let loaded = try PredictionsFile.load(path: predictions)
+        let taskStore = try store.open()
+        let scope = try EvaluationScope(predictions: loaded, store: taskStore, shard: try shard.map { try Shard(parsing: $0) })
+        if !scope.unknownIDs.isEmpty {
+            let sample = scope.unknownIDs.sorted().prefix(5).joined(separator: ", ")
+            FileHandle.standardError.write(Data("warning: \(scope.unknownIDs.count) predicted instance id(s) are not in \(store.db), not scored: \(sample)\(scope.unknownIDs.count > 5 ? ", …" : "")\n".utf8))
+        }
+        if !noSandbox {
+            do { _ = try Sandbox.probe() } catch {
+                throw ValidationError("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+            }
+        }
+        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let name = runID ?? Self.defaultRunID(predictions)
+        let evaluator = try Evaluator(clones: try clones(for: scope.repositories), environments: builder,
+                                      options: EvaluationOptions(runID: name, evaluationsDirectory: workspace + "/evals", jobs: jobs,
+                                                                 useSandbox: !noSandbox, timeout: timeout))
+        let stop = StopFlag()
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            FileHandle.standardError.write(Data("\ninterrupted: finishing the predictions in flight, then stopping\n".utf8))
+            stop.stop()
+        }
+        interrupt.resume()
+        defer { interrupt.cancel(); signal(SIGINT, SIG_DFL) }
+
+        let bar = ProgressBar("evaluating")
+        let summary = try BatchEvaluation.run(predictions: loaded, tasks: scope.tasks, unknownIDs: scope.unknownIDs,
+                                              evaluator: evaluator, store: taskStore, retryErrors: retryErrors, force: force,
+                                              stop: stop) { bar.update(done: $0, total: $1) }
+        bar.finish()
+        print(summary.table)
+    }
+
+    /// `preds.jsonl` → `preds`.
+    static func defaultRunID(_ path: String) -> String {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let cleaned = Prediction.directoryName(model: name)
+        return cleaned.hasPrefix(".") ? "run" + cleaned : cleaned
+    }
+
+    /// owner/name → clone path, from --clone or the default places.
+    private func clones(for repositories: [String]) throws -> [String: String] {
+        var map: [String: String] = [:]
+        var bare: [String] = []
+        for entry in clone {
+            if let equals = entry.firstIndex(of: "="), entry[..<equals].split(separator: "/").count == 2 {
+                map[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+            } else {
+                bare.append(entry)
+            }
+        }
+        if !bare.isEmpty {
+            let unnamed = repositories.filter { map[$0] == nil }
+            guard bare.count == 1, unnamed.count <= 1 else {
+                throw ValidationError("the predictions' tasks come from \(repositories.count) repositories (\(repositories.joined(separator: ", "))): name each clone, --clone owner/name=PATH")
+            }
+            if let repo = unnamed.first { map[repo] = bare[0] }
+        }
+        let databaseFolder = (store.db as NSString).deletingLastPathComponent
+        for repo in repositories where map[repo] == nil {
+            let name = String(repo.split(separator: "/").last ?? "")
+            let candidates = ["\(workspace)/clones/\(repo.replacingOccurrences(of: "/", with: "__"))",
+                              "\(workspace)/clones/\(name)", "\(databaseFolder.isEmpty ? "." : databaseFolder)/\(name)"]
+            guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+                throw ValidationError("no clone of \(repo): pass --clone \(repo)=PATH (looked in \(candidates.joined(separator: ", ")))")
+            }
+            map[repo] = found
+        }
+        return map
+    }
+}
