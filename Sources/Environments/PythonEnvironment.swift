@@ -4,6 +4,16 @@ import Sandbox
 /// Python: choose an interpreter, then climb the install ladder in a uv virtual environment
 /// resolved with `--exclude-newer` at the task date.
 extension EnvironmentBuilder {
+    /// `-rFILE` / `-cFILE` (as tox and pip accept them) → `-r FILE` / `-c FILE` (as uv requires).
+    static func separatingFileOption(_ line: String) -> String {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        for option in ["-r", "-c"] where trimmed.hasPrefix(option) && trimmed.count > 2 {
+            let rest = trimmed.dropFirst(2)
+            if let first = rest.first, first != " ", first != "=" { return "\(option) \(rest)" }
+        }
+        return line
+    }
+
     /// PEP 517 build backends are exempt from the date pin: uv applies `--exclude-newer` to the
     /// isolated build environments too, and an old sdist whose build needs a newer setuptools than
     /// the date allows (seen: pysocks 1.6.8 as of 2019-01 needs setuptools>=40.8) cannot build at all.
@@ -84,7 +94,9 @@ extension EnvironmentBuilder {
         let extras = recipe.install.extras.filter { python.extras[$0] != nil }
         let projectTarget = project.directory.path + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]")
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
-        let extraLines = python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements
+        // tox writes file options glued to their value (`-rrequirements-dev.txt`); uv wants `-r FILE`.
+        let extraLines = (python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements)
+            .map(Self.separatingFileOption)
         if !extraLines.isEmpty {
             let url = manifestDirectory.appendingPathComponent(".forge-test-requirements.txt")
             try? (extraLines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)

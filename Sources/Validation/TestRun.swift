@@ -53,6 +53,10 @@ public final class TestRunner: @unchecked Sendable {
     private let runner = CommandRunner()
     private let lock = NSLock() // libgit2 handles are not shared across threads
 
+    /// Where a sandboxed run sees its tree and its run folder (logs, JUnit XML).
+    public static let sandboxTestbed = "/tmp/testbed"
+    public static let sandboxRunFolder = "/tmp/forge-run"
+
     public init(repository: Repository, useSandbox: Bool) {
         self.repository = repository; self.useSandbox = useSandbox
     }
@@ -92,27 +96,33 @@ public final class TestRunner: @unchecked Sendable {
             }
         }
 
+        // Inside the sandbox every run sees its tree at one fixed path, as SWE-bench's /testbed:
+        // test ids that embed paths (pytest parametrised on __file__) then match across reruns
+        // and between validation and evaluation. /tmp is the sandbox's own tmpfs, so the mount
+        // points can be created there under the read-only root.
+        let (testbed, runFolder) = useSandbox ? (Self.sandboxTestbed, Self.sandboxRunFolder) : (work, folder)
         let junit = folder + "/junit.xml"
         let testFiles = spec.testFiles ?? TestFiles.selected(from: spec.task.testPatch, ecosystem: environment.ecosystem)
-        let argv = environment.testCommand(for: testFiles,
-                                           junitPath: junit, projectDirectory: work)
+        let argv = environment.testCommand(for: testFiles, junitPath: runFolder + "/junit.xml", projectDirectory: testbed)
         guard let executable = argv.first else {
             throw ValidationError.badEnvironment(environment.key, "the recipe's test command is empty")
         }
-        var environmentVariables = environment.testEnvironment(projectDirectory: work)
-        environmentVariables["HOME"] = folder
+        var environmentVariables = environment.testEnvironment(projectDirectory: testbed)
+        environmentVariables["HOME"] = runFolder
         environmentVariables["TMPDIR"] = "/tmp"
         if environmentVariables["PATH"] == nil {
             environmentVariables["PATH"] = (environment.venvPath.map { "\($0)/bin:" } ?? "") + "/usr/local/bin:/usr/bin:/bin"
         }
         let command = Command(executable, Array(argv.dropFirst()), logPath: folder + "/test.log",
-                              environment: environmentVariables, workingDirectory: work,
+                              environment: environmentVariables, workingDirectory: testbed,
                               timeout: environment.testTimeout, killGracePeriod: 3)
         let result: CommandResult
         if useSandbox {
             let readOnly = (environment.readOnlyPaths + [environment.builtFrom])
                 .filter { fileManager.fileExists(atPath: $0) }.map { BindMount($0) }
-            let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: folder, readOnly: readOnly))
+            let sandbox = try Sandbox(policy: .bubblewrap(
+                workDirectory: folder, readOnly: readOnly,
+                readWrite: [BindMount(folder, at: runFolder), BindMount(work, at: testbed)]))
             result = try sandbox.run(command)
         } else {
             result = try runner.run(command)
@@ -123,7 +133,7 @@ public final class TestRunner: @unchecked Sendable {
         record.exitStatus = result.timedOut || result.cancelled ? nil : result.exitCode.map(Int.init)
         record.wallSeconds = result.wallSeconds
         record.timedOut = result.timedOut
-        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment, projectDirectory: work)
+        let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment, projectDirectory: testbed)
         record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { fileManager.fileExists(atPath: $0) }
         record.results = report.statuses.mapValues(\.rawValue)
         try? fileManager.removeItem(atPath: work) // the tree is reproducible; keep logs only

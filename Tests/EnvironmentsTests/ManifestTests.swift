@@ -269,4 +269,13 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(SHA256.hex(String(repeating: "a", count: 1000)),
                        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
+
+    func testToxFileOptionsAreSeparatedForUV() {
+        // requests' tox.ini has `deps = -rrequirements-dev.txt`; uv rejects it glued together.
+        XCTAssertEqual(EnvironmentBuilder.separatingFileOption("-rrequirements-dev.txt"), "-r requirements-dev.txt")
+        XCTAssertEqual(EnvironmentBuilder.separatingFileOption("-cconstraints.txt"), "-c constraints.txt")
+        XCTAssertEqual(EnvironmentBuilder.separatingFileOption("-r requirements.txt"), "-r requirements.txt")
+        XCTAssertEqual(EnvironmentBuilder.separatingFileOption("pytest>=7"), "pytest>=7")
+        XCTAssertEqual(EnvironmentBuilder.separatingFileOption("requests-mock"), "requests-mock")
+    }
 }

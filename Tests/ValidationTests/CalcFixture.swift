@@ -104,9 +104,16 @@ final class CalcFixture {
 
 
     def _attempt():
-        # Forge runs every attempt in a fresh <runs>/validate/<task>/<phase>-<attempt>/work folder:
-        # the attempt number makes this test fail on every odd attempt, deterministically.
-        run_folder = os.path.basename(os.path.dirname(os.getcwd()))
+        # Forge runs every attempt in a fresh <runs>/validate/<task>/<phase>-<attempt>/work folder,
+        # mounted at a fixed path in the sandbox; the mount table still names the source folder.
+        # The attempt number makes this test fail on every odd attempt, deterministically.
+        work = os.getcwd()
+        with open("/proc/self/mountinfo") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if fields[4] == work:
+                    work = fields[3]
+        run_folder = os.path.basename(os.path.dirname(work))
         return int(run_folder.rsplit("-", 1)[1])
 
 
