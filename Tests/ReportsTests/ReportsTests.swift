@@ -136,6 +136,18 @@ final class ReportsTests: XCTestCase {
         XCTAssertThrowsError(try VerdictKind.parse("valid"))
     }
 
+    func testWriteFailureIsATypedErrorNamingThePage() throws {
+        let blocker = fixture.folder + "/blocker"
+        try Data("a file, not a folder".utf8).write(to: URL(fileURLWithPath: blocker))
+        let report = try RunReport(store: fixture.store)
+        XCTAssertThrowsError(try ReportPage.write(report, to: blocker + "/report.html")) { error in
+            guard case ReportError.cannotWrite(let path, _)? = error as? ReportError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, blocker + "/report.html")
+            XCTAssertTrue("\(error)".hasPrefix("cannot write report \(blocker)/report.html: "))
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.page), "nothing half-written")
+    }
+
     func testHistogramBinsAndTicks() {
         let values = [0.3, 0.04, 1.5, 7, 45, 700, 700]
         let histogram = Histogram.durations([(name: "all", color: "#000", values: values)])
