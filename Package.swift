@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
         .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "Mining"]),
+        .target(name: "Reports", dependencies: ["Store"]),
 
         // Stage 3: the policy model.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
@@ -44,7 +45,7 @@ let package = Package(
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Tensor", "Model", "Sample",
+            "Reports", "Tensor", "Model", "Sample",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -62,6 +63,7 @@ let package = Package(
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),

@@ -8,7 +8,8 @@ struct Forge: AsyncParsableCommand {
         abstract: "Turn software repositories into verified training tasks for code agents.",
         subcommands: [
             SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
-            StoreCommand.self, ValidateCommand.self, EvalCommand.self, DemoCommand.self, TokenizerCommand.self,
+            StoreCommand.self, ValidateCommand.self, EvalCommand.self, ReportCommand.self, DemoCommand.self,
+            TokenizerCommand.self,
         ]
     )
 
