@@ -8,6 +8,7 @@ public struct ValidationSummary: Sendable {
     public var byStatus: [ValidationStatus: Int] = [:]
     public var byReason: [ValidationReason: Int] = [:]
     public var environments = Set<String>()
+    public var failedEnvironments = Set<String>()
     public var seconds = 0.0
     public var interrupted = false
 
@@ -17,7 +18,9 @@ public struct ValidationSummary: Sendable {
         tried += 1
         byStatus[result.status, default: 0] += 1
         if let reason = result.reason { byReason[reason, default: 0] += 1 }
-        if let key = result.environment?.key { environments.insert(key) }
+        if let environment = result.environment {
+            if environment.status == .built { environments.insert(environment.key) } else { failedEnvironments.insert(environment.key) }
+        }
     }
 
     /// A plain-text table: tasks tried, valid, invalid by reason, infrastructure errors.
@@ -25,7 +28,8 @@ public struct ValidationSummary: Sendable {
         var rows: [(String, String)] = [
             ("tasks tried", "\(tried)"),
             ("skipped (already validated)", "\(alreadyFinished)"),
-            ("environments used", "\(environments.count)"),
+            ("environments built or reused", "\(environments.count)"),
+            ("environments failed", "\(failedEnvironments.count)"),
             ("valid", "\(byStatus[.valid] ?? 0)"),
             ("invalid", "\(byStatus[.invalid] ?? 0)"),
         ]

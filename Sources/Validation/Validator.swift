@@ -55,11 +55,12 @@ public final class Validator: @unchecked Sendable {
         do {
             prepared = try environment(for: task)
         } catch let failure as EnvironmentFailure {
-            return finish(task, .invalid, .environmentFailed, detail: "\(failure)", runs: [], outcomes: nil, environment: nil)
+            return finish(task, .invalid, .environmentFailed, detail: "\(failure)", runs: [], outcomes: nil,
+                          environment: failure.storeRecord)
         } catch {
             return finish(task, .error, .infrastructure, detail: "\(error)", runs: [], outcomes: nil, environment: nil)
         }
-        let environmentRecord = Self.record(for: prepared)
+        let environmentRecord = prepared.storeRecord
         do {
             var before: [TestReport] = [], after: [TestReport] = []
             for attempt in 0...options.reruns {
@@ -140,16 +141,6 @@ public final class Validator: @unchecked Sendable {
                                     passToFail: outcomes?.passToFail ?? [], flaky: outcomes?.flaky ?? [],
                                     runIDs: runs.map(\.id), finishedAt: Date())
         return TaskValidation(task: updated, verdict: verdict, runs: runs, environment: environment)
-    }
-
-    static func record(for environment: PreparedEnvironment) -> EnvironmentRecord {
-        EnvironmentRecord(key: environment.key, recipeName: environment.recipeSources.joined(separator: "+"),
-                          recipeHash: environment.recipeHash,
-                          interpreter: environment.interpreter.map { "\($0)" } ?? environment.toolchain?.version ?? "",
-                          manifestsHash: environment.manifestHashes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-                          status: .built, strategy: environment.strategy.map { "\($0)" },
-                          resolvedPackages: environment.resolvedPackages, buildSeconds: environment.buildSeconds,
-                          logPath: environment.buildLogPath, error: nil, createdAt: Date())
     }
 
     static func parseDate(_ text: String) -> Date? {
