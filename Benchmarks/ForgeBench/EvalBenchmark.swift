@@ -28,7 +28,7 @@ struct EvalBenchmark: ParsableCommand {
         if !fileManager.fileExists(atPath: clone + "/.git") {
             try? fileManager.removeItem(at: root)
             try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
-            let created = try blockingAwait { try await SampleRepository.create(in: root.path) }
+            let created = try SampleRepository.createSynchronously(in: root.path)
             let store = try TaskStore(path: root.appendingPathComponent("forge.db").path)
             let mined = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
                 .mine(metadata: try Metadata.load(contentsOf: created.metadata))
@@ -131,16 +131,4 @@ struct ShellFailure: Error, CustomStringConvertible {
     let line: String
     let status: Int32
     var description: String { "'\(line)' failed with status \(status)" }
-}
-
-/// Runs async work from a synchronous command (the sample writer is async).
-func blockingAwait<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
-    let semaphore = DispatchSemaphore(value: 0)
-    nonisolated(unsafe) var result: Result<T, Error>!
-    Task.detached {
-        do { result = .success(try await work()) } catch { result = .failure(error) }
-        semaphore.signal()
-    }
-    semaphore.wait()
-    return try result.get()
 }

@@ -22,7 +22,7 @@ struct ValidationBenchmark: ParsableCommand {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         try? FileManager.default.removeItem(at: root)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let created = try blockingAwait { try await SampleRepository.create(in: root.path) }
+        let created = try SampleRepository.createSynchronously(in: root.path)
         let tasks = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
             .mine(metadata: try Metadata.load(contentsOf: created.metadata)).tasks
         let book = try RecipeBook(directory: RecipeBook.bundledDirectory())

@@ -52,6 +52,19 @@ public enum SampleRepository {
         }
     }
 
+    /// `create(in:)` for synchronous callers (commands and benchmarks that are not async).
+    @discardableResult
+    public static func createSynchronously(in directory: String) throws -> Created {
+        let semaphore = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Created, Error>!
+        Task.detached {
+            do { result = .success(try await create(in: directory)) } catch { result = .failure(error) }
+            semaphore.signal()
+        }
+        semaphore.wait()
+        return try result.get()
+    }
+
     /// Writes the repository to `<directory>/textkit` and the metadata to `<directory>/metadata.jsonl`.
     @discardableResult
     public static func create(in directory: String) async throws -> Created {
@@ -103,12 +116,12 @@ final class SampleGit: @unchecked Sendable {
             .name("git"), arguments: Arguments(arguments), environment: environment,
             workingDirectory: FilePath(directory),
             output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
-        let output = (result.standardOutput ?? "") + (result.standardError ?? "")
+        let output = result.standardOutput + result.standardError
         guard result.terminationStatus.isSuccess else {
             throw SampleRepository.SampleError.gitFailed(
                 arguments: arguments, status: "\(result.terminationStatus)", output: output)
         }
-        return (result.standardOutput ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func write(_ files: [String: String]) throws {

@@ -27,7 +27,7 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let demo = workspace + "/demo"
         try? FileManager.default.removeItem(atPath: demo)
-        let created = try blockingAwait { try await SampleRepository.create(in: demo) }
+        let created = try SampleRepository.createSynchronously(in: demo)
         print("1. sample: \(created.repository)")
 
         let store = try TaskStore(path: demo + "/forge.db")
@@ -48,16 +48,4 @@ struct DemoCommand: ParsableCommand {
         }
         print("\nexport them with: forge export --db \(demo)/forge.db")
     }
-}
-
-/// Runs async work from a synchronous command (the sample writer is async; the rest is not).
-func blockingAwait<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
-    let semaphore = DispatchSemaphore(value: 0)
-    nonisolated(unsafe) var result: Result<T, Error>!
-    Task.detached {
-        do { result = .success(try await work()) } catch { result = .failure(error) }
-        semaphore.signal()
-    }
-    semaphore.wait()
-    return try result.get()
 }
