@@ -279,6 +279,39 @@ final class MinerTests: XCTestCase {
         XCTAssertEqual(t2.statementSource, .pullRequest)
     }
 
+    /// 100 PRs of every style at once: each found exactly once, in its style, with git's base.
+    /// (`SyntheticHistory(pulls: 2000, directCommitsPerPull: 7)` is the 20,000-commit benchmark.)
+    func testSyntheticHistoryAtScale() throws {
+        let f = try Fixture("synthetic")
+        try SyntheticHistory(pulls: 100, directCommitsPerPull: 3).write(into: f.path)
+        let repository = try Repository.open(f.path)
+        let result = try Miner(repository: repository, repo: "bench/bench", options: MiningOptions(workers: 3)).mine()
+        let landed = (1...100).filter(SyntheticHistory.landed)
+        XCTAssertEqual(result.tasks.compactMap(\.pullNumber), landed)
+        XCTAssertEqual(result.skipped, [50, 100].map { SkippedPullRequest(number: $0, reason: .notMerged) })
+        for task in result.tasks {
+            let number = task.pullNumber!
+            XCTAssertEqual(task.mergeStyle?.rawValue, SyntheticHistory.style(number), "#\(number)")
+            XCTAssertEqual(task.issueNumbers, [10_000 + number])
+            guard number % 6 == 1 || task.mergeStyle == .rebase else { continue }   // git processes are slow
+            let head = task.mergeStyle == .merge ? task.mergeCommit! + "^2" : "refs/pull/\(number)/head"
+            XCTAssertEqual(task.baseCommit, try f.git("merge-base", task.mergeCommit! + "^1", head).trimmingCharacters(in: .newlines))
+            XCTAssertEqual(task.patch + task.testPatch, try f.git("diff", "--binary", task.baseCommit, head), "#\(number)")
+        }
+        // Versions come from pyproject.toml at the base; the environment from its last change.
+        let manifestCommits = Set(try f.git("log", "--format=%H", "--first-parent", "main", "--", "pyproject.toml")
+            .split(separator: "\n").map(String.init))
+        XCTAssertGreaterThan(manifestCommits.count, 1, "the history bumps pyproject.toml")
+        for task in result.tasks {
+            XCTAssertTrue(manifestCommits.contains(task.environmentSetupCommit), "#\(task.pullNumber!)")
+            let base = ObjectID(hex: task.baseCommit)!
+            XCTAssertTrue(try repository.isAncestor(ObjectID(hex: task.environmentSetupCommit)!, of: base))
+            let pyproject = String(decoding: try XCTUnwrap(repository.fileContent(atPath: "pyproject.toml", in: base)), as: UTF8.self)
+            XCTAssertTrue(pyproject.contains("version = \"\(task.version).0\""), "#\(task.pullNumber!): \(task.version)")
+        }
+        XCTAssertGreaterThan(Set(result.tasks.map(\.version)).count, 1)
+    }
+
     func testCorruptObjectIsAClearError() throws {
         let f = try Fixture()
         try f.write("a.py", "x = 1\n")
