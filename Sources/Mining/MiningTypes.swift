@@ -43,12 +43,19 @@ public struct MiningState: Codable, Hashable, Sendable {
     public var minedPullNumbers: Set<Int>
     /// Patch-ids of default-branch first-parent commits, computed for rebase detection.
     public var patchIDs: [ObjectID: ObjectID]
+    /// PR refs found not merged, with the head they had: unchanged, they are only compared with
+    /// the default branch's new commits next time.
+    public var unmergedPullHeads: [Int: ObjectID]
 
-    public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:]) {
+    public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:],
+                unmergedPullHeads: [Int: ObjectID] = [:]) {
         self.tips = tips; self.minedPullNumbers = minedPullNumbers; self.patchIDs = patchIDs
+        self.unmergedPullHeads = unmergedPullHeads
     }
 
-    private enum CodingKeys: String, CodingKey { case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids" }
+    private enum CodingKeys: String, CodingKey {
+        case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids", unmergedPullHeads = "unmerged_pull_heads"
+    }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -62,6 +69,14 @@ public struct MiningState: Codable, Hashable, Sendable {
             }
             patchIDs[id] = patchID
         }
+        let heads = try container.decodeIfPresent([String: ObjectID].self, forKey: .unmergedPullHeads) ?? [:]
+        unmergedPullHeads = [:]
+        for (number, head) in heads {
+            guard let pull = Int(number) else {
+                throw DecodingError.dataCorruptedError(forKey: .unmergedPullHeads, in: container, debugDescription: "not a PR number: \(number)")
+            }
+            unmergedPullHeads[pull] = head
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -69,6 +84,8 @@ public struct MiningState: Codable, Hashable, Sendable {
         try container.encode(tips, forKey: .tips)
         try container.encode(minedPullNumbers.sorted(), forKey: .minedPullNumbers)
         try container.encode(Dictionary(uniqueKeysWithValues: patchIDs.map { ($0.key.hex, $0.value) }), forKey: .patchIDs)
+        try container.encode(Dictionary(uniqueKeysWithValues: unmergedPullHeads.map { (String($0.key), $0.value) }),
+                             forKey: .unmergedPullHeads)
     }
 }
 

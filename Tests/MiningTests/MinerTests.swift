@@ -166,6 +166,26 @@ final class MinerTests: XCTestCase {
         XCTAssertEqual(third.tasks.first?.issueNumbers, [20])
         XCTAssertEqual(third.commitsWalked, 2)
 
+        // A PR ref that has not landed is remembered with its head, and found once it lands.
+        XCTAssertEqual(third.state.unmergedPullHeads, [4: ObjectID(hex: demo.commits["pr4-head"]!)!])
+        try f.git("checkout", "-q", "-b", "later")
+        try f.write("demo/later.py", "LATER = 1\n")
+        try f.write("tests/test_later.py", "from demo.later import LATER\n\ndef test_later():\n    assert LATER\n")
+        let later = try f.commit("Later feature")
+        try f.git("update-ref", "refs/pull/10/head", later)
+        try f.git("checkout", "-q", "main")
+        try f.git("branch", "-q", "-D", "later")
+        let waiting = try miner.mine(previous: third.state)
+        XCTAssertEqual(waiting.tasks.count, 0)
+        XCTAssertEqual(waiting.skipped.map(\.number), [4, 10])
+        XCTAssertEqual(waiting.state.unmergedPullHeads[10]?.hex, later)
+        try f.git("cherry-pick", later)
+        let landedLater = try miner.mine(previous: waiting.state)
+        XCTAssertEqual(landedLater.tasks.map(\.instanceID), ["forge__demo-10"])
+        XCTAssertEqual(landedLater.tasks.first?.mergeStyle, .rebase)
+        XCTAssertEqual(landedLater.commitsWalked, 1)
+        XCTAssertEqual(landedLater.state.unmergedPullHeads.keys.sorted(), [4])
+
         // A PR ref fetched later for a change that landed long ago is found from cached patch-ids.
         try f.git("update-ref", "-d", "refs/pull/3/head")
         let fresh = try miner.mine()
