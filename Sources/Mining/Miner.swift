@@ -98,7 +98,8 @@ public final class Miner {
         }
         // 3. One task per landing, one PR at a time per worker (only one diff in memory each).
         let ordered = landings.values.sorted { $0.number < $1.number }
-        let outcomes = try buildTasks(ordered, in: repository, metadata: metadata, references: references, progress: progress)
+        let outcomes = try buildTasks(ordered, in: repository, graph: graph, metadata: metadata, references: references,
+                                      progress: progress)
         var tasks: [TaskRecord] = []
         for (landing, outcome) in zip(ordered, outcomes) {
             switch outcome {
@@ -117,7 +118,8 @@ public final class Miner {
     /// Builds tasks on `options.workers` threads, each with its own libgit2 repository handle (a
     /// handle must not be shared between threads) and a contiguous run of PRs, so the memoized
     /// first-parent walks of neighbouring PRs stay in one worker. Results keep `landings`' order.
-    private func buildTasks(_ landings: [Landing], in repository: Repository, metadata: Metadata?, references: [Reference],
+    private func buildTasks(_ landings: [Landing], in repository: Repository, graph: CommitGraph, metadata: Metadata?,
+                            references: [Reference],
                             progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
         let total = landings.count
         let workers = max(1, min(options.workers, total / 16))   // tiny runs are not worth a thread
@@ -133,7 +135,7 @@ public final class Miner {
             do {
                 let repository = worker == 0 ? repository : try Repository.open(repository.gitDirectory, ignoringWorkingTree: true)
                 let builder = try TaskBuilder(repository: repository, repo: repo, options: options, metadata: metadata,
-                                              references: references)
+                                              references: references, graph: graph)
                 for index in range {
                     let outcome = try builder.task(for: landings[index])
                     lock.lock()
