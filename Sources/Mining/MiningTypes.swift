@@ -20,13 +20,14 @@ public struct MiningOptions: Sendable {
     public var excludePaths: [PathGlob]
     /// At most this many of a PR's commits are read for messages and links (GitHub lists 250).
     public var maxCommitsPerPullRequest: Int
-    /// Threads that build tasks (each opens its own handle on the repository).
+    /// Threads that build tasks (each opens its own handle on the repository). Defaults to the
+    /// processor count, at most 8: beyond that, object reads contend more than they gain.
     public var workers: Int
 
     public init(requireTestAndCode: Bool = true, maxPatchLines: Int? = nil, maxPatchBytes: Int? = nil,
                 createdAfter: Date? = nil, createdBefore: Date? = nil, includePaths: [PathGlob] = [],
                 excludePaths: [PathGlob] = [], maxCommitsPerPullRequest: Int = 250,
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                workers: Int = min(8, ProcessInfo.processInfo.activeProcessorCount)) {
         self.requireTestAndCode = requireTestAndCode; self.maxPatchLines = maxPatchLines
         self.maxPatchBytes = maxPatchBytes; self.createdAfter = createdAfter; self.createdBefore = createdBefore
         self.includePaths = includePaths; self.excludePaths = excludePaths
