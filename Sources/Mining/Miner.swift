@@ -13,6 +13,11 @@ import Store
 /// Runs are incremental: history reachable from `previous.tips` is not walked again, and PRs in
 /// `previous.minedPullNumbers` are not reported again, so re-running with the returned state
 /// finds nothing new until new commits arrive.
+///
+/// The miner reads through its own handles on `repository.gitDirectory`, opened as bare (the
+/// working tree is never consulted), one per worker thread; `progress` may be called from any of
+/// them. Failures are thrown as `GitError` (unreadable or corrupt objects, naming them); a PR the
+/// clone cannot support (shallow history) is returned in `skipped` instead.
 public final class Miner {
     public let repository: Repository
     /// `owner/name`: instance ids and same-repository issue links use it.

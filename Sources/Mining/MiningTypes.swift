@@ -137,9 +137,3 @@ public struct MiningResult: Sendable {
     /// Commits walked in this run (0 when nothing changed since `previous`).
     public var commitsWalked: Int
 }
-
-/// Mining failed outright (not a single PR's problem).
-public struct MiningError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public var description: String { message }
-}
