@@ -168,3 +168,82 @@ extension Repository {
         return rc == 1
     }
 }
+
+/// A commit's header and subject, parsed straight from the raw object: what history walks need,
+/// without building (and caching) a full libgit2 commit.
+public struct CommitInfo: Hashable, Sendable {
+    public let id: ObjectID
+    public let treeID: ObjectID
+    public let parentIDs: [ObjectID]
+    public let authorName: String
+    public let authorEmail: String
+    public let authorTime: Int64
+    public let committerTime: Int64
+    /// As `Commit.summary`.
+    public let summary: String
+}
+
+extension Repository {
+    /// Reads a commit's header and subject (throws `.corrupt` when the object is not a well-formed
+    /// commit, `.notFound` when it is absent).
+    public func commitInfo(_ id: ObjectID) throws -> CommitInfo {
+        let object = try objectDatabase.read(id)
+        guard object.type == GIT_OBJECT_COMMIT else {
+            throw GitError(code: .invalid, operation: "reading commit \(id)", message: "object is a \(object.typeName)")
+        }
+        let size = git_odb_object_size(object.pointer)
+        guard let raw = git_odb_object_data(object.pointer) else {
+            throw GitError(code: .corrupt, operation: "reading commit \(id)", message: "empty object")
+        }
+        let bytes = UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: size)
+        func corrupt(_ what: String) -> GitError { GitError(code: .corrupt, operation: "parsing commit \(id)", message: what) }
+        func hexID(_ from: Int) -> ObjectID? {
+            guard from + 40 <= bytes.count else { return nil }
+            return ObjectID(hex: String(decoding: bytes[from..<from + 40], as: UTF8.self))
+        }
+        func time(in line: Slice<UnsafeBufferPointer<UInt8>>) -> (name: String, email: String, time: Int64)? {
+            guard let open = line.firstIndex(of: 60), let close = line[open...].firstIndex(of: 62) else { return nil }
+            var nameEnd = open
+            while nameEnd > line.startIndex && bytes[nameEnd - 1] == 32 { nameEnd -= 1 }
+            var index = close + 1
+            while index < line.endIndex && bytes[index] == 32 { index += 1 }
+            var value: Int64 = 0
+            while index < line.endIndex, bytes[index] >= 48, bytes[index] <= 57 { value = value * 10 + Int64(bytes[index] - 48); index += 1 }
+            return (String(decoding: line[line.startIndex..<nameEnd], as: UTF8.self),
+                    String(decoding: bytes[(open + 1)..<close], as: UTF8.self), value)
+        }
+        var tree: ObjectID?, parents: [ObjectID] = [], author: (name: String, email: String, time: Int64)?
+        var committerTime: Int64?, encoding: String?
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
+            if end == start { start += 1; break }   // blank line: the message follows
+            let line = bytes[start..<end]
+            func has(_ prefix: String) -> Bool { line.starts(with: prefix.utf8) }
+            if has("tree ") { tree = hexID(start + 5) }
+            else if has("parent ") { guard let parent = hexID(start + 7) else { throw corrupt("bad parent line") }; parents.append(parent) }
+            else if has("author ") { author = time(in: bytes[(start + 7)..<end]) }
+            else if has("committer ") { committerTime = time(in: bytes[(start + 10)..<end])?.time }
+            else if has("encoding ") { encoding = String(decoding: bytes[(start + 9)..<end], as: UTF8.self) }
+            start = end + 1
+        }
+        guard let tree, let author, let committerTime else { throw corrupt("missing tree, author or committer") }
+        // The subject: first paragraph, lines right-trimmed and joined by spaces.
+        var subject: [UInt8] = []
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
+            var last = end
+            while last > start && (bytes[last - 1] == 32 || bytes[last - 1] == 9 || bytes[last - 1] == 13) { last -= 1 }
+            if last == start {
+                if !subject.isEmpty { break }
+            } else {
+                if !subject.isEmpty { subject.append(32) }
+                subject.append(contentsOf: bytes[start..<last])
+            }
+            start = end + 1
+        }
+        return CommitInfo(id: id, treeID: tree, parentIDs: parents, authorName: author.name, authorEmail: author.email,
+                          authorTime: author.time, committerTime: committerTime,
+                          summary: Commit.decode(subject, encoding: encoding))
+    }
+}

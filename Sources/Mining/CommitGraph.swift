@@ -13,12 +13,14 @@ struct CommitGraph {
         /// True for a single-parent commit whose subject ends in "(#N)".
         let isSquash: Bool
 
-        init(_ commit: Commit, subject: String) {
-            parents = commit.parentIDs
-            committerTime = commit.committerTime
-            authorKey = CommitGraph.authorKey(commit)
-            subjectKey = subject.hashValue
-            isSquash = parents.count <= 1 && PullRequestDiscovery.squashedPullNumber(subject: subject) != nil
+        init(_ info: CommitInfo) {
+            parents = info.parentIDs
+            committerTime = info.committerTime
+            var hasher = Hasher()
+            hasher.combine(info.authorName); hasher.combine(info.authorEmail); hasher.combine(info.authorTime)
+            authorKey = hasher.finalize()
+            subjectKey = info.summary.hashValue
+            isSquash = parents.count <= 1 && PullRequestDiscovery.squashedPullNumber(subject: info.summary) != nil
         }
     }
 
@@ -41,8 +43,7 @@ struct CommitGraph {
         if let node = nodes[id] { return node }
         let repository = reader ?? self.repository
         guard repository.contains(id) else { return nil }
-        let commit = try repository.commit(id)
-        return Node(commit, subject: commit.summary)
+        return Node(try repository.commitInfo(id))
     }
 
     /// `git rev-list head ^hidden`, newest first, at most `limit`: commits reachable from `head`
@@ -137,10 +138,4 @@ struct CommitGraph {
         return seen
     }
 
-    static func authorKey(_ commit: Commit) -> Int {
-        let author = commit.author
-        var hasher = Hasher()
-        hasher.combine(author.name); hasher.combine(author.email); hasher.combine(author.time)
-        return hasher.finalize()
-    }
 }

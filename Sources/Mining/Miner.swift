@@ -50,9 +50,9 @@ public final class Miner {
         while let id = try walk.next() {
             walked += 1
             if walked % 1000 == 0 { progress?(walked, nil) }
-            let commit = try repository.commit(id)
-            let subject = commit.summary
-            let node = CommitGraph.Node(commit, subject: subject)
+            let info = try repository.commitInfo(id)
+            let subject = info.summary
+            let node = CommitGraph.Node(info)
             graph.add(id, node)
             let parents = node.parents
             var landing: Landing?
