@@ -19,8 +19,10 @@ public struct Signature: Hashable, Sendable {
         var seconds = time_t(time)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                      parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let year = String(parts.tm_year + 1900)
+        return String(repeating: "0", count: max(0, 4 - year.count)) + year + "-" + two(parts.tm_mon + 1) + "-" + two(parts.tm_mday)
+            + "T" + two(parts.tm_hour) + ":" + two(parts.tm_min) + ":" + two(parts.tm_sec) + "Z"
     }
 
     init(_ raw: UnsafePointer<git_signature>) {
@@ -107,18 +109,6 @@ public final class Commit {
             return String(bytes.map { Character(Unicode.Scalar($0)) })
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// git's `format_subject`: lines of the first paragraph, trailing blanks trimmed, joined by " ".
-    static func summary(of message: String) -> String {
-        var lines: [String] = []
-        for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
-            var trimmed = Substring(line)
-            while let last = trimmed.last, last == " " || last == "\t" || last == "\r" { trimmed = trimmed.dropLast() }
-            if trimmed.isEmpty { if lines.isEmpty { continue } else { break } }
-            lines.append(String(trimmed))
-        }
-        return lines.joined(separator: " ")
     }
 }
 

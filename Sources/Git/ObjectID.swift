@@ -45,10 +45,18 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible,
 
     /// 40 lowercase hex digits.
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](); out.reserveCapacity(40)
-        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 40) { buffer in
+            func put(_ value: UInt64, digits: Int, at offset: Int) {
+                for i in 0..<digits {
+                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(4 * (digits - 1 - i))) & 15
+                    buffer[offset + i] = nibble < 10 ? 48 + nibble : 87 + nibble
+                }
+            }
+            put(a, digits: 16, at: 0)
+            put(b, digits: 16, at: 16)
+            put(UInt64(c), digits: 8, at: 32)
+            return 40
+        }
     }
 
     /// The first `length` hex digits, for messages.
@@ -57,6 +65,9 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible,
     public var description: String { hex }
 
     public var isZero: Bool { a == 0 && b == 0 && c == 0 }
+
+    /// All zeros: git's name for "no object".
+    public static let zero = ObjectID(bytes: [UInt8](repeating: 0, count: 20))
 
     var oid: git_oid {
         var oid = git_oid()

@@ -69,6 +69,20 @@ public final class Tree {
         git_tree_entry_byname(pointer, name).map { TreeEntry($0) }
     }
 
+    /// The entries whose names start with `prefix` (compared as bytes, without building the other
+    /// entries).
+    public func entries(withPrefix prefix: String) -> [TreeEntry] {
+        let wanted = Array(prefix.utf8)
+        return wanted.withUnsafeBufferPointer { want in
+            (0..<git_tree_entrycount(pointer)).compactMap { index -> TreeEntry? in
+                let entry = git_tree_entry_byindex(pointer, index)!
+                let name = git_tree_entry_name(entry)!
+                guard strlen(name) >= want.count, memcmp(name, want.baseAddress!, want.count) == 0 else { return nil }
+                return TreeEntry(entry)
+            }
+        }
+    }
+
     /// The entry at a slash-separated path below this tree, or nil.
     public func entry(atPath path: String) throws -> TreeEntry? {
         var raw: OpaquePointer?

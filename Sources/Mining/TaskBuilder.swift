@@ -174,6 +174,7 @@ final class TaskBuilder {
 
     /// CRLF to LF, surrounding blank lines trimmed.
     static func clean(_ text: String) -> String {
-        text.replacingOccurrences(of: "\r\n", with: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let unixLines = text.utf8.contains(13) ? text.replacingOccurrences(of: "\r\n", with: "\n") : text
+        return unixLines.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
