@@ -189,7 +189,7 @@ extension Repository {
         func corrupt(_ what: String) -> GitError { GitError(code: .corrupt, operation: "parsing commit \(id)", message: what) }
         func hexID(_ from: Int) -> ObjectID? {
             guard from + 40 <= bytes.count else { return nil }
-            return ObjectID(hex: String(decoding: bytes[from..<from + 40], as: UTF8.self))
+            return ObjectID(hexDigits: UnsafeBufferPointer(rebasing: bytes[from..<from + 40]))
         }
         func time(in line: Slice<UnsafeBufferPointer<UInt8>>) -> (name: String, email: String, time: Int64)? {
             guard let open = line.firstIndex(of: 60), let close = line[open...].firstIndex(of: 62) else { return nil }
@@ -209,12 +209,19 @@ extension Repository {
             let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
             if end == start { start += 1; break }   // blank line: the message follows
             let line = bytes[start..<end]
-            func has(_ prefix: String) -> Bool { line.starts(with: prefix.utf8) }
-            if has("tree ") { tree = hexID(start + 5) }
-            else if has("parent ") { guard let parent = hexID(start + 7) else { throw corrupt("bad parent line") }; parents.append(parent) }
-            else if has("author ") { author = time(in: bytes[(start + 7)..<end]) }
-            else if has("committer ") { committerTime = time(in: bytes[(start + 10)..<end])?.time }
-            else if has("encoding ") { encoding = String(decoding: bytes[(start + 9)..<end], as: UTF8.self) }
+            func has(_ prefix: StaticString) -> Bool {
+                prefix.withUTF8Buffer { p in line.count >= p.count && memcmp(bytes.baseAddress! + start, p.baseAddress!, p.count) == 0 }
+            }
+            switch bytes[start] {
+            case UInt8(ascii: "t") where has("tree "): tree = hexID(start + 5)
+            case UInt8(ascii: "p") where has("parent "):
+                guard let parent = hexID(start + 7) else { throw corrupt("bad parent line") }
+                parents.append(parent)
+            case UInt8(ascii: "a") where has("author "): author = time(in: bytes[(start + 7)..<end])
+            case UInt8(ascii: "c") where has("committer "): committerTime = time(in: bytes[(start + 10)..<end])?.time
+            case UInt8(ascii: "e") where has("encoding "): encoding = String(decoding: bytes[(start + 9)..<end], as: UTF8.self)
+            default: break
+            }
             start = end + 1
         }
         guard let tree, let author, let committerTime else { throw corrupt("missing tree, author or committer") }

@@ -5,6 +5,7 @@ import Git
 struct CommitGraph {
     struct Node {
         let parents: [ObjectID]
+        let tree: ObjectID
         let committerTime: Int64
         /// Hash of author name, email and time: what rebases and cherry-picks keep.
         let authorKey: Int
@@ -15,6 +16,7 @@ struct CommitGraph {
 
         init(_ info: CommitInfo) {
             parents = info.parentIDs
+            tree = info.treeID
             committerTime = info.committerTime
             var hasher = Hasher()
             hasher.combine(info.authorName); hasher.combine(info.authorEmail); hasher.combine(info.authorTime)
@@ -35,6 +37,9 @@ struct CommitGraph {
     }
 
     mutating func add(_ id: ObjectID, _ node: Node) { nodes[id] = node }
+
+    /// True when the walk recorded this commit.
+    func contains(_ id: ObjectID) -> Bool { nodes[id] != nil }
 
     /// The node of any commit: from the walk, else read now through `reader` (the graph's own
     /// repository by default; workers pass theirs, as a libgit2 handle is not shared between

@@ -21,8 +21,11 @@ final class ProjectFacts {
     /// `requirements*.txt` and a `requirements/` directory at the root).
     static let manifestNames: [String] = ["Cargo.toml", "Package.swift", "pyproject.toml", "setup.cfg", "setup.py", "tox.ini"]
 
-    init(repository: Repository, references: [Reference]) throws {
+    private let graph: CommitGraph
+
+    init(repository: Repository, references: [Reference], graph: CommitGraph) throws {
         self.repository = repository
+        self.graph = graph
         var byCommit: [ObjectID: String] = [:]
         var timed: [(Int64, String)] = []
         for reference in references where reference.isTag {
@@ -125,13 +128,17 @@ final class ProjectFacts {
         try header(id).firstParent
     }
 
-    /// Tree and first parent (nil at a root or a shallow boundary), read without a full commit parse.
+    /// Tree and first parent (nil at a root or a shallow boundary): from the walk's graph when it
+    /// has the commit, else read without a full commit parse.
     private func header(_ id: ObjectID) throws -> (tree: ObjectID, firstParent: ObjectID?) {
-        let info = try repository.commitInfo(id)
-        guard !repository.shallowBoundary.contains(id), let parent = info.parentIDs.first, repository.contains(parent) else {
-            return (info.treeID, nil)
+        guard let node = try graph.node(id, reader: repository) else {
+            throw GitError(code: .notFound, operation: "reading commit \(id)", message: "not in this clone")
         }
-        return (info.treeID, parent)
+        guard !repository.shallowBoundary.contains(id), let parent = node.parents.first,
+              graph.contains(parent) || repository.contains(parent) else {
+            return (node.tree, nil)
+        }
+        return (node.tree, parent)
     }
 
     static func firstGroup(_ regex: NSRegularExpression, _ text: String) -> String? {

@@ -20,7 +20,7 @@ final class TaskBuilder {
         self.repository = repository; self.repo = repo; self.options = options; self.metadata = metadata
         self.graph = graph
         links = IssueLinkParser(repository: repo)
-        facts = try ProjectFacts(repository: repository, references: references)
+        facts = try ProjectFacts(repository: repository, references: references, graph: graph)
     }
 
     func task(for landing: Landing) throws -> Outcome {
