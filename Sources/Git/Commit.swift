@@ -19,8 +19,10 @@ public struct Signature: Hashable, Sendable {
         var seconds = time_t(time)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                      parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let year = String(parts.tm_year + 1900)
+        return String(repeating: "0", count: max(0, 4 - year.count)) + year + "-" + two(parts.tm_mon + 1) + "-" + two(parts.tm_mday)
+            + "T" + two(parts.tm_hour) + ":" + two(parts.tm_min) + ":" + two(parts.tm_sec) + "Z"
     }
 
     init(_ raw: UnsafePointer<git_signature>) {
@@ -108,18 +110,6 @@ public final class Commit {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
-
-    /// git's `format_subject`: lines of the first paragraph, trailing blanks trimmed, joined by " ".
-    static func summary(of message: String) -> String {
-        var lines: [String] = []
-        for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
-            var trimmed = Substring(line)
-            while let last = trimmed.last, last == " " || last == "\t" || last == "\r" { trimmed = trimmed.dropLast() }
-            if trimmed.isEmpty { if lines.isEmpty { continue } else { break } }
-            lines.append(String(trimmed))
-        }
-        return lines.joined(separator: " ")
-    }
 }
 
 extension Repository {
@@ -166,5 +156,91 @@ extension Repository {
         let rc = git_graph_descendant_of(pointer, &a, &b)
         try check(rc, "checking whether \(ancestor) is an ancestor of \(descendant)")
         return rc == 1
+    }
+}
+
+/// A commit's header and subject, parsed straight from the raw object: what history walks need,
+/// without building (and caching) a full libgit2 commit.
+public struct CommitInfo: Hashable, Sendable {
+    public let id: ObjectID
+    public let treeID: ObjectID
+    public let parentIDs: [ObjectID]
+    public let authorName: String
+    public let authorEmail: String
+    public let authorTime: Int64
+    public let committerTime: Int64
+    /// As `Commit.summary`.
+    public let summary: String
+}
+
+extension Repository {
+    /// Reads a commit's header and subject (throws `.corrupt` when the object is not a well-formed
+    /// commit, `.notFound` when it is absent).
+    public func commitInfo(_ id: ObjectID) throws -> CommitInfo {
+        let object = try objectDatabase.read(id)
+        guard object.type == GIT_OBJECT_COMMIT else {
+            throw GitError(code: .invalid, operation: "reading commit \(id)", message: "object is a \(object.typeName)")
+        }
+        let size = git_odb_object_size(object.pointer)
+        guard let raw = git_odb_object_data(object.pointer) else {
+            throw GitError(code: .corrupt, operation: "reading commit \(id)", message: "empty object")
+        }
+        let bytes = UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: size)
+        func corrupt(_ what: String) -> GitError { GitError(code: .corrupt, operation: "parsing commit \(id)", message: what) }
+        func hexID(_ from: Int) -> ObjectID? {
+            guard from + 40 <= bytes.count else { return nil }
+            return ObjectID(hexDigits: UnsafeBufferPointer(rebasing: bytes[from..<from + 40]))
+        }
+        func time(in line: Slice<UnsafeBufferPointer<UInt8>>) -> (name: String, email: String, time: Int64)? {
+            guard let open = line.firstIndex(of: 60), let close = line[open...].firstIndex(of: 62) else { return nil }
+            var nameEnd = open
+            while nameEnd > line.startIndex && bytes[nameEnd - 1] == 32 { nameEnd -= 1 }
+            var index = close + 1
+            while index < line.endIndex && bytes[index] == 32 { index += 1 }
+            var value: Int64 = 0
+            while index < line.endIndex, bytes[index] >= 48, bytes[index] <= 57 { value = value * 10 + Int64(bytes[index] - 48); index += 1 }
+            return (String(decoding: line[line.startIndex..<nameEnd], as: UTF8.self),
+                    String(decoding: bytes[(open + 1)..<close], as: UTF8.self), value)
+        }
+        var tree: ObjectID?, parents: [ObjectID] = [], author: (name: String, email: String, time: Int64)?
+        var committerTime: Int64?, encoding: String?
+        var start = 0
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
+            if end == start { start += 1; break }   // blank line: the message follows
+            let line = bytes[start..<end]
+            func has(_ prefix: StaticString) -> Bool {
+                prefix.withUTF8Buffer { p in line.count >= p.count && memcmp(bytes.baseAddress! + start, p.baseAddress!, p.count) == 0 }
+            }
+            switch bytes[start] {
+            case UInt8(ascii: "t") where has("tree "): tree = hexID(start + 5)
+            case UInt8(ascii: "p") where has("parent "):
+                guard let parent = hexID(start + 7) else { throw corrupt("bad parent line") }
+                parents.append(parent)
+            case UInt8(ascii: "a") where has("author "): author = time(in: bytes[(start + 7)..<end])
+            case UInt8(ascii: "c") where has("committer "): committerTime = time(in: bytes[(start + 10)..<end])?.time
+            case UInt8(ascii: "e") where has("encoding "): encoding = String(decoding: bytes[(start + 9)..<end], as: UTF8.self)
+            default: break
+            }
+            start = end + 1
+        }
+        guard let tree, let author, let committerTime else { throw corrupt("missing tree, author or committer") }
+        // The subject: first paragraph, lines right-trimmed and joined by spaces.
+        var subject: [UInt8] = []
+        while start < bytes.count {
+            let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
+            var last = end
+            while last > start && (bytes[last - 1] == 32 || bytes[last - 1] == 9 || bytes[last - 1] == 13) { last -= 1 }
+            if last == start {
+                if !subject.isEmpty { break }
+            } else {
+                if !subject.isEmpty { subject.append(32) }
+                subject.append(contentsOf: bytes[start..<last])
+            }
+            start = end + 1
+        }
+        return CommitInfo(id: id, treeID: tree, parentIDs: parents, authorName: author.name, authorEmail: author.email,
+                          authorTime: author.time, committerTime: committerTime,
+                          summary: Commit.decode(subject, encoding: encoding))
     }
 }

@@ -221,16 +221,14 @@ public final class Diff {
 
     /// git prints full ids only for binary files; text files get `core.abbrev=auto` abbreviations.
     private func abbreviateIndexLine(_ bytes: [UInt8]) -> [UInt8] {
+        // "index <40 hex>..<40 hex>[ <mode>]\n", before the "--- " line.
         let header = Diff.lineStart(of: Array("--- ".utf8), in: bytes) ?? bytes.count
-        guard let start = Diff.lineStart(of: Array("index ".utf8), in: Array(bytes[..<header])) else { return bytes }
-        let end = bytes[start...].firstIndex(of: 10) ?? bytes.count
-        let line = String(decoding: bytes[start..<end], as: UTF8.self)
-        let fields = line.split(separator: " ")
-        let ids = fields[1].components(separatedBy: "..")
-        guard ids.count == 2, let old = ObjectID(hex: ids[0]), let new = ObjectID(hex: ids[1]) else { return bytes }
-        var rewritten = "index \(repository.abbreviate(old))..\(repository.abbreviate(new))"
-        if fields.count > 2 { rewritten += " " + fields[2...].joined(separator: " ") }
-        return Array(bytes[..<start]) + Array(rewritten.utf8) + Array(bytes[end...])
+        guard let start = Diff.lineStart(of: Array("index ".utf8), in: Array(bytes[..<header])),
+              start + 88 <= bytes.count, bytes[start + 46] == 46, bytes[start + 47] == 46,
+              let old = ObjectID(hex: String(decoding: bytes[(start + 6)..<(start + 46)], as: UTF8.self)),
+              let new = ObjectID(hex: String(decoding: bytes[(start + 48)..<(start + 88)], as: UTF8.self)) else { return bytes }
+        let rewritten = "index \(repository.abbreviate(old))..\(repository.abbreviate(new))"
+        return Array(bytes[..<start]) + Array(rewritten.utf8) + Array(bytes[(start + 88)...])
     }
 
     private func blobData(_ id: ObjectID) throws -> [UInt8] {

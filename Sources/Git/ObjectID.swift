@@ -8,14 +8,24 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible,
 
     /// Parses 40 hex digits (either case); nil for anything else.
     public init?(hex: String) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 40 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 20)
-        for i in 0..<20 {
-            guard let hi = ObjectID.nibble(utf8[2 * i]), let lo = ObjectID.nibble(utf8[2 * i + 1]) else { return nil }
-            bytes[i] = hi << 4 | lo
+        var text = hex
+        guard let parsed = text.withUTF8({ ObjectID(hexDigits: $0) }) else { return nil }
+        self = parsed
+    }
+
+    /// Parses 40 hex digits given as ASCII bytes.
+    init?(hexDigits digits: UnsafeBufferPointer<UInt8>) {
+        guard digits.count == 40 else { return nil }
+        func word(_ from: Int, _ count: Int) -> UInt64? {
+            var value: UInt64 = 0
+            for i in from..<(from + count) {
+                guard let nibble = ObjectID.nibble(digits[i]) else { return nil }
+                value = value << 4 | UInt64(nibble)
+            }
+            return value
         }
-        self.init(bytes: bytes)
+        guard let a = word(0, 16), let b = word(16, 16), let c = word(32, 8) else { return nil }
+        self.a = a; self.b = b; self.c = UInt32(c)
     }
 
     /// The 20 raw bytes.
@@ -29,7 +39,12 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible,
     }
 
     init(_ oid: git_oid) {
-        self.init(bytes: withUnsafeBytes(of: oid.id) { Array($0) })
+        var id = oid.id
+        (a, b, c) = withUnsafeBytes(of: &id) { raw in
+            (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+             UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+             UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+        }
     }
 
     init(_ pointer: UnsafePointer<git_oid>) { self.init(pointer.pointee) }
@@ -45,10 +60,18 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible,
 
     /// 40 lowercase hex digits.
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](); out.reserveCapacity(40)
-        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 40) { buffer in
+            func put(_ value: UInt64, digits: Int, at offset: Int) {
+                for i in 0..<digits {
+                    let nibble = UInt8(truncatingIfNeeded: value >> UInt64(4 * (digits - 1 - i))) & 15
+                    buffer[offset + i] = nibble < 10 ? 48 + nibble : 87 + nibble
+                }
+            }
+            put(a, digits: 16, at: 0)
+            put(b, digits: 16, at: 16)
+            put(UInt64(c), digits: 8, at: 32)
+            return 40
+        }
     }
 
     /// The first `length` hex digits, for messages.
@@ -58,10 +81,16 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible,
 
     public var isZero: Bool { a == 0 && b == 0 && c == 0 }
 
+    /// All zeros: git's name for "no object".
+    public static let zero = ObjectID(bytes: [UInt8](repeating: 0, count: 20))
+
     var oid: git_oid {
         var oid = git_oid()
-        let raw = bytes
-        withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: raw) }
+        withUnsafeMutableBytes(of: &oid.id) { raw in
+            raw.storeBytes(of: a.bigEndian, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: b.bigEndian, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: c.bigEndian, toByteOffset: 16, as: UInt32.self)
+        }
         return oid
     }
 

@@ -203,6 +203,13 @@ final class ReferenceHandle {
     var symbolicTarget: String? { git_reference_symbolic_target(pointer).map { String(cString: $0) } }
 }
 
+/// Owns a `git_reference_iterator` handle.
+final class ReferenceIteratorHandle {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { git_reference_iterator_free(pointer) }
+}
+
 /// Owns a `git_object` handle.
 final class ObjectHandle {
     let pointer: OpaquePointer
@@ -215,13 +222,13 @@ extension Repository {
     /// Every reference (branches, remote-tracking branches, tags, `refs/pull/*`, …), symbolic ones
     /// resolved; `HEAD` files are not references and are not listed.
     public func references() throws -> [Reference] {
-        var iterator: OpaquePointer?
-        try check(git_reference_iterator_new(&iterator, pointer), "listing references of \(gitDirectory)")
-        defer { git_reference_iterator_free(iterator) }
+        var raw: OpaquePointer?
+        try check(git_reference_iterator_new(&raw, pointer), "listing references of \(gitDirectory)")
+        let iterator = ReferenceIteratorHandle(raw!)
         var result: [Reference] = []
         while true {
             var raw: OpaquePointer?
-            let rc = git_reference_next(&raw, iterator)
+            let rc = git_reference_next(&raw, iterator.pointer)
             if rc == GIT_ITEROVER.rawValue { git_error_clear(); break }
             try check(rc, "listing references of \(gitDirectory)")
             if let reference = try describe(ReferenceHandle(raw!)) { result.append(reference) }

@@ -32,6 +32,21 @@ public struct TreeEntry: Hashable, Sendable {
     }
 }
 
+/// Owns a `git_tree_entry` handle (one returned by path lookup; entries read by index belong to
+/// their tree).
+final class TreeEntryHandle {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { git_tree_entry_free(pointer) }
+}
+
+/// Owns a `git_signature`.
+final class SignatureHandle {
+    let pointer: UnsafeMutablePointer<git_signature>
+    init(_ pointer: UnsafeMutablePointer<git_signature>) { self.pointer = pointer }
+    deinit { git_signature_free(pointer) }
+}
+
 /// A tree object (owns its `git_tree` handle).
 public final class Tree {
     let pointer: OpaquePointer
@@ -54,14 +69,28 @@ public final class Tree {
         git_tree_entry_byname(pointer, name).map { TreeEntry($0) }
     }
 
+    /// The entries whose names start with `prefix` (compared as bytes, without building the other
+    /// entries).
+    public func entries(withPrefix prefix: String) -> [TreeEntry] {
+        let wanted = Array(prefix.utf8)
+        return wanted.withUnsafeBufferPointer { want in
+            (0..<git_tree_entrycount(pointer)).compactMap { index -> TreeEntry? in
+                let entry = git_tree_entry_byindex(pointer, index)!
+                let name = git_tree_entry_name(entry)!
+                guard strlen(name) >= want.count, memcmp(name, want.baseAddress!, want.count) == 0 else { return nil }
+                return TreeEntry(entry)
+            }
+        }
+    }
+
     /// The entry at a slash-separated path below this tree, or nil.
     public func entry(atPath path: String) throws -> TreeEntry? {
         var raw: OpaquePointer?
         let rc = git_tree_entry_bypath(&raw, pointer, path)
         if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return nil }
         try check(rc, "looking up \(path) in tree \(id)")
-        defer { git_tree_entry_free(raw) }
-        return TreeEntry(raw!)
+        let entry = TreeEntryHandle(raw!)
+        return TreeEntry(entry.pointer)
     }
 }
 
@@ -92,12 +121,9 @@ extension Repository {
 
     /// A blob's content.
     public func blob(_ id: ObjectID) throws -> [UInt8] {
-        var oid = id.oid
-        var raw: OpaquePointer?
-        try check(git_blob_lookup(&raw, pointer, &oid), "reading blob \(id)")
-        defer { git_blob_free(raw) }
-        let size = Int(git_blob_rawsize(raw))
-        guard size > 0, let data = git_blob_rawcontent(raw) else { return [] }
+        let handle = try BlobHandle(repository: self, id: id)
+        let size = Int(git_blob_rawsize(handle.pointer))
+        guard size > 0, let data = git_blob_rawcontent(handle.pointer) else { return [] }
         return Array(UnsafeRawBufferPointer(start: data, count: size))
     }
 
@@ -172,13 +198,13 @@ extension Repository {
         var copied = Set<ObjectID>()
         try copyTree(sourceCommit.treeID, from: source, to: target, copied: &copied)
 
-        var signature: UnsafeMutablePointer<git_signature>?
+        var rawSignature: UnsafeMutablePointer<git_signature>?
         let time = sourceCommit.committer.time
-        try check(git_signature_new(&signature, "Forge", "forge@localhost", time, 0), "making a signature")
-        defer { git_signature_free(signature) }
+        try check(git_signature_new(&rawSignature, "Forge", "forge@localhost", time, 0), "making a signature")
+        let signature = SignatureHandle(rawSignature!)
         let tree = try target.tree(sourceCommit.treeID)
         var out = git_oid()
-        try check(git_commit_create(&out, target.pointer, "HEAD", signature, signature, "UTF-8", message,
+        try check(git_commit_create(&out, target.pointer, "HEAD", signature.pointer, signature.pointer, "UTF-8", message,
                                     tree.pointer, 0, nil), "committing the base tree in \(path)")
         var options = git_checkout_options()
         try check(git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION)), "initializing checkout options")

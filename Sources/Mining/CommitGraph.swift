@@ -5,6 +5,7 @@ import Git
 struct CommitGraph {
     struct Node {
         let parents: [ObjectID]
+        let tree: ObjectID
         let committerTime: Int64
         /// Hash of author name, email and time: what rebases and cherry-picks keep.
         let authorKey: Int
@@ -13,12 +14,15 @@ struct CommitGraph {
         /// True for a single-parent commit whose subject ends in "(#N)".
         let isSquash: Bool
 
-        init(_ commit: Commit, subject: String) {
-            parents = commit.parentIDs
-            committerTime = commit.committerTime
-            authorKey = CommitGraph.authorKey(commit)
-            subjectKey = subject.hashValue
-            isSquash = parents.count <= 1 && PullRequestDiscovery.squashedPullNumber(subject: subject) != nil
+        init(_ info: CommitInfo) {
+            parents = info.parentIDs
+            tree = info.treeID
+            committerTime = info.committerTime
+            var hasher = Hasher()
+            hasher.combine(info.authorName); hasher.combine(info.authorEmail); hasher.combine(info.authorTime)
+            authorKey = hasher.finalize()
+            subjectKey = info.summary.hashValue
+            isSquash = parents.count <= 1 && PullRequestDiscovery.squashedPullNumber(subject: info.summary) != nil
         }
     }
 
@@ -34,12 +38,81 @@ struct CommitGraph {
 
     mutating func add(_ id: ObjectID, _ node: Node) { nodes[id] = node }
 
-    /// The node of any commit: from the walk, else read now (nil when absent, e.g. shallow).
-    func node(_ id: ObjectID) throws -> Node? {
+    /// True when the walk recorded this commit.
+    func contains(_ id: ObjectID) -> Bool { nodes[id] != nil }
+
+    /// The node of any commit: from the walk, else read now through `reader` (the graph's own
+    /// repository by default; workers pass theirs, as a libgit2 handle is not shared between
+    /// threads). Nil when absent, e.g. beyond a shallow boundary.
+    func node(_ id: ObjectID, reader: Repository? = nil) throws -> Node? {
         if let node = nodes[id] { return node }
+        let repository = reader ?? self.repository
         guard repository.contains(id) else { return nil }
-        let commit = try repository.commit(id)
-        return Node(commit, subject: commit.summary)
+        return Node(try repository.commitInfo(id))
+    }
+
+    /// `git rev-list head ^hidden`, newest first, at most `limit`: commits reachable from `head`
+    /// but not from `hidden`. Commits are taken newest first and a commit's ancestors inherit its
+    /// "hidden" mark, so the walk stops as soon as only hidden commits remain queued — the
+    /// history below the fork point is never visited.
+    func exclusiveAncestors(of head: ObjectID, hiding hidden: ObjectID?, limit: Int, reader: Repository) throws -> [ObjectID] {
+        var hiddenMark: [ObjectID: Bool] = [:]    // queued or done → hidden?
+        var done = Set<ObjectID>()
+        var heap: [(time: Int64, id: ObjectID)] = []
+        var visibleQueued = 0
+        var cache: [ObjectID: Node] = [:]
+        func lookup(_ id: ObjectID) throws -> Node? {
+            if let known = cache[id] { return known }
+            let node = try self.node(id, reader: reader)
+            cache[id] = node
+            return node
+        }
+        func push(_ id: ObjectID, hidden: Bool) throws {
+            if let mark = hiddenMark[id] {
+                // Reached again from a hidden commit: hide it (and, through it, its ancestors).
+                if hidden && !mark && !done.contains(id) { hiddenMark[id] = true; visibleQueued -= 1 }
+                return
+            }
+            guard let node = try lookup(id) else { return }
+            hiddenMark[id] = hidden
+            if !hidden { visibleQueued += 1 }
+            heap.append((node.committerTime, id))
+            var child = heap.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard heap[parent].time < heap[child].time else { break }
+                heap.swapAt(parent, child)
+                child = parent
+            }
+        }
+        func pop() -> ObjectID {
+            let top = heap[0].id
+            heap[0] = heap[heap.count - 1]
+            heap.removeLast()
+            var index = 0
+            while true {
+                let left = 2 * index + 1, right = left + 1
+                var largest = index
+                if left < heap.count && heap[left].time > heap[largest].time { largest = left }
+                if right < heap.count && heap[right].time > heap[largest].time { largest = right }
+                if largest == index { break }
+                heap.swapAt(index, largest)
+                index = largest
+            }
+            return top
+        }
+        if let hidden { try push(hidden, hidden: true) }
+        try push(head, hidden: false)
+        var result: [ObjectID] = []
+        while visibleQueued > 0, result.count < limit, !heap.isEmpty {
+            let id = pop()
+            guard done.insert(id).inserted else { continue }
+            let isHidden = hiddenMark[id] ?? true
+            if !isHidden { visibleQueued -= 1; result.append(id) }
+            guard let node = try lookup(id), !reader.shallowBoundary.contains(id) else { continue }
+            for parent in node.parents { try push(parent, hidden: isHidden) }
+        }
+        return result
     }
 
     /// The next commit down a first-parent line; nil at a root or a shallow boundary.
@@ -70,10 +143,4 @@ struct CommitGraph {
         return seen
     }
 
-    static func authorKey(_ commit: Commit) -> Int {
-        let author = commit.author
-        var hasher = Hasher()
-        hasher.combine(author.name); hasher.combine(author.email); hasher.combine(author.time)
-        return hasher.finalize()
-    }
 }

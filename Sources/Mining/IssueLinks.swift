@@ -16,6 +16,7 @@ public struct IssueLinkParser: Sendable {
 
     /// Issue numbers closed by `text`, in order of appearance, without repeats.
     public func issues(in text: String) -> [Int] {
+        guard IssueLinkParser.mayContainKeyword(text) else { return [] }
         var numbers: [Int] = []
         let range = NSRange(text.startIndex..., in: text)
         for match in Self.pattern.matches(in: text, range: range) {
@@ -31,6 +32,23 @@ public struct IssueLinkParser: Sendable {
             if let number, !numbers.contains(number) { numbers.append(number) }
         }
         return numbers
+    }
+
+    /// A quick scan for "fix", "clos" or "resolv" in any case: most texts have none, and the
+    /// regular expression costs far more than this.
+    static func mayContainKeyword(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 5 else { return false }
+        func lower(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
+        for i in 0..<(bytes.count - 2) {
+            switch lower(bytes[i]) {
+            case 102: if lower(bytes[i + 1]) == 105 && lower(bytes[i + 2]) == 120 { return true }   // fix
+            case 99: if i + 3 < bytes.count && lower(bytes[i + 1]) == 108 && lower(bytes[i + 2]) == 111 && lower(bytes[i + 3]) == 115 { return true }   // clos
+            case 114: if i + 5 < bytes.count && Array(bytes[i...(i + 5)].map(lower)) == Array("resolv".utf8) { return true }
+            default: continue
+            }
+        }
+        return false
     }
 
     private func isThisRepository(_ owner: String?, _ name: String?) -> Bool {

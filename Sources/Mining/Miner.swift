@@ -13,6 +13,11 @@ import Store
 /// Runs are incremental: history reachable from `previous.tips` is not walked again, and PRs in
 /// `previous.minedPullNumbers` are not reported again, so re-running with the returned state
 /// finds nothing new until new commits arrive.
+///
+/// The miner reads through its own handles on `repository.gitDirectory`, opened as bare (the
+/// working tree is never consulted), one per worker thread; `progress` may be called from any of
+/// them. Failures are thrown as `GitError` (unreadable or corrupt objects, naming them); a PR the
+/// clone cannot support (shallow history) is returned in `skipped` instead.
 public final class Miner {
     public let repository: Repository
     /// `owner/name`: instance ids and same-repository issue links use it.
@@ -27,6 +32,10 @@ public final class Miner {
     /// history (total unknown) and while building tasks (total = PRs found).
     public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(),
                      progress: ((_ done: Int, _ total: Int?) -> Void)? = nil) throws -> MiningResult {
+        // All work goes through handles that read the repository as bare: the working tree's
+        // .gitattributes are no input to mining, and skipping them saves system calls for every
+        // diffed file. The first handle's caches stay warm for the first worker.
+        let repository = try Repository.open(self.repository.gitDirectory, ignoringWorkingTree: true)
         let references = try repository.references()
         let tips = Array(Set(references.filter { $0.isBranch || $0.isTag }.compactMap(\.commit))).sorted()
         let defaultBranch = try repository.defaultBranch()
@@ -41,9 +50,9 @@ public final class Miner {
         while let id = try walk.next() {
             walked += 1
             if walked % 1000 == 0 { progress?(walked, nil) }
-            let commit = try repository.commit(id)
-            let subject = commit.summary
-            let node = CommitGraph.Node(commit, subject: subject)
+            let info = try repository.commitInfo(id)
+            let subject = info.summary
+            let node = CommitGraph.Node(info)
             graph.add(id, node)
             let parents = node.parents
             var landing: Landing?
@@ -77,6 +86,7 @@ public final class Miner {
         }
         var skipped: [SkippedPullRequest] = []
         var patchIDs = previous.patchIDs
+        var unmerged: [Int: ObjectID] = [:]
         let unresolved = pullHeads.filter { landings[$0.key] == nil && !previous.minedPullNumbers.contains($0.key) }
         if !unresolved.isEmpty {
             if let defaultTip {
@@ -86,13 +96,15 @@ public final class Miner {
                 landings.merge(found.landed) { first, _ in first }
                 skipped += found.notMerged.map { SkippedPullRequest(number: $0, reason: .notMerged) }
                 patchIDs.merge(found.patchIDs) { $1 }
+                for number in found.notMerged { unmerged[number] = unresolved[number] }
             } else {
                 skipped += unresolved.keys.map { SkippedPullRequest(number: $0, reason: .notMerged) }
             }
         }
         // 3. One task per landing, one PR at a time per worker (only one diff in memory each).
         let ordered = landings.values.sorted { $0.number < $1.number }
-        let outcomes = try buildTasks(ordered, metadata: metadata, references: references, progress: progress)
+        let outcomes = try buildTasks(ordered, in: repository, graph: graph, metadata: metadata, references: references,
+                                      progress: progress)
         var tasks: [TaskRecord] = []
         for (landing, outcome) in zip(ordered, outcomes) {
             switch outcome {
@@ -101,7 +113,8 @@ public final class Miner {
             }
         }
 
-        var state = MiningState(tips: tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs)
+        var state = MiningState(tips: tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs,
+                                unmergedPullHeads: unmerged)
         state.minedPullNumbers.formUnion(landings.keys)
         return MiningResult(tasks: tasks, skipped: skipped.sorted { $0.number < $1.number }, state: state,
                             commitsWalked: walked)
@@ -110,7 +123,8 @@ public final class Miner {
     /// Builds tasks on `options.workers` threads, each with its own libgit2 repository handle (a
     /// handle must not be shared between threads) and a contiguous run of PRs, so the memoized
     /// first-parent walks of neighbouring PRs stay in one worker. Results keep `landings`' order.
-    private func buildTasks(_ landings: [Landing], metadata: Metadata?, references: [Reference],
+    private func buildTasks(_ landings: [Landing], in repository: Repository, graph: CommitGraph, metadata: Metadata?,
+                            references: [Reference],
                             progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
         let total = landings.count
         let workers = max(1, min(options.workers, total / 16))   // tiny runs are not worth a thread
@@ -124,11 +138,9 @@ public final class Miner {
             let range = (worker * chunk)..<min(total, (worker + 1) * chunk)
             guard !range.isEmpty else { return }
             do {
-                // Read as bare: the working tree's .gitattributes are no input to mining, and
-                // skipping them saves system calls for every file of every diff.
-                let repository = try Repository.open(self.repository.gitDirectory, ignoringWorkingTree: true)
+                let repository = worker == 0 ? repository : try Repository.open(repository.gitDirectory, ignoringWorkingTree: true)
                 let builder = try TaskBuilder(repository: repository, repo: repo, options: options, metadata: metadata,
-                                              references: references)
+                                              references: references, graph: graph)
                 for index in range {
                     let outcome = try builder.task(for: landings[index])
                     lock.lock()

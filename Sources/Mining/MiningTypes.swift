@@ -20,13 +20,14 @@ public struct MiningOptions: Sendable {
     public var excludePaths: [PathGlob]
     /// At most this many of a PR's commits are read for messages and links (GitHub lists 250).
     public var maxCommitsPerPullRequest: Int
-    /// Threads that build tasks (each opens its own handle on the repository).
+    /// Threads that build tasks (each opens its own handle on the repository). Defaults to the
+    /// processor count, at most 8: beyond that, object reads contend more than they gain.
     public var workers: Int
 
     public init(requireTestAndCode: Bool = true, maxPatchLines: Int? = nil, maxPatchBytes: Int? = nil,
                 createdAfter: Date? = nil, createdBefore: Date? = nil, includePaths: [PathGlob] = [],
                 excludePaths: [PathGlob] = [], maxCommitsPerPullRequest: Int = 250,
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                workers: Int = min(8, ProcessInfo.processInfo.activeProcessorCount)) {
         self.requireTestAndCode = requireTestAndCode; self.maxPatchLines = maxPatchLines
         self.maxPatchBytes = maxPatchBytes; self.createdAfter = createdAfter; self.createdBefore = createdBefore
         self.includePaths = includePaths; self.excludePaths = excludePaths
@@ -43,12 +44,19 @@ public struct MiningState: Codable, Hashable, Sendable {
     public var minedPullNumbers: Set<Int>
     /// Patch-ids of default-branch first-parent commits, computed for rebase detection.
     public var patchIDs: [ObjectID: ObjectID]
+    /// PR refs found not merged, with the head they had: unchanged, they are only compared with
+    /// the default branch's new commits next time.
+    public var unmergedPullHeads: [Int: ObjectID]
 
-    public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:]) {
+    public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:],
+                unmergedPullHeads: [Int: ObjectID] = [:]) {
         self.tips = tips; self.minedPullNumbers = minedPullNumbers; self.patchIDs = patchIDs
+        self.unmergedPullHeads = unmergedPullHeads
     }
 
-    private enum CodingKeys: String, CodingKey { case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids" }
+    private enum CodingKeys: String, CodingKey {
+        case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids", unmergedPullHeads = "unmerged_pull_heads"
+    }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -62,6 +70,14 @@ public struct MiningState: Codable, Hashable, Sendable {
             }
             patchIDs[id] = patchID
         }
+        let heads = try container.decodeIfPresent([String: ObjectID].self, forKey: .unmergedPullHeads) ?? [:]
+        unmergedPullHeads = [:]
+        for (number, head) in heads {
+            guard let pull = Int(number) else {
+                throw DecodingError.dataCorruptedError(forKey: .unmergedPullHeads, in: container, debugDescription: "not a PR number: \(number)")
+            }
+            unmergedPullHeads[pull] = head
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -69,6 +85,8 @@ public struct MiningState: Codable, Hashable, Sendable {
         try container.encode(tips, forKey: .tips)
         try container.encode(minedPullNumbers.sorted(), forKey: .minedPullNumbers)
         try container.encode(Dictionary(uniqueKeysWithValues: patchIDs.map { ($0.key.hex, $0.value) }), forKey: .patchIDs)
+        try container.encode(Dictionary(uniqueKeysWithValues: unmergedPullHeads.map { (String($0.key), $0.value) }),
+                             forKey: .unmergedPullHeads)
     }
 }
 
@@ -118,10 +136,4 @@ public struct MiningResult: Sendable {
     public var state: MiningState
     /// Commits walked in this run (0 when nothing changed since `previous`).
     public var commitsWalked: Int
-}
-
-/// Mining failed outright (not a single PR's problem).
-public struct MiningError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public var description: String { message }
 }

@@ -14,14 +14,18 @@ final class ProjectFacts {
     private var fileVersionByTree: [ObjectID: String] = [:]
     private var tagVersionMemo: [ObjectID: String] = [:]
     private var environmentMemo: [ObjectID: ObjectID] = [:]
-    private var fingerprintByTree: [ObjectID: String] = [:]
+    private var fingerprintByTree: [ObjectID: [ObjectID]] = [:]
     private var languageByTree: [ObjectID: String?] = [:]
 
-    /// Files whose change means the project's dependencies (and so its environment) changed.
-    static let manifestNames: Set<String> = ["pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "Package.swift", "Cargo.toml"]
+    /// Files whose change means the project's dependencies (and so its environment) changed (plus
+    /// `requirements*.txt` and a `requirements/` directory at the root).
+    static let manifestNames: [String] = ["Cargo.toml", "Package.swift", "pyproject.toml", "setup.cfg", "setup.py", "tox.ini"]
 
-    init(repository: Repository, references: [Reference]) throws {
+    private let graph: CommitGraph
+
+    init(repository: Repository, references: [Reference], graph: CommitGraph) throws {
         self.repository = repository
+        self.graph = graph
         var byCommit: [ObjectID: String] = [:]
         var timed: [(Int64, String)] = []
         for reference in references where reference.isTag {
@@ -121,9 +125,20 @@ final class ProjectFacts {
     }
 
     private func firstParent(of id: ObjectID) throws -> ObjectID? {
-        guard !repository.shallowBoundary.contains(id), let parent = try repository.commit(id).parentIDs.first,
-              repository.contains(parent) else { return nil }
-        return parent
+        try header(id).firstParent
+    }
+
+    /// Tree and first parent (nil at a root or a shallow boundary): from the walk's graph when it
+    /// has the commit, else read without a full commit parse.
+    private func header(_ id: ObjectID) throws -> (tree: ObjectID, firstParent: ObjectID?) {
+        guard let node = try graph.node(id, reader: repository) else {
+            throw GitError(code: .notFound, operation: "reading commit \(id)", message: "not in this clone")
+        }
+        guard !repository.shallowBoundary.contains(id), let parent = node.parents.first,
+              graph.contains(parent) || repository.contains(parent) else {
+            return (node.tree, nil)
+        }
+        return (node.tree, parent)
     }
 
     static func firstGroup(_ regex: NSRegularExpression, _ text: String) -> String? {
@@ -183,33 +198,35 @@ final class ProjectFacts {
     func environmentSetupCommit(for commit: ObjectID) throws -> ObjectID {
         var chain: [ObjectID] = []
         var current = commit
-        var result: ObjectID?
-        var fingerprint = try manifestFingerprint(current)
+        var node = try header(current)
+        var fingerprint = try manifestFingerprint(tree: node.tree)
+        var result: ObjectID
         while true {
             if let known = environmentMemo[current] { result = known; break }
             chain.append(current)
-            guard let parent = try firstParent(of: current) else { result = current; break }
-            let parentFingerprint = try manifestFingerprint(parent)
+            guard let parent = node.firstParent else { result = current; break }
+            let parentNode = try header(parent)
+            let parentFingerprint = try manifestFingerprint(tree: parentNode.tree)
             if parentFingerprint != fingerprint { result = current; break }
             current = parent
+            node = parentNode
             fingerprint = parentFingerprint
         }
-        for id in chain { environmentMemo[id] = result! }
-        return result!
+        for id in chain { environmentMemo[id] = result }
+        return result
     }
 
-    private func manifestFingerprint(_ commit: ObjectID) throws -> String {
-        let treeID = try repository.commit(commit).treeID
+    /// The manifests' blob ids in a root tree (memoized by tree).
+    private func manifestFingerprint(tree treeID: ObjectID) throws -> [ObjectID] {
         if let known = fingerprintByTree[treeID] { return known }
         let root = try repository.tree(treeID)
-        var parts: [String] = []
-        for entry in root.entries {
-            let isRequirements = entry.name.hasPrefix("requirements") && (entry.name.hasSuffix(".txt") || entry.kind == .directory)
-            if ProjectFacts.manifestNames.contains(entry.name) || isRequirements { parts.append("\(entry.name)=\(entry.id.hex)") }
+        var ids: [ObjectID] = []
+        for name in ProjectFacts.manifestNames { ids.append(root.entry(named: name)?.id ?? ObjectID.zero) }
+        for entry in root.entries(withPrefix: "requirements") where entry.name.hasSuffix(".txt") || entry.kind == .directory {
+            ids.append(entry.id)
         }
-        let fingerprint = parts.joined(separator: ";")
-        fingerprintByTree[treeID] = fingerprint
-        return fingerprint
+        fingerprintByTree[treeID] = ids
+        return ids
     }
 
     // MARK: Language

@@ -102,6 +102,11 @@ struct PullRequestDiscovery {
             cache[id] = value
             return value
         }
+        // PR refs that were checked before, unchanged since, can only have landed in the part of
+        // the line walked now; when nothing was walked there, nothing needs looking at.
+        let fresh = candidates.filter { previous.unmergedPullHeads[$0.key] != $0.value }
+        let walkedLine = graph.walkedFirstParentLine(from: defaultTip)
+        if fresh.isEmpty && walkedLine.isEmpty { return ([:], candidates.keys.sorted(), [:]) }
         let onDefaultBranch = try graph.reachable(from: defaultTip)
 
         // Each candidate's own commits: from its head back to the default branch's history.
@@ -111,7 +116,7 @@ struct PullRequestDiscovery {
         var oldestHead = Int64.max
         for (number, head) in candidates {
             guard let headNode = try graph.node(head) else { continue }
-            oldestHead = min(oldestHead, headNode.committerTime)
+            if fresh[number] != nil { oldestHead = min(oldestHead, headNode.committerTime) }
             var entry = Own()
             var queue = [head]
             var seen: Set<ObjectID> = [head]
@@ -134,6 +139,7 @@ struct PullRequestDiscovery {
         // The default branch's first-parent line, newest first. Landings happen after the PR head
         // was committed: a long run of older commits ends the search.
         let bound = oldestHead == Int64.max ? Int64.max : oldestHead - 86_400
+        let newCommits = Set(walkedLine)
         var keyed: [ObjectID] = []                   // first-parent commits sharing a key with a PR commit
         var position: [ObjectID: Int] = [:]
         var matchedKeys = Set<Int>()
@@ -142,7 +148,10 @@ struct PullRequestDiscovery {
         while let id = current, let node = try graph.node(id) {
             position[id] = position.count
             current = graph.firstParent(of: id, node)
-            if node.committerTime < bound { olderInARow += 1; if olderInARow > 50 { break } else { continue } }
+            if !newCommits.contains(id) && node.committerTime < bound {
+                olderInARow += 1
+                if olderInARow > 50 { break } else { continue }
+            }
             olderInARow = 0
             // Merges and other PRs' squash commits are not rebased commits.
             guard node.parents.count == 1, !node.isSquash else { continue }

@@ -13,10 +13,14 @@ final class TaskBuilder {
     private let links: IssueLinkParser
     private let facts: ProjectFacts
 
-    init(repository: Repository, repo: String, options: MiningOptions, metadata: Metadata?, references: [Reference]) throws {
+    private let graph: CommitGraph
+
+    init(repository: Repository, repo: String, options: MiningOptions, metadata: Metadata?, references: [Reference],
+         graph: CommitGraph) throws {
         self.repository = repository; self.repo = repo; self.options = options; self.metadata = metadata
+        self.graph = graph
         links = IssueLinkParser(repository: repo)
-        facts = try ProjectFacts(repository: repository, references: references)
+        facts = try ProjectFacts(repository: repository, references: references, graph: graph)
     }
 
     func task(for landing: Landing) throws -> Outcome {
@@ -114,13 +118,9 @@ final class TaskBuilder {
     /// Oldest first; at most `maxCommitsPerPullRequest`.
     private func pullRequestCommits(_ landing: Landing) throws -> [Commit] {
         if landing.baseIsTargetParent { return [try repository.commit(landing.commit)] }
-        // A fresh walk per PR: resetting a long-lived one costs time proportional to all it has seen.
-        let walk = try repository.walk(from: [landing.head], hiding: landing.targetParent.map { [$0] } ?? [])
-        var commits: [Commit] = []
-        while commits.count < options.maxCommitsPerPullRequest, let id = try walk.next() {
-            commits.append(try repository.commit(id))
-        }
-        return commits.reversed()
+        let ids = try graph.exclusiveAncestors(of: landing.head, hiding: landing.targetParent,
+                                               limit: options.maxCommitsPerPullRequest, reader: repository)
+        return try ids.reversed().map { try repository.commit($0) }
     }
 
     private func problemStatement(number: Int, issues: [Int], pull: PullRequestInfo?, landing: Landing,
@@ -174,6 +174,7 @@ final class TaskBuilder {
 
     /// CRLF to LF, surrounding blank lines trimmed.
     static func clean(_ text: String) -> String {
-        text.replacingOccurrences(of: "\r\n", with: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let unixLines = text.utf8.contains(13) ? text.replacingOccurrences(of: "\r\n", with: "\n") : text
+        return unixLines.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -97,6 +97,19 @@ final class RepositoryTests: XCTestCase {
 
         let b = try repo.commit(ObjectID(hex: broken)!)
         XCTAssertEqual(b.message, "Broken \u{FFFD}\u{FFFD} bytes\n")
+
+        // The raw-object reader agrees with libgit2's parsed commit.
+        for commit in [c, l, b] {
+            let info = try repo.commitInfo(commit.id)
+            XCTAssertEqual(info.summary, commit.summary)
+            XCTAssertEqual(info.parentIDs, commit.parentIDs)
+            XCTAssertEqual(info.treeID, commit.treeID)
+            XCTAssertEqual(info.authorName, commit.author.name)
+            XCTAssertEqual(info.authorEmail, commit.author.email)
+            XCTAssertEqual(info.authorTime, commit.author.time)
+            XCTAssertEqual(info.committerTime, commit.committer.time)
+        }
+        XCTAssertThrowsError(try repo.commitInfo(c.treeID)) { XCTAssertEqual(($0 as? GitError)?.code, .invalid) }
     }
 
     /// Two branches merged, a tag on a side branch: every walk checked against git rev-list.

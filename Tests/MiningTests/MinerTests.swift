@@ -166,6 +166,26 @@ final class MinerTests: XCTestCase {
         XCTAssertEqual(third.tasks.first?.issueNumbers, [20])
         XCTAssertEqual(third.commitsWalked, 2)
 
+        // A PR ref that has not landed is remembered with its head, and found once it lands.
+        XCTAssertEqual(third.state.unmergedPullHeads, [4: ObjectID(hex: demo.commits["pr4-head"]!)!])
+        try f.git("checkout", "-q", "-b", "later")
+        try f.write("demo/later.py", "LATER = 1\n")
+        try f.write("tests/test_later.py", "from demo.later import LATER\n\ndef test_later():\n    assert LATER\n")
+        let later = try f.commit("Later feature")
+        try f.git("update-ref", "refs/pull/10/head", later)
+        try f.git("checkout", "-q", "main")
+        try f.git("branch", "-q", "-D", "later")
+        let waiting = try miner.mine(previous: third.state)
+        XCTAssertEqual(waiting.tasks.count, 0)
+        XCTAssertEqual(waiting.skipped.map(\.number), [4, 10])
+        XCTAssertEqual(waiting.state.unmergedPullHeads[10]?.hex, later)
+        try f.git("cherry-pick", later)
+        let landedLater = try miner.mine(previous: waiting.state)
+        XCTAssertEqual(landedLater.tasks.map(\.instanceID), ["forge__demo-10"])
+        XCTAssertEqual(landedLater.tasks.first?.mergeStyle, .rebase)
+        XCTAssertEqual(landedLater.commitsWalked, 1)
+        XCTAssertEqual(landedLater.state.unmergedPullHeads.keys.sorted(), [4])
+
         // A PR ref fetched later for a change that landed long ago is found from cached patch-ids.
         try f.git("update-ref", "-d", "refs/pull/3/head")
         let fresh = try miner.mine()
@@ -277,6 +297,39 @@ final class MinerTests: XCTestCase {
         XCTAssertEqual(t2.mergeCommit, landing2)
         XCTAssertEqual(t2.baseCommit, fork2)
         XCTAssertEqual(t2.statementSource, .pullRequest)
+    }
+
+    /// 100 PRs of every style at once: each found exactly once, in its style, with git's base.
+    /// (`SyntheticHistory(pulls: 2000, directCommitsPerPull: 7)` is the 20,000-commit benchmark.)
+    func testSyntheticHistoryAtScale() throws {
+        let f = try Fixture("synthetic")
+        try SyntheticHistory(pulls: 100, directCommitsPerPull: 3).write(into: f.path)
+        let repository = try Repository.open(f.path)
+        let result = try Miner(repository: repository, repo: "bench/bench", options: MiningOptions(workers: 3)).mine()
+        let landed = (1...100).filter(SyntheticHistory.landed)
+        XCTAssertEqual(result.tasks.compactMap(\.pullNumber), landed)
+        XCTAssertEqual(result.skipped, [50, 100].map { SkippedPullRequest(number: $0, reason: .notMerged) })
+        for task in result.tasks {
+            let number = task.pullNumber!
+            XCTAssertEqual(task.mergeStyle?.rawValue, SyntheticHistory.style(number), "#\(number)")
+            XCTAssertEqual(task.issueNumbers, [10_000 + number])
+            guard number % 6 == 1 || task.mergeStyle == .rebase else { continue }   // git processes are slow
+            let head = task.mergeStyle == .merge ? task.mergeCommit! + "^2" : "refs/pull/\(number)/head"
+            XCTAssertEqual(task.baseCommit, try f.git("merge-base", task.mergeCommit! + "^1", head).trimmingCharacters(in: .newlines))
+            XCTAssertEqual(task.patch + task.testPatch, try f.git("diff", "--binary", task.baseCommit, head), "#\(number)")
+        }
+        // Versions come from pyproject.toml at the base; the environment from its last change.
+        let manifestCommits = Set(try f.git("log", "--format=%H", "--first-parent", "main", "--", "pyproject.toml")
+            .split(separator: "\n").map(String.init))
+        XCTAssertGreaterThan(manifestCommits.count, 1, "the history bumps pyproject.toml")
+        for task in result.tasks {
+            XCTAssertTrue(manifestCommits.contains(task.environmentSetupCommit), "#\(task.pullNumber!)")
+            let base = ObjectID(hex: task.baseCommit)!
+            XCTAssertTrue(try repository.isAncestor(ObjectID(hex: task.environmentSetupCommit)!, of: base))
+            let pyproject = String(decoding: try XCTUnwrap(repository.fileContent(atPath: "pyproject.toml", in: base)), as: UTF8.self)
+            XCTAssertTrue(pyproject.contains("version = \"\(task.version).0\""), "#\(task.pullNumber!): \(task.version)")
+        }
+        XCTAssertGreaterThan(Set(result.tasks.map(\.version)).count, 1)
     }
 
     func testCorruptObjectIsAClearError() throws {
