@@ -105,6 +105,17 @@ public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
     case excludedPath(String)
     case noIncludedPath
 
+    /// The reason without its details, for counting skips by kind.
+    public var category: String {
+        switch self {
+        case .historyIncomplete: return "history incomplete"
+        case .patchTooLarge: return "patch too large"
+        case .outsideDateRange: return "outside the date range"
+        case .excludedPath: return "changes an excluded path"
+        default: return description
+        }
+    }
+
     public var description: String {
         switch self {
         case .notMerged: return "pull request ref never landed on the default branch"

@@ -59,6 +59,9 @@ struct MineCommand: ParsableCommand {
     @Flag(help: "Ignore the saved mining state and walk the whole history again.")
     var full = false
 
+    @Flag(help: "List every skipped pull request with its reason.")
+    var verbose = false
+
     func validate() throws {
         if let repo, repo.split(separator: "/").count != 2 {
             throw ValidationError("--repo must be owner/name, got '\(repo)'")
@@ -113,10 +116,15 @@ struct MineCommand: ParsableCommand {
         print("tasks: \(result.tasks.count) new (" + byStyle.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
               + ")" + (shardFilter.map { ", \(tasks.count) in shard \($0)" } ?? ""))
         print("store \(store.db): \(counts)")
+        let merged = result.tasks.count + result.skipped.filter { $0.reason != .notMerged }.count
+        print("merged pull requests found: \(merged) (\(result.tasks.count) became tasks)")
         if !result.skipped.isEmpty {
-            print("skipped \(result.skipped.count) pull request(s):")
-            for skipped in result.skipped.sorted(by: { $0.number < $1.number }).prefix(20) { print("  \(skipped)") }
-            if result.skipped.count > 20 { print("  … and \(result.skipped.count - 20) more") }
+            var byReason: [String: Int] = [:]
+            for skipped in result.skipped { byReason[skipped.reason.category, default: 0] += 1 }
+            print("skipped \(result.skipped.count) pull request(s): "
+                  + byReason.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            for skipped in result.skipped.sorted(by: { $0.number < $1.number }).prefix(verbose ? .max : 10) { print("  \(skipped)") }
+            if !verbose, result.skipped.count > 10 { print("  … \(result.skipped.count - 10) more (--verbose lists all)") }
         }
     }
 
