@@ -145,16 +145,38 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(environment.interpreter?.constraintSource, "setup.py python_requires")
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
         XCTAssertTrue(environment.attempts[0].commandLine.contains("requirements-test.txt"))
-        // setuptools as of mid-2022 (62.x) predates PEP 660: the editable build fails for want of
-        // `build_editable`, and the same rung installs the project as a copy instead.
-        XCTAssertEqual(environment.attempts.map(\.projectInstall), [.editable, .copy])
-        XCTAssertEqual(environment.attempts[0].failure, .buildFailure)
-        XCTAssertEqual(environment.projectInstall, .copy)
-        XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("legacy-demo @ file://") }), "\(environment.resolvedPackages)")
+        // Build backends are exempt from the date pin, so today's setuptools (PEP 660) builds the
+        // editable install at once, although setuptools as of mid-2022 (62.x) had no `build_editable`.
+        XCTAssertEqual(environment.attempts.map(\.projectInstall), [.editable])
+        XCTAssertEqual(environment.projectInstall, .editable)
+        XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("-e file://") }), "\(environment.resolvedPackages)")
         // pytest<7 as of mid-2022: 6.2.5 (October 2021) was the last 6.x.
         XCTAssertTrue(environment.resolvedPackages.contains("pytest==6.2.5"), "\(environment.resolvedPackages)")
         XCTAssertEqual(environment.testRunnerName, "pytest")
         XCTAssertEqual(environment.manifestHashes.keys.sorted(), ["requirements-test.txt", "setup.py"])
+    }
+
+    func testBuildBackendPinnedBeforePEP660IsInstalledAsACopy() throws {
+        let project = Fixture.project([
+            // The project itself pins a setuptools without `build_editable` (PEP 660 came in 64).
+            "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools<64"]
+            build-backend = "setuptools.build_meta"
+            """,
+            "setup.py": "from setuptools import setup\nsetup(name='legacy-demo', version='1.0', py_modules=['demo'])\n",
+            "requirements-test.txt": "pytest<7\n",
+            "demo.py": "def answer():\n    return 42\n",
+            "tests/test_demo.py": testModule,
+        ])
+        let builder = try Fixture.builder()
+        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01T00:00:00Z")))
+        // The editable build fails for want of the hook, and the same rung installs a copy instead.
+        XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
+        XCTAssertEqual(environment.attempts.map(\.projectInstall), [.editable, .copy])
+        XCTAssertEqual(environment.attempts[0].failure, .buildFailure)
+        XCTAssertEqual(environment.projectInstall, .copy)
+        XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("legacy-demo @ file://") }), "\(environment.resolvedPackages)")
     }
 
     func testToxDepsAndEnvlistDriveInterpreterAndInstall() throws {
