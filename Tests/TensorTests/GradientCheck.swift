@@ -1,0 +1,57 @@
+// Finite-difference checking shared by the kernel tests: central differences of a scalar
+// objective (a fixed random projection of the op's output, summed in Double) against the
+// analytic gradient, compared as ‖a − n‖ / max(‖a‖, ‖n‖) over every input element.
+import Tensor
+import XCTest
+
+/// SplitMix64: reproducible test data.
+struct TestRandom {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-scale, scale).
+    mutating func uniform(_ scale: Float = 1) -> Float { (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
+    mutating func buffer(_ count: Int, scale: Float = 1) -> FloatBuffer { FloatBuffer((0..<count).map { _ in uniform(scale) }) }
+}
+
+/// Σ r·x in Double.
+func project(_ x: FloatBuffer, _ r: FloatBuffer, count: Int? = nil) -> Double {
+    var s = 0.0
+    for i in 0..<(count ?? x.count) { s += Double(x[i]) * Double(r[i]) }
+    return s
+}
+
+/// Relative error between analytic gradients and central differences of `objective` with respect
+/// to every element of each input.
+/// `skip(inputIndex, element)` leaves out elements whose perturbation would cross a kink (ReLU).
+func gradientError(inputs: [FloatBuffer], analytic: [FloatBuffer], eps: Float = 1e-2, skip: ((Int, Int) -> Bool)? = nil,
+                   _ objective: () -> Double) -> Double {
+    var diff = 0.0, normA = 0.0, normN = 0.0
+    for (which, (input, grad)) in zip(inputs, analytic).enumerated() {
+        for i in 0..<input.count where !(skip?(which, i) ?? false) {
+            let saved = input[i]
+            input[i] = saved + eps
+            let plus = objective()
+            input[i] = saved - eps
+            let minus = objective()
+            input[i] = saved
+            let numeric = (plus - minus) / (2 * Double(eps))
+            let a = Double(grad[i])
+            diff += (a - numeric) * (a - numeric)
+            normA += a * a
+            normN += numeric * numeric
+        }
+    }
+    return diff.squareRoot() / max(normA.squareRoot(), normN.squareRoot(), 1e-12)
+}
+
+func assertGradient(_ name: String, _ error: Double, limit: Double = 1e-3, file: StaticString = #filePath, line: UInt = #line) {
+    print("gradient check \(name): relative error \(String(format: "%.2e", error))")
+    XCTAssertLessThan(error, limit, "\(name) gradient relative error", file: file, line: line)
+}
