@@ -113,17 +113,18 @@ public enum Attention {
         reduceWorkers(scratch, perWorker: perWorker, offset: 2 * B * H * rows, dk: dk, dv: dv, count: rows * D)
     }
 
-    /// Sparse backward over per-row selections; accumulates dq, dk, dv.
+    /// Sparse backward over per-row selections; accumulates dq, dk, dv ([keys, D]; keys defaults to
+    /// rows, i.e. the query rows start at position 0).
     public static func sparseBackward(dq: FloatPointer, dk: FloatPointer, dv: FloatPointer, dout: ConstFloatPointer,
                                       q: ConstFloatPointer, k: ConstFloatPointer, v: ConstFloatPointer, out: ConstFloatPointer,
-                                      lse: ConstFloatPointer, rows: Int, shape: AttentionShape,
+                                      lse: ConstFloatPointer, rows: Int, keys: Int? = nil, shape: AttentionShape,
                                       selection: UnsafePointer<Int32>, ldSel: Int, counts: UnsafePointer<Int32>) {
-        let H = shape.heads, D = shape.headDim
-        let perWorker = 2 * rows * D + 4 * ldSel * D + 2 * H * ldSel + H
+        let H = shape.heads, D = shape.headDim, keys = keys ?? rows
+        let perWorker = 2 * keys * D + 4 * ldSel * D + 2 * H * ldSel + H
         let scratch = FloatBuffer(count: Parallel.threads * perWorker)
         Parallel.dynamic(rows) { worker, r in
             let base = scratch.pointer + worker * perWorker
-            let dkw = base, dvw = base + rows * D, kg = dvw + rows * D, vg = kg + ldSel * D
+            let dkw = base, dvw = base + keys * D, kg = dvw + keys * D, vg = kg + ldSel * D
             let dkg = vg + ldSel * D, dvg = dkg + ldSel * D, p = dvg + ldSel * D, dp = p + H * ldSel, delta = dp + H * ldSel
             let count = Int(counts[r]), sel = selection + r * ldSel
             gather(sel, count, k, kg, D)
@@ -144,7 +145,7 @@ public enum Attention {
                 Vector.add(dvg + j * D, into: dvw + key * D, D)
             }
         }
-        reduceWorkers(scratch, perWorker: perWorker, offset: 0, dk: dk, dv: dv, count: rows * D)
+        reduceWorkers(scratch, perWorker: perWorker, offset: 0, dk: dk, dv: dv, count: keys * D)
     }
 
     // MARK: pieces

@@ -1,1 +1,0 @@
-// Module Model: placeholder until its first real file lands; delete when adding one.

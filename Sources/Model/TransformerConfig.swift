@@ -1,0 +1,138 @@
+// The decoder's shape, DSA settings and the layout of its one flat parameter buffer.
+import Foundation
+
+/// Dense softmax attention over every earlier token, or DeepSeek Sparse Attention over the
+/// lightning indexer's top-k.
+public enum AttentionMode: String, Codable, Sendable {
+    case dense, sparse
+}
+
+/// A problem with a model, its config, its inputs or its checkpoint.
+public struct ModelError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public struct TransformerConfig: Codable, Equatable, Sendable {
+    public var layers: Int
+    public var dModel: Int
+    /// Query heads; all share one key/value head (multi-query attention).
+    public var heads: Int
+    public var headDim: Int
+    public var ffnHidden: Int
+    /// Longest sequence (positions 0..<context).
+    public var context: Int
+    public var vocab: Int
+    public var ropeBase: Float
+    /// Lightning indexer: H_I heads of d_I dims, RoPE on the first `indexerRopeDims` of them.
+    public var indexerHeads: Int
+    public var indexerDim: Int
+    public var indexerRopeDims: Int
+    /// Keys each query keeps in sparse mode.
+    public var topK: Int
+    public var attention: AttentionMode
+    public var normEps: Float
+
+    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ffnHidden: Int? = nil, context: Int, vocab: Int,
+                ropeBase: Float = 10000, indexerHeads: Int = 4, indexerDim: Int = 32, indexerRopeDims: Int? = nil,
+                topK: Int = 512, attention: AttentionMode = .dense, normEps: Float = 1e-5) {
+        self.layers = layers
+        self.dModel = dModel
+        self.heads = heads
+        self.headDim = headDim ?? dModel / max(heads, 1)
+        self.ffnHidden = ffnHidden ?? (8 * dModel / 3 + 7) / 8 * 8
+        self.context = context
+        self.vocab = vocab
+        self.ropeBase = ropeBase
+        self.indexerHeads = indexerHeads
+        self.indexerDim = indexerDim
+        self.indexerRopeDims = indexerRopeDims ?? indexerDim / 2
+        self.topK = topK
+        self.attention = attention
+        self.normEps = normEps
+    }
+
+    public func validate() throws {
+        let positive: [(String, Int)] = [("layers", layers), ("dModel", dModel), ("heads", heads), ("headDim", headDim),
+                                          ("ffnHidden", ffnHidden), ("context", context), ("vocab", vocab),
+                                          ("indexerHeads", indexerHeads), ("indexerDim", indexerDim), ("topK", topK)]
+        for (name, value) in positive where value <= 0 { throw ModelError("config \(name) is \(value); it must be positive") }
+        guard headDim % 2 == 0 else { throw ModelError("config headDim \(headDim) must be even for RoPE") }
+        guard indexerRopeDims >= 0, indexerRopeDims <= indexerDim, indexerRopeDims % 2 == 0 else {
+            throw ModelError("config indexerRopeDims \(indexerRopeDims) must be even and within indexerDim \(indexerDim)")
+        }
+        guard ropeBase > 0, normEps > 0 else { throw ModelError("config ropeBase and normEps must be positive") }
+    }
+
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public static func fromJSON(_ text: String) throws -> TransformerConfig {
+        do { return try JSONDecoder().decode(TransformerConfig.self, from: Data(text.utf8)) } catch {
+            throw ModelError("config JSON does not decode: \(error)")
+        }
+    }
+}
+
+/// Where each named tensor lives in the flat parameter buffer.
+public struct ParameterLayout: Sendable {
+    public struct Entry: Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let offset: Int
+        public var count: Int { shape.reduce(1, *) }
+        /// Matrices get weight decay; norms' gains and biases do not.
+        public var decays: Bool { shape.count == 2 }
+        public var isIndexer: Bool { name.contains(".indexer.") }
+    }
+
+    /// Offsets of one layer's tensors.
+    public struct Layer: Sendable {
+        public var attnNorm = 0, wq = 0, wk = 0, wv = 0, wo = 0, mlpNorm = 0, w1 = 0, w3 = 0, w2 = 0
+        public var iwq = 0, iwk = 0, ilnWeight = 0, ilnBias = 0, iww = 0
+    }
+
+    public private(set) var entries: [Entry] = []
+    public private(set) var layers: [Layer] = []
+    public private(set) var embedding = 0
+    public private(set) var finalNorm = 0
+    public private(set) var count = 0
+
+    public init(_ c: TransformerConfig) {
+        func add(_ name: String, _ shape: [Int]) -> Int {
+            let entry = Entry(name: name, shape: shape, offset: count)
+            entries.append(entry)
+            count += entry.count
+            return entry.offset
+        }
+        let C = c.dModel, HD = c.heads * c.headDim
+        embedding = add("embedding", [c.vocab, C])
+        for l in 0..<c.layers {
+            var layer = Layer()
+            let p = "layers.\(l)."
+            layer.attnNorm = add(p + "attn_norm", [C])
+            layer.wq = add(p + "attn.wq", [HD, C])
+            layer.wk = add(p + "attn.wk", [c.headDim, C])
+            layer.wv = add(p + "attn.wv", [c.headDim, C])
+            layer.wo = add(p + "attn.wo", [C, HD])
+            layer.mlpNorm = add(p + "mlp_norm", [C])
+            layer.w1 = add(p + "mlp.w1", [c.ffnHidden, C])
+            layer.w3 = add(p + "mlp.w3", [c.ffnHidden, C])
+            layer.w2 = add(p + "mlp.w2", [C, c.ffnHidden])
+            layer.iwq = add(p + "attn.indexer.wq", [c.indexerHeads * c.indexerDim, C])
+            layer.iwk = add(p + "attn.indexer.wk", [c.indexerDim, C])
+            layer.ilnWeight = add(p + "attn.indexer.k_norm.weight", [c.indexerDim])
+            layer.ilnBias = add(p + "attn.indexer.k_norm.bias", [c.indexerDim])
+            layer.iww = add(p + "attn.indexer.weights", [c.indexerHeads, C])
+            layers.append(layer)
+        }
+        finalNorm = add("final_norm", [C])
+    }
+
+    /// Flat index ranges of the indexer's parameters (what the dense warm-up trains).
+    public var indexerRanges: [Range<Int>] { entries.filter(\.isIndexer).map { $0.offset..<($0.offset + $0.count) } }
+    public var allRanges: [Range<Int>] { [0..<count] }
+}

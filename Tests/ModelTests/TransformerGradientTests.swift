@@ -1,0 +1,148 @@
+// The whole model's backward pass (language loss, dense and sparse) and the indexer's KL
+// gradient against central finite differences, on a tiny model with O(1) weights so that
+// gradients stand well above float32 rounding.
+import Foundation
+import Tensor
+import XCTest
+@testable import Model
+
+func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2) -> TransformerConfig {
+    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, context: 32, vocab: 23,
+                      indexerHeads: 2, indexerDim: 8, indexerRopeDims: 4, topK: topK, attention: attention)
+}
+
+/// Weights of order 1/√fan-in (and norm gains around 1) instead of the 0.02 training init.
+func scrambledModel(_ config: TransformerConfig, seed: UInt64) throws -> Transformer {
+    let model = try Transformer(config: config, seed: seed)
+    var random = SamplerRandom(seed: seed ^ 0xABCD)
+    for entry in model.layout.entries {
+        let scale: Float = entry.shape.count == 2 ? 1.5 / Float(entry.shape[1]).squareRoot() : 0.3
+        for i in entry.offset..<(entry.offset + entry.count) {
+            let u = Float(random.nextUnit() * 2 - 1) * scale
+            model.params[i] = entry.shape.count == 2 ? u : (entry.name.hasSuffix(".bias") ? u : 1 + u)
+        }
+    }
+    return model
+}
+
+func sampleTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int] {
+    var random = SamplerRandom(seed: seed)
+    return (0..<count).map { _ in Int(random.next() % UInt64(vocab)) }
+}
+
+/// Relative error ‖a − n‖/max(‖a‖, ‖n‖) over a few coordinates of each selected tensor.
+/// `unchanged` is asked after each nudged evaluation; coordinates where it says false (the
+/// indexer picked other keys: a jump, not a slope) are left out and counted in `skipped`.
+func modelGradientError(_ model: Transformer, entries: [ParameterLayout.Entry], perTensor: Int, eps: Float,
+                        seed: UInt64, unchanged: () -> Bool = { true }, skipped: inout Int,
+                        objective: () throws -> Double) rethrows -> Double {
+    var random = SamplerRandom(seed: seed)
+    var diff = 0.0, normA = 0.0, normN = 0.0
+    for entry in entries {
+        for _ in 0..<min(perTensor, entry.count) {
+            let i = entry.offset + Int(random.next() % UInt64(entry.count))
+            let saved = model.params[i]
+            model.params[i] = saved + eps
+            let plus = try objective()
+            let plusSame = unchanged()
+            model.params[i] = saved - eps
+            let minus = try objective()
+            let minusSame = unchanged()
+            model.params[i] = saved
+            guard plusSame && minusSame else { skipped += 1; continue }
+            let numeric = (plus - minus) / (2 * Double(eps)), analytic = Double(model.grads[i])
+            diff += (analytic - numeric) * (analytic - numeric)
+            normA += analytic * analytic
+            normN += numeric * numeric
+        }
+    }
+    return diff.squareRoot() / max(normA.squareRoot(), normN.squareRoot(), 1e-12)
+}
+
+final class TransformerGradientTests: XCTestCase {
+    func languageCheck(_ attention: AttentionMode) throws -> Double {
+        let config = tinyConfig(attention)
+        let model = try scrambledModel(config, seed: 7)
+        let T = 9, batch = 2
+        let tokens = sampleTokens(T * batch, vocab: config.vocab, seed: 8)
+        var targets = sampleTokens(T * batch, vocab: config.vocab, seed: 9)
+        targets[3] = -1   // an ignored position
+        model.zeroGradients()
+        try model.forward(tokens: tokens, targets: targets, batch: batch)
+        let selections = model.acts!.layers.map(\.selection)
+        try model.backward()
+        var skipped = 0, checked = 0
+        let entries = model.layout.entries.filter { !$0.isIndexer }
+        let error = try modelGradientError(model, entries: entries, perTensor: 6, eps: 1e-2, seed: 10,
+                                           unchanged: { model.acts!.layers.map(\.selection) == selections }, skipped: &skipped) {
+            checked += 1
+            return Double(try model.forward(tokens: tokens, targets: targets, batch: batch).language)
+        }
+        print("\(attention): \(checked / 2 - skipped) coordinates checked, \(skipped) skipped (selection changed)")
+        XCTAssertLessThan(skipped, checked / 8, "most nudges must leave the selection alone")
+        return error
+    }
+
+    func testDenseModelGradient() throws {
+        let error = try languageCheck(.dense)
+        assertModelGradient("model dense", error)
+    }
+
+    func testSparseModelGradient() throws {
+        let error = try languageCheck(.sparse)
+        assertModelGradient("model sparse (k=4, T=9)", error)
+    }
+
+    func indexerCheck(_ attention: AttentionMode) throws -> Double {
+        let config = tinyConfig(attention, topK: 5)
+        let model = try scrambledModel(config, seed: 21)
+        let T = 11, batch = 1
+        let tokens = sampleTokens(T, vocab: config.vocab, seed: 22)
+        model.zeroGradients()
+        try model.forward(tokens: tokens, targets: nil, batch: batch, indexerLoss: true)
+        try model.backward(language: false, indexer: true)
+        // Only the indexer's parameters receive the KL gradient.
+        for entry in model.layout.entries where !entry.isIndexer {
+            XCTAssertTrue((entry.offset..<(entry.offset + entry.count)).allSatisfy { model.grads[$0] == 0 }, entry.name)
+        }
+        let selections = model.acts!.layers.map(\.selection)
+        var skipped = 0
+        defer { XCTAssertLessThan(skipped, 10, "most nudges must leave the selection alone") }
+        return try modelGradientError(model, entries: model.layout.entries.filter(\.isIndexer), perTensor: 8, eps: 1e-3, seed: 23,
+                                      unchanged: { model.acts!.layers.map(\.selection) == selections }, skipped: &skipped) {
+            Double(try model.forward(tokens: tokens, targets: nil, batch: batch, indexerLoss: true).indexerKL)
+        }
+    }
+
+    func testIndexerKLGradientDenseWarmup() throws {
+        assertModelGradient("indexer KL (dense warm-up)", try indexerCheck(.dense))
+    }
+
+    func testIndexerKLGradientSparseSelectedSet() throws {
+        assertModelGradient("indexer KL (sparse, selected set)", try indexerCheck(.sparse))
+    }
+
+    func testKLGradientIsSoftmaxMinusTarget() throws {
+        let model = try scrambledModel(tinyConfig(.dense), seed: 31)
+        let T = 6
+        try model.forward(tokens: sampleTokens(T, vocab: 23, seed: 32), targets: nil, indexerLoss: true)
+        let A = model.acts!.layers[0]
+        for t in 0..<T {
+            let scores = (0...t).map { Double(A.scores[t * T + $0]) }
+            let maximum = scores.max()!
+            let expSum = scores.map { exp($0 - maximum) }.reduce(0, +)
+            var pSum = 0.0
+            for s in 0...t {
+                let q = exp(scores[s] - maximum) / expSum, p = Double(A.pSel[t * T + s])
+                pSum += p
+                XCTAssertEqual(Double(A.dScores[t * T + s]), (q - p) / Double(T), accuracy: 1e-6)
+            }
+            XCTAssertEqual(pSum, 1, accuracy: 1e-5, "head-averaged attention is L1-normalised")
+        }
+    }
+}
+
+func assertModelGradient(_ name: String, _ error: Double, file: StaticString = #filePath, line: UInt = #line) {
+    print("gradient check \(name): relative error \(String(format: "%.2e", error))")
+    XCTAssertLessThan(error, 1e-3, name, file: file, line: line)
+}
