@@ -1,0 +1,111 @@
+// Incremental decoding with a key/value cache and, for DSA, a cache of the indexer's keys: each
+// step runs one token through every layer against the cached prefix, through the same kernels
+// as training (dense kernel with first = position, or indexer scores → top-k → sparse kernel).
+import Foundation
+import Tensor
+
+public final class InferenceSession {
+    public let model: Transformer
+    public private(set) var position = 0
+    let keyCache: [FloatBuffer], valueCache: [FloatBuffer], indexerKeyCache: [FloatBuffer]
+    let x, ln, q, att, a, b, h, iq, ikRaw, iw, logits, scores, dots: FloatBuffer
+    var selection: [Int32]
+    let selectScratch: UnsafeMutablePointer<UInt32>
+
+    public init(model: Transformer) {
+        self.model = model
+        let c = model.config
+        keyCache = (0..<c.layers).map { _ in FloatBuffer(count: c.context * c.headDim) }
+        valueCache = (0..<c.layers).map { _ in FloatBuffer(count: c.context * c.headDim) }
+        indexerKeyCache = (0..<c.layers).map { _ in FloatBuffer(count: c.attention == .sparse ? c.context * c.indexerDim : 0) }
+        x = FloatBuffer(count: c.dModel); ln = FloatBuffer(count: c.dModel)
+        q = FloatBuffer(count: c.heads * c.headDim); att = FloatBuffer(count: c.heads * c.headDim)
+        a = FloatBuffer(count: c.ffnHidden); b = FloatBuffer(count: c.ffnHidden); h = FloatBuffer(count: c.ffnHidden)
+        iq = FloatBuffer(count: c.indexerHeads * c.indexerDim); ikRaw = FloatBuffer(count: c.indexerDim); iw = FloatBuffer(count: c.indexerHeads)
+        logits = FloatBuffer(count: c.vocab); scores = FloatBuffer(count: c.context)
+        dots = FloatBuffer(count: c.attention == .sparse ? c.indexerHeads * c.context : 0)
+        selection = [Int32](repeating: 0, count: c.topK)
+        selectScratch = .allocate(capacity: TopK.scratchCount(maxCount: c.context))
+    }
+
+    deinit { selectScratch.deallocate() }
+
+    /// Forgets the cached prefix.
+    public func reset() { position = 0 }
+
+    /// Feeds one token at the next position; returns the logits for the token after it.
+    @discardableResult
+    public func step(_ token: Int) throws -> [Float] {
+        let m = model, c = m.config, layout = m.layout
+        guard token >= 0, token < c.vocab else { throw ModelError("token id \(token) outside the vocabulary of \(c.vocab)") }
+        guard position < c.context else { throw ModelError("the cache is full: context is \(c.context) tokens") }
+        let C = c.dModel, H = c.heads, D = c.headDim, HD = H * D, F = c.ffnHidden, pos = position
+        let HI = c.indexerHeads, dI = c.indexerDim
+        x.pointer.update(from: m.w(layout.embedding) + token * C, count: C)
+        for l in 0..<c.layers {
+            let P = layout.layers[l]
+            let kSlot = keyCache[l].pointer + pos * D, vSlot = valueCache[l].pointer + pos * D
+            RMSNorm.forward(ln.pointer, rstd: nil, x.pointer, m.w(P.attnNorm), rows: 1, dim: C, eps: c.normEps)
+            Matmul.forward(q.pointer, ln.pointer, m.w(P.wq), rows: 1, inDim: C, outDim: HD)
+            Matmul.forward(kSlot, ln.pointer, m.w(P.wk), rows: 1, inDim: C, outDim: D)
+            Matmul.forward(vSlot, ln.pointer, m.w(P.wv), rows: 1, inDim: C, outDim: D)
+            m.rope.apply(q.pointer, rows: 1, heads: H, headDim: D, startPosition: pos)
+            m.rope.apply(kSlot, rows: 1, heads: 1, headDim: D, startPosition: pos)
+            if c.attention == .sparse {
+                // The indexer key is cached at every position; scoring is needed only once the
+                // prefix holds more than k keys.
+                let ikSlot = indexerKeyCache[l].pointer + pos * dI
+                Matmul.forward(ikRaw.pointer, ln.pointer, m.w(P.iwk), rows: 1, inDim: C, outDim: dI)
+                LayerNorm.forward(ikSlot, mean: nil, rstd: nil, ikRaw.pointer, m.w(P.ilnWeight), m.w(P.ilnBias), rows: 1, dim: dI, eps: c.normEps)
+                m.indexerRope.apply(ikSlot, rows: 1, heads: 1, headDim: dI, startPosition: pos)
+            }
+            if c.attention == .sparse && pos + 1 > c.topK {
+                Matmul.forward(iq.pointer, ln.pointer, m.w(P.iwq), rows: 1, inDim: C, outDim: HI * dI)
+                Matmul.forward(iw.pointer, ln.pointer, m.w(P.iww), rows: 1, inDim: C, outDim: HI)
+                let weightScale = 1 / Float(HI).squareRoot()
+                for j in 0..<HI { iw[j] *= weightScale }
+                m.indexerRope.apply(iq.pointer, rows: 1, heads: HI, headDim: dI, startPosition: pos)
+                IndexerKernel.blockScores(q: iq.pointer, k: indexerKeyCache[l].pointer, w: iw.pointer, first: pos, r0: 0, r1: 1,
+                                          shape: m.indexerShape, scores: scores.pointer, ldI: c.context, dots: dots.pointer)
+                var count = Int32(TopK.select(scores.pointer, count: pos + 1, k: c.topK, into: &selection, scratch: selectScratch))
+                Attention.sparseForward(q: q.pointer, k: keyCache[l].pointer, v: valueCache[l].pointer, out: att.pointer, lse: nil,
+                                        rows: 1, shape: m.attentionShape, selection: selection, ldSel: c.topK, counts: &count)
+            } else {
+                Attention.denseForward(q: q.pointer, k: keyCache[l].pointer, v: valueCache[l].pointer, out: att.pointer, lse: nil,
+                                       first: pos, rows: 1, shape: m.attentionShape)
+            }
+            Matmul.forward(x.pointer, att.pointer, m.w(P.wo), rows: 1, inDim: HD, outDim: C, accumulate: true)
+            RMSNorm.forward(ln.pointer, rstd: nil, x.pointer, m.w(P.mlpNorm), rows: 1, dim: C, eps: c.normEps)
+            Matmul.forward(a.pointer, ln.pointer, m.w(P.w1), rows: 1, inDim: C, outDim: F)
+            Matmul.forward(b.pointer, ln.pointer, m.w(P.w3), rows: 1, inDim: C, outDim: F)
+            SwiGLU.forward(h.pointer, a.pointer, b.pointer, count: F)
+            Matmul.forward(x.pointer, h.pointer, m.w(P.w2), rows: 1, inDim: F, outDim: C, accumulate: true)
+        }
+        RMSNorm.forward(ln.pointer, rstd: nil, x.pointer, m.w(layout.finalNorm), rows: 1, dim: C, eps: c.normEps)
+        Matmul.forward(logits.pointer, ln.pointer, m.w(layout.embedding), rows: 1, inDim: C, outDim: c.vocab)
+        position += 1
+        return logits.array
+    }
+
+    /// Samples up to `maxNewTokens` after `prompt` (stopping after `stopToken` if given), each
+    /// with its log-probability and kept-token set. The same seed gives the same tokens.
+    public func generate(prompt: [Int], maxNewTokens: Int, settings: SamplingSettings, seed: UInt64,
+                         stopToken: Int? = nil) throws -> [SampledToken] {
+        guard !prompt.isEmpty else { throw ModelError("generation needs a non-empty prompt") }
+        guard prompt.count + maxNewTokens <= model.config.context + 1 else {
+            throw ModelError("prompt of \(prompt.count) plus \(maxNewTokens) new tokens exceeds the context \(model.config.context)")
+        }
+        reset()
+        var sampler = try Sampler(settings: settings, seed: seed)
+        var logits: [Float] = []
+        for token in prompt { logits = try step(token) }
+        var out: [SampledToken] = []
+        while out.count < maxNewTokens {
+            let sampled = try sampler.sample(logits: logits)
+            out.append(sampled)
+            if sampled.token == stopToken || out.count == maxNewTokens { break }
+            logits = try step(sampled.token)
+        }
+        return out
+    }
+}
