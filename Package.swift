@@ -51,7 +51,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
-            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments",
+            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 

@@ -65,11 +65,12 @@ public final class InferenceSession {
                 let weightScale = 1 / Float(HI).squareRoot()
                 for j in 0..<HI { iw[j] *= weightScale }
                 m.indexerRope.apply(iq.pointer, rows: 1, heads: HI, headDim: dI, startPosition: pos)
-                IndexerKernel.blockScores(q: iq.pointer, k: indexerKeyCache[l].pointer, w: iw.pointer, first: pos, r0: 0, r1: 1,
-                                          shape: m.indexerShape, scores: scores.pointer, ldI: c.context, dots: dots.pointer)
-                var count = Int32(TopK.select(scores.pointer, count: pos + 1, k: c.topK, into: &selection, scratch: selectScratch))
-                Attention.sparseForward(q: q.pointer, k: keyCache[l].pointer, v: valueCache[l].pointer, out: att.pointer, lse: nil,
-                                        rows: 1, shape: m.attentionShape, selection: selection, ldSel: c.topK, counts: &count)
+                selection.withUnsafeMutableBufferPointer { selection in
+                    DSA.decode(q: q.pointer, k: keyCache[l].pointer, v: valueCache[l].pointer, indexerQ: iq.pointer,
+                               indexerK: indexerKeyCache[l].pointer, indexerW: iw.pointer, position: pos, shape: m.attentionShape,
+                               indexer: m.indexerShape, topK: c.topK, out: att.pointer, scores: scores.pointer, dots: dots.pointer,
+                               selection: selection.baseAddress!, selectScratch: selectScratch)
+                }
             } else {
                 Attention.denseForward(q: q.pointer, k: keyCache[l].pointer, v: valueCache[l].pointer, out: att.pointer, lse: nil,
                                        first: pos, rows: 1, shape: m.attentionShape)

@@ -43,6 +43,8 @@ public enum Parallel {
     /// Worker count; OpenBLAS is switched to one thread inside parallel regions so the two
     /// thread pools do not oversubscribe the cores.
     public static let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// OpenBLAS's own thread count (outside parallel regions).
+    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
 
     /// Splits 0..<count into contiguous chunks (at least `minimumChunk` items each) and runs
     /// `body(chunkIndex, range)` on them concurrently; runs inline when one chunk suffices.

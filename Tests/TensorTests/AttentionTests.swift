@@ -136,3 +136,32 @@ final class AttentionTests: XCTestCase {
         }
     }
 }
+
+final class DSAKernelTests: XCTestCase {
+    /// The fused indexer select used for prefill picks the same keys as scoring every row and
+    /// running top-k on it, and DSA.forward equals sparse attention over that selection.
+    func testFusedSelectMatchesScoresThenTopK() {
+        var random = TestRandom(15)
+        let T = 40, topK = 6, shape = AttentionShape(heads: 2, headDim: 4), indexer = IndexerShape(heads: 2, dim: 4)
+        let iq = random.buffer(T * 8), ik = random.buffer(T * 4), iw = random.buffer(T * 2)
+        let q = random.buffer(T * 8), k = random.buffer(T * 4), v = random.buffer(T * 4)
+        var selection = [Int32](repeating: -1, count: T * topK), counts = [Int32](repeating: 0, count: T)
+        let out = FloatBuffer(count: T * 8)
+        DSA.forward(q: q.pointer, k: k.pointer, v: v.pointer, indexerQ: iq.pointer, indexerK: ik.pointer, indexerW: iw.pointer,
+                    rows: T, shape: shape, indexer: indexer, topK: topK, out: out.pointer, lse: nil, selection: &selection, counts: &counts)
+        let scores = FloatBuffer(count: T * T)
+        IndexerKernel.scores(q: iq.pointer, k: ik.pointer, w: iw.pointer, first: 0, rows: T, shape: indexer, out: scores.pointer, ldI: T)
+        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: TopK.scratchCount(maxCount: T))
+        defer { scratch.deallocate() }
+        var expected = [Int32](repeating: 0, count: topK)
+        for t in 0..<T {
+            let count = TopK.select(scores.pointer + t * T, count: t + 1, k: topK, into: &expected, scratch: scratch)
+            XCTAssertEqual(Int(counts[t]), count)
+            XCTAssertEqual(Array(selection[(t * topK)..<(t * topK + count)]), Array(expected.prefix(count)), "row \(t)")
+        }
+        let reference = FloatBuffer(count: T * 8)
+        Attention.sparseForward(q: q.pointer, k: k.pointer, v: v.pointer, out: reference.pointer, lse: nil, rows: T, shape: shape,
+                                selection: selection, ldSel: topK, counts: counts)
+        for i in 0..<out.count { XCTAssertEqual(out[i], reference[i], accuracy: 1e-5) }
+    }
+}
