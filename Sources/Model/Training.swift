@@ -1,0 +1,129 @@
+// Language-model training on a token stream: random windows from the training stream, AdamW
+// with clipping and a cosine schedule, a fixed set of validation windows evaluated periodically.
+// In sparse mode the indexer trains at the same time on its KL over the selected set (input
+// detached), which is DeepSeek-V3.2's sparse stage; dense mode trains only the language model.
+import Foundation
+import Tensor
+
+public struct TrainingSettings: Codable, Sendable, Equatable {
+    public var batch: Int
+    public var sequenceLength: Int
+    public var steps: Int
+    public var maxLearningRate: Float
+    public var minLearningRate: Float
+    public var warmupSteps: Int
+    public var evalEvery: Int
+    /// Validation windows evaluated each time (fixed, evenly spaced through the validation stream).
+    public var evalWindows: Int
+    /// Stop early once this much wall time has passed (0: no limit).
+    public var maxSeconds: Double
+    public var seed: UInt64
+    public var optimizer: AdamWSettings
+
+    public init(batch: Int = 8, sequenceLength: Int = 256, steps: Int = 300, maxLearningRate: Float = 3e-3, minLearningRate: Float = 3e-4,
+                warmupSteps: Int = 30, evalEvery: Int = 25, evalWindows: Int = 16, maxSeconds: Double = 0, seed: UInt64 = 1,
+                optimizer: AdamWSettings = AdamWSettings()) {
+        self.batch = batch; self.sequenceLength = sequenceLength; self.steps = steps
+        self.maxLearningRate = maxLearningRate; self.minLearningRate = minLearningRate; self.warmupSteps = warmupSteps
+        self.evalEvery = evalEvery; self.evalWindows = evalWindows; self.maxSeconds = maxSeconds; self.seed = seed
+        self.optimizer = optimizer
+    }
+}
+
+/// One line of the metrics log.
+public struct TrainingMetrics: Codable, Sendable {
+    public var step: Int
+    public var trainLoss: Float
+    public var indexerKL: Float?
+    public var validationLoss: Float?
+    public var learningRate: Float
+    public var gradientNorm: Float
+    public var tokensSeen: Int
+    public var seconds: Double
+}
+
+public final class LanguageModelTrainer {
+    public let model: Transformer
+    public let settings: TrainingSettings
+    let train: [Int], validation: [Int]
+    let optimizer: AdamW
+    var random: SamplerRandom
+
+    public init(model: Transformer, settings: TrainingSettings, train: [Int], validation: [Int]) throws {
+        let T = settings.sequenceLength
+        guard T <= model.config.context else { throw ModelError("sequence length \(T) exceeds the model context \(model.config.context)") }
+        guard settings.batch > 0, settings.steps > 0, settings.evalEvery > 0 else { throw ModelError("batch, steps and evalEvery must be positive") }
+        guard train.count > T + 1 else { throw ModelError("training stream of \(train.count) tokens is shorter than one window of \(T + 1)") }
+        guard validation.count > T + 1 else { throw ModelError("validation stream of \(validation.count) tokens is shorter than one window of \(T + 1)") }
+        self.model = model
+        self.settings = settings
+        self.train = train
+        self.validation = validation
+        optimizer = AdamW(layout: model.layout, settings: settings.optimizer)
+        random = SamplerRandom(seed: settings.seed)
+    }
+
+    /// Inputs and next-token targets of windows starting at `starts`.
+    func windows(_ stream: [Int], starts: [Int]) -> (tokens: [Int], targets: [Int]) {
+        let T = settings.sequenceLength
+        var tokens: [Int] = [], targets: [Int] = []
+        for start in starts {
+            tokens += stream[start..<(start + T)]
+            targets += stream[(start + 1)...(start + T)]
+        }
+        return (tokens, targets)
+    }
+
+    /// Mean loss over the fixed validation windows.
+    public func validationLoss() throws -> Float {
+        let T = settings.sequenceLength, span = validation.count - T - 1
+        let count = max(1, min(settings.evalWindows, span / T + 1))
+        let starts = (0..<count).map { count == 1 ? 0 : $0 * span / (count - 1) }
+        var total: Float = 0
+        for chunk in stride(from: 0, to: starts.count, by: settings.batch) {
+            let part = Array(starts[chunk..<min(starts.count, chunk + settings.batch)])
+            let (tokens, targets) = windows(validation, starts: part)
+            total += try model.forward(tokens: tokens, targets: targets, batch: part.count).language * Float(part.count)
+        }
+        return total / Float(starts.count)
+    }
+
+    /// Trains, reporting metrics before the first step, every `evalEvery` steps and at the end
+    /// (with a validation loss) and after every other step (without).
+    @discardableResult
+    public func run(report: (TrainingMetrics) throws -> Void) throws -> [TrainingMetrics] {
+        let T = settings.sequenceLength, sparse = model.config.attention == .sparse
+        let schedule = CosineSchedule(maxLearningRate: settings.maxLearningRate, minLearningRate: settings.minLearningRate,
+                                      warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
+        let started = Date()
+        var log: [TrainingMetrics] = []
+        var step = 0
+        // Step 0: the untrained model on the first batch and the validation windows.
+        let (firstTokens, firstTargets) = windows(train, starts: [Int](repeating: 0, count: 1))
+        let initial = try model.forward(tokens: firstTokens, targets: firstTargets, batch: 1)
+        let zero = TrainingMetrics(step: 0, trainLoss: initial.language, indexerKL: nil, validationLoss: try validationLoss(),
+                                   learningRate: 0, gradientNorm: 0, tokensSeen: 0, seconds: Date().timeIntervalSince(started))
+        log.append(zero)
+        try report(zero)
+        while step < settings.steps {
+            let starts = (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
+            let (tokens, targets) = windows(train, starts: starts)
+            model.zeroGradients()
+            let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: sparse)
+            try model.backward(language: true, indexer: sparse)
+            let lr = schedule.learningRate(step: step)
+            let norm = optimizer.update(params: model.params, grads: model.grads, learningRate: lr)
+            step += 1
+            let elapsed = Date().timeIntervalSince(started)
+            let outOfTime = settings.maxSeconds > 0 && elapsed >= settings.maxSeconds
+            let evaluate = step % settings.evalEvery == 0 || step == settings.steps || outOfTime
+            let metrics = TrainingMetrics(step: step, trainLoss: losses.language, indexerKL: sparse ? losses.indexerKL : nil,
+                                          validationLoss: evaluate ? try validationLoss() : nil, learningRate: lr, gradientNorm: norm,
+                                          tokensSeen: step * settings.batch * T, seconds: Date().timeIntervalSince(started))
+            log.append(metrics)
+            try report(metrics)
+            if outOfTime { break }
+        }
+        return log
+    }
+}
