@@ -155,7 +155,8 @@ public enum Attention {
     static func softmaxPrefix(_ row: FloatPointer, valid: Int, total: Int) -> Float {
         var maximum = -Float.infinity
         for j in 0..<valid { maximum = max(maximum, row[j]) }
-        let sum = Vector.expShiftInPlace(row, valid, shift: maximum)
+        var sum: Float = 0
+        for j in 0..<valid { let e = exp(row[j] - maximum); row[j] = e; sum += e }
         let inv = 1 / sum
         for j in 0..<valid { row[j] *= inv }
         for j in valid..<total { row[j] = 0 }
@@ -165,8 +166,11 @@ public enum Attention {
     /// Turns scaled scores into P = exp(s − lse) and dP into dS = P·(dP − Δ), both masked beyond `valid`.
     @inline(__always)
     static func probsAndScoreGrad(_ p: FloatPointer, _ dp: FloatPointer, lse: Float, delta: Float, valid: Int, total: Int) {
-        _ = Vector.expShiftInPlace(p, valid, shift: lse)
-        for j in 0..<valid { dp[j] = p[j] * (dp[j] - delta) }
+        for j in 0..<valid {
+            let pj = exp(p[j] - lse)
+            p[j] = pj
+            dp[j] = pj * (dp[j] - delta)
+        }
         for j in valid..<total { p[j] = 0; dp[j] = 0 }
     }
 

@@ -97,8 +97,8 @@ public enum CrossEntropy {
                     let l = logits + row * vocab, p = probs + row * vocab
                     var maximum = -Float.infinity
                     for i in 0..<vocab { maximum = max(maximum, l[i]) }
-                    p.update(from: l, count: vocab)
-                    let sum = Vector.expShiftInPlace(p, vocab, shift: maximum)
+                    var sum: Float = 0
+                    for i in 0..<vocab { let e = exp(l[i] - maximum); p[i] = e; sum += e }
                     let inv = 1 / sum
                     for i in 0..<vocab { p[i] *= inv }
                     let t = targets[row]
