@@ -69,7 +69,7 @@ extension EnvironmentBuilder {
         do {
             var copies = manifests
             for (path, data) in manifests where path.hasSuffix(".txt") || path.hasSuffix(".in") {
-                copies[path] = Self.withoutSelfInstall(data)
+                copies[path] = Self.datedInsteadOfURLs(Self.withoutSelfInstall(data))
             }
             try Self.materialize(copies, in: manifestDirectory)
         } catch {
@@ -96,7 +96,7 @@ extension EnvironmentBuilder {
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
         // tox writes file options glued to their value (`-rrequirements-dev.txt`); uv wants `-r FILE`.
         let extraLines = (python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements)
-            .map(Self.separatingFileOption)
+            .map(Self.separatingFileOption).map(Self.datedInsteadOfURL)
         if !extraLines.isEmpty {
             let url = manifestDirectory.appendingPathComponent(".forge-test-requirements.txt")
             try? (extraLines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
@@ -104,7 +104,7 @@ extension EnvironmentBuilder {
         }
         let hasTestRequirements = !testRequirementArguments.isEmpty
         let dependencyLines = (python.dependencies + extras.flatMap { python.extras[$0] ?? [] })
-            .filter { !python.isSelfReference($0) }
+            .filter { !python.isSelfReference($0) }.map(Self.datedInsteadOfURL)
             + python.rootRequirementFiles.map { "-r \($0)" }
         let dependencyFile = manifestDirectory.appendingPathComponent(".forge-dependencies.txt")
         try? (dependencyLines.joined(separator: "\n") + "\n").write(to: dependencyFile, atomically: true, encoding: .utf8)
@@ -270,6 +270,38 @@ extension EnvironmentBuilder {
 
     /// Drops requirement lines that install the project itself (`-e .`, `.[test]`): the ladder
     /// installs the project its own way, and the copy in the cache folder is not the project root.
+    /// A requirement on a branch archive or VCS URL (`werkzeug @ https://github.com/…/main.tar.gz`,
+    /// `git+https://…/sphinx.git@96dbe5e3`) becomes the bare package name, which `--exclude-newer`
+    /// resolves to its release as of the task date: the URL's content today is not the content at
+    /// the task date, and test sandboxes have no route to code hosts. Local `file://` references and
+    /// other lines are unchanged.
+    static func datedInsteadOfURL(_ line: String) -> String {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        let requirement = trimmed.components(separatedBy: " #").first ?? trimmed
+        let remote = #"^(git\+)?https?://"#
+        if let at = requirement.range(of: " @ "),
+           requirement[at.upperBound...].trimmingCharacters(in: .whitespaces).range(of: remote, options: .regularExpression) != nil {
+            let name = requirement[..<at.lowerBound].trimmingCharacters(in: .whitespaces)
+            let marker = requirement.range(of: ";").map { " " + requirement[$0.lowerBound...] } ?? ""
+            return name + marker
+        }
+        let url = requirement.hasPrefix("-e ") ? String(requirement.dropFirst(3)).trimmingCharacters(in: .whitespaces) : requirement
+        guard url.range(of: remote, options: .regularExpression) != nil else { return line }
+        if let egg = url.range(of: "#egg=") { return String(url[egg.upperBound...].prefix { $0 != "&" }) }
+        // https://host/owner/NAME/archive/... or git+https://host/owner/NAME.git@ref
+        let parts = url.split(separator: "/").map(String.init)
+        guard parts.count >= 4 else { return line }
+        var name = parts[3]
+        if let at = name.firstIndex(of: "@") { name = String(name[..<at]) }
+        if name.hasSuffix(".git") { name = String(name.dropLast(4)) }
+        return name.isEmpty ? line : name
+    }
+
+    static func datedInsteadOfURLs(_ data: Data) -> Data {
+        guard let text = String(data: data, encoding: .utf8) else { return data }
+        return Data(text.components(separatedBy: "\n").map(datedInsteadOfURL).joined(separator: "\n").utf8)
+    }
+
     static func withoutSelfInstall(_ data: Data) -> Data {
         guard let text = String(data: data, encoding: .utf8) else { return data }
         let kept = text.components(separatedBy: "\n").filter { line in
