@@ -180,7 +180,10 @@ extension EnvironmentBuilder {
         let venvLog = directory.appendingPathComponent("venv-\(label).log").path
         let installLog = directory.appendingPathComponent("install-\(label).log").path
         let create = [uv, "venv", "--clear", "--python", interpreter, venv]
-        let install = [uv, "pip", "install", "--python", venv + "/bin/python"] + arguments
+        // Byte-compile as pip does: the venv is read-only at test time, and a suite run with
+        // `filterwarnings = error` turns compile-time warnings of old dependencies (invalid escape
+        // sequences in blinker 1.4's docstrings) into SyntaxErrors when modules compile on import.
+        let install = [uv, "pip", "install", "--compile-bytecode", "--python", venv + "/bin/python"] + arguments
         func fail(_ kind: EnvironmentFailure.Kind, _ reason: String, _ commandLine: String, _ log: String) -> InstallAttempt {
             Self.appendLog("# \(label) failed: \(kind.rawValue): \(reason)\n", to: buildLog)
             return InstallAttempt(strategy: rung, projectInstall: form, commandLine: commandLine, seconds: Date().timeIntervalSince(started),

@@ -210,6 +210,29 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(environment.resolvedPackages.contains("pytest==7.2.0"), "\(environment.resolvedPackages)")
     }
 
+    func testDependenciesAreByteCompiledSoWarningsAsErrorsSuitesImportThem() throws {
+        // blinker 1.4 (2015) has invalid escape sequences in its docstrings; compiled on import
+        // under flask's `filterwarnings = error` they were SyntaxErrors and no test ran at all.
+        let project = Fixture.project([
+            "pyproject.toml": "[project]\nname = \"signals\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\ndependencies = [\"blinker==1.4\"]\n",
+            "pytest.ini": "[pytest]\nfilterwarnings =\n    error\n",
+            "signals.py": "from blinker import Namespace\n\nsent = Namespace().signal('sent')\n",
+            "tests/test_signals.py": "import signals\n\ndef test_signal_has_a_name():\n    assert signals.sent.name == 'sent'\n",
+        ])
+        let builder = try Fixture.builder()
+        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01")))
+        XCTAssertTrue(environment.resolvedPackages.contains("blinker==1.4"), "\(environment.resolvedPackages)")
+        let output = Fixture.directory("run")
+        let argv = environment.testCommand(for: ["tests/test_signals.py"], junitPath: output.appendingPathComponent("j.xml").path)
+        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                     logPath: output.appendingPathComponent("log").path,
+                                                     environment: environment.testEnvironment(),
+                                                     workingDirectory: project.path, timeout: 120))
+        let log = (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(result.succeeded, log)
+        XCTAssertTrue(log.contains("1 passed"), log)
+    }
+
     func testBuildFailureFallsBackToDependenciesOnly() throws {
         let project = Fixture.project([
             // A build that needs something unavailable (like a frontend built with npm).
