@@ -17,9 +17,12 @@ extension EnvironmentBuilder {
     /// PEP 517 build backends are exempt from the date pin: uv applies `--exclude-newer` to the
     /// isolated build environments too, and an old sdist whose build needs a newer setuptools than
     /// the date allows (seen: pysocks 1.6.8 as of 2019-01 needs setuptools>=40.8) cannot build at all.
+    /// The exemption reaches runtime resolution too, so setuptools is capped below 81, which
+    /// removed pkg_resources: test runners of the time (pytest 3.x) import it at start-up.
     static let undatedBuildBackends: [String] = ["setuptools", "wheel", "flit-core", "hatchling", "poetry-core",
                                                  "setuptools-scm", "pdm-backend"]
         .flatMap { ["--exclude-newer-package", "\($0)=2100-01-01T00:00:00Z"] }
+    static let undatedBuildBackendConstraints = "setuptools<81\n"
 
     func preparePython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data]) throws -> PreparedEnvironment {
         let python = PythonProject(manifests: manifests, requirementPatterns: recipe.install.requirementFiles,
@@ -106,6 +109,8 @@ extension EnvironmentBuilder {
         let dependencyLines = (python.dependencies + extras.flatMap { python.extras[$0] ?? [] })
             .filter { !python.isSelfReference($0) }.map(Self.datedInsteadOfURL)
             + python.rootRequirementFiles.map { "-r \($0)" }
+        let constraintFile = manifestDirectory.appendingPathComponent(".forge-constraints.txt")
+        try? Self.undatedBuildBackendConstraints.write(to: constraintFile, atomically: true, encoding: .utf8)
         let dependencyFile = manifestDirectory.appendingPathComponent(".forge-dependencies.txt")
         try? (dependencyLines.joined(separator: "\n") + "\n").write(to: dependencyFile, atomically: true, encoding: .utf8)
 
@@ -134,7 +139,8 @@ extension EnvironmentBuilder {
                 if rung == .editableExtrasRequirements { requested += testRequirementArguments }
                 requested += recipe.install.packages
                 let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
-                                          arguments: ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends + requested,
+                                          arguments: ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends
+                                            + ["--constraint", constraintFile.path] + requested,
                                           environment: environment, project: project, directory: directory,
                                           sandbox: sandbox, timeout: recipe.install.timeout, buildLog: logPath)
                 attempts.append(attempt)
@@ -149,6 +155,15 @@ extension EnvironmentBuilder {
                                      reason: (last?.reason ?? "no install strategy applies")
                                         + " (tried \(attempts.map(\.strategy.rawValue).joined(separator: ", ")))",
                                      logPath: logPath, attempts: attempts)
+        }
+        // pip and virtualenv seeded setuptools into every environment before Python 3.12, and test
+        // runners of those years import its pkg_resources (pytest 3.x at start-up); uv seeds nothing.
+        // So add setuptools as of the task date, dated unlike the build backends (today's has no
+        // pkg_resources); a no-op where the project's own requirements installed it.
+        if choice.interpreter.version < PythonVersion([3, 12]) {
+            let seed = [uv, "pip", "install", "--compile-bytecode", "--python", venv + "/bin/python", "--exclude-newer", excludeNewer, "setuptools"]
+            let seeded = try? tools.capture(seed, environment: environment, timeout: 300)
+            Self.appendLog("\n$ " + seed.joined(separator: " ") + "\n" + (seeded.map { $0.stdout + $0.stderr } ?? "could not run uv\n"), to: logPath)
         }
         let freeze = try? tools.capture([uv, "pip", "freeze", "--python", venv + "/bin/python"],
                                         environment: environment, timeout: 120)

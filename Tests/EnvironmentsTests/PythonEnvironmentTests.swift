@@ -152,6 +152,8 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("-e file://") }), "\(environment.resolvedPackages)")
         // pytest<7 as of mid-2022: 6.2.5 (October 2021) was the last 6.x.
         XCTAssertTrue(environment.resolvedPackages.contains("pytest==6.2.5"), "\(environment.resolvedPackages)")
+        // Nothing required setuptools; it is seeded as pip seeded it, as of the date (62.x).
+        XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("setuptools==62.") }), "\(environment.resolvedPackages)")
         XCTAssertEqual(environment.testRunnerName, "pytest")
         XCTAssertEqual(environment.manifestHashes.keys.sorted(), ["requirements-test.txt", "setup.py"])
     }
@@ -231,6 +233,29 @@ final class PythonEnvironmentTests: XCTestCase {
         let log = (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? ""
         XCTAssertTrue(result.succeeded, log)
         XCTAssertTrue(log.contains("1 passed"), log)
+    }
+
+    func testOldPytestFindsThePkgResourcesItImports() throws {
+        // pytest 3.x imports pkg_resources at start-up; setuptools 81 and later have none.
+        let project = Fixture.project([
+            "setup.py": "from setuptools import setup\nsetup(name='old-demo', version='1.0', py_modules=['demo'])\n",
+            "requirements-test.txt": "pytest<4\n",
+            "demo.py": "def answer():\n    return 42\n",
+            "tests/test_demo.py": testModule,
+        ])
+        let builder = try Fixture.builder()
+        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2019-06-01")))
+        let packages = environment.resolvedPackages
+        XCTAssertTrue(packages.contains(where: { $0.hasPrefix("pytest==3.") }), "\(packages)")
+        let setuptools = try XCTUnwrap(packages.first(where: { $0.hasPrefix("setuptools==") }), "\(packages)")
+        XCTAssertLessThan(Int(setuptools.dropFirst("setuptools==".count).prefix { $0 != "." }) ?? 999, 81, setuptools)
+        let output = Fixture.directory("run")
+        let argv = environment.testCommand(for: ["tests/test_demo.py"], junitPath: output.appendingPathComponent("j.xml").path)
+        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                     logPath: output.appendingPathComponent("log").path,
+                                                     environment: environment.testEnvironment(),
+                                                     workingDirectory: project.path, timeout: 120))
+        XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
