@@ -360,6 +360,19 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(second?.key, key)
         XCTAssertEqual(second?.kind, .unresolvableDependency)
         XCTAssertLessThan(Date().timeIntervalSince(started), 1.0)
+
+        // A failure recorded by an earlier builder revision is built again (the newer Forge may
+        // succeed), and the new record carries this revision.
+        let failureFile = URL(fileURLWithPath: logPath).deletingLastPathComponent().appendingPathComponent("failure.json")
+        var older = try JSONSerialization.jsonObject(with: Data(contentsOf: failureFile)) as! [String: Any]
+        XCTAssertEqual(older["builderRevision"] as? Int, EnvironmentBuilder.revision)
+        older["builderRevision"] = nil
+        try JSONSerialization.data(withJSONObject: older).write(to: failureFile)
+        guard case .failure(let stale)? = builder.recorded(key: key) else { return XCTFail("failure not recorded") }
+        XCTAssertNil(stale.builderRevision)
+        let rebuilt = expectFailure { try builder.prepare(snapshot) }
+        XCTAssertEqual(rebuilt?.builderRevision, EnvironmentBuilder.revision)
+        XCTAssertEqual(rebuilt?.attempts.count, 2)
     }
 
     func testMissingInterpreterIsRecordedWithReason() throws {
