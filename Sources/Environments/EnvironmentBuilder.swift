@@ -58,6 +58,10 @@ public final class EnvironmentBuilder: @unchecked Sendable {
     var uvCache: URL { options.uvCacheDirectory ?? root.appendingPathComponent("uv-cache") }
     var uvPath: String? { options.uvPath ?? ToolRunner.locateUV() }
 
+    /// Bumped whenever a change to how environments are built can turn a failure into a success:
+    /// failures recorded by another revision are built again, not served from the cache.
+    public static let revision = 2
+
     /// The interpreters on this machine (discovered once per builder).
     public func interpreters() -> InterpreterCatalog {
         lock.lock()
@@ -144,7 +148,7 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         case .success(var ready)? where isUsable(ready):
             ready.reused = true
             return ready
-        case .failure(let failure)? where !options.retryFailures:
+        case .failure(let failure)? where !options.retryFailures && failure.builderRevision == Self.revision:
             throw failure
         default:
             break

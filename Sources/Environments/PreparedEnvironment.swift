@@ -213,10 +213,13 @@ public struct EnvironmentFailure: Error, Codable, Hashable, Sendable, CustomStri
     public var logPath: String?
     public var attempts: [InstallAttempt]
     public var recordedAt: String
+    /// `EnvironmentBuilder.revision` of the Forge that failed; nil in records older than the field.
+    public var builderRevision: Int?
 
     public init(kind: Kind, reason: String, key: String? = nil, logPath: String? = nil, attempts: [InstallAttempt] = []) {
         self.kind = kind; self.reason = reason; self.key = key; self.logPath = logPath; self.attempts = attempts
         self.recordedAt = ISODates.format(Date())
+        self.builderRevision = EnvironmentBuilder.revision
     }
 
     public var description: String {

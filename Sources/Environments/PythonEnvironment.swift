@@ -17,9 +17,12 @@ extension EnvironmentBuilder {
     /// PEP 517 build backends are exempt from the date pin: uv applies `--exclude-newer` to the
     /// isolated build environments too, and an old sdist whose build needs a newer setuptools than
     /// the date allows (seen: pysocks 1.6.8 as of 2019-01 needs setuptools>=40.8) cannot build at all.
+    /// The exemption reaches runtime resolution too, so setuptools is capped below 81, which
+    /// removed pkg_resources: test runners of the time (pytest 3.x) import it at start-up.
     static let undatedBuildBackends: [String] = ["setuptools", "wheel", "flit-core", "hatchling", "poetry-core",
                                                  "setuptools-scm", "pdm-backend"]
         .flatMap { ["--exclude-newer-package", "\($0)=2100-01-01T00:00:00Z"] }
+    static let undatedBuildBackendConstraints = "setuptools<81\n"
 
     func preparePython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data]) throws -> PreparedEnvironment {
         let python = PythonProject(manifests: manifests, requirementPatterns: recipe.install.requirementFiles,
@@ -69,7 +72,7 @@ extension EnvironmentBuilder {
         do {
             var copies = manifests
             for (path, data) in manifests where path.hasSuffix(".txt") || path.hasSuffix(".in") {
-                copies[path] = Self.withoutSelfInstall(data)
+                copies[path] = Self.datedInsteadOfURLs(Self.withoutSelfInstall(data))
             }
             try Self.materialize(copies, in: manifestDirectory)
         } catch {
@@ -96,7 +99,7 @@ extension EnvironmentBuilder {
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
         // tox writes file options glued to their value (`-rrequirements-dev.txt`); uv wants `-r FILE`.
         let extraLines = (python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements)
-            .map(Self.separatingFileOption)
+            .map(Self.separatingFileOption).map(Self.datedInsteadOfURL)
         if !extraLines.isEmpty {
             let url = manifestDirectory.appendingPathComponent(".forge-test-requirements.txt")
             try? (extraLines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
@@ -104,8 +107,10 @@ extension EnvironmentBuilder {
         }
         let hasTestRequirements = !testRequirementArguments.isEmpty
         let dependencyLines = (python.dependencies + extras.flatMap { python.extras[$0] ?? [] })
-            .filter { !python.isSelfReference($0) }
+            .filter { !python.isSelfReference($0) }.map(Self.datedInsteadOfURL)
             + python.rootRequirementFiles.map { "-r \($0)" }
+        let constraintFile = manifestDirectory.appendingPathComponent(".forge-constraints.txt")
+        try? Self.undatedBuildBackendConstraints.write(to: constraintFile, atomically: true, encoding: .utf8)
         let dependencyFile = manifestDirectory.appendingPathComponent(".forge-dependencies.txt")
         try? (dependencyLines.joined(separator: "\n") + "\n").write(to: dependencyFile, atomically: true, encoding: .utf8)
 
@@ -134,7 +139,8 @@ extension EnvironmentBuilder {
                 if rung == .editableExtrasRequirements { requested += testRequirementArguments }
                 requested += recipe.install.packages
                 let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
-                                          arguments: ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends + requested,
+                                          arguments: ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends
+                                            + ["--constraint", constraintFile.path] + requested,
                                           environment: environment, project: project, directory: directory,
                                           sandbox: sandbox, timeout: recipe.install.timeout, buildLog: logPath)
                 attempts.append(attempt)
@@ -149,6 +155,15 @@ extension EnvironmentBuilder {
                                      reason: (last?.reason ?? "no install strategy applies")
                                         + " (tried \(attempts.map(\.strategy.rawValue).joined(separator: ", ")))",
                                      logPath: logPath, attempts: attempts)
+        }
+        // pip and virtualenv seeded setuptools into every environment before Python 3.12, and test
+        // runners of those years import its pkg_resources (pytest 3.x at start-up); uv seeds nothing.
+        // So add setuptools as of the task date, dated unlike the build backends (today's has no
+        // pkg_resources); a no-op where the project's own requirements installed it.
+        if choice.interpreter.version < PythonVersion([3, 12]) {
+            let seed = [uv, "pip", "install", "--compile-bytecode", "--python", venv + "/bin/python", "--exclude-newer", excludeNewer, "setuptools"]
+            let seeded = try? tools.capture(seed, environment: environment, timeout: 300)
+            Self.appendLog("\n$ " + seed.joined(separator: " ") + "\n" + (seeded.map { $0.stdout + $0.stderr } ?? "could not run uv\n"), to: logPath)
         }
         let freeze = try? tools.capture([uv, "pip", "freeze", "--python", venv + "/bin/python"],
                                         environment: environment, timeout: 120)
@@ -180,7 +195,10 @@ extension EnvironmentBuilder {
         let venvLog = directory.appendingPathComponent("venv-\(label).log").path
         let installLog = directory.appendingPathComponent("install-\(label).log").path
         let create = [uv, "venv", "--clear", "--python", interpreter, venv]
-        let install = [uv, "pip", "install", "--python", venv + "/bin/python"] + arguments
+        // Byte-compile as pip does: the venv is read-only at test time, and a suite run with
+        // `filterwarnings = error` turns compile-time warnings of old dependencies (invalid escape
+        // sequences in blinker 1.4's docstrings) into SyntaxErrors when modules compile on import.
+        let install = [uv, "pip", "install", "--compile-bytecode", "--python", venv + "/bin/python"] + arguments
         func fail(_ kind: EnvironmentFailure.Kind, _ reason: String, _ commandLine: String, _ log: String) -> InstallAttempt {
             Self.appendLog("# \(label) failed: \(kind.rawValue): \(reason)\n", to: buildLog)
             return InstallAttempt(strategy: rung, projectInstall: form, commandLine: commandLine, seconds: Date().timeIntervalSince(started),
@@ -270,6 +288,38 @@ extension EnvironmentBuilder {
 
     /// Drops requirement lines that install the project itself (`-e .`, `.[test]`): the ladder
     /// installs the project its own way, and the copy in the cache folder is not the project root.
+    /// A requirement on a branch archive or VCS URL (`werkzeug @ https://github.com/…/main.tar.gz`,
+    /// `git+https://…/sphinx.git@96dbe5e3`) becomes the bare package name, which `--exclude-newer`
+    /// resolves to its release as of the task date: the URL's content today is not the content at
+    /// the task date, and test sandboxes have no route to code hosts. Local `file://` references and
+    /// other lines are unchanged.
+    static func datedInsteadOfURL(_ line: String) -> String {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        let requirement = trimmed.components(separatedBy: " #").first ?? trimmed
+        let remote = #"^(git\+)?https?://"#
+        if let at = requirement.range(of: " @ "),
+           requirement[at.upperBound...].trimmingCharacters(in: .whitespaces).range(of: remote, options: .regularExpression) != nil {
+            let name = requirement[..<at.lowerBound].trimmingCharacters(in: .whitespaces)
+            let marker = requirement.range(of: ";").map { " " + requirement[$0.lowerBound...] } ?? ""
+            return name + marker
+        }
+        let url = requirement.hasPrefix("-e ") ? String(requirement.dropFirst(3)).trimmingCharacters(in: .whitespaces) : requirement
+        guard url.range(of: remote, options: .regularExpression) != nil else { return line }
+        if let egg = url.range(of: "#egg=") { return String(url[egg.upperBound...].prefix { $0 != "&" }) }
+        // https://host/owner/NAME/archive/... or git+https://host/owner/NAME.git@ref
+        let parts = url.split(separator: "/").map(String.init)
+        guard parts.count >= 4 else { return line }
+        var name = parts[3]
+        if let at = name.firstIndex(of: "@") { name = String(name[..<at]) }
+        if name.hasSuffix(".git") { name = String(name.dropLast(4)) }
+        return name.isEmpty ? line : name
+    }
+
+    static func datedInsteadOfURLs(_ data: Data) -> Data {
+        guard let text = String(data: data, encoding: .utf8) else { return data }
+        return Data(text.components(separatedBy: "\n").map(datedInsteadOfURL).joined(separator: "\n").utf8)
+    }
+
     static func withoutSelfInstall(_ data: Data) -> Data {
         guard let text = String(data: data, encoding: .utf8) else { return data }
         let kept = text.components(separatedBy: "\n").filter { line in

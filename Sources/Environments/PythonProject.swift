@@ -92,7 +92,7 @@ struct PythonProject {
         }
 
         let paths = manifests.keys.sorted()
-        requirementFiles = paths.filter { path in requirementPatterns.contains { globMatches($0, path) } }
+        requirementFiles = Self.coherentTestRequirements(paths.filter { path in requirementPatterns.contains { globMatches($0, path) } })
         rootRequirementFiles = paths.filter { $0 == "requirements.txt" }
         for path in requirementFiles { testText += text(path) ?? "" }
         testText += toxDependencyLines.joined(separator: "\n") + otherTestRequirements.joined(separator: "\n")
@@ -114,6 +114,20 @@ struct PythonProject {
             }
         }
         if let rawName = name { name = Self.normalize(rawName) }
+    }
+
+    /// One consistent set of test requirement files. pip-compile layouts (`requirements/tests.txt`,
+    /// `dev.txt`, `tests-min.txt`) pin the same packages to different versions in different files,
+    /// and installing them together has no solution. So: test files win over dev files (dev pins
+    /// were compiled separately), and files pinning minimum versions (`*min*`, `*lowest*`,
+    /// `*oldest*`) are dropped while a regular test file remains.
+    static func coherentTestRequirements(_ files: [String]) -> [String] {
+        func name(_ path: String) -> String { (path.split(separator: "/").last.map(String.init) ?? path).lowercased() }
+        let tests = files.filter { $0.lowercased().contains("test") }
+        guard !tests.isEmpty else { return files }
+        let minimumMarkers = ["min", "lowest", "oldest"]
+        let regular = tests.filter { path in !minimumMarkers.contains { name(path).contains($0) } }
+        return regular.isEmpty ? tests : regular
     }
 
     /// PEP 503 normalization: lowercase, runs of `-_.` become `-`.
@@ -272,8 +286,24 @@ struct PythonProject {
         }
     }
 
-    /// The contents of every '…' and "…" literal in a Python snippet.
+    /// The contents of every '…' and "…" literal in a Python snippet. A literal ends only at its
+    /// own quote, so markers keep their inner quotes (`"colorama; platform_system == 'Windows'"`).
     static func stringLiterals(in text: String) -> [String] {
-        matches(#"['"]([^'"\n]*)['"]"#, in: text)
+        var literals: [String] = []
+        var quote: Character?
+        var current = ""
+        var escaped = false
+        for character in text {
+            guard let open = quote else {
+                if character == "\"" || character == "'" { quote = character; current = "" }
+                continue
+            }
+            if escaped { current.append(character); escaped = false }
+            else if character == "\\" { escaped = true }
+            else if character == open { literals.append(current); quote = nil }
+            else if character.isNewline { quote = nil }  // unterminated: not a literal
+            else { current.append(character) }
+        }
+        return literals
     }
 }

@@ -270,6 +270,45 @@ final class ManifestTests: XCTestCase {
                        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
+    func testPipCompileLayoutsGiveOneConsistentSetOfTestRequirements() {
+        // pallets' layout: dev.txt, tests.txt and tests-pallets-min.txt pin pytest differently.
+        XCTAssertEqual(PythonProject.coherentTestRequirements(
+            ["requirements/dev.txt", "requirements/tests-pallets-min.txt", "requirements/tests.txt"]),
+            ["requirements/tests.txt"])
+        XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements-dev.txt"]), ["requirements-dev.txt"])
+        XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements/tests-min.txt"]), ["requirements/tests-min.txt"])
+        XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements-dev.txt", "tests/requirements.txt"]),
+                       ["tests/requirements.txt"])
+    }
+
+    func testBranchArchiveAndVCSRequirementsBecomeDatedReleases() {
+        let cases = [
+            "werkzeug @ https://github.com/pallets/werkzeug/archive/refs/heads/main.tar.gz": "werkzeug",
+            "https://github.com/pallets/werkzeug/archive/master.tar.gz": "werkzeug",
+            "git+https://github.com/sphinx-doc/sphinx.git@96dbe5e3  # https://github.com/sphinx-doc/sphinx/issues/921": "sphinx",
+            "-e git+https://example.org/team/tool.git#egg=tool-core": "tool-core",
+            "pkg @ https://example.org/pkg.tar.gz ; python_version < \"3.8\"": "pkg ; python_version < \"3.8\"",
+            "pytest>=7 ; python_version >= \"3.7\"": "pytest>=7 ; python_version >= \"3.7\"",
+            "-r requirements/tests.txt": "-r requirements/tests.txt",
+            "dep @ file:///srv/vendor/dep": "dep @ file:///srv/vendor/dep",
+        ]
+        for (line, expected) in cases {
+            XCTAssertEqual(EnvironmentBuilder.datedInsteadOfURL(line), expected, line)
+        }
+    }
+
+    func testSetupPyLiteralsKeepTheirInnerQuotes() {
+        let project = PythonProject(manifests: ["setup.py": Data("""
+            setup(name="click", install_requires=[
+                "colorama; platform_system == 'Windows'",
+                'importlib-metadata; python_version < "3.8"',
+                "escaped \\" quote",
+            ])
+            """.utf8)], requirementPatterns: [], projectDirectory: nil)
+        XCTAssertEqual(project.dependencies, ["colorama; platform_system == 'Windows'",
+                                              "importlib-metadata; python_version < \"3.8\"", "escaped \" quote"])
+    }
+
     func testToxFileOptionsAreSeparatedForUV() {
         // requests' tox.ini has `deps = -rrequirements-dev.txt`; uv rejects it glued together.
         XCTAssertEqual(EnvironmentBuilder.separatingFileOption("-rrequirements-dev.txt"), "-r requirements-dev.txt")

@@ -152,6 +152,8 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("-e file://") }), "\(environment.resolvedPackages)")
         // pytest<7 as of mid-2022: 6.2.5 (October 2021) was the last 6.x.
         XCTAssertTrue(environment.resolvedPackages.contains("pytest==6.2.5"), "\(environment.resolvedPackages)")
+        // Nothing required setuptools; it is seeded as pip seeded it, as of the date (62.x).
+        XCTAssertTrue(environment.resolvedPackages.contains(where: { $0.hasPrefix("setuptools==62.") }), "\(environment.resolvedPackages)")
         XCTAssertEqual(environment.testRunnerName, "pytest")
         XCTAssertEqual(environment.manifestHashes.keys.sorted(), ["requirements-test.txt", "setup.py"])
     }
@@ -208,6 +210,52 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(environment.resolvedPackages.contains("attrs==21.4.0"), "\(environment.resolvedPackages)")
         XCTAssertFalse(environment.resolvedPackages.contains(where: { $0.hasPrefix("mock==") }), "py27-only dep installed")
         XCTAssertTrue(environment.resolvedPackages.contains("pytest==7.2.0"), "\(environment.resolvedPackages)")
+    }
+
+    func testDependenciesAreByteCompiledSoWarningsAsErrorsSuitesImportThem() throws {
+        // blinker 1.4 (2015) has invalid escape sequences in its docstrings; compiled on import
+        // under flask's `filterwarnings = error` they were SyntaxErrors and no test ran at all.
+        let project = Fixture.project([
+            "pyproject.toml": "[project]\nname = \"signals\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\ndependencies = [\"blinker==1.4\"]\n",
+            "pytest.ini": "[pytest]\nfilterwarnings =\n    error\n",
+            "signals.py": "from blinker import Namespace\n\nsent = Namespace().signal('sent')\n",
+            "tests/test_signals.py": "import signals\n\ndef test_signal_has_a_name():\n    assert signals.sent.name == 'sent'\n",
+        ])
+        let builder = try Fixture.builder()
+        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01")))
+        XCTAssertTrue(environment.resolvedPackages.contains("blinker==1.4"), "\(environment.resolvedPackages)")
+        let output = Fixture.directory("run")
+        let argv = environment.testCommand(for: ["tests/test_signals.py"], junitPath: output.appendingPathComponent("j.xml").path)
+        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                     logPath: output.appendingPathComponent("log").path,
+                                                     environment: environment.testEnvironment(),
+                                                     workingDirectory: project.path, timeout: 120))
+        let log = (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(result.succeeded, log)
+        XCTAssertTrue(log.contains("1 passed"), log)
+    }
+
+    func testOldPytestFindsThePkgResourcesItImports() throws {
+        // pytest 3.x imports pkg_resources at start-up; setuptools 81 and later have none.
+        let project = Fixture.project([
+            "setup.py": "from setuptools import setup\nsetup(name='old-demo', version='1.0', py_modules=['demo'])\n",
+            "requirements-test.txt": "pytest<4\n",
+            "demo.py": "def answer():\n    return 42\n",
+            "tests/test_demo.py": testModule,
+        ])
+        let builder = try Fixture.builder()
+        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2019-06-01")))
+        let packages = environment.resolvedPackages
+        XCTAssertTrue(packages.contains(where: { $0.hasPrefix("pytest==3.") }), "\(packages)")
+        let setuptools = try XCTUnwrap(packages.first(where: { $0.hasPrefix("setuptools==") }), "\(packages)")
+        XCTAssertLessThan(Int(setuptools.dropFirst("setuptools==".count).prefix { $0 != "." }) ?? 999, 81, setuptools)
+        let output = Fixture.directory("run")
+        let argv = environment.testCommand(for: ["tests/test_demo.py"], junitPath: output.appendingPathComponent("j.xml").path)
+        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                     logPath: output.appendingPathComponent("log").path,
+                                                     environment: environment.testEnvironment(),
+                                                     workingDirectory: project.path, timeout: 120))
+        XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
@@ -312,6 +360,19 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(second?.key, key)
         XCTAssertEqual(second?.kind, .unresolvableDependency)
         XCTAssertLessThan(Date().timeIntervalSince(started), 1.0)
+
+        // A failure recorded by an earlier builder revision is built again (the newer Forge may
+        // succeed), and the new record carries this revision.
+        let failureFile = URL(fileURLWithPath: logPath).deletingLastPathComponent().appendingPathComponent("failure.json")
+        var older = try JSONSerialization.jsonObject(with: Data(contentsOf: failureFile)) as! [String: Any]
+        XCTAssertEqual(older["builderRevision"] as? Int, EnvironmentBuilder.revision)
+        older["builderRevision"] = nil
+        try JSONSerialization.data(withJSONObject: older).write(to: failureFile)
+        guard case .failure(let stale)? = builder.recorded(key: key) else { return XCTFail("failure not recorded") }
+        XCTAssertNil(stale.builderRevision)
+        let rebuilt = expectFailure { try builder.prepare(snapshot) }
+        XCTAssertEqual(rebuilt?.builderRevision, EnvironmentBuilder.revision)
+        XCTAssertEqual(rebuilt?.attempts.count, 2)
     }
 
     func testMissingInterpreterIsRecordedWithReason() throws {
