@@ -30,7 +30,7 @@ struct AttentionComparison {
             let iq = Self.filled(L * indexerHeads * indexerDim, seed: 4), ik = Self.filled(L * indexerDim, seed: 5)
             let iw = Self.filled(L * indexerHeads, seed: 6, scale: 1 / Float(indexerHeads).squareRoot())
             let out = FloatBuffer(count: L * HD), lse = FloatBuffer(count: L * heads)
-            let repeats = L <= 8192 ? 3 : 1
+            let repeats = L <= 8192 ? 3 : (L <= 32768 ? 2 : 1)
             let densePrefill = bestOf(repeats) {
                 Attention.denseForward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, lse: lse.pointer, first: 0, rows: L, shape: shape)
             }
