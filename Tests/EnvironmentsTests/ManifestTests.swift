@@ -275,6 +275,9 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(PythonProject.coherentTestRequirements(
             ["requirements/dev.txt", "requirements/tests-pallets-min.txt", "requirements/tests.txt"]),
             ["requirements/tests.txt"])
+        XCTAssertEqual(PythonProject.coherentTestRequirements(
+            ["requirements/dev.txt", "requirements/tests.txt", "requirements/tests37.txt", "requirements/tests-py38.txt"]),
+            ["requirements/tests.txt"])
         XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements-dev.txt"]), ["requirements-dev.txt"])
         XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements/tests-min.txt"]), ["requirements/tests-min.txt"])
         XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements-dev.txt", "tests/requirements.txt"]),
