@@ -36,7 +36,7 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
             return "scoring queue is full (\(capacity) waiting): retry after \(retryAfter) s"
         case .deadlineExceeded(let seconds, let started):
             return "no result within \(Self.format(seconds)) s"
-                + (started ? " (the run goes on; the same request later gets its stored result)" : " (it was still queued and was dropped)")
+                + (started ? " (the run goes on; if it finishes, the same request later gets its stored result)" : " (it was still queued and was dropped)")
         case .shuttingDown: return "the server is shutting down"
         case .notFound(let what): return "not found: \(what)"
         case .storage(let why): return "storage failure: \(why)"
@@ -158,6 +158,30 @@ public struct ScoreResponse: Codable, Hashable, Sendable {
         case logURL = "log_url", reportURL = "report_url", reason, error, applyMethod = "apply_method"
         case patchFixes = "patch_fixes", touchesTests = "touches_tests", cached, patchKey = "patch_key"
         case testSeconds = "test_seconds"
+    }
+
+    /// Written by hand so that `reward` is always present: `null` for errors, never left out.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(instanceID, forKey: .instanceID)
+        try container.encodeIfPresent(model, forKey: .model)
+        try container.encode(status, forKey: .status)
+        try container.encode(resolved, forKey: .resolved)
+        try container.encode(reward, forKey: .reward) // Optional.encode writes null
+        try container.encode(f2pPassed, forKey: .f2pPassed)
+        try container.encode(f2pTotal, forKey: .f2pTotal)
+        try container.encode(p2pPassed, forKey: .p2pPassed)
+        try container.encode(p2pTotal, forKey: .p2pTotal)
+        try container.encode(logURL, forKey: .logURL)
+        try container.encode(reportURL, forKey: .reportURL)
+        try container.encode(reason, forKey: .reason)
+        try container.encodeIfPresent(error, forKey: .error)
+        try container.encodeIfPresent(applyMethod, forKey: .applyMethod)
+        try container.encode(patchFixes, forKey: .patchFixes)
+        try container.encode(touchesTests, forKey: .touchesTests)
+        try container.encode(cached, forKey: .cached)
+        try container.encode(patchKey, forKey: .patchKey)
+        try container.encode(testSeconds, forKey: .testSeconds)
     }
 
     public init(result: InstanceResult, task: TaskRecord, model: String?, key: String, cached: Bool) {

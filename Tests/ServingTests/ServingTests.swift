@@ -1,3 +1,4 @@
+import Environments
 import Evaluation
 import Foundation
 import Sample
@@ -196,6 +197,53 @@ final class ServingTests: XCTestCase {
         let log = try await client.get(try XCTUnwrap(again.json["log_url"] as? String))
         XCTAssertEqual(log.status, 200)
         await second.stop()
+    }
+
+    /// An environment that cannot be built is an infrastructure error: 500, status error, no
+    /// reward, and not stored for reuse. A request past its deadline is answered 504.
+    func testErrorsAreNotZeroRewards() async throws {
+        let sample = try await ServedSample.shared()
+        let task = sample.task(1)
+        // The repository's recipe wants a Python nobody has.
+        let recipes = sample.root.appendingPathComponent("broken-recipes")
+        try? FileManager.default.removeItem(at: recipes)
+        try FileManager.default.copyItem(at: RecipeBook.bundledDirectory(), to: recipes)
+        try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
+            .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
+        let broken = EnvironmentBuilder(root: sample.root.appendingPathComponent("broken-envs"), recipes: try RecipeBook(directory: recipes),
+                                        options: .init(uvCacheDirectory: ServedSample.base.appendingPathComponent("uv-cache"),
+                                                       sandboxWritableDirectory: ServedSample.base))
+        var configuration = sample.configuration(workers: 1, queue: 2)
+        configuration.evaluationsDirectory = sample.root.appendingPathComponent("broken-evals").path
+        let server = try await RunningServer.start(configuration, sample: sample, environments: broken)
+        let client = Client(base: server.base)
+        for attempt in 0..<2 {
+            let answer = try await client.score(task.instanceID, task.patch)
+            XCTAssertEqual(answer.status, 500, answer.text)
+            XCTAssertEqual(answer.json["status"] as? String, "error")
+            XCTAssertTrue(answer.json["reward"] is NSNull, "reward must be null, not 0: \(answer.text)")
+            XCTAssertEqual(answer.json["resolved"] as? Bool, false)
+            XCTAssertEqual(answer.json["cached"] as? Bool, false, "attempt \(attempt): errors are run again, never reused")
+            XCTAssertTrue((answer.json["error"] as? String)?.hasPrefix("infrastructure error") == true, answer.text)
+            XCTAssertTrue((answer.json["reason"] as? String)?.hasPrefix("environment failed") == true, answer.text)
+        }
+        let metrics = try await client.get("/metrics").text
+        XCTAssertTrue(metrics.contains(#"forge_serve_scored_total{source="run",status="error"} 2"#), metrics)
+        await server.stop()
+
+        // A patch whose import sleeps past a 1 s request timeout.
+        var short = sample.configuration(workers: 1, queue: 2, timeout: 1)
+        short.evaluationsDirectory = sample.root.appendingPathComponent("deadline-evals").path
+        let hurried = try await RunningServer.start(short, sample: sample)
+        let sleeps = try sample.makePatch(sample.task(3), afterGold: true) {
+            try replace("import re\n", with: "import re\nimport time\ntime.sleep(5)\n", in: "textkit/duration.py", under: $0)
+        }
+        let started = Date()
+        let late = try await Client(base: hurried.base).score(sample.task(3).instanceID, sleeps)
+        XCTAssertEqual(late.status, 504, late.text)
+        XCTAssertEqual(late.errorCode, "deadline_exceeded")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4)
+        await hurried.stop()
     }
 
     /// Listing, task detail (no patches), the snapshot archive and the service endpoints.

@@ -144,8 +144,9 @@ final class RunningServer: @unchecked Sendable {
     let port: Int
     private let task: Task<Void, Error>
 
-    static func start(_ configuration: ServerConfiguration, sample: ServedSample, store: TaskStore? = nil) async throws -> RunningServer {
-        let server = try RewardServer(configuration: configuration, store: store ?? sample.store, environments: sample.builder)
+    static func start(_ configuration: ServerConfiguration, sample: ServedSample, store: TaskStore? = nil,
+                      environments: EnvironmentBuilder? = nil) async throws -> RunningServer {
+        let server = try RewardServer(configuration: configuration, store: store ?? sample.store, environments: environments ?? sample.builder)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { port in continuation.yield(port); continuation.finish() } }
         var iterator = ports.makeAsyncIterator()
