@@ -192,18 +192,25 @@ public final class RewardServer: Sendable {
 
     func score(_ request: Request) async -> Response {
         let limit = configuration.maxBodyBytes
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-            return failure(.bodyTooLarge(limit: limit)) // Hummingbird drains the unread body, so the connection stays usable
+        // A client that sends its whole body before reading the answer (and one that asks for
+        // `Connection: close`, whose unread body Hummingbird does not drain) would block on a
+        // full socket: read and drop the rest, up to a bound, before answering 413.
+        let drainBound = limit + Self.drainBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > drainBound {
+            return failure(.bodyTooLarge(limit: limit), closing: true)
         }
         var bytes: [UInt8] = []
+        var seen = 0
         do {
             for try await buffer in request.body {
-                guard bytes.count + buffer.readableBytes <= limit else { return failure(.bodyTooLarge(limit: limit)) }
-                bytes += buffer.readableBytesView
+                seen += buffer.readableBytes
+                if seen > drainBound { return failure(.bodyTooLarge(limit: limit), closing: true) }
+                if seen <= limit { bytes += buffer.readableBytesView }
             }
         } catch {
             return failure(.malformedBody("could not read the body: \(error)"))
         }
+        if seen > limit { return failure(.bodyTooLarge(limit: limit)) }
         do {
             let scoreRequest = try ScoreRequest.decode(Data(bytes))
             let scored = try await scoring.score(scoreRequest)
@@ -216,6 +223,9 @@ public final class RewardServer: Sendable {
             return failure(.storage("\(error)"))
         }
     }
+
+    /// Bytes past the body limit read and dropped so that the 413 reaches the client.
+    static let drainBytes = 64 << 20
 
     /// Only the files an evaluation writes, in a served pair's folder.
     static let logFiles: [String: String] = [
@@ -269,8 +279,9 @@ struct ScoringLifecycle: Service {
 }
 
 /// `{"error": {"code", "message"}}` with the error's status; 429 says when to come back.
-func failure(_ error: ServingError) -> Response {
+func failure(_ error: ServingError, closing: Bool = false) -> Response {
     var headers: HTTPFields = [:]
+    if closing { headers[.connection] = "close" } // the rest of the body is not read
     if case .queueFull(_, let retryAfter) = error { headers[.retryAfter] = "\(retryAfter)" }
     return json(["error": ["code": error.code, "message": error.description]], status: .init(code: error.httpStatus), headers: headers)
 }

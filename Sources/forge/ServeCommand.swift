@@ -65,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Runs happen in other working directories (sandbox, exports): relative paths would break there.
+        let workspace = URL(fileURLWithPath: self.workspace).standardizedFileURL.path
         let taskStore = try store.open()
         let evaluable = try taskStore.tasks().filter(\.isEvaluable)
         let repositories = Array(Set(evaluable.map(\.repo))).sorted()
@@ -77,7 +79,8 @@ struct ServeCommand: AsyncParsableCommand {
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
         let configuration = ServerConfiguration(
             host: host, port: port,
-            clones: try EvalCommand.resolveClones(clone, for: repositories, workspace: workspace, db: store.db),
+            clones: try EvalCommand.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)
+                .mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path },
             evaluationsDirectory: workspace + "/evals", snapshotsDirectory: workspace + "/snapshots",
             scoring: ScoringOptions(workers: jobs, queueCapacity: queue, requestTimeout: timeout), maxBodyBytes: maxBody,
             useSandbox: !noSandbox)

@@ -171,7 +171,7 @@ struct Client: Sendable {
         self.base = base
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = 16
-        configuration.timeoutIntervalForRequest = 180
+        configuration.timeoutIntervalForRequest = 60
         session = URLSession(configuration: configuration)
     }
 
@@ -186,9 +186,10 @@ struct Client: Sendable {
 
     func get(_ path: String) async throws -> Answer { try await send(URLRequest(url: URL(string: base + path)!)) }
 
-    func post(_ path: String, body: Data) async throws -> Answer {
+    func post(_ path: String, body: Data, headers: [String: String] = [:]) async throws -> Answer {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = "POST"
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = body
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         return try await send(request)
