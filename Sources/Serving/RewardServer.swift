@@ -314,7 +314,10 @@ struct RouteMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let started = ContinuousClock.now
         func seconds() -> Double { let elapsed = ContinuousClock.now - started; return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18 }
         do {
-            let response = try await next(request, context)
+            var response = try await next(request, context)
+            // Hummingbird closes after a `Connection: close` request without saying so; a client
+            // that is not told may send its next request on the dying connection and wait forever.
+            if request.headers[.connection]?.lowercased() == "close" { response.headers[.connection] = "close" }
             metrics.record(route: "\(request.method) \(context.endpointPath ?? "unmatched")", code: response.status.code, seconds: seconds())
             return response
         } catch let error as HTTPResponseError {

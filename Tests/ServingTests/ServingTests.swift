@@ -142,6 +142,36 @@ final class ServingTests: XCTestCase {
         await server.stop()
     }
 
+    /// Many cheap requests on kept-alive connections, a third of them asking for
+    /// `Connection: close` with oversized bodies: none may stall the ones after it.
+    func testConnectionCloseAndOversizedBodiesDoNotStallOthers() async throws {
+        let sample = try await ServedSample.shared()
+        let server = try await RunningServer.start(sample.configuration(workers: 1, queue: 1, maxBody: 4096), sample: sample)
+        let client = Client(base: server.base, timeout: 10)
+        let oversized = Data(String(repeating: "x", count: 20_000).utf8)
+        let total = 600
+        var wrong: [String] = []
+        await withTaskGroup(of: (Int, Int?).self) { group in
+            var next = 0
+            func launch(_ index: Int) {
+                group.addTask {
+                    switch index % 3 {
+                    case 0: return (index, try? await client.post("/score", body: oversized, headers: ["Connection": "close"]).status)
+                    case 1: return (index, try? await client.score("nobody__nothing-\(index)", "").status)
+                    default: return (index, try? await client.post("/score", body: oversized).status)
+                    }
+                }
+            }
+            while next < 8 { launch(next); next += 1 }
+            while let (index, status) = await group.next() {
+                if next < total { launch(next); next += 1 }
+                if status != [413, 404, 413][index % 3] { wrong.append("#\(index): \(status.map(String.init) ?? "no answer")") }
+            }
+        }
+        XCTAssertEqual(wrong, [], wrong.prefix(5).joined(separator: ", "))
+        await server.stop()
+    }
+
     /// One worker, one queue slot: a running slow patch and a waiting one fill the server, so a
     /// third is refused with 429 and Retry-After; the two accepted still score correctly.
     func testQueueOverflowAnswers429() async throws {

@@ -167,11 +167,11 @@ struct Client: Sendable {
     let base: String
     let session: URLSession
 
-    init(base: String) {
+    init(base: String, timeout: Double = 60) {
         self.base = base
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = 16
-        configuration.timeoutIntervalForRequest = 60
+        configuration.timeoutIntervalForRequest = timeout
         session = URLSession(configuration: configuration)
     }
 
