@@ -45,7 +45,7 @@ public final class Snapshots: @unchecked Sendable {
             let partial = path + ".partial-\(getpid())"
             do {
                 try FileManager.default.createDirectory(atPath: folder(for: task), withIntermediateDirectories: true)
-                FileManager.default.createFile(atPath: partial, contents: nil)
+                _ = FileManager.default.createFile(atPath: partial, contents: nil)
                 guard let handle = FileHandle(forWritingAtPath: partial) else { throw SnapshotError.export(instanceID: task.instanceID, reason: "cannot write \(partial)") }
                 defer { try? handle.close() }
                 var writer = TarWriter(handle: handle)
