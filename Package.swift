@@ -14,6 +14,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // The reward server (`forge serve`). swift-configuration support is left out: nothing uses it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // C libraries: headers and link lines only.
@@ -35,6 +38,11 @@ let package = Package(
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
         .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "Mining"]),
         .target(name: "Reports", dependencies: ["Store"]),
+        // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
+        .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Store", "Git",
+                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                resources: [.copy("openapi.yaml")]),
 
         // Stage 3: the policy model.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
@@ -45,7 +53,7 @@ let package = Package(
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Reports", "Tensor", "Model", "Sample",
+            "Reports", "Tensor", "Model", "Sample", "Serving",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -63,6 +71,7 @@ let package = Package(
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -289,13 +289,16 @@ extension EnvironmentBuilder {
     /// Drops requirement lines that install the project itself (`-e .`, `.[test]`): the ladder
     /// installs the project its own way, and the copy in the cache folder is not the project root.
     /// A requirement on a branch archive or VCS URL (`werkzeug @ https://github.com/…/main.tar.gz`,
-    /// `git+https://…/sphinx.git@96dbe5e3`) becomes the bare package name, which `--exclude-newer`
-    /// resolves to its release as of the task date: the URL's content today is not the content at
-    /// the task date, and test sandboxes have no route to code hosts. Local `file://` references and
-    /// other lines are unchanged.
+    /// `git+https://…/sphinx.git@96dbe5e3#egg=sphinx`) becomes the bare package name, which
+    /// `--exclude-newer` resolves to its release as of the task date: the URL's content today is
+    /// not the content at the task date, and test sandboxes have no route to code hosts. A URL that
+    /// names no distribution is dropped (a commented line): the repository's name is not reliably
+    /// the distribution's (pallets/jinja is `Jinja2`; PyPI's `jinja` is a 2008 release), and such
+    /// development pins duplicate a dependency the project declares anyway. Local `file://`
+    /// references and other lines are unchanged.
     static func datedInsteadOfURL(_ line: String) -> String {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
-        let requirement = trimmed.components(separatedBy: " #").first ?? trimmed
+        let requirement = (trimmed.components(separatedBy: " #").first ?? trimmed).trimmingCharacters(in: .whitespaces)
         let remote = #"^(git\+)?https?://"#
         if let at = requirement.range(of: " @ "),
            requirement[at.upperBound...].trimmingCharacters(in: .whitespaces).range(of: remote, options: .regularExpression) != nil {
@@ -306,13 +309,7 @@ extension EnvironmentBuilder {
         let url = requirement.hasPrefix("-e ") ? String(requirement.dropFirst(3)).trimmingCharacters(in: .whitespaces) : requirement
         guard url.range(of: remote, options: .regularExpression) != nil else { return line }
         if let egg = url.range(of: "#egg=") { return String(url[egg.upperBound...].prefix { $0 != "&" }) }
-        // https://host/owner/NAME/archive/... or git+https://host/owner/NAME.git@ref
-        let parts = url.split(separator: "/").map(String.init)
-        guard parts.count >= 4 else { return line }
-        var name = parts[3]
-        if let at = name.firstIndex(of: "@") { name = String(name[..<at]) }
-        if name.hasSuffix(".git") { name = String(name.dropLast(4)) }
-        return name.isEmpty ? line : name
+        return "# forge: dropped, names no distribution: " + trimmed
     }
 
     static func datedInsteadOfURLs(_ data: Data) -> Data {

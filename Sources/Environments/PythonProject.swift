@@ -120,14 +120,21 @@ struct PythonProject {
     /// `dev.txt`, `tests-min.txt`) pin the same packages to different versions in different files,
     /// and installing them together has no solution. So: test files win over dev files (dev pins
     /// were compiled separately), and files pinning minimum versions (`*min*`, `*lowest*`,
-    /// `*oldest*`) are dropped while a regular test file remains.
+    /// `*oldest*`) or pinning for one old Python (`tests37.txt`) are dropped while a regular test
+    /// file remains.
     static func coherentTestRequirements(_ files: [String]) -> [String] {
         func name(_ path: String) -> String { (path.split(separator: "/").last.map(String.init) ?? path).lowercased() }
         let tests = files.filter { $0.lowercased().contains("test") }
         guard !tests.isEmpty else { return files }
         let minimumMarkers = ["min", "lowest", "oldest"]
         let regular = tests.filter { path in !minimumMarkers.contains { name(path).contains($0) } }
-        return regular.isEmpty ? tests : regular
+        let chosen = regular.isEmpty ? tests : regular
+        // Per-interpreter pins (`tests37.txt`, `tests-py38.txt`) are for that old Python only.
+        let unversioned = chosen.filter { path in
+            let stem = name(path).components(separatedBy: ".").first ?? ""
+            return stem.range(of: #"(py)?3\d{1,2}$"#, options: .regularExpression) == nil
+        }
+        return unversioned.isEmpty ? chosen : unversioned
     }
 
     /// PEP 503 normalization: lowercase, runs of `-_.` become `-`.

@@ -26,7 +26,9 @@ public struct TestRunSpec: Sendable {
     public init(task: TaskRecord, phase: RunPhase, attempt: Int, patches: [(name: String, text: String)],
                 runsDirectory: String, purpose: String) {
         self.task = task; self.phase = phase; self.attempt = attempt; self.patches = patches
-        self.runsDirectory = runsDirectory; self.purpose = purpose
+        // Absolute, because patches are applied from inside the run's work dir: a relative
+        // `--workspace ws` made `git apply ws/runs/…/patch-0.diff` miss its file.
+        self.runsDirectory = URL(fileURLWithPath: runsDirectory).standardizedFileURL.path; self.purpose = purpose
     }
 
     public var folder: String {

@@ -119,6 +119,12 @@ struct EvalCommand: ParsableCommand {
 
     /// owner/name → clone path, from --clone or the default places.
     private func clones(for repositories: [String]) throws -> [String: String] {
+        try Self.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)
+    }
+
+    /// `--clone` entries (PATH, or owner/name=PATH) and the default places, for each repository;
+    /// shared with `forge serve`.
+    static func resolveClones(_ clone: [String], for repositories: [String], workspace: String, db: String) throws -> [String: String] {
         var map: [String: String] = [:]
         var bare: [String] = []
         for entry in clone {
@@ -131,11 +137,11 @@ struct EvalCommand: ParsableCommand {
         if !bare.isEmpty {
             let unnamed = repositories.filter { map[$0] == nil }
             guard bare.count == 1, unnamed.count <= 1 else {
-                throw ValidationError("the predictions' tasks come from \(repositories.count) repositories (\(repositories.joined(separator: ", "))): name each clone, --clone owner/name=PATH")
+                throw ValidationError("the tasks come from \(repositories.count) repositories (\(repositories.joined(separator: ", "))): name each clone, --clone owner/name=PATH")
             }
             if let repo = unnamed.first { map[repo] = bare[0] }
         }
-        let databaseFolder = (store.db as NSString).deletingLastPathComponent
+        let databaseFolder = (db as NSString).deletingLastPathComponent
         for repo in repositories where map[repo] == nil {
             let name = String(repo.split(separator: "/").last ?? "")
             let candidates = ["\(workspace)/clones/\(repo.replacingOccurrences(of: "/", with: "__"))",

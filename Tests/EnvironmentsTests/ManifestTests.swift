@@ -275,6 +275,9 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(PythonProject.coherentTestRequirements(
             ["requirements/dev.txt", "requirements/tests-pallets-min.txt", "requirements/tests.txt"]),
             ["requirements/tests.txt"])
+        XCTAssertEqual(PythonProject.coherentTestRequirements(
+            ["requirements/dev.txt", "requirements/tests.txt", "requirements/tests37.txt", "requirements/tests-py38.txt"]),
+            ["requirements/tests.txt"])
         XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements-dev.txt"]), ["requirements-dev.txt"])
         XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements/tests-min.txt"]), ["requirements/tests-min.txt"])
         XCTAssertEqual(PythonProject.coherentTestRequirements(["requirements-dev.txt", "tests/requirements.txt"]),
@@ -284,8 +287,9 @@ final class ManifestTests: XCTestCase {
     func testBranchArchiveAndVCSRequirementsBecomeDatedReleases() {
         let cases = [
             "werkzeug @ https://github.com/pallets/werkzeug/archive/refs/heads/main.tar.gz": "werkzeug",
-            "https://github.com/pallets/werkzeug/archive/master.tar.gz": "werkzeug",
-            "git+https://github.com/sphinx-doc/sphinx.git@96dbe5e3  # https://github.com/sphinx-doc/sphinx/issues/921": "sphinx",
+            "https://github.com/pallets/jinja/archive/master.tar.gz":
+                "# forge: dropped, names no distribution: https://github.com/pallets/jinja/archive/master.tar.gz",
+            "git+https://github.com/sphinx-doc/sphinx.git@96dbe5e3#egg=sphinx  # https://github.com/sphinx-doc/sphinx/issues/921": "sphinx",
             "-e git+https://example.org/team/tool.git#egg=tool-core": "tool-core",
             "pkg @ https://example.org/pkg.tar.gz ; python_version < \"3.8\"": "pkg ; python_version < \"3.8\"",
             "pytest>=7 ; python_version >= \"3.7\"": "pytest>=7 ; python_version >= \"3.7\"",

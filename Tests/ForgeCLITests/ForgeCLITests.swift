@@ -68,6 +68,15 @@ final class ForgeCLITests: XCTestCase {
         XCTAssertTrue(shown.output.contains("\"merge_style\" : \"rebase\""), shown.output)
     }
 
+    func testDemoWithARelativeWorkspaceValidatesTheSample() throws {
+        let demo = try run(["demo", "--workspace", "ws"])
+        XCTAssertEqual(demo.status, 0, demo.output)
+        XCTAssertFalse(demo.output.contains("did not apply"), demo.output)
+        let validLine = demo.output.split(separator: "\n").first { $0.hasPrefix("valid ") }
+        let valid = validLine.flatMap { Int($0.split(separator: " ").last ?? "") }
+        XCTAssertGreaterThan(valid ?? 0, 0, demo.output)
+    }
+
     func testShardsPartitionTasksAndMergeBack() throws {
         try run(["sample", "create", "sample"])
         var seen: [String] = []

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Environments
+import Evaluation
+import Foundation
+import Sandbox
+import Serving
+import Store
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve tasks and patch scoring over HTTP (a reward service for RL trainers).",
+        discussion: """
+        JSON API (OpenAPI 3.1: Sources/Serving/openapi.yaml, also at GET /openapi.yaml): \
+        GET /health, GET /metrics (Prometheus), GET /tasks?repo=&validated=&limit=&offset=, \
+        GET /tasks/ID (statement, hints, base commit, snapshot path), GET /tasks/ID/snapshot.tar, \
+        POST /score {instance_id, model_patch, model_name_or_path?} → {status, resolved, reward, \
+        f2p_passed, f2p_total, p2p_passed, p2p_total, log_url, ...}, GET /logs/....
+
+        Patches are scored exactly as `forge eval` scores them, by --jobs workers in the \
+        environments `forge validate` built; --queue more may wait (then 429 with Retry-After). \
+        Each (instance, patch) pair is stored under WORKSPACE/evals/serve/ and in the store, so an \
+        identical request, even after a restart, gets the stored result. Infrastructure errors \
+        are answered 500 with status "error" and no reward.
+        """)
+
+    @Option(help: "Port to listen on (0: any free port).")
+    var port: Int = 8080
+
+    @Option(help: "Address to listen on. The API has no authentication: keep it on loopback or behind a proxy.")
+    var host: String = "127.0.0.1"
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: ArgumentHelp("Local clone: PATH, or owner/name=PATH (repeatable).", valueName: "clone"))
+    var clone: [String] = []
+
+    @Option(help: "Predictions scored at once (workers).")
+    var jobs: Int = 2
+
+    @Option(help: "Score requests that may wait for a worker; more are answered 429.")
+    var queue: Int = 64
+
+    @Option(help: ArgumentHelp("Seconds a score request may take, queueing included (504 after).", valueName: "seconds"))
+    var timeout: Double = 600
+
+    @Option(help: ArgumentHelp("Largest POST /score body in bytes (413 above).", valueName: "bytes"))
+    var maxBody: Int = 4 << 20
+
+    @Option(help: ArgumentHelp("Folder for environments, evaluation output and snapshots.", valueName: "path"))
+    var workspace: String = "Workspace"
+
+    @Option(help: ArgumentHelp("Recipes folder (default: the one shipped with Forge).", valueName: "path"))
+    var recipes: String?
+
+    @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.")
+    var noSandbox = false
+
+    func validate() throws {
+        if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if queue < 0 { throw ValidationError("--queue must not be negative") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if maxBody < 1 { throw ValidationError("--max-body must be positive") }
+    }
+
+    func run() async throws {
+        // Runs happen in other working directories (sandbox, exports): relative paths would break there.
+        let workspace = URL(fileURLWithPath: self.workspace).standardizedFileURL.path
+        let taskStore = try store.open()
+        let evaluable = try taskStore.tasks().filter(\.isEvaluable)
+        let repositories = Array(Set(evaluable.map(\.repo))).sorted()
+        if !noSandbox {
+            do { _ = try Sandbox.probe() } catch {
+                throw ValidationError("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+            }
+        }
+        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let configuration = ServerConfiguration(
+            host: host, port: port,
+            clones: try EvalCommand.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)
+                .mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path },
+            evaluationsDirectory: workspace + "/evals", snapshotsDirectory: workspace + "/snapshots",
+            scoring: ScoringOptions(workers: jobs, queueCapacity: queue, requestTimeout: timeout), maxBodyBytes: maxBody,
+            useSandbox: !noSandbox)
+        let server = try RewardServer(configuration: configuration, store: taskStore, environments: builder)
+        let (host, jobs, queue, timeout) = (host, jobs, queue, timeout)
+        try await server.run(handleSignals: true) { port in
+            print("forge serve: http://\(host):\(port) — \(evaluable.count) validated task(s) in \(repositories.count) repositor\(repositories.count == 1 ? "y" : "ies"); \(jobs) worker(s), queue \(queue), timeout \(Int(timeout)) s")
+        }
+        print("forge serve: stopped")
+    }
+}
