@@ -19,6 +19,10 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var maxSeconds: Double
     public var seed: UInt64
     public var optimizer: AdamWSettings
+    /// DSA's dense warm-up for sparse models: this many first steps run dense attention and train
+    /// only the indexer, on KL(p ‖ softmax(I)) over every earlier position, at `indexerWarmupLearningRate`.
+    public var indexerWarmupSteps: Int = 0
+    public var indexerWarmupLearningRate: Float = 1e-3
 
     public init(batch: Int = 8, sequenceLength: Int = 256, steps: Int = 300, maxLearningRate: Float = 3e-3, minLearningRate: Float = 3e-4,
                 warmupSteps: Int = 30, evalEvery: Int = 25, evalWindows: Int = 16, maxSeconds: Double = 0, seed: UInt64 = 1,
@@ -40,6 +44,8 @@ public struct TrainingMetrics: Codable, Sendable {
     public var gradientNorm: Float
     public var tokensSeen: Int
     public var seconds: Double
+    /// Set on the dense warm-up's steps (which train only the indexer and count no main steps).
+    public var indexerWarmupStep: Int? = nil
 }
 
 public final class LanguageModelTrainer {
@@ -92,7 +98,7 @@ public final class LanguageModelTrainer {
     /// (with a validation loss) and after every other step (without).
     @discardableResult
     public func run(report: (TrainingMetrics) throws -> Void) throws -> [TrainingMetrics] {
-        let T = settings.sequenceLength, sparse = model.config.attention == .sparse
+        let T = settings.sequenceLength
         let schedule = CosineSchedule(maxLearningRate: settings.maxLearningRate, minLearningRate: settings.minLearningRate,
                                       warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
         let started = Date()
@@ -105,10 +111,32 @@ public final class LanguageModelTrainer {
                                    learningRate: 0, gradientNorm: 0, tokensSeen: 0, seconds: Date().timeIntervalSince(started))
         log.append(zero)
         try report(zero)
+        let sparseModel = model.config.attention == .sparse
+        if sparseModel && settings.indexerWarmupSteps > 0 {
+            // Model frozen, dense attention, indexer only (its own optimizer state).
+            model.setAttention(.dense)
+            defer { model.setAttention(.sparse) }
+            let warmupOptimizer = AdamW(layout: model.layout, settings: settings.optimizer)
+            for warmupStep in 0..<settings.indexerWarmupSteps {
+                let starts = (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
+                let (tokens, targets) = windows(train, starts: starts)
+                model.zeroGradients()
+                let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: true)
+                try model.backward(language: false, indexer: true)
+                let norm = warmupOptimizer.update(params: model.params, grads: model.grads, learningRate: settings.indexerWarmupLearningRate,
+                                                  ranges: model.layout.indexerRanges)
+                let metrics = TrainingMetrics(step: 0, trainLoss: losses.language, indexerKL: losses.indexerKL, validationLoss: nil,
+                                              learningRate: settings.indexerWarmupLearningRate, gradientNorm: norm, tokensSeen: 0,
+                                              seconds: Date().timeIntervalSince(started), indexerWarmupStep: warmupStep + 1)
+                log.append(metrics)
+                try report(metrics)
+            }
+        }
         while step < settings.steps {
             let starts = (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
             let (tokens, targets) = windows(train, starts: starts)
             model.zeroGradients()
+            let sparse = model.config.attention == .sparse
             let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: sparse)
             try model.backward(language: true, indexer: sparse)
             let lr = schedule.learningRate(step: step)

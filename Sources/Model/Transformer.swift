@@ -6,7 +6,7 @@ import Foundation
 import Tensor
 
 public final class Transformer {
-    public let config: TransformerConfig
+    public private(set) var config: TransformerConfig
     public let layout: ParameterLayout
     public let params: FloatBuffer
     public let grads: FloatBuffer
@@ -54,6 +54,14 @@ public final class Transformer {
     @inline(__always) func g(_ offset: Int) -> FloatPointer { grads.pointer + offset }
 
     public func zeroGradients() { grads.zero() }
+
+    /// Switches between dense and sparse attention (DSA's dense warm-up, then sparse training);
+    /// the parameters are the same in both modes.
+    public func setAttention(_ mode: AttentionMode) {
+        guard mode != config.attention else { return }
+        config.attention = mode
+        acts = nil   // selection buffers are laid out per mode
+    }
 
     /// Losses of one training forward.
     public struct Losses: Sendable, Equatable {

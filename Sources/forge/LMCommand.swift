@@ -28,6 +28,8 @@ struct LMCommand: ParsableCommand {
         @Option(name: .long, help: "Training window (and model context).") var context = 256
         @Option(name: .long, help: "dense or sparse (DSA; the indexer trains on its KL at the same time).") var attention = "dense"
         @Option(name: .long, help: "DSA keys per query.") var topK = 64
+        @Option(name: .long, help: "Sparse only: dense warm-up steps that train just the indexer first (DSA stage 1).") var indexerWarmupSteps = 0
+        @Option(name: .long, help: "Learning rate of the indexer warm-up.") var indexerWarmupLr: Float = 1e-3
         @Option(name: .long) var batch = 8
         @Option(name: .long) var steps = 300
         @Option(name: .long, help: "Stop after this many minutes even if steps remain (0: no limit).") var minutes: Double = 0
@@ -61,8 +63,10 @@ struct LMCommand: ParsableCommand {
 
             let config = TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: tokenizer.vocabularySize,
                                            topK: topK, attention: mode)
-            let settings = TrainingSettings(batch: batch, sequenceLength: context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
+            var settings = TrainingSettings(batch: batch, sequenceLength: context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                             warmupSteps: warmup, evalEvery: evalEvery, maxSeconds: minutes * 60, seed: seed)
+            settings.indexerWarmupSteps = indexerWarmupSteps
+            settings.indexerWarmupLearningRate = indexerWarmupLr
             let model = try Transformer(config: config, seed: seed)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -82,6 +86,9 @@ struct LMCommand: ParsableCommand {
             let trainer = try LanguageModelTrainer(model: model, settings: settings, train: trainTokens, validation: validationTokens)
             let log = try trainer.run { metrics in
                 try metricsFile.write(contentsOf: try lineEncoder.encode(metrics) + Data("\n".utf8))
+                if let warmupStep = metrics.indexerWarmupStep, warmupStep % 10 == 0 || warmupStep == indexerWarmupSteps {
+                    print(String(format: "indexer warm-up %4d  KL %.4f  %.0f s", warmupStep, metrics.indexerKL ?? 0, metrics.seconds))
+                }
                 if let validation = metrics.validationLoss {
                     print(String(format: "step %4d  train %.4f  val %.4f  lr %.2e  |g| %.2f  %.0f s", metrics.step, metrics.trainLoss, validation,
                                  metrics.learningRate, metrics.gradientNorm, metrics.seconds))
@@ -90,8 +97,9 @@ struct LMCommand: ParsableCommand {
             let checkpoint = runDirectory.appendingPathComponent("model.safetensors")
             try model.save(to: checkpoint, extraMetadata: ["step": "\(log.last!.step)", "tokenizer": "tokenizer.json"])
             let evaluated = log.filter { $0.validationLoss != nil }
+            let main = log.filter { $0.indexerWarmupStep == nil }
             print(String(format: "done:      %d steps, %d tokens, train %.3f → %.3f, val %.3f → %.3f, %.0f s; checkpoint %@",
-                         log.last!.step, log.last!.tokensSeen, log.first!.trainLoss, log.last!.trainLoss,
+                         log.last!.step, log.last!.tokensSeen, main.first!.trainLoss, log.last!.trainLoss,
                          evaluated.first!.validationLoss!, evaluated.last!.validationLoss!, log.last!.seconds, checkpoint.path))
         }
     }

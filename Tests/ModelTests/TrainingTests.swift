@@ -26,3 +26,37 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try LanguageModelTrainer(model: trainer.model, settings: settings, train: [1, 2], validation: stream(400)))
     }
 }
+
+final class IndexerWarmupTests: XCTestCase {
+    /// The dense warm-up trains only the indexer and brings its distribution towards the main
+    /// attention (KL falls); the model's other parameters stay exactly as they were.
+    func testDenseWarmupTrainsOnlyTheIndexer() throws {
+        var random = SamplerRandom(seed: 8)
+        let stream = (0..<1500).map { _ in Int(random.next() % 23) }
+        let config = TransformerConfig(layers: 1, dModel: 16, heads: 2, headDim: 8, ffnHidden: 32, context: 16, vocab: 23,
+                                       indexerHeads: 2, indexerDim: 8, topK: 6, attention: .sparse)
+        let model = try scrambledModel(config, seed: 9)
+        let before = model.params.array
+        var settings = TrainingSettings(batch: 4, sequenceLength: 16, steps: 1, evalEvery: 1, evalWindows: 2, seed: 10)
+        settings.indexerWarmupSteps = 60
+        settings.indexerWarmupLearningRate = 1e-2
+        var warmup: [TrainingMetrics] = []
+        let trainer = try LanguageModelTrainer(model: model, settings: settings, train: stream, validation: stream)
+        // Compare parameters right after the warm-up, before the first main step.
+        var snapshot: [Float] = []
+        try trainer.run { metrics in
+            if metrics.indexerWarmupStep != nil { warmup.append(metrics) }
+            if metrics.indexerWarmupStep == 60 { snapshot = model.params.array }
+        }
+        XCTAssertEqual(warmup.count, 60)
+        XCTAssertEqual(model.config.attention, .sparse, "sparse attention is restored after the warm-up")
+        let kl = warmup.compactMap(\.indexerKL)
+        print("indexer warm-up KL: \(kl.first!) → \(kl.last!)")
+        XCTAssertLessThan(kl.suffix(10).reduce(0, +), kl.prefix(10).reduce(0, +) * 0.8)
+        for entry in model.layout.entries {
+            let range = entry.offset..<(entry.offset + entry.count)
+            let changed = range.contains { before[$0] != snapshot[$0] }
+            XCTAssertEqual(changed, entry.isIndexer, entry.name)
+        }
+    }
+}
