@@ -140,9 +140,10 @@ final class PythonEnvironmentTests: XCTestCase {
         let builder = try Fixture.builder()
         let date = Fixture.date("2022-06-01T00:00:00Z")
         let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: date))
+        // python_requires is only a floor; the one classified version it allows wins.
         XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor,
-                       Fixture.expectedMinor({ $0 >= PythonVersion([3, 7]) }, date: date))
-        XCTAssertEqual(environment.interpreter?.constraintSource, "setup.py python_requires")
+                       Fixture.expectedMinor({ $0.majorMinor == "3.7" }, date: date))
+        XCTAssertEqual(environment.interpreter?.constraintSource, "setup.py python_requires and Trove classifiers")
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
         XCTAssertTrue(environment.attempts[0].commandLine.contains("requirements-test.txt"))
         // Build backends are exempt from the date pin, so today's setuptools (PEP 660) builds the
