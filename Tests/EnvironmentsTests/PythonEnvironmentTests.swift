@@ -225,14 +225,8 @@ final class PythonEnvironmentTests: XCTestCase {
         let builder = try Fixture.builder()
         let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01")))
         XCTAssertTrue(environment.resolvedPackages.contains("blinker==1.4"), "\(environment.resolvedPackages)")
-        let output = Fixture.directory("run")
-        let argv = environment.testCommand(for: ["tests/test_signals.py"], junitPath: output.appendingPathComponent("j.xml").path)
-        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                     logPath: output.appendingPathComponent("log").path,
-                                                     environment: environment.testEnvironment(),
-                                                     workingDirectory: project.path, timeout: 120))
-        let log = (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? ""
-        XCTAssertTrue(result.succeeded, log)
+        let (succeeded, log) = try runTests(["tests/test_signals.py"], in: environment, project: project)
+        XCTAssertTrue(succeeded, log)
         XCTAssertTrue(log.contains("1 passed"), log)
     }
 
@@ -250,13 +244,8 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(packages.contains(where: { $0.hasPrefix("pytest==3.") }), "\(packages)")
         let setuptools = try XCTUnwrap(packages.first(where: { $0.hasPrefix("setuptools==") }), "\(packages)")
         XCTAssertLessThan(Int(setuptools.dropFirst("setuptools==".count).prefix { $0 != "." }) ?? 999, 81, setuptools)
-        let output = Fixture.directory("run")
-        let argv = environment.testCommand(for: ["tests/test_demo.py"], junitPath: output.appendingPathComponent("j.xml").path)
-        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                     logPath: output.appendingPathComponent("log").path,
-                                                     environment: environment.testEnvironment(),
-                                                     workingDirectory: project.path, timeout: 120))
-        XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
+        let (succeeded, log) = try runTests(["tests/test_demo.py"], in: environment, project: project)
+        XCTAssertTrue(succeeded, log)
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
@@ -278,13 +267,8 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(environment.testEnvironment(projectDirectory: "/w")["PYTHONPATH"], "/w/src")
 
         // The project is importable from the checkout through PYTHONPATH.
-        let output = Fixture.directory("run")
-        let argv = environment.testCommand(for: ["tests/test_demo.py"], junitPath: output.appendingPathComponent("j.xml").path)
-        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                     logPath: output.appendingPathComponent("log").path,
-                                                     environment: environment.testEnvironment(),
-                                                     workingDirectory: project.path, timeout: 120))
-        XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
+        let (succeeded, log) = try runTests(["tests/test_demo.py"], in: environment, project: project)
+        XCTAssertTrue(succeeded, log)
     }
 
     func testBuildFailureOnEveryRungIsRecordedWithLog() throws {
@@ -413,4 +397,15 @@ private final class ResultBox: @unchecked Sendable {
     private var items: [Result<PreparedEnvironment, Error>] = []
     func append(_ item: Result<PreparedEnvironment, Error>) { lock.lock(); items.append(item); lock.unlock() }
     var values: [Result<PreparedEnvironment, Error>] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// Runs the environment's test command on `files` in the project directory: (succeeded, log).
+private func runTests(_ files: [String], in environment: PreparedEnvironment, project: URL) throws -> (Bool, String) {
+    let output = Fixture.directory("run")
+    let argv = environment.testCommand(for: files, junitPath: output.appendingPathComponent("j.xml").path)
+    let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                 logPath: output.appendingPathComponent("log").path,
+                                                 environment: environment.testEnvironment(),
+                                                 workingDirectory: project.path, timeout: 120))
+    return (result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
 }
