@@ -110,6 +110,10 @@ enum InterpreterSelector {
         var accepts: (PythonVersion) -> Bool
         var text: String
         var source: String
+        /// A wider constraint to try when nothing installed satisfies this one.
+        var fallback: Box?
+
+        final class Box { let constraint: Constraint; init(_ constraint: Constraint) { self.constraint = constraint } }
     }
 
     static func constraint(project: PythonProject, policy: Recipe.InterpreterPolicy) throws -> Constraint {
@@ -119,7 +123,16 @@ enum InterpreterSelector {
         }
         if let (text, source) = project.requiresPython {
             let set = try VersionSpecifierSet(text)
-            return Constraint(accepts: set.contains, text: text, source: source)
+            let declared = Constraint(accepts: set.contains, text: text, source: source)
+            // requires-python is a floor that rarely gets a ceiling; the classifiers name the
+            // versions the project was tested on at that commit (requests 2.26: ">=2.7, !=3.0.*, …"
+            // but 3.6–3.9), and the test tools it pinned then may not run on a newer Python
+            // (pytest 3.x on 3.10). So prefer the classified versions the floor allows.
+            let classified = Set(project.classifierVersions.filter(set.contains).map(\.majorMinor))
+            guard !classified.isEmpty else { return declared }
+            return Constraint(accepts: { set.contains($0) && classified.contains($0.majorMinor) },
+                              text: text + ", one of " + classified.sorted().joined(separator: ", "),
+                              source: source + " and Trove classifiers", fallback: .init(declared))
         }
         if !project.classifierVersions.isEmpty {
             let minors = Set(project.classifierVersions.map(\.majorMinor))

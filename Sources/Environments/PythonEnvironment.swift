@@ -39,7 +39,9 @@ extension EnvironmentBuilder {
         }
         let catalog = interpreters()
         guard let choice = InterpreterSelector.choose(from: catalog, constraint: constraint, policy: recipe.interpreter,
-                                                      date: project.createdAt) else {
+                                                      date: project.createdAt)
+                ?? constraint.fallback.flatMap({ InterpreterSelector.choose(from: catalog, constraint: $0.constraint,
+                                                                            policy: recipe.interpreter, date: project.createdAt) }) else {
             let runtime = "missing \(constraint.text)"
             let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
             let installed = catalog.interpreters.map { $0.version.description }

@@ -201,6 +201,17 @@ final class ManifestTests: XCTestCase {
         let declared = try constraint(["pyproject.toml": "[project]\nrequires-python = \">=3.9\"\nclassifiers = [\"Programming Language :: Python :: 3.7\"]\n"])
         XCTAssertEqual(declared.text, ">=3.9")
         XCTAssertTrue(declared.source.contains("requires-python"))
+        // A floor with classifiers it allows: the classified versions, with the floor as fallback.
+        let floorAndClassifiers = try constraint(["setup.py": """
+            python_requires=">=2.7, !=3.0.*, !=3.5.*",
+            classifiers=['Programming Language :: Python :: 2.7', 'Programming Language :: Python :: 3.6',
+                         'Programming Language :: Python :: 3.9']
+            """])
+        XCTAssertTrue(floorAndClassifiers.accepts(PythonVersion("3.9.18")!))
+        XCTAssertFalse(floorAndClassifiers.accepts(PythonVersion("3.10.13")!))
+        XCTAssertFalse(floorAndClassifiers.accepts(PythonVersion("3.8.18")!))
+        XCTAssertEqual(floorAndClassifiers.source, "setup.py python_requires and Trove classifiers")
+        XCTAssertTrue(try XCTUnwrap(floorAndClassifiers.fallback).constraint.accepts(PythonVersion("3.10.13")!))
         let classified = try constraint(["setup.py": "classifiers=['Programming Language :: Python :: 3.7', 'Programming Language :: Python :: 3.8']"])
         XCTAssertTrue(classified.accepts(PythonVersion("3.8.18")!))
         XCTAssertFalse(classified.accepts(PythonVersion("3.9.18")!))

@@ -140,9 +140,10 @@ final class PythonEnvironmentTests: XCTestCase {
         let builder = try Fixture.builder()
         let date = Fixture.date("2022-06-01T00:00:00Z")
         let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: date))
+        // python_requires is only a floor; the one classified version it allows wins.
         XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor,
-                       Fixture.expectedMinor({ $0 >= PythonVersion([3, 7]) }, date: date))
-        XCTAssertEqual(environment.interpreter?.constraintSource, "setup.py python_requires")
+                       Fixture.expectedMinor({ $0.majorMinor == "3.7" }, date: date))
+        XCTAssertEqual(environment.interpreter?.constraintSource, "setup.py python_requires and Trove classifiers")
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
         XCTAssertTrue(environment.attempts[0].commandLine.contains("requirements-test.txt"))
         // Build backends are exempt from the date pin, so today's setuptools (PEP 660) builds the
@@ -224,14 +225,8 @@ final class PythonEnvironmentTests: XCTestCase {
         let builder = try Fixture.builder()
         let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01")))
         XCTAssertTrue(environment.resolvedPackages.contains("blinker==1.4"), "\(environment.resolvedPackages)")
-        let output = Fixture.directory("run")
-        let argv = environment.testCommand(for: ["tests/test_signals.py"], junitPath: output.appendingPathComponent("j.xml").path)
-        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                     logPath: output.appendingPathComponent("log").path,
-                                                     environment: environment.testEnvironment(),
-                                                     workingDirectory: project.path, timeout: 120))
-        let log = (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? ""
-        XCTAssertTrue(result.succeeded, log)
+        let (succeeded, log) = try runTests(["tests/test_signals.py"], in: environment, project: project)
+        XCTAssertTrue(succeeded, log)
         XCTAssertTrue(log.contains("1 passed"), log)
     }
 
@@ -249,13 +244,8 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertTrue(packages.contains(where: { $0.hasPrefix("pytest==3.") }), "\(packages)")
         let setuptools = try XCTUnwrap(packages.first(where: { $0.hasPrefix("setuptools==") }), "\(packages)")
         XCTAssertLessThan(Int(setuptools.dropFirst("setuptools==".count).prefix { $0 != "." }) ?? 999, 81, setuptools)
-        let output = Fixture.directory("run")
-        let argv = environment.testCommand(for: ["tests/test_demo.py"], junitPath: output.appendingPathComponent("j.xml").path)
-        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                     logPath: output.appendingPathComponent("log").path,
-                                                     environment: environment.testEnvironment(),
-                                                     workingDirectory: project.path, timeout: 120))
-        XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
+        let (succeeded, log) = try runTests(["tests/test_demo.py"], in: environment, project: project)
+        XCTAssertTrue(succeeded, log)
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
@@ -277,13 +267,8 @@ final class PythonEnvironmentTests: XCTestCase {
         XCTAssertEqual(environment.testEnvironment(projectDirectory: "/w")["PYTHONPATH"], "/w/src")
 
         // The project is importable from the checkout through PYTHONPATH.
-        let output = Fixture.directory("run")
-        let argv = environment.testCommand(for: ["tests/test_demo.py"], junitPath: output.appendingPathComponent("j.xml").path)
-        let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                     logPath: output.appendingPathComponent("log").path,
-                                                     environment: environment.testEnvironment(),
-                                                     workingDirectory: project.path, timeout: 120))
-        XCTAssertTrue(result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
+        let (succeeded, log) = try runTests(["tests/test_demo.py"], in: environment, project: project)
+        XCTAssertTrue(succeeded, log)
     }
 
     func testBuildFailureOnEveryRungIsRecordedWithLog() throws {
@@ -412,4 +397,15 @@ private final class ResultBox: @unchecked Sendable {
     private var items: [Result<PreparedEnvironment, Error>] = []
     func append(_ item: Result<PreparedEnvironment, Error>) { lock.lock(); items.append(item); lock.unlock() }
     var values: [Result<PreparedEnvironment, Error>] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// Runs the environment's test command on `files` in the project directory: (succeeded, log).
+private func runTests(_ files: [String], in environment: PreparedEnvironment, project: URL) throws -> (Bool, String) {
+    let output = Fixture.directory("run")
+    let argv = environment.testCommand(for: files, junitPath: output.appendingPathComponent("j.xml").path)
+    let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                 logPath: output.appendingPathComponent("log").path,
+                                                 environment: environment.testEnvironment(),
+                                                 workingDirectory: project.path, timeout: 120))
+    return (result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
 }
