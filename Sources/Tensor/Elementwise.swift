@@ -95,14 +95,10 @@ public enum CrossEntropy {
             Parallel.chunks(rows, minimumChunk: max(1, 8192 / max(vocab, 1))) { _, range in
                 for row in range {
                     let l = logits + row * vocab, p = probs + row * vocab
-                    var maximum = -Float.infinity
-                    for i in 0..<vocab { maximum = max(maximum, l[i]) }
-                    var sum: Float = 0
-                    for i in 0..<vocab { let e = exp(l[i] - maximum); p[i] = e; sum += e }
-                    let inv = 1 / sum
-                    for i in 0..<vocab { p[i] *= inv }
+                    p.update(from: l, count: vocab)
+                    let logSumExp = Attention.softmaxPrefix(p, valid: vocab, total: vocab)
                     let t = targets[row]
-                    out[row] = t >= 0 ? -(Double(l[t] - maximum) - log(Double(sum))) : 0
+                    out[row] = t >= 0 ? Double(logSumExp) - Double(l[t]) : 0
                 }
             }
         }
