@@ -47,13 +47,15 @@ let package = Package(
         // Stage 3: the policy model.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Model", dependencies: ["Tensor"]),
+        // Stage 4: training the policy on tasks — pretrain, DSA warm-up and sparse stages, SFT, GRPO.
+        .target(name: "Training", dependencies: ["Model", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
 
         // The embedded sample project and the end-to-end demo.
         .target(name: "Sample", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Reports", "Tensor", "Model", "Sample", "Serving",
+            "Reports", "Tensor", "Model", "Training", "Sample", "Serving",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -76,6 +78,8 @@ let package = Package(
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
+                                                          "Validation", "Sample", "Mining"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
     ],
     swiftLanguageModes: [.v5]

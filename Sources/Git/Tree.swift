@@ -135,6 +135,22 @@ extension Repository {
         return try blob(entry.id)
     }
 
+    /// Every regular (or executable) file of a commit's tree, with its blob id, in tree order.
+    public func files(in commit: ObjectID) throws -> [(path: String, id: ObjectID)] {
+        var found: [(path: String, id: ObjectID)] = []
+        func walk(_ tree: Tree, prefix: String) throws {
+            for entry in tree.entries {
+                switch entry.kind {
+                case .directory: try walk(try self.tree(entry.id), prefix: prefix + entry.name + "/")
+                case .file, .executable: found.append((prefix + entry.name, entry.id))
+                case .symlink, .submodule: continue
+                }
+            }
+        }
+        try walk(try tree(commit), prefix: "")
+        return found
+    }
+
     /// Writes a commit's tree into `directory` (created if needed): regular files, the executable
     /// bit, symlinks, and an empty directory per submodule. No `.git` is written.
     public func exportTree(of commit: ObjectID, to directory: String) throws {

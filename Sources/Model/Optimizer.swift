@@ -98,3 +98,27 @@ public final class AdamW {
         return norm
     }
 }
+
+extension AdamW {
+    /// Saves the moments and step count (safetensors: tensors `m`, `v`; metadata `step`), so a
+    /// resumed run continues with the same updates it would have made.
+    public func saveState(to url: URL) throws {
+        try SafetensorsFile.write(tensors: [(name: "m", shape: [m.count], values: m.array), (name: "v", shape: [v.count], values: v.array)],
+                                  metadata: ["step": "\(step)", "format": "forge-adamw-1"], to: url)
+    }
+
+    public func loadState(from url: URL) throws {
+        let reader = try SafetensorsReader(url: url)
+        guard let stepText = reader.metadata["step"], let savedStep = Int(stepText) else {
+            throw ModelError("optimizer state \(url.path) has no step in its metadata")
+        }
+        for (name, buffer) in [("m", m), ("v", v)] {
+            let values = try reader.values(name)
+            guard values.count == buffer.count else {
+                throw ModelError("optimizer state \(url.path): \(name) has \(values.count) values, the model has \(buffer.count) parameters")
+            }
+            values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: values.count) }
+        }
+        step = savedStep
+    }
+}

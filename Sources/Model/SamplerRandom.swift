@@ -17,6 +17,14 @@ public struct SamplerRandom: RandomNumberGenerator, Sendable, Equatable {
         state = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// The four state words, to save a generator mid-stream and resume it exactly.
+    public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
+
+    public init?(stateWords words: [UInt64]) {
+        guard words.count == 4, words.contains(where: { $0 != 0 }) else { return nil }
+        state = (words[0], words[1], words[2], words[3])
+    }
+
     public mutating func next() -> UInt64 {
         let result = rotate(state.1 &* 5, 7) &* 9
         let shifted = state.1 << 17

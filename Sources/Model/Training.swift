@@ -52,7 +52,7 @@ public final class LanguageModelTrainer {
     public let model: Transformer
     public let settings: TrainingSettings
     let train: [Int], validation: [Int]
-    let optimizer: AdamW
+    public let optimizer: AdamW
     var random: SamplerRandom
 
     public init(model: Transformer, settings: TrainingSettings, train: [Int], validation: [Int]) throws {
@@ -94,60 +94,80 @@ public final class LanguageModelTrainer {
         return total / Float(starts.count)
     }
 
+    /// The untrained (or resumed) model on the first window and the validation windows: step 0's line.
+    public func initialMetrics(started: Date = Date()) throws -> TrainingMetrics {
+        let (tokens, targets) = windows(train, starts: [0])
+        let initial = try model.forward(tokens: tokens, targets: targets, batch: 1)
+        return TrainingMetrics(step: 0, trainLoss: initial.language, indexerKL: nil, validationLoss: try validationLoss(),
+                               learningRate: 0, gradientNorm: 0, tokensSeen: 0, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// The random generator that picks windows; saved with checkpoints so a resumed run draws
+    /// the same windows it would have.
+    public var randomState: SamplerRandom {
+        get { random }
+        set { random = newValue }
+    }
+
+    func randomStarts() -> [Int] {
+        let T = settings.sequenceLength
+        return (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
+    }
+
+    /// One step of DSA's dense warm-up: dense attention, only the indexer's parameters move, on
+    /// KL(p ‖ softmax(I)) over every earlier position. The caller switches the model to dense.
+    public func indexerWarmupStep(_ warmupStep: Int, optimizer warmupOptimizer: AdamW, started: Date) throws -> TrainingMetrics {
+        let (tokens, targets) = windows(train, starts: randomStarts())
+        model.zeroGradients()
+        let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: true)
+        try model.backward(language: false, indexer: true)
+        let norm = warmupOptimizer.update(params: model.params, grads: model.grads, learningRate: settings.indexerWarmupLearningRate,
+                                          ranges: model.layout.indexerRanges)
+        return TrainingMetrics(step: 0, trainLoss: losses.language, indexerKL: losses.indexerKL, validationLoss: nil,
+                               learningRate: settings.indexerWarmupLearningRate, gradientNorm: norm, tokensSeen: 0,
+                               seconds: Date().timeIntervalSince(started), indexerWarmupStep: warmupStep + 1)
+    }
+
+    /// One language-model step (`step` counts from 0): in sparse mode the indexer also trains on
+    /// its KL over the selected set. Validates when `evaluate`.
+    public func languageStep(_ step: Int, evaluate: Bool, started: Date) throws -> TrainingMetrics {
+        let T = settings.sequenceLength
+        let schedule = CosineSchedule(maxLearningRate: settings.maxLearningRate, minLearningRate: settings.minLearningRate,
+                                      warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
+        let (tokens, targets) = windows(train, starts: randomStarts())
+        model.zeroGradients()
+        let sparse = model.config.attention == .sparse
+        let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: sparse)
+        try model.backward(language: true, indexer: sparse)
+        let lr = schedule.learningRate(step: step)
+        let norm = optimizer.update(params: model.params, grads: model.grads, learningRate: lr)
+        return TrainingMetrics(step: step + 1, trainLoss: losses.language, indexerKL: sparse ? losses.indexerKL : nil,
+                               validationLoss: evaluate ? try validationLoss() : nil, learningRate: lr, gradientNorm: norm,
+                               tokensSeen: (step + 1) * settings.batch * T, seconds: Date().timeIntervalSince(started))
+    }
+
     /// Trains, reporting metrics before the first step, every `evalEvery` steps and at the end
     /// (with a validation loss) and after every other step (without).
     @discardableResult
     public func run(report: (TrainingMetrics) throws -> Void) throws -> [TrainingMetrics] {
-        let T = settings.sequenceLength
-        let schedule = CosineSchedule(maxLearningRate: settings.maxLearningRate, minLearningRate: settings.minLearningRate,
-                                      warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
         let started = Date()
-        var log: [TrainingMetrics] = []
-        var step = 0
-        // Step 0: the untrained model on the first batch and the validation windows.
-        let (firstTokens, firstTargets) = windows(train, starts: [Int](repeating: 0, count: 1))
-        let initial = try model.forward(tokens: firstTokens, targets: firstTargets, batch: 1)
-        let zero = TrainingMetrics(step: 0, trainLoss: initial.language, indexerKL: nil, validationLoss: try validationLoss(),
-                                   learningRate: 0, gradientNorm: 0, tokensSeen: 0, seconds: Date().timeIntervalSince(started))
-        log.append(zero)
-        try report(zero)
-        let sparseModel = model.config.attention == .sparse
-        if sparseModel && settings.indexerWarmupSteps > 0 {
+        var log = [try initialMetrics(started: started)]
+        try report(log[0])
+        if model.config.attention == .sparse && settings.indexerWarmupSteps > 0 {
             // Model frozen, dense attention, indexer only (its own optimizer state).
             model.setAttention(.dense)
             defer { model.setAttention(.sparse) }
             let warmupOptimizer = AdamW(layout: model.layout, settings: settings.optimizer)
             for warmupStep in 0..<settings.indexerWarmupSteps {
-                let starts = (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
-                let (tokens, targets) = windows(train, starts: starts)
-                model.zeroGradients()
-                let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: true)
-                try model.backward(language: false, indexer: true)
-                let norm = warmupOptimizer.update(params: model.params, grads: model.grads, learningRate: settings.indexerWarmupLearningRate,
-                                                  ranges: model.layout.indexerRanges)
-                let metrics = TrainingMetrics(step: 0, trainLoss: losses.language, indexerKL: losses.indexerKL, validationLoss: nil,
-                                              learningRate: settings.indexerWarmupLearningRate, gradientNorm: norm, tokensSeen: 0,
-                                              seconds: Date().timeIntervalSince(started), indexerWarmupStep: warmupStep + 1)
+                let metrics = try indexerWarmupStep(warmupStep, optimizer: warmupOptimizer, started: started)
                 log.append(metrics)
                 try report(metrics)
             }
         }
-        while step < settings.steps {
-            let starts = (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
-            let (tokens, targets) = windows(train, starts: starts)
-            model.zeroGradients()
-            let sparse = model.config.attention == .sparse
-            let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: sparse)
-            try model.backward(language: true, indexer: sparse)
-            let lr = schedule.learningRate(step: step)
-            let norm = optimizer.update(params: model.params, grads: model.grads, learningRate: lr)
-            step += 1
-            let elapsed = Date().timeIntervalSince(started)
-            let outOfTime = settings.maxSeconds > 0 && elapsed >= settings.maxSeconds
-            let evaluate = step % settings.evalEvery == 0 || step == settings.steps || outOfTime
-            let metrics = TrainingMetrics(step: step, trainLoss: losses.language, indexerKL: sparse ? losses.indexerKL : nil,
-                                          validationLoss: evaluate ? try validationLoss() : nil, learningRate: lr, gradientNorm: norm,
-                                          tokensSeen: step * settings.batch * T, seconds: Date().timeIntervalSince(started))
+        for step in 0..<settings.steps {
+            let outOfTime = settings.maxSeconds > 0 && Date().timeIntervalSince(started) >= settings.maxSeconds
+            let metrics = try languageStep(step, evaluate: (step + 1) % settings.evalEvery == 0 || step + 1 == settings.steps || outOfTime,
+                                           started: started)
             log.append(metrics)
             try report(metrics)
             if outOfTime { break }

@@ -14,10 +14,21 @@ extension Transformer {
         if indexer { for l in 0..<config.layers { indexerBackward(layer: l, acts: a) } }
     }
 
-    func languageBackward(_ a: TrainingActivations) {
+    /// Backpropagates a gradient given directly on the logits of the last forward (which may
+    /// have had no targets): `fill(row, gradient)` writes d(loss)/d(logits) of one row into a
+    /// zeroed buffer of `vocab` floats. Policy-gradient losses (GRPO) enter the model here.
+    public func backward(logitGradient fill: (_ row: Int, _ gradient: UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
+        guard let a = acts else { throw ModelError("backward called before forward") }
+        let V = config.vocab
+        a.probs.zero()
+        for row in 0..<a.rows { try fill(row, UnsafeMutableBufferPointer(start: a.probs.pointer + row * V, count: V)) }
+        languageBackward(a, logitGradientReady: true)
+    }
+
+    func languageBackward(_ a: TrainingActivations, logitGradientReady: Bool = false) {
         let N = a.rows, T = a.time, C = config.dModel, H = config.heads, D = config.headDim, HD = H * D, F = config.ffnHidden
         let V = config.vocab
-        CrossEntropy.backward(probs: a.probs.pointer, targets: a.targets!, vocab: V)
+        if !logitGradientReady { CrossEntropy.backward(probs: a.probs.pointer, targets: a.targets!, vocab: V) }
         a.dln.zero()
         Matmul.backward(dinp: a.dln.pointer, dweight: g(layout.embedding), dout: a.probs.pointer, inp: a.lnf.pointer,
                         weight: w(layout.embedding), rows: N, inDim: C, outDim: V)

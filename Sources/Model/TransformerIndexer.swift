@@ -41,6 +41,38 @@ extension Transformer {
         }
     }
 
+    /// How much of the dense attention the indexer's top-k keeps: over rows with more than `k`
+    /// earlier positions, the mean (over rows and layers) of the head-mean dense attention
+    /// probability that falls on the k positions with the highest indexer scores. 1 means the
+    /// sparse model would attend exactly where the dense one does.
+    public func denseMassRecovered(tokens: [Int], batch: Int, k: Int) throws -> Float {
+        let mode = config.attention
+        setAttention(.dense)
+        defer { setAttention(mode) }
+        try forward(tokens: tokens, targets: nil, batch: batch, indexerLoss: true)
+        let a = acts!, T = a.time, ld = a.selectionStride
+        guard T > k else { return 1 }
+        var total = 0.0, rowsCounted = 0
+        var chosen = [Int32](repeating: 0, count: k)
+        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: TopK.scratchCount(maxCount: T))
+        defer { scratch.deallocate() }
+        var probabilityAt = [Float](repeating: 0, count: T)
+        for layer in a.layers {
+            for row in 0..<a.rows where row % T >= k {
+                let count = Int(layer.counts[row]), base = row * ld
+                for j in 0..<count { probabilityAt[Int(layer.selection[base + j])] = layer.pSel[base + j] }
+                let kept = chosen.withUnsafeMutableBufferPointer {
+                    TopK.select(layer.scores.pointer + row * T, count: row % T + 1, k: k, into: $0.baseAddress!, scratch: scratch)
+                }
+                var mass = 0.0
+                for j in 0..<kept { mass += Double(probabilityAt[Int(chosen[j])]) }
+                total += mass
+                rowsCounted += 1
+            }
+        }
+        return rowsCounted == 0 ? 1 : Float(total / Double(rowsCounted))
+    }
+
     /// Mean over rows of KL(p ‖ softmax(I)) on each row's selected set, p being the main heads'
     /// attention probabilities averaged over heads (L1-normalised). Writes ∂/∂I = (softmax(I) − p)/rows
     /// at the selected key positions into dScores for the backward pass.

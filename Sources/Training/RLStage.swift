@@ -1,0 +1,181 @@
+// The RL stage: GRPO with test-suite rewards. Each step samples G responses for each of a few
+// training tasks from π_old (the current model), scores them on a background queue while
+// generation goes on, then takes `updatesPerStep` AdamW steps on the GRPO objective against the
+// frozen reference (the model the stage started from). Only the first update is on-policy; the
+// later ones are where clipping and off-policy masking act.
+import Foundation
+import Model
+import Store
+
+public struct RLSettings: Codable, Sendable, Equatable {
+    public var grpo = GRPOSettings()
+    public var prompt = PromptSettings()
+    public var split = TaskSplit()
+    public var steps = 20
+    public var tasksPerStep = 4
+    public var updatesPerStep = 2
+    public var learningRate: Float = 1e-4
+    public var temperature: Float = 1
+    public var topP: Float = 0.95
+    public var topK = 0
+    /// Tasks whose gold and no-op patches are scored before training (the reward check).
+    public var sanityTasks = 2
+    public var checkpointEvery = 5
+    public var seed: UInt64 = 1
+    public var optimizer = AdamWSettings(weightDecay: 0, clipNorm: 1)
+    public init() {}
+
+    var sampling: SamplingSettings { SamplingSettings(temperature: temperature, topK: topK, topP: topP) }
+}
+
+public enum RLStage {
+    public static func run(settings: RLSettings, from run: URL, tasks: [TaskRecord], clones: [String: String], rewarder: PatchRewarder,
+                           folder: RunFolder, report: (String) -> Void) throws -> Transformer {
+        guard settings.temperature > 0 else { throw TrainingDataError("RL needs a sampling temperature above 0") }
+        guard settings.grpo.groupSize >= 2 else { throw TrainingDataError("a GRPO group needs at least 2 samples") }
+        let (initial, tokenizer) = try LanguageStages.start(from: run)
+        let reference = try Transformer.load(from: run.appendingPathComponent("model.safetensors"))
+        if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
+        let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
+        let training = settings.split.training(tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty })
+        guard !training.isEmpty else { throw TrainingDataError("no valid training tasks for RL") }
+
+        let saved = try folder.savedState()
+        if saved == nil {
+            report("rl: reward check on \(min(settings.sanityTasks, training.count)) tasks (gold → resolved, no-op → not)")
+            try rewarder.checkSanity(tasks: Array(training.prefix(settings.sanityTasks)))
+        }
+        let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial
+        let optimizer = AdamW(layout: model.layout, settings: settings.optimizer)
+        var random = SamplerRandom(seed: settings.seed)
+        let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
+        if let saved {
+            try optimizer.loadState(from: folder.optimizerStateURL)
+            if let state = SamplerRandom(stateWords: saved.random) { random = state }
+            try folder.truncateMetrics(after: saved.step)
+            report("rl: resuming at step \(saved.step) of \(settings.steps)")
+        }
+        let plots: [(file: String, yLabel: String, keys: [String])] = [
+            ("reward.svg", "reward", ["mean_reward", "resolved_rate"]), ("kl.svg", "KL to reference", ["kl"]),
+            ("stabilisers.svg", "fraction of tokens", ["clip_fraction", "masked_fraction"]),
+        ]
+        try StageLoop.run(folder: folder, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
+            try folder.saveCheckpoint(model: model, optimizer: optimizer,
+                                      state: CheckpointState(step: step, random: random.stateWords, values: ["seconds": Date().timeIntervalSince(started)]))
+            try folder.writePlots(plots)
+        }, step: { step in
+            let stepTasks = pick(settings.tasksPerStep, from: training, random: &random)
+            let stepSeed = random.next()
+            let collected = try collect(model: model, tasks: stepTasks, builder: builder, rewarder: rewarder, settings: settings, seed: stepSeed)
+            let batch = GroupedBatch(collected.rollouts)
+            let modelStarted = Date()
+            let referenceLogProbabilities = try PolicyGradient.referenceLogProbabilities(reference: reference, rollouts: batch.rollouts,
+                                                                                          temperature: settings.temperature)
+            var statistics = PolicyStepStatistics()
+            var norm: Float = 0
+            for update in 0..<settings.updatesPerStep where batch.informativeGroups > 0 {
+                model.zeroGradients()
+                let stats = try PolicyGradient.accumulate(model: model, batch: batch, reference: referenceLogProbabilities,
+                                                          settings: settings.grpo, temperature: settings.temperature)
+                if update == 0 { statistics = stats } else { statistics.clipFraction = stats.clipFraction; statistics.maskedFraction = stats.maskedFraction }
+                norm = optimizer.update(params: model.params, grads: model.grads, learningRate: settings.learningRate)
+            }
+            let rewards = batch.rollouts.map(\.reward)
+            let line: MetricsLine = [
+                "step": Double(step + 1),
+                "mean_reward": rewards.isEmpty ? 0 : rewards.reduce(0, +) / Double(rewards.count),
+                "resolved_rate": rewards.isEmpty ? 0 : Double(batch.rollouts.filter(\.resolved).count) / Double(rewards.count),
+                "parsed_rate": rewards.isEmpty ? 0 : Double(batch.rollouts.filter(\.parsed).count) / Double(rewards.count),
+                "informative_groups": Double(batch.informativeGroups), "scoring_errors": Double(collected.errors),
+                "kl": statistics.meanKL, "clip_fraction": statistics.clipFraction, "masked_fraction": statistics.maskedFraction,
+                "entropy": statistics.entropy, "objective": statistics.objective, "gradient_norm": Double(norm),
+                "tokens_per_second": Double(collected.generatedTokens) / max(collected.generationSeconds, 1e-9),
+                "test_seconds": collected.testSeconds, "model_seconds": collected.generationSeconds + Date().timeIntervalSince(modelStarted),
+                "seconds": Date().timeIntervalSince(started),
+            ]
+            return line
+        }, report: { line in
+            report(String(format: "step %3.0f  reward %.3f  resolved %.2f  parsed %.2f  KL %.4f  clip %.3f  masked %.3f  entropy %.3f  tests %.0f s  model %.0f s",
+                          line["step"]!, line["mean_reward"]!, line["resolved_rate"]!, line["parsed_rate"]!, line["kl"]!, line["clip_fraction"]!,
+                          line["masked_fraction"]!, line["entropy"]!, line["test_seconds"]!, line["model_seconds"]!))
+        })
+        try model.save(to: folder.finalModelURL, extraMetadata: ["stage": "rl", "tokenizer": "tokenizer.json"])
+        return model
+    }
+
+    /// `count` distinct tasks (all of them when there are fewer), drawn by `random`.
+    static func pick(_ count: Int, from tasks: [TaskRecord], random: inout SamplerRandom) -> [TaskRecord] {
+        var pool = tasks
+        var chosen: [TaskRecord] = []
+        while chosen.count < count && !pool.isEmpty { chosen.append(pool.remove(at: Int(random.next() % UInt64(pool.count)))) }
+        return chosen
+    }
+
+    struct Collected {
+        var rollouts: [Rollout] = []
+        var errors = 0
+        var generatedTokens = 0
+        var generationSeconds = 0.0
+        var testSeconds = 0.0
+    }
+
+    /// G samples per task; each parsed patch is scored on a background queue while the next
+    /// ones are generated. Samples whose scoring hit an infrastructure error are left out.
+    static func collect(model: Transformer, tasks: [TaskRecord], builder: PromptBuilder, rewarder: PatchRewarder,
+                        settings: RLSettings, seed: UInt64) throws -> Collected {
+        var collected = Collected()
+        let session = InferenceSession(model: model)
+        let scoring = DispatchQueue(label: "forge.rl.scoring", attributes: .concurrent)
+        let group = DispatchGroup(), slots = DispatchSemaphore(value: max(1, rewarder.evaluator.options.jobs))
+        var pending: [(index: Int, task: TaskRecord, patch: String)] = []
+        let verdicts = VerdictBox()
+        var drafts: [Rollout] = []
+        for (taskIndex, task) in tasks.enumerated() {
+            let prompt = try builder.prompt(for: task)
+            for sample in 0..<settings.grpo.groupSize {
+                let generationStarted = Date()
+                let response = try session.generate(prompt: prompt.tokens, maxNewTokens: settings.prompt.maxResponseTokens,
+                                                    settings: settings.sampling, seed: seed &+ UInt64(taskIndex * 1000 + sample),
+                                                    stopToken: builder.endToken)
+                collected.generationSeconds += Date().timeIntervalSince(generationStarted)
+                collected.generatedTokens += response.count
+                let parsed = builder.patch(fromResponse: response.map(\.token), for: task)
+                let index = drafts.count
+                drafts.append(Rollout(groupID: task.instanceID, prompt: prompt.tokens, response: response.map(\.token),
+                                      logOld: response.map { Double($0.logProbability) }, keptTokens: response.map(\.keptTokens),
+                                      reward: settings.grpo.formatReward, resolved: false, parsed: false))
+                guard case .success(let patch) = parsed else { continue }
+                pending.append((index, task, patch))
+                group.enter()
+                slots.wait()
+                scoring.async {
+                    let result = rewarder.score(patch, task: task)
+                    var verdict = result.scored
+                    if result.cached { verdict.seconds = 0 }   // no test ran for this sample
+                    verdicts.set(index, verdict)
+                    slots.signal()
+                    group.leave()
+                }
+            }
+        }
+        group.wait()
+        for item in pending {
+            let verdict = verdicts.get(item.index)!
+            collected.testSeconds += verdict.seconds
+            if verdict.isError { collected.errors += 1; drafts[item.index].groupID = "" ; continue }
+            drafts[item.index].parsed = true
+            drafts[item.index].resolved = verdict.resolved
+            drafts[item.index].reward = verdict.resolved ? 1 : 0
+        }
+        collected.rollouts = drafts.filter { !$0.groupID.isEmpty }
+        return collected
+    }
+}
+
+/// Verdicts written by scoring threads, read after they all finished.
+final class VerdictBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var verdicts: [Int: ScoredPatch] = [:]
+    func set(_ index: Int, _ verdict: ScoredPatch) { lock.lock(); verdicts[index] = verdict; lock.unlock() }
+    func get(_ index: Int) -> ScoredPatch? { lock.lock(); defer { lock.unlock() }; return verdicts[index] }
+}

@@ -1,0 +1,132 @@
+// Supervised fine-tuning on validated tasks: prompt = statement + code at the base commit,
+// target = the gold patch as SEARCH/REPLACE blocks; the loss counts target tokens only.
+import Foundation
+import Model
+import Store
+
+/// Which tasks train and which are held out for measuring: a stable hash of the instance id,
+/// so every stage and every machine splits the same way.
+public struct TaskSplit: Codable, Sendable, Equatable {
+    /// One task in this many is held out (1 of N shards by instance id).
+    public var heldOutEvery = 5
+    public init(heldOutEvery: Int = 5) { self.heldOutEvery = heldOutEvery }
+
+    public func isHeldOut(_ task: TaskRecord) -> Bool { Shard.index(of: task.instanceID, count: max(2, heldOutEvery)) == 1 }
+    public func training(_ tasks: [TaskRecord]) -> [TaskRecord] { tasks.filter { !isHeldOut($0) } }
+    public func heldOut(_ tasks: [TaskRecord]) -> [TaskRecord] { tasks.filter(isHeldOut) }
+}
+
+public struct SFTSettings: Codable, Sendable, Equatable {
+    public var prompt = PromptSettings()
+    public var split = TaskSplit()
+    public var steps = 200
+    public var batch = 4
+    public var learningRate: Float = 1e-3
+    public var warmupSteps = 10
+    public var evalEvery = 25
+    public var checkpointEvery = 50
+    public var seed: UInt64 = 1
+    public var optimizer = AdamWSettings(weightDecay: 0.01)
+    public init() {}
+}
+
+/// One supervised example: the prompt and the target tokens that follow it.
+public struct SFTExample: Sendable {
+    public var instanceID: String
+    public var prompt: [Int]
+    public var target: [Int]
+}
+
+public enum SFTStage {
+    /// Examples of tasks whose gold patch has a block form that fits the response budget.
+    public static func examples(tasks: [TaskRecord], builder: PromptBuilder) throws -> (examples: [SFTExample], skipped: [String]) {
+        var examples: [SFTExample] = [], skipped: [String] = []
+        for task in tasks {
+            guard let target = try builder.target(for: task) else { skipped.append(task.instanceID); continue }
+            examples.append(SFTExample(instanceID: task.instanceID, prompt: try builder.prompt(for: task).tokens, target: target))
+        }
+        return (examples, skipped)
+    }
+
+    /// The examples padded to one length: inputs, and targets that are −1 except on target tokens.
+    static func batch(_ examples: [SFTExample], padding: Int) -> (tokens: [Int], targets: [Int], length: Int) {
+        let length = examples.map { $0.prompt.count + $0.target.count - 1 }.max() ?? 1
+        var tokens: [Int] = [], targets: [Int] = []
+        for example in examples {
+            let sequence = example.prompt + example.target
+            let inputs = Array(sequence.dropLast()), labels = Array(sequence.dropFirst())
+            for position in 0..<length {
+                tokens.append(position < inputs.count ? inputs[position] : padding)
+                targets.append(position < labels.count && position >= example.prompt.count - 1 ? labels[position] : -1)
+            }
+        }
+        return (tokens, targets, length)
+    }
+
+    static func loss(_ model: Transformer, _ examples: [SFTExample], padding: Int, chunk: Int) throws -> Double {
+        var total = 0.0, counted = 0
+        for start in stride(from: 0, to: examples.count, by: chunk) {
+            let part = Array(examples[start..<min(examples.count, start + chunk)])
+            let (tokens, targets, _) = batch(part, padding: padding)
+            let n = targets.filter { $0 >= 0 }.count
+            total += Double(try model.forward(tokens: tokens, targets: targets, batch: part.count).language) * Double(n)
+            counted += n
+        }
+        return counted == 0 ? 0 : total / Double(counted)
+    }
+
+    public static func run(settings: SFTSettings, from run: URL, tasks: [TaskRecord], clones: [String: String], folder: RunFolder,
+                           report: (String) -> Void) throws -> Transformer {
+        let (initial, tokenizer) = try LanguageStages.start(from: run)
+        if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
+        let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
+        let valid = tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty }
+        let (train, skippedTrain) = try examples(tasks: settings.split.training(valid), builder: builder)
+        let (heldOut, _) = try examples(tasks: settings.split.heldOut(valid), builder: builder)
+        guard !train.isEmpty else { throw TrainingDataError("no SFT examples: \(valid.count) valid tasks, \(skippedTrain.count) without a block form that fits") }
+        report("sft: \(train.count) training examples (\(skippedTrain.count) skipped: no block form or too long), \(heldOut.count) held out")
+        let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
+
+        let saved = try folder.savedState()
+        let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial
+        let optimizer = AdamW(layout: model.layout, settings: settings.optimizer)
+        var random = SamplerRandom(seed: settings.seed)
+        let schedule = CosineSchedule(maxLearningRate: settings.learningRate, minLearningRate: settings.learningRate / 10,
+                                      warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
+        let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
+        func validation() throws -> Double? { heldOut.isEmpty ? nil : try loss(model, heldOut, padding: padding, chunk: settings.batch) }
+        if let saved {
+            try optimizer.loadState(from: folder.optimizerStateURL)
+            if let state = SamplerRandom(stateWords: saved.random) { random = state }
+            try folder.truncateMetrics(after: saved.step)
+            report("sft: resuming at step \(saved.step) of \(settings.steps)")
+        } else {
+            var line: MetricsLine = ["step": 0, "train_loss": try loss(model, Array(train.prefix(settings.batch)), padding: padding, chunk: settings.batch), "seconds": 0]
+            line["validation_loss"] = try validation()
+            try folder.append(line)
+            report(LanguageStages.describe(line))
+        }
+        try StageLoop.run(folder: folder, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
+            try folder.saveCheckpoint(model: model, optimizer: optimizer,
+                                      state: CheckpointState(step: step, random: random.stateWords, values: ["seconds": Date().timeIntervalSince(started)]))
+            try folder.writePlots([("loss.svg", "target cross-entropy (nats/token)", ["train_loss", "validation_loss"])])
+        }, step: { step in
+            let chosen = (0..<settings.batch).map { _ in train[Int(random.next() % UInt64(train.count))] }
+            let (tokens, targets, _) = batch(chosen, padding: padding)
+            model.zeroGradients()
+            // A sparse model keeps training its indexer on the KL over the selected set, as in the sparse stage.
+            let sparse = model.config.attention == .sparse
+            let losses = try model.forward(tokens: tokens, targets: targets, batch: chosen.count, indexerLoss: sparse)
+            try model.backward(language: true, indexer: sparse)
+            let lr = schedule.learningRate(step: step)
+            let norm = optimizer.update(params: model.params, grads: model.grads, learningRate: lr)
+            var line: MetricsLine = ["step": Double(step + 1), "train_loss": Double(losses.language), "learning_rate": Double(lr),
+                                     "gradient_norm": Double(norm), "tokens": Double(targets.filter { $0 >= 0 }.count),
+                                     "seconds": Date().timeIntervalSince(started)]
+            if (step + 1) % settings.evalEvery == 0 || step + 1 == settings.steps { line["validation_loss"] = try validation() }
+            return line
+        }, report: { line in if line["validation_loss"] != nil || line["step"] == Double(settings.steps) { report(LanguageStages.describe(line)) } })
+        try model.save(to: folder.finalModelURL, extraMetadata: ["stage": "sft", "tokenizer": "tokenizer.json"])
+        return model
+    }
+}

@@ -1,0 +1,148 @@
+// The policy's prompt and target for one task, in token ids:
+//
+//   <|issue|>{problem statement}<|file|>path\n{content}<|file|>path\n{content}<|patch|>
+//
+// followed (for SFT targets and generations) by SEARCH/REPLACE blocks and <|endoftext|>. Files
+// come from the task's base commit, chosen by the context mode; what does not fit the token
+// budget is cut at a line boundary, so prompt + response always fit the model's context.
+import Foundation
+import Evaluation
+import Git
+import Model
+import Store
+
+public struct PromptSettings: Codable, Sendable, Equatable {
+    public var mode: ContextMode = .oracle
+    /// Files shown at most (the oracle mode shows every edited file up to this).
+    public var maxFiles: Int = 2
+    /// Statement tokens kept at most.
+    public var maxStatementTokens: Int = 160
+    /// Tokens left for the response (generation length and SFT target cap).
+    public var maxResponseTokens: Int = 160
+    /// Extensions of the files BM25 ranks.
+    public var sourceExtensions: [String] = ["py", "swift", "rs", "js", "ts", "go", "java", "c", "h", "cc", "cpp", "rb"]
+
+    public init(mode: ContextMode = .oracle, maxFiles: Int = 2, maxStatementTokens: Int = 160, maxResponseTokens: Int = 160) {
+        self.mode = mode; self.maxFiles = maxFiles; self.maxStatementTokens = maxStatementTokens; self.maxResponseTokens = maxResponseTokens
+    }
+}
+
+public struct TaskPrompt: Sendable {
+    public var instanceID: String
+    public var tokens: [Int]
+    /// Files shown, in order.
+    public var files: [String]
+}
+
+public struct TrainingDataError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Builds prompts, SFT targets and scorable patches for tasks of repositories with local clones.
+public final class PromptBuilder {
+    public let tokenizer: Tokenizer
+    public let settings: PromptSettings
+    public let context: Int
+    let repositories: [String: Repository]
+    let issueToken: Int, fileToken: Int, patchToken: Int
+    public let endToken: Int
+    private var bm25Cache: [String: (paths: [String], index: BM25Index)] = [:]
+
+    public init(tokenizer: Tokenizer, clones: [String: String], settings: PromptSettings, context: Int) throws {
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.context = context
+        repositories = try clones.mapValues { try Repository.open($0) }
+        func special(_ name: String) throws -> Int {
+            guard let id = tokenizer.id(ofSpecialToken: name) else { throw TrainingDataError("the tokenizer has no \(name) token") }
+            return id
+        }
+        issueToken = try special(SpecialTokens.issue); fileToken = try special(SpecialTokens.file)
+        patchToken = try special(SpecialTokens.patch); endToken = try special(SpecialTokens.endOfText)
+        guard context > settings.maxResponseTokens + settings.maxStatementTokens + 16 else {
+            throw TrainingDataError("context \(context) is too short for \(settings.maxStatementTokens) statement and \(settings.maxResponseTokens) response tokens")
+        }
+    }
+
+    func repository(_ task: TaskRecord) throws -> Repository {
+        guard let repository = repositories[task.repo] else { throw TrainingDataError("no clone of \(task.repo) given for task \(task.instanceID)") }
+        return repository
+    }
+
+    func baseCommit(_ task: TaskRecord) throws -> ObjectID {
+        guard let id = ObjectID(hex: task.baseCommit) else { throw TrainingDataError("task \(task.instanceID) has a malformed base_commit \(task.baseCommit)") }
+        return id
+    }
+
+    /// A reader of the files at the task's base commit.
+    public func reader(for task: TaskRecord) throws -> (String) throws -> [UInt8]? {
+        let repository = try repository(task)
+        let base = try baseCommit(task)
+        return { path in try repository.fileContent(atPath: path, in: base) }
+    }
+
+    /// The files a prompt for `task` shows, best first.
+    public func contextFiles(for task: TaskRecord) throws -> [String] {
+        switch settings.mode {
+        case .oracle:
+            return Array(PatchText.touchedPaths(task.patch).prefix(settings.maxFiles))
+        case .bm25:
+            let key = "\(task.repo)@\(task.baseCommit)"
+            if bm25Cache[key] == nil {
+                let repository = try repository(task)
+                let base = try baseCommit(task)
+                let files = try repository.files(in: base).filter { settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) }
+                let documents = try files.map { $0.path + "\n" + String(decoding: try repository.blob($0.id), as: UTF8.self) }
+                bm25Cache[key] = (files.map(\.path), BM25Index(documents: documents))
+            }
+            let (paths, index) = bm25Cache[key]!
+            return index.rank(task.problemStatement).prefix(settings.maxFiles).map { paths[$0.index] }
+        }
+    }
+
+    public func prompt(for task: TaskRecord) throws -> TaskPrompt {
+        let read = try reader(for: task)
+        var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(settings.maxStatementTokens)
+        let budget = context - settings.maxResponseTokens - 1   // the patch token
+        var shown: [String] = []
+        for path in try contextFiles(for: task) {
+            guard let bytes = try read(path), tokens.count + 8 < budget else { continue }
+            let header = [fileToken] + tokenizer.encode(path + "\n")
+            var body = tokenizer.encode(bytes: bytes)
+            let room = budget - tokens.count - header.count
+            if body.count > room {
+                // Cut at the last newline that fits, so the file ends on a whole line.
+                let newline = tokenizer.encode("\n")
+                body = Array(body.prefix(max(0, room)))
+                if newline.count == 1, let cut = body.lastIndex(of: newline[0]) { body = Array(body.prefix(cut + 1)) }
+            }
+            tokens += header + body
+            shown.append(path)
+        }
+        return TaskPrompt(instanceID: task.instanceID, tokens: tokens + [patchToken], files: shown)
+    }
+
+    /// The gold patch as SEARCH/REPLACE blocks, tokenised and ended by <|endoftext|>; nil when it
+    /// has no block form or does not fit the response budget.
+    public func target(for task: TaskRecord) throws -> [Int]? {
+        guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task)) else { return nil }
+        let tokens = tokenizer.encode(EditFormat.render(blocks)) + [endToken]
+        return tokens.count <= settings.maxResponseTokens ? tokens : nil
+    }
+
+    /// What a generated response means for scoring: a unified diff at the task's base, or why not.
+    public func patch(fromResponse tokens: [Int], for task: TaskRecord) -> Result<String, EditFormatError> {
+        let body = tokens.last == endToken ? Array(tokens.dropLast()) : tokens
+        do {
+            let text = try tokenizer.decodeText(body)
+            let diff = try EditFormat.unifiedDiff(try EditFormat.parse(text), read: try reader(for: task))
+            guard !diff.isEmpty else { return .failure(EditFormatError(line: nil, message: "the blocks change nothing")) }
+            return .success(diff)
+        } catch let error as EditFormatError {
+            return .failure(error)
+        } catch {
+            return .failure(EditFormatError(line: nil, message: "\(error)"))
+        }
+    }
+}
