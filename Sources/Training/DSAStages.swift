@@ -49,7 +49,7 @@ extension LanguageStages {
     /// KL(head-summed dense attention ‖ softmax(I)). Reports how much dense attention mass the
     /// indexer's top-k keeps, before and after.
     public static func warmup(settings: WarmupSettings, from run: URL, source: CorpusSource, folder: RunFolder,
-                              report: (String) -> Void) throws -> Transformer {
+                              report: StageReport) throws -> Transformer {
         let (initial, _, data) = try data(from: run, source: source, validationEvery: settings.validationEvery,
                                           commitsPerRepository: settings.commitsPerRepository, into: folder)
         let saved = try folder.savedState()
@@ -73,7 +73,7 @@ extension LanguageStages {
             try folder.append(line)
             report("warmup: before, the indexer's top-\(k) keeps \(String(format: "%.1f", line["dense_mass_recovered"]! * 100))% of the dense attention mass")
         }
-        try StageLoop.run(folder: folder, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
+        try StageLoop.run(folder: folder, progress: report.progress, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
             try folder.saveCheckpoint(model: model, optimizer: optimizer,
                                       state: CheckpointState(step: step, random: trainer.randomState.stateWords,
                                                              values: ["seconds": Date().timeIntervalSince(started)]))
@@ -92,7 +92,7 @@ extension LanguageStages {
 
     /// The sparse stage (or its dense baseline): LM training continued from `run`'s model.
     public static func sparse(settings: SparseSettings, from run: URL, source: CorpusSource, folder: RunFolder,
-                              report: (String) -> Void) throws -> Transformer {
+                              report: StageReport) throws -> Transformer {
         let (initial, _, data) = try data(from: run, source: source, validationEvery: settings.validationEvery,
                                           commitsPerRepository: settings.commitsPerRepository, into: folder)
         let probe = try windows(data.validation, length: settings.training.sequenceLength, count: 4)

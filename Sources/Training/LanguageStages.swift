@@ -9,9 +9,10 @@ import Store
 /// The shared loop: steps from the checkpoint's step to `total`, checkpointing every
 /// `checkpointEvery` steps, at the end, and when interrupted (then it throws `TrainingInterrupted`).
 public enum StageLoop {
-    public static func run(folder: RunFolder, start: Int, total: Int, checkpointEvery: Int,
+    public static func run(folder: RunFolder, progress: (Int, Int) -> Void, start: Int, total: Int, checkpointEvery: Int,
                            save: (Int) throws -> Void, step: (Int) throws -> MetricsLine, report: (MetricsLine) -> Void) throws {
         var current = start
+        progress(current, total)
         while current < total {
             if Interruption.requested {
                 try save(current)
@@ -21,10 +22,21 @@ public enum StageLoop {
             try folder.append(line)
             report(line)
             current += 1
+            progress(current, total)
             if current % max(1, checkpointEvery) == 0 && current < total { try save(current) }
         }
         try save(total)
     }
+}
+
+/// Where a stage tells what it does: lines of text, and steps done out of the total (a progress bar).
+public struct StageReport {
+    public var message: (String) -> Void
+    public var progress: (Int, Int) -> Void
+    public init(message: @escaping (String) -> Void, progress: @escaping (Int, Int) -> Void = { _, _ in }) {
+        self.message = message; self.progress = progress
+    }
+    public func callAsFunction(_ text: String) { message(text) }
 }
 
 /// Token streams of the corpus, split by document (every n-th held out).
@@ -76,7 +88,7 @@ public enum LanguageStages {
 
     /// Dense next-token training from scratch; trains (or, resuming, reloads) the tokenizer.
     public static func pretrain(settings: PretrainSettings, source: CorpusSource, folder: RunFolder,
-                                report: (String) -> Void) throws -> Transformer {
+                                report: StageReport) throws -> Transformer {
         let corpus = try CodeCorpus.build(tasks: source.tasks, clones: source.clones, commitsPerRepository: settings.commitsPerRepository)
         guard !corpus.contents.isEmpty else { throw TrainingDataError("the corpus is empty: no source files at the tasks' base commits") }
         let tokenizer: Tokenizer
@@ -101,7 +113,7 @@ public enum LanguageStages {
     /// Shared by pretrain and sparse: LM steps with checkpoints, resumable.
     static func languageRun(stage: String, initial: () throws -> Transformer, training: TrainingSettings, data: LanguageData,
                             folder: RunFolder, checkpointEvery: Int, extra: ((Transformer) throws -> MetricsLine)? = nil,
-                            report: (String) -> Void) throws -> Transformer {
+                            report: StageReport) throws -> Transformer {
         let saved = try folder.savedState()
         let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial()
         let trainer = try LanguageModelTrainer(model: model, settings: training, train: data.train, validation: data.validation)
@@ -117,7 +129,7 @@ public enum LanguageStages {
             try folder.append(line)
             report(describe(line))
         }
-        try StageLoop.run(folder: folder, start: saved?.step ?? 0, total: training.steps, checkpointEvery: checkpointEvery, save: { step in
+        try StageLoop.run(folder: folder, progress: report.progress, start: saved?.step ?? 0, total: training.steps, checkpointEvery: checkpointEvery, save: { step in
             try folder.saveCheckpoint(model: model, optimizer: trainer.optimizer,
                                       state: CheckpointState(step: step, random: trainer.randomState.stateWords,
                                                              values: ["seconds": Date().timeIntervalSince(started)]))
@@ -132,7 +144,8 @@ public enum LanguageStages {
     }
 
     static func describe(_ line: MetricsLine) -> String {
-        var text = String(format: "step %5.0f  train %.4f", line["step"] ?? 0, line["train_loss"] ?? 0)
+        var text = String(format: "step %5.0f", line["step"] ?? 0)
+        if let train = line["train_loss"] { text += String(format: "  train %.4f", train) }
         if let validation = line["validation_loss"] { text += String(format: "  val %.4f", validation) }
         if let kl = line["indexer_kl"] { text += String(format: "  indexer KL %.4f", kl) }
         if let recovered = line["dense_mass_recovered"] { text += String(format: "  top-k keeps %.1f%% of dense attention", recovered * 100) }

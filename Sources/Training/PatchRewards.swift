@@ -9,6 +9,8 @@ import Store
 public struct ScoredPatch: Codable, Sendable {
     public var instanceID: String
     public var patchSHA: String
+    /// Of the test patch and test lists it was scored against.
+    public var testsSHA: String
     public var status: String
     public var seconds: Double
     public var resolved: Bool { status == EvaluationStatus.resolved.rawValue }
@@ -29,24 +31,31 @@ public final class PatchRewarder: @unchecked Sendable {
         if let cacheURL, let data = FileManager.default.contents(atPath: cacheURL.path) {
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
                 if let scored = try? JSONDecoder().decode(ScoredPatch.self, from: Data(line.utf8)), !scored.isError {
-                    cache[scored.instanceID + "@" + scored.patchSHA] = scored
+                    cache[scored.instanceID + "@" + scored.patchSHA + "@" + scored.testsSHA] = scored
                 }
             }
         }
     }
 
+    /// A verdict holds for one patch against one version of a task's tests.
+    static func testsSHA(_ task: TaskRecord) -> String {
+        SHA256.hex(([task.testPatch] + task.failToPass + ["|"] + task.passToPass).joined(separator: "\n"))
+    }
+
+    static func key(_ task: TaskRecord, patchSHA: String) -> String { task.instanceID + "@" + patchSHA + "@" + testsSHA(task) }
+
     /// The verdict for `patch` on `task`, from the cache or a test run now. Thread-safe.
     public func score(_ patch: String, task: TaskRecord) -> (scored: ScoredPatch, cached: Bool) {
         let sha = SHA256.hex(patch)
-        let key = task.instanceID + "@" + sha
+        let key = PatchRewarder.key(task, patchSHA: sha)
         lock.lock()
         if let hit = cache[key] { lock.unlock(); return (hit, true) }
         lock.unlock()
         let started = Date()
         let prediction = Prediction(instanceID: task.instanceID, model: "patch-" + String(sha.prefix(16)), patch: patch)
         let evaluation = evaluator.evaluate(prediction, task: task)
-        let scored = ScoredPatch(instanceID: task.instanceID, patchSHA: sha, status: evaluation.result.status.rawValue,
-                                 seconds: Date().timeIntervalSince(started))
+        let scored = ScoredPatch(instanceID: task.instanceID, patchSHA: sha, testsSHA: PatchRewarder.testsSHA(task),
+                                 status: evaluation.result.status.rawValue, seconds: Date().timeIntervalSince(started))
         lock.lock()
         defer { lock.unlock() }
         if !scored.isError {

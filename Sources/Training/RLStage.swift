@@ -30,7 +30,7 @@ public struct RLSettings: Codable, Sendable, Equatable {
 
 public enum RLStage {
     public static func run(settings: RLSettings, from run: URL, tasks: [TaskRecord], clones: [String: String], rewarder: PatchRewarder,
-                           folder: RunFolder, report: (String) -> Void) throws -> Transformer {
+                           folder: RunFolder, report: StageReport) throws -> Transformer {
         guard settings.temperature > 0 else { throw TrainingDataError("RL needs a sampling temperature above 0") }
         guard settings.grpo.groupSize >= 2 else { throw TrainingDataError("a GRPO group needs at least 2 samples") }
         let (initial, tokenizer) = try LanguageStages.start(from: run)
@@ -59,7 +59,7 @@ public enum RLStage {
             ("reward.svg", "reward", ["mean_reward", "resolved_rate"]), ("kl.svg", "KL to reference", ["kl"]),
             ("stabilisers.svg", "fraction of tokens", ["clip_fraction", "masked_fraction"]),
         ]
-        try StageLoop.run(folder: folder, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
+        try StageLoop.run(folder: folder, progress: report.progress, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
             try folder.saveCheckpoint(model: model, optimizer: optimizer,
                                       state: CheckpointState(step: step, random: random.stateWords, values: ["seconds": Date().timeIntervalSince(started)]))
             try folder.writePlots(plots)
@@ -71,7 +71,10 @@ public enum RLStage {
             let modelStarted = Date()
             let referenceLogProbabilities = try PolicyGradient.referenceLogProbabilities(reference: reference, rollouts: batch.rollouts,
                                                                                           temperature: settings.temperature)
-            var statistics = PolicyStepStatistics()
+            // Groups whose rewards all agree have no advantage: with none informative there is
+            // nothing to update, only statistics to report.
+            var statistics = try PolicyGradient.accumulate(model: model, batch: batch, reference: referenceLogProbabilities,
+                                                           settings: settings.grpo, temperature: settings.temperature, backward: false)
             var norm: Float = 0
             for update in 0..<settings.updatesPerStep where batch.informativeGroups > 0 {
                 model.zeroGradients()

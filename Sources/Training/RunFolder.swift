@@ -157,6 +157,7 @@ public final class RunFolder {
                 LineSeries(name: key, color: palette[index % palette.count],
                            points: lines.compactMap { line in line[key].map { (line["step"] ?? 0, $0) } })
             }
+            guard series.contains(where: { !$0.points.isEmpty }) else { continue }
             let svg = SVGPlot.lines(series, xLabel: "step", yLabel: plot.yLabel)
             try Data(svg.utf8).write(to: url.appendingPathComponent(plot.file), options: .atomic)
         }

@@ -76,7 +76,7 @@ public enum SFTStage {
     }
 
     public static func run(settings: SFTSettings, from run: URL, tasks: [TaskRecord], clones: [String: String], folder: RunFolder,
-                           report: (String) -> Void) throws -> Transformer {
+                           report: StageReport) throws -> Transformer {
         let (initial, tokenizer) = try LanguageStages.start(from: run)
         if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
@@ -106,7 +106,7 @@ public enum SFTStage {
             try folder.append(line)
             report(LanguageStages.describe(line))
         }
-        try StageLoop.run(folder: folder, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
+        try StageLoop.run(folder: folder, progress: report.progress, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
             try folder.saveCheckpoint(model: model, optimizer: optimizer,
                                       state: CheckpointState(step: step, random: random.stateWords, values: ["seconds": Date().timeIntervalSince(started)]))
             try folder.writePlots([("loss.svg", "target cross-entropy (nats/token)", ["train_loss", "validation_loss"])])

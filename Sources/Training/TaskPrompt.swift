@@ -60,8 +60,8 @@ public final class PromptBuilder {
         }
         issueToken = try special(SpecialTokens.issue); fileToken = try special(SpecialTokens.file)
         patchToken = try special(SpecialTokens.patch); endToken = try special(SpecialTokens.endOfText)
-        guard context > settings.maxResponseTokens + settings.maxStatementTokens + 16 else {
-            throw TrainingDataError("context \(context) is too short for \(settings.maxStatementTokens) statement and \(settings.maxResponseTokens) response tokens")
+        guard context >= settings.maxResponseTokens + 64 else {
+            throw TrainingDataError("context \(context) is too short for \(settings.maxResponseTokens) response tokens and a prompt (at least 64 more)")
         }
     }
 
@@ -103,7 +103,9 @@ public final class PromptBuilder {
 
     public func prompt(for task: TaskRecord) throws -> TaskPrompt {
         let read = try reader(for: task)
-        var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(settings.maxStatementTokens)
+        // The statement gets at most a third of the prompt's room; the code gets the rest.
+        let statementRoom = min(settings.maxStatementTokens, (context - settings.maxResponseTokens) / 3)
+        var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(statementRoom)
         let budget = context - settings.maxResponseTokens - 1   // the patch token
         var shown: [String] = []
         for path in try contextFiles(for: task) {

@@ -9,7 +9,7 @@ struct Forge: AsyncParsableCommand {
         subcommands: [
             SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
             StoreCommand.self, ValidateCommand.self, EvalCommand.self, ReportCommand.self, DemoCommand.self,
-            TokenizerCommand.self, ServeCommand.self, LMCommand.self,
+            TokenizerCommand.self, ServeCommand.self, LMCommand.self, TrainCommand.self, AgentCommand.self,
         ]
     )
 

@@ -26,6 +26,13 @@ final class ProgressBar: @unchecked Sendable {
         FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[2K" + line : line + "\n").utf8))
     }
 
+    /// Erases the bar's line on a terminal, so a message printed next starts clean (the bar
+    /// redraws on its next update).
+    func clearLine() {
+        lock.lock(); defer { lock.unlock() }
+        if isTerminal && !finished { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+    }
+
     func finish() {
         lock.lock(); defer { lock.unlock() }
         guard !finished else { return }

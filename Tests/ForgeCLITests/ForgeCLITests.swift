@@ -77,6 +77,54 @@ final class ForgeCLITests: XCTestCase {
         XCTAssertGreaterThan(valid ?? 0, 0, demo.output)
     }
 
+    /// `forge train pretrain` stopped by a real SIGINT mid-run exits 130 after checkpointing; the
+    /// same command resumes and ends on the same metrics as a run that was never interrupted.
+    func testTrainingSurvivesSIGINTAndResumesOnTheSameTrajectory() throws {
+        XCTAssertEqual(try run(["sample", "create", "sample"]).status, 0)
+        XCTAssertEqual(try run(["mine", "sample/textkit", "--repo", "forge-sample/textkit", "--db", "t.db"]).status, 0)
+        let stage = ["train", "pretrain", "--db", "t.db", "--clone", "sample/textkit", "--vocab-size", "400", "--layers", "1",
+                     "--d-model", "64", "--heads", "2", "--context", "128", "--top-k", "16", "--steps", "40", "--batch", "4",
+                     "--eval-every", "10", "--checkpoint-every", "1000"]
+        let straight = try run(stage + ["--out", "straight"])
+        XCTAssertEqual(straight.status, 0, straight.output)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: forgePath)
+        process.arguments = stage + ["--out", "interrupted"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let metrics = directory + "/interrupted/metrics.jsonl"
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, (try? String(contentsOfFile: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0 < 6 {
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, "an interrupted stage exits 130")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/interrupted/checkpoint/state.json"))) as! [String: Any]
+        let stoppedAt = state["step"] as! Int
+        XCTAssertGreaterThan(stoppedAt, 0)
+        XCTAssertLessThan(stoppedAt, 40, "the signal arrived mid-run")
+
+        let resumed = try run(stage + ["--out", "interrupted"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resuming at step \(stoppedAt) of 40"), resumed.output)
+        func losses(_ folder: String) throws -> [Double] {
+            try String(contentsOfFile: directory + "/\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Double])["train_loss"]!
+            }
+        }
+        let expected = try losses("straight"), got = try losses("interrupted")
+        XCTAssertEqual(got.count, expected.count, "one metrics line per step, none repeated")
+        for (a, b) in zip(got, expected) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+        // A different setting in the same folder is refused, naming it.
+        let changed = try run(stage.map { $0 == "40" ? "41" : $0 } + ["--out", "interrupted"])
+        XCTAssertEqual(changed.status, 1)
+        XCTAssertTrue(changed.output.contains("was started with other settings"), changed.output)
+    }
+
     func testShardsPartitionTasksAndMergeBack() throws {
         try run(["sample", "create", "sample"])
         var seen: [String] = []

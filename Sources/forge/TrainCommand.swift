@@ -1,0 +1,300 @@
+import ArgumentParser
+import Environments
+import Evaluation
+import Foundation
+import Model
+import Store
+import Training
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the policy on mined tasks, stage by stage: pretrain → warmup → sparse → sft → rl.",
+        discussion: """
+        Each stage writes a run folder (--out): config.json, metrics.jsonl, SVG plots, a checkpoint \
+        and, when done, model.safetensors and tokenizer.json, which the next stage reads with --from. \
+        Interrupt a stage with Ctrl-C (SIGINT) or SIGTERM: it finishes the step, checkpoints and \
+        exits with status 130; the same command again resumes where it stopped.
+        """,
+        subcommands: [Pretrain.self, Warmup.self, Sparse.self, SFT.self, RL.self])
+
+    /// What every stage reads: the store, which tasks, their clones, the run folder.
+    struct Common: ParsableArguments {
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var selection: TaskSelection
+        @Option(help: ArgumentHelp("Local clone: PATH, or owner/name=PATH (repeatable).", valueName: "clone"))
+        var clone: [String] = []
+        @Option(help: ArgumentHelp("Folder for clones, environments and evaluations.", valueName: "path"))
+        var workspace = "Workspace"
+        @Option(help: ArgumentHelp("Run folder this stage writes (and resumes from).", valueName: "path"))
+        var out: String
+
+        func tasks() throws -> (tasks: [TaskRecord], clones: [String: String]) {
+            let tasks = try store.open().tasks(matching: try selection.filter)
+            guard !tasks.isEmpty else { throw CommandFailure("no tasks in \(store.db) match the selection") }
+            let clones = try EvalCommand.resolveClones(clone, for: Array(Set(tasks.map(\.repo))).sorted(), workspace: workspace, db: store.db)
+            return (tasks, clones)
+        }
+
+        func folder<Settings: Encodable>(stage: String, settings: Settings) throws -> RunFolder {
+            try RunFolder(url: URL(fileURLWithPath: out), stage: stage, config: settings)
+        }
+    }
+
+    /// Runs a stage with progress and interruption handling.
+    static func perform(_ label: String, _ body: (StageReport) throws -> Void) throws {
+        Interruption.install()
+        let bar = ProgressBar(label)
+        let report = StageReport(message: { line in bar.clearLine(); print(line) }, progress: { bar.update(done: $0, total: $1) })
+        do {
+            try body(report)
+            bar.finish()
+        } catch let interrupted as TrainingInterrupted {
+            bar.finish()
+            FileHandle.standardError.write(Data("\(interrupted)\n".utf8))
+            throw ExitCode(130)
+        }
+    }
+
+    static func from(_ path: String) -> URL { URL(fileURLWithPath: path) }
+
+    struct Pretrain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Next-token training from scratch on the tasks' repositories at their base commits (and the task text).",
+            discussion: "Trains a byte-level BPE tokenizer first; corpus.jsonl lists every document with its license.")
+        @OptionGroup var common: Common
+        @Option(help: "Tokenizer vocabulary size.") var vocabSize = 2048
+        @Option var layers = 4
+        @Option var dModel = 128
+        @Option var heads = 4
+        @Option(help: "Context length (and training window).") var context = 512
+        @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
+        @Option var steps = 300
+        @Option var batch = 8
+        @Option var lr: Float = 3e-3
+        @Option var evalEvery = 25
+        @Option var checkpointEvery = 50
+        @Option var seed: UInt64 = 1
+
+        func run() throws {
+            var settings = PretrainSettings()
+            settings.vocabularySize = vocabSize
+            settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: 1, topK: topK)
+            settings.training = TrainingSettings(batch: batch, sequenceLength: context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
+                                                 warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
+            settings.checkpointEvery = checkpointEvery
+            let (tasks, clones) = try common.tasks()
+            let folder = try common.folder(stage: "pretrain", settings: settings)
+            try TrainCommand.perform("pretrain") { report in
+                _ = try LanguageStages.pretrain(settings: settings, source: CorpusSource(tasks: tasks, clones: clones), folder: folder, report: report)
+            }
+        }
+    }
+
+    struct Warmup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "DSA dense warm-up: the model frozen, only the lightning indexer learns the dense attention (KL).",
+            discussion: "Reports how much of the dense attention mass the indexer's top-k keeps, before and after.")
+        @OptionGroup var common: Common
+        @Option(help: ArgumentHelp("Run folder of the pretrain stage.", valueName: "path")) var from: String
+        @Option var steps = 100
+        @Option var batch = 4
+        @Option(help: "Window length.") var sequenceLength = 512
+        @Option var lr: Float = 1e-3
+        @Option var evalEvery = 25
+        @Option var checkpointEvery = 25
+        @Option var seed: UInt64 = 1
+
+        func run() throws {
+            var settings = WarmupSettings()
+            settings.steps = steps; settings.batch = batch; settings.sequenceLength = sequenceLength; settings.learningRate = lr
+            settings.evalEvery = evalEvery; settings.checkpointEvery = checkpointEvery; settings.seed = seed
+            let (tasks, clones) = try common.tasks()
+            let folder = try common.folder(stage: "warmup", settings: settings)
+            try TrainCommand.perform("warmup") { report in
+                _ = try LanguageStages.warmup(settings: settings, from: TrainCommand.from(from), source: CorpusSource(tasks: tasks, clones: clones),
+                                              folder: folder, report: report)
+            }
+        }
+    }
+
+    struct Sparse: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "DSA sparse stage: top-k attention on, all parameters on the LM loss, the indexer on its KL over the selected set.",
+            discussion: "--attention dense trains the same continuation without DSA: the baseline to compare the sparse loss with.")
+        @OptionGroup var common: Common
+        @Option(help: ArgumentHelp("Run folder of the warmup stage.", valueName: "path")) var from: String
+        @Option(help: "sparse or dense.") var attention = "sparse"
+        @Option var steps = 100
+        @Option var batch = 8
+        @Option var sequenceLength = 512
+        @Option var lr: Float = 1e-3
+        @Option var evalEvery = 25
+        @Option var checkpointEvery = 50
+        @Option var seed: UInt64 = 2
+
+        func validate() throws {
+            guard AttentionMode(rawValue: attention) != nil else { throw ValidationError("--attention must be sparse or dense") }
+        }
+
+        func run() throws {
+            var settings = SparseSettings()
+            settings.attention = AttentionMode(rawValue: attention)!
+            settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
+                                                 warmupSteps: min(10, steps / 10), evalEvery: evalEvery, seed: seed)
+            settings.checkpointEvery = checkpointEvery
+            let (tasks, clones) = try common.tasks()
+            let folder = try common.folder(stage: "sparse", settings: settings)
+            try TrainCommand.perform(attention) { report in
+                _ = try LanguageStages.sparse(settings: settings, from: TrainCommand.from(from), source: CorpusSource(tasks: tasks, clones: clones),
+                                              folder: folder, report: report)
+            }
+        }
+    }
+
+    /// Prompt and split flags shared by sft and rl.
+    struct PromptOptions: ParsableArguments {
+        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits) or bm25 (retrieved, no peeking).") var contextMode = "oracle"
+        @Option(help: "Files shown at most.") var maxFiles = 2
+        @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
+        @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
+
+        func validate() throws {
+            guard ContextMode(rawValue: contextMode) != nil else { throw ValidationError("--context-mode must be oracle or bm25") }
+            guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
+        }
+
+        var prompt: PromptSettings {
+            PromptSettings(mode: ContextMode(rawValue: contextMode)!, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens)
+        }
+    }
+
+    struct SFT: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sft",
+            abstract: "Supervised fine-tuning on validated tasks: statement + code → the gold patch as SEARCH/REPLACE blocks.")
+        @OptionGroup var common: Common
+        @OptionGroup var promptOptions: PromptOptions
+        @Option(help: ArgumentHelp("Run folder of an earlier stage.", valueName: "path")) var from: String
+        @Option var steps = 200
+        @Option var batch = 4
+        @Option var lr: Float = 1e-3
+        @Option var evalEvery = 25
+        @Option var checkpointEvery = 50
+        @Option var seed: UInt64 = 1
+
+        func run() throws {
+            var settings = SFTSettings()
+            settings.prompt = promptOptions.prompt
+            settings.split = TaskSplit(heldOutEvery: promptOptions.heldOutEvery)
+            settings.steps = steps; settings.batch = batch; settings.learningRate = lr; settings.evalEvery = evalEvery
+            settings.checkpointEvery = checkpointEvery; settings.seed = seed
+            let (tasks, clones) = try common.tasks()
+            let folder = try common.folder(stage: "sft", settings: settings)
+            try TrainCommand.perform("sft") { report in
+                _ = try SFTStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, folder: folder, report: report)
+            }
+        }
+    }
+
+    struct RL: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rl",
+            abstract: "GRPO with DeepSeek-V3.2's stabilisers; rewards from the tasks' test suites.",
+            discussion: """
+            Before the first step, gold patches must score resolved and a no-op patch must not \
+            (the reward check); otherwise the stage stops. Rewards: 1 resolved, 0 not, \
+            --format-reward for output that is not a usable SEARCH/REPLACE edit.
+            """)
+        @OptionGroup var common: Common
+        @OptionGroup var promptOptions: PromptOptions
+        @Option(help: ArgumentHelp("Run folder of the SFT stage (also the KL reference).", valueName: "path")) var from: String
+        @Option var steps = 20
+        @Option(help: "Samples per task (G).") var groupSize = 4
+        @Option var tasksPerStep = 4
+        @Option(help: "Gradient steps per batch of rollouts.") var updatesPerStep = 2
+        @Option var lr: Float = 1e-4
+        @Option var temperature: Float = 1
+        @Option var topP: Float = 0.95
+        @Option(help: "β of the KL penalty.") var kl: Double = 0.02
+        @Option(help: "ε of the clipped ratio.") var clip: Double = 0.2
+        @Option(help: "δ of off-policy sequence masking.") var maskThreshold: Double = 0.5
+        @Option var formatReward: Double = -0.5
+        @Option(help: "Patches scored in parallel with generation.") var jobs = 2
+        @Option var checkpointEvery = 5
+        @Option var seed: UInt64 = 1
+        @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.") var noSandbox = false
+
+        func run() throws {
+            var settings = RLSettings()
+            settings.prompt = promptOptions.prompt
+            settings.split = TaskSplit(heldOutEvery: promptOptions.heldOutEvery)
+            settings.steps = steps; settings.tasksPerStep = tasksPerStep; settings.updatesPerStep = updatesPerStep
+            settings.learningRate = lr; settings.temperature = temperature; settings.topP = topP
+            settings.grpo.groupSize = groupSize; settings.grpo.klCoefficient = kl; settings.grpo.clipEpsilon = clip
+            settings.grpo.maskThreshold = maskThreshold; settings.grpo.formatReward = formatReward
+            settings.checkpointEvery = checkpointEvery; settings.seed = seed
+            let (tasks, clones) = try common.tasks()
+            let folder = try common.folder(stage: "rl", settings: settings)
+            let rewarder = try TrainCommand.rewarder(clones: clones, workspace: common.workspace, runID: "rl-" + folder.url.lastPathComponent,
+                                                     jobs: jobs, sandbox: !noSandbox, cache: folder.url.appendingPathComponent("rewards.jsonl"))
+            try TrainCommand.perform("rl") { report in
+                _ = try RLStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, rewarder: rewarder,
+                                    folder: folder, report: report)
+            }
+        }
+    }
+
+    static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, cache: URL?) throws -> PatchRewarder {
+        let book = try RecipeBook(directory: RecipeBook.bundledDirectory())
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let evaluator = try Evaluator(clones: clones, environments: builder,
+                                      options: EvaluationOptions(runID: runID, evaluationsDirectory: workspace + "/evals", jobs: jobs, useSandbox: sandbox))
+        return try PatchRewarder(evaluator: evaluator, cacheURL: cache)
+    }
+}
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the trained policy on tasks.",
+        subcommands: [Solve.self])
+
+    struct Solve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Answer tasks with a model; write SWE-bench predictions (instance_id, model_name_or_path, model_patch).",
+            discussion: """
+            --model is a run folder of `forge train` (its model.safetensors and tokenizer.json). \
+            Output that is not a usable SEARCH/REPLACE edit becomes an empty model_patch. Score the \
+            file with `forge eval --predictions FILE`.
+            """)
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var selection: TaskSelection
+        @OptionGroup var promptOptions: TrainCommand.PromptOptions
+        @Option(help: ArgumentHelp("Local clone: PATH, or owner/name=PATH (repeatable).", valueName: "clone")) var clone: [String] = []
+        @Option(help: ArgumentHelp("Folder for clones.", valueName: "path")) var workspace = "Workspace"
+        @Option(help: ArgumentHelp("Run folder of a finished training stage.", valueName: "path")) var model: String
+        @Option(help: ArgumentHelp("Predictions file to write (JSONL).", valueName: "file")) var out: String
+        @Option(help: "model_name_or_path in the predictions (default: the run folder's name).") var name: String?
+        @Flag(help: "Only the tasks training held out (--held-out-every).") var heldOut = false
+        @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
+        @Option var seed: UInt64 = 1
+
+        func run() throws {
+            var tasks = try store.open().tasks(matching: try selection.filter).filter(\.isEvaluable)
+            if heldOut { tasks = TaskSplit(heldOutEvery: promptOptions.heldOutEvery).heldOut(tasks) }
+            guard !tasks.isEmpty else { throw CommandFailure("no valid tasks in \(store.db) match the selection") }
+            let clones = try EvalCommand.resolveClones(clone, for: Array(Set(tasks.map(\.repo))).sorted(), workspace: workspace, db: store.db)
+            let (policy, tokenizer) = try LanguageStages.start(from: URL(fileURLWithPath: model))
+            let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: promptOptions.prompt, context: policy.config.context)
+            let bar = ProgressBar("solving")
+            let solved = try AgentSolver.solve(model: policy, builder: builder, tasks: tasks, sampling: SamplingSettings(temperature: temperature),
+                                               seed: seed) { bar.update(done: $0, total: $1) }
+            bar.finish()
+            let modelName = name ?? URL(fileURLWithPath: model).lastPathComponent
+            try AgentSolver.predictionsJSONL(solved, modelName: modelName).write(to: URL(fileURLWithPath: out), options: .atomic)
+            let usable = solved.filter { $0.patch != nil }.count
+            print("wrote \(solved.count) predictions to \(out): \(usable) usable edits, \(solved.count - usable) unusable (empty model_patch)")
+        }
+    }
+}
