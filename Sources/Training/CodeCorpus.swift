@@ -35,7 +35,10 @@ public struct CodeCorpus: Sendable {
         for repo in byRepo.keys.sorted() {
             guard let path = clones[repo] else { throw TrainingDataError("no clone of \(repo) given (--clone \(repo)=PATH)") }
             let repository = try Repository.open(path)
-            let repoTasks = byRepo[repo]!.sorted { ($0.createdAt, $0.instanceID) < ($1.createdAt, $1.instanceID) }
+            // Synthetic tasks sit on mutant commits: the corpus reads the real history only (and
+            // their statements describe held-out bugs), unless a repository has nothing else.
+            let real = byRepo[repo]!.filter { $0.statementSource != .synthetic }
+            let repoTasks = (real.isEmpty ? byRepo[repo]! : real).sorted { ($0.createdAt, $0.instanceID) < ($1.createdAt, $1.instanceID) }
             var commits: [String] = []
             for task in repoTasks.reversed() where !commits.contains(task.baseCommit) {
                 commits.append(task.baseCommit)

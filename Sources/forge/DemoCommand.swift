@@ -4,15 +4,19 @@ import Git
 import Mining
 import Sample
 import Store
+import Training
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the pipeline on the embedded sample: create it, mine it, build its environment, validate.",
+        abstract: "Run the pipeline on the embedded sample: mine, validate, synthesise tasks, train a policy on them.",
         discussion: """
         Writes the sample under WORKSPACE/demo (replacing an earlier demo), mines its pull requests \
-        into WORKSPACE/demo/forge.db, then validates every task in the sandbox and prints the summary. \
-        Environments are cached under WORKSPACE/envs, so a second demo reuses them.
+        into WORKSPACE/demo/forge.db, validates every task in the sandbox, synthesises more tasks \
+        from the validated commits, then trains a small policy (pretrain, DSA warm-up and sparse \
+        stage, SFT, a few GRPO steps) and prints the held-out resolved rate before and after. \
+        Environments are cached under WORKSPACE/envs, so a second demo reuses them. --no-train \
+        stops after validation.
         """)
 
     @Option(help: ArgumentHelp("Workspace folder.", valueName: "path"))
@@ -23,6 +27,9 @@ struct DemoCommand: ParsableCommand {
 
     @Option(help: "Tasks validated in parallel.")
     var jobs: Int = 2
+
+    @Flag(help: "Stop after validation: no synthesis, no training.")
+    var noTrain = false
 
     func run() throws {
         let demo = workspace + "/demo"
@@ -47,5 +54,8 @@ struct DemoCommand: ParsableCommand {
             print("  \(verdict.instanceID)  \(verdict.status)  \(verdict.reason ?? "FAIL_TO_PASS \(verdict.failToPass.count), PASS_TO_PASS \(verdict.passToPass.count)")")
         }
         print("\nexport them with: forge export --db \(demo)/forge.db")
+        guard !noTrain else { return }
+        try DemoTraining.run(tasks: try store.tasks(), clones: [SampleRepository.repoName: created.repository], workspace: workspace,
+                             sandbox: !noSandbox)
     }
 }

@@ -220,6 +220,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "ε of the clipped ratio.") var clip: Double = 0.2
         @Option(help: "δ of off-policy sequence masking.") var maskThreshold: Double = 0.5
         @Option var formatReward: Double = -0.5
+        @Option(help: "Tasks whose gold and no-op patches are scored before training (the reward check).") var sanityTasks = 2
         @Option(help: "Patches scored in parallel with generation.") var jobs = 2
         @Option var checkpointEvery = 5
         @Option var seed: UInt64 = 1
@@ -233,7 +234,7 @@ struct TrainCommand: ParsableCommand {
             settings.learningRate = lr; settings.temperature = temperature; settings.topP = topP
             settings.grpo.groupSize = groupSize; settings.grpo.klCoefficient = kl; settings.grpo.clipEpsilon = clip
             settings.grpo.maskThreshold = maskThreshold; settings.grpo.formatReward = formatReward
-            settings.checkpointEvery = checkpointEvery; settings.seed = seed
+            settings.checkpointEvery = checkpointEvery; settings.seed = seed; settings.sanityTasks = sanityTasks
             let (tasks, clones) = try common.tasks()
             let folder = try common.folder(stage: "rl", settings: settings)
             let rewarder = try TrainCommand.rewarder(clones: clones, workspace: common.workspace, runID: "rl-" + folder.url.lastPathComponent,

@@ -69,7 +69,7 @@ final class ForgeCLITests: XCTestCase {
     }
 
     func testDemoWithARelativeWorkspaceValidatesTheSample() throws {
-        let demo = try run(["demo", "--workspace", "ws"])
+        let demo = try run(["demo", "--workspace", "ws", "--no-train"])
         XCTAssertEqual(demo.status, 0, demo.output)
         XCTAssertFalse(demo.output.contains("did not apply"), demo.output)
         let validLine = demo.output.split(separator: "\n").first { $0.hasPrefix("valid ") }

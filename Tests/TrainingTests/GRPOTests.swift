@@ -113,6 +113,37 @@ final class GRPOTests: XCTestCase {
         XCTAssertEqual(GroupedBatch([rollout("C", 0, length: 1), rollout("C", 0, length: 2)]).informativeGroups, 0)
     }
 
+    /// J of one group of two, by hand: rewards [1, 0] → Â = [0.5, −0.5], ε = 0.1, β = 0.
+    /// Sequence 1: r = 1.2 (clipped: 1.1 · 0.5 = 0.55) and r = 1 (0.5) → mean 0.525.
+    /// Sequence 2: r = 0.8 with Â < 0 → min(−0.4, −0.45) = −0.45 (kept: log(0.5/0.4) < δ).
+    /// J = (0.525 − 0.45) / 2 = 0.0375; only the unclipped token has a gradient: 1 · 0.5 / (2 · 2).
+    func testGroupObjectiveByHand() {
+        var settings = GRPOSettings()
+        settings.clipEpsilon = 0.1
+        settings.klCoefficient = 0
+        let first = Rollout(groupID: "t", prompt: [0], response: [1, 2], logOld: [log(0.5), log(0.5)], keptTokens: [[1], [2]],
+                            reward: 1, resolved: true, parsed: true)
+        let second = Rollout(groupID: "t", prompt: [0], response: [3], logOld: [log(0.5)], keptTokens: [[3]], reward: 0, resolved: false, parsed: true)
+        let batch = GroupedBatch([first, second])
+        let policy = [[log(0.6), log(0.5)], [log(0.4)]]
+        var objective = 0.0
+        var gradients: [Double] = []
+        for (index, rollout) in batch.rollouts.enumerated() {
+            let keep = GRPO.keepsSequence(advantage: batch.advantages[index], logOld: rollout.logOld, logPolicy: policy[index], threshold: settings.maskThreshold)
+            XCTAssertTrue(keep)
+            for t in rollout.response.indices {
+                let term = GRPO.tokenTerm(logPolicy: policy[index][t], logOld: rollout.logOld[t], logReference: policy[index][t],
+                                          advantage: batch.advantages[index], keep: keep, settings: settings)
+                objective += batch.tokenWeights[index] * term.objective
+                gradients.append(batch.tokenWeights[index] * term.gradient)
+            }
+        }
+        XCTAssertEqual(objective, 0.0375, accuracy: 1e-12)
+        XCTAssertEqual(gradients[0], 0)
+        XCTAssertEqual(gradients[1], 0.125, accuracy: 1e-12)
+        XCTAssertEqual(gradients[2], 0)
+    }
+
     func testKeepSamplingMaskRenormalisesOverTheKeptSet() throws {
         // Logits log 1..4: over kept {1, 3} the probabilities are 2/6 and 4/6; others are −∞.
         let logits: [Float] = [0, log(2), log(3), log(4)]
