@@ -45,7 +45,8 @@ let package = Package(
                 resources: [.copy("openapi.yaml")]),
         // SWE-ReX-compatible agent sandboxes (`forge sandbox serve`): persistent bubblewrap shells over a task's workspace.
         .target(name: "AgentSandbox", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
-                                                      .product(name: "Hummingbird", package: "hummingbird")]),
+                                                      .product(name: "Hummingbird", package: "hummingbird"),
+                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
 
         // Stage 3: the policy model.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),

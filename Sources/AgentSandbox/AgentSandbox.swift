@@ -4,6 +4,7 @@ import Foundation
 import Sandbox
 import Serving
 import Store
+import Validation
 
 /// Limits and isolation settings shared by every sandbox of a host.
 public struct AgentSandboxOptions: Sendable {
@@ -27,8 +28,10 @@ public struct AgentSandboxOptions: Sendable {
 /// no network, and everything else of the host read-only with Forge's own files hidden.
 /// Blocking methods: call them off the cooperative pool.
 public final class AgentSandbox: @unchecked Sendable {
-    /// Where the agent sees its workspace (SWE-bench's convention).
-    public static let workspacePath = "/testbed"
+    /// Where the agent sees its workspace: where validation and evaluation runs see their trees
+    /// (so test ids match), SWE-bench's /testbed under the sandbox's own /tmp (the read-only
+    /// root has no mount point for /testbed itself).
+    public static let workspacePath = TestRunner.sandboxTestbed
     /// Where the shells read their command files (read-only).
     static let controlPath = "/tmp/.forge-rex"
 

@@ -91,8 +91,9 @@ public final class SandboxHost: @unchecked Sendable {
 
     /// Closes one sandbox: its processes are killed and its folder removed.
     public func close(_ id: String) {
-        let sandbox = lock.withLock { sandboxes.removeValue(forKey: id) }
-        sandbox?.close()
+        // Closed before it is forgotten: once `sandbox(id)` is nil, its files and processes are gone.
+        lock.withLock { sandboxes[id] }?.close()
+        lock.withLock { _ = sandboxes.removeValue(forKey: id) }
     }
 
     /// Closes sandboxes idle for `seconds` or more; returns their ids.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Serving
 
 /// What `forge sandbox serve` is told.
@@ -43,17 +44,21 @@ public final class SandboxServer: Sendable {
         let app = Application(router: makeRouter(),
                               configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "forge-sandbox"),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) })
-        let serving = Task { try await app.runService() }
+        // Cancellation would drop connections mid-answer; a graceful shutdown answers them first.
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: app.logger)
+        let serving = Task { try await group.run() }
         let (host, configuration) = (host, configuration)
         let reaper = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
                 if let idle = configuration.idleTimeout { host.closeIdle(after: idle) }
-                if configuration.stopWhenEmpty && host.ids.isEmpty { serving.cancel(); return }
+                if configuration.stopWhenEmpty && host.ids.isEmpty { await group.triggerGracefulShutdown(); return }
             }
         }
         defer { reaper.cancel() }
-        let outcome = await withTaskCancellationHandler { await serving.result } onCancel: { serving.cancel() }
+        let outcome = await withTaskCancellationHandler { await serving.result } onCancel: {
+            Task { await group.triggerGracefulShutdown() }
+        }
         host.closeAll()
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread { host.scoring.shutdown(); done.resume() }.start()

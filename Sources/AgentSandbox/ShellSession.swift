@@ -49,8 +49,11 @@ final class ShellSession: @unchecked Sendable {
             if shell == nil { usleep(1_000) }
         }
         guard let shell else {
+            var said: [UInt8] = []
+            while let bytes = process.read(timeout: 0.05), !bytes.isEmpty, said.count < 4096 { said += bytes }
             process.terminate()
-            throw RexError.runtime("the sandboxed shell for session '\(name)' did not start")
+            let message = String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw RexError.runtime("the sandboxed shell for session '\(name)' did not start" + (message.isEmpty ? "" : ": \(message)"))
         }
         let session = ShellSession(name: name, process: process, shellPID: shell, commandFile: commandFile)
         // No prompts, no history, no job control messages; HOME in the sandbox's own /tmp.

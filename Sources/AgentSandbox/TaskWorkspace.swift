@@ -27,8 +27,8 @@ struct TaskWorkspace: Sendable {
         let uploadPack = "git -c uploadpack.allowAnySHA1InWant=true upload-pack"
         let steps: [[String]] = [
             ["init", "-q", "--initial-branch=main"],
-            ["fetch", "-q", "--no-tags", "--no-write-fetch-head", "--upload-pack=\(uploadPack)", clone, "\(task.baseCommit):refs/heads/main"],
-            ["checkout", "-q", "main"],
+            ["fetch", "-q", "--no-tags", "--no-write-fetch-head", "--update-head-ok", "--upload-pack=\(uploadPack)", clone, "\(task.baseCommit):refs/heads/main"],
+            ["reset", "-q", "--hard", "main"],
             ["config", "user.name", "Forge agent"],
             ["config", "user.email", "agent@forge.invalid"],
         ]

@@ -32,9 +32,11 @@ public final class InteractiveProcess: @unchecked Sendable {
         }
         defer { close(input[0]); close(output[1]) } // the child's ends
         do {
-            pid = try spawnInOwnGroup(path, argv: [wrapped.executable] + wrapped.arguments, environment: environment,
-                                      workingDirectory: wrapped.workingDirectory, stdinFD: input[0],
-                                      stdoutFD: output[1], stderrFD: output[1])
+            let (stdin, stdout) = (input[0], output[1])
+            pid = try SpawnerThread.shared.perform {
+                try spawnInOwnGroup(path, argv: [wrapped.executable] + wrapped.arguments, environment: environment,
+                                    workingDirectory: wrapped.workingDirectory, stdinFD: stdin, stdoutFD: stdout, stderrFD: stdout)
+            }
         } catch {
             close(input[1]); close(output[0])
             throw error
@@ -122,5 +124,40 @@ public final class InteractiveProcess: @unchecked Sendable {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         reaped = true
         if outputFD >= 0 { close(outputFD); outputFD = -1 }
+    }
+}
+
+/// One thread that lives as long as the process and spawns every long-lived child. bwrap's
+/// --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked it exits:
+/// a child spawned from a request's short-lived thread would be killed with that thread.
+final class SpawnerThread: @unchecked Sendable {
+    static let shared = SpawnerThread()
+    private let condition = NSCondition()
+    private var jobs: [() -> Void] = []
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                condition.lock()
+                while jobs.isEmpty { condition.wait() }
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job()
+            }
+        }
+        thread.name = "forge-spawner"
+        thread.start()
+    }
+
+    /// Runs `work` on the spawner thread and waits for it.
+    func perform<T>(_ work: @escaping () throws -> T) throws -> T {
+        var result: Result<T, Error>?
+        let done = DispatchSemaphore(value: 0)
+        condition.withLock {
+            jobs.append { result = Result { try work() }; done.signal() }
+            condition.signal()
+        }
+        done.wait()
+        return try result!.get()
     }
 }

@@ -27,7 +27,7 @@ struct SandboxServeCommand: AsyncParsableCommand {
         RemoteRuntime(host="http://127.0.0.1", port=PORT, auth_token=KEY).
 
         Sessions are persistent bash shells, each in its own bubblewrap sandbox: the workspace is \
-        writable at /testbed, the environment read-only, the rest of the machine read-only with \
+        writable at /tmp/testbed (where validation and evaluation runs see their trees), the environment read-only, the rest of the machine read-only with \
         Forge's files (workspace, store, clones) hidden, and no network. An action that passes \
         its timeout is interrupted (SIGINT, then SIGKILL to its processes) and the session stays \
         usable; output past --output-cap bytes is dropped.

@@ -25,7 +25,7 @@ final class IsolationTests: XCTestCase {
         let outside = "/var/tmp/forge-sandbox-outside-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: outside) }
-        let write = try await a.run("echo x > \(outside)/escaped; echo y > /testbed/inside.txt; echo $?")
+        let write = try await a.run("echo x > \(outside)/escaped; echo y > /tmp/testbed/inside.txt; echo $?")
         XCTAssertTrue("\(write.json["output"] ?? "")".contains("Read-only file system"), "\(write.json)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: outside + "/escaped"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: first.folder + "/testbed/inside.txt"))
@@ -40,7 +40,7 @@ final class IsolationTests: XCTestCase {
             XCTAssertNotEqual(answer.json["exit_code"] as? Int, 0, "\(path) is visible: \(answer.json)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: second.folder + "/testbed/inside.txt"))
-        let theirs = try await b.run("ls /testbed/inside.txt")
+        let theirs = try await b.run("ls /tmp/testbed/inside.txt")
         XCTAssertNotEqual(theirs.json["exit_code"] as? Int, 0)
 
         // No network: a server on the host's loopback (this one) is unreachable from inside.
@@ -83,7 +83,7 @@ final class IsolationTests: XCTestCase {
         let server = try await RunningSandboxServer.start(host)
         let client = RexClient(base: "http://127.0.0.1:\(server.port)")
         let answer4 = try await client.post("/create_session", ["session": "s"])
-        XCTAssertEqual(answer4.status, 200)
+        XCTAssertEqual(answer4.status, 200, "\(answer4.json)")
 
         let unknown = try await client.run("true", session: "missing")
         XCTAssertEqual(unknown.status, 511)
@@ -106,17 +106,17 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(noKey.status, 403)
 
         // Paths that leave the workspace: absolute, through .., and through a link made inside.
-        let answer5 = try await client.run("ln -s /etc/passwd /testbed/link && mkdir -p /testbed/d && ln -s /etc /testbed/d/up", session: "s")
+        let answer5 = try await client.run("ln -s /etc/passwd /tmp/testbed/link && mkdir -p /tmp/testbed/d && ln -s /etc /tmp/testbed/d/up", session: "s")
         XCTAssertEqual(answer5.status, 200)
-        for path in ["/etc/passwd", "/testbed/../etc/passwd", "../etc/hostname", "/testbed/link", "d/up/hostname"] {
+        for path in ["/etc/passwd", "/tmp/testbed/../etc/passwd", "../etc/hostname", "/tmp/testbed/link", "d/up/hostname"] {
             let read = try await client.post("/read_file", ["path": path])
             XCTAssertEqual(read.status, 511, path)
             XCTAssertEqual(read.classPath, "builtins.PermissionError", "\(path): \(read.json)")
         }
-        let write = try await client.post("/write_file", ["path": "/testbed/d/up/evil", "content": "x"])
+        let write = try await client.post("/write_file", ["path": "/tmp/testbed/d/up/evil", "content": "x"])
         XCTAssertEqual(write.classPath, "builtins.PermissionError")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/evil"))
-        let answer6 = try await client.post("/read_file", ["path": "/testbed/none.txt"])
+        let answer6 = try await client.post("/read_file", ["path": "/tmp/testbed/none.txt"])
         XCTAssertEqual(answer6.classPath, "builtins.FileNotFoundError")
         let answer7 = try await client.post("/run_in_session", ["session": "s", "command": "x", "check": "maybe"])
         XCTAssertEqual(answer7.status, 422)

@@ -11,6 +11,7 @@ final class SweRexClientTests: XCTestCase {
     static func sweRexPython() throws -> String {
         let venv = SandboxSample.base.appendingPathComponent("rexvenv").path
         let python = venv + "/bin/python"
+        // swe-rex's RemoteRuntime imports aiohttp, which the package does not declare (SWE-agent brings it).
         if (try? runProgram(python, ["-c", "import swerex.runtime.remote"])) != nil { return python }
         let search = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/root/.pyenv/shims:/usr/local/bin:/usr/bin:\(NSHomeDirectory())/.local/bin"
         guard let uv = search.split(separator: ":").map({ "\($0)/uv" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
@@ -20,7 +21,7 @@ final class SweRexClientTests: XCTestCase {
         var environment = ProcessInfo.processInfo.environment
         environment["UV_CACHE_DIR"] = SandboxSample.base.appendingPathComponent("uv-cache").path
         try runProgram(uv, ["venv", "-q", "--python", "3.11", venv], environment: environment)
-        try runProgram(uv, ["pip", "install", "-q", "--python", python, "swe-rex"], environment: environment)
+        try runProgram(uv, ["pip", "install", "-q", "--python", python, "swe-rex", "aiohttp"], environment: environment)
         return python
     }
 
@@ -82,7 +83,7 @@ final class SweRexClientTests: XCTestCase {
         r = await run("cd textkit && export FORGE_STATE=kept && greet() { echo hello-$1; }", check="raise")
         assert r.exit_code == 0, r
         r = await run("pwd; echo $FORGE_STATE; greet you", check="raise")
-        assert r.output.split() == ["/testbed/textkit", "kept", "hello-you"], r
+        assert r.output.split() == ["/tmp/testbed/textkit", "kept", "hello-you"], r
         r = await run("echo partial-line; (exit 7)", check="silent")
         assert (r.output, r.exit_code) == ("partial-line\n", 7), r
         try:
@@ -97,15 +98,15 @@ final class SweRexClientTests: XCTestCase {
             pass
 
         # Files, both ways.
-        await rt.write_file(WriteFileRequest(path="/testbed/notes/todo.txt", content="fix it\n"))
-        assert (await rt.read_file(ReadFileRequest(path="/testbed/notes/todo.txt"))).content == "fix it\n"
+        await rt.write_file(WriteFileRequest(path="/tmp/testbed/notes/todo.txt", content="fix it\n"))
+        assert (await rt.read_file(ReadFileRequest(path="/tmp/testbed/notes/todo.txt"))).content == "fix it\n"
         r = await run("cat ../notes/todo.txt", check="raise")
         assert r.output == "fix it\n", r
         upload = os.path.join(scratch, "upload.txt")
         open(upload, "w").write("uploaded\n")
-        await rt.upload(UploadRequest(source_path=upload, target_path="/testbed/notes/upload.txt"))
+        await rt.upload(UploadRequest(source_path=upload, target_path="/tmp/testbed/notes/upload.txt"))
         assert (await rt.read_file(ReadFileRequest(path="notes/upload.txt"))).content == "uploaded\n"
-        await run("rm -r /testbed/notes", check="raise")
+        await run("rm -r /tmp/testbed/notes", check="raise")
 
         # A timeout interrupts the command; the session goes on where it was.
         started = time.time()
@@ -121,7 +122,7 @@ final class SweRexClientTests: XCTestCase {
         except CommandTimeoutError:
             pass
         r = await run("pwd; echo $FORGE_STATE", check="raise")
-        assert r.output.split() == ["/testbed/textkit", "kept"], r
+        assert r.output.split() == ["/tmp/testbed/textkit", "kept"], r
         assert (await rt.run_in_session(BashInterruptAction(session="main"))).exit_code == 0
 
         # The network: this very server listens on the host's loopback; the sandbox cannot reach it.
@@ -135,7 +136,7 @@ final class SweRexClientTests: XCTestCase {
         # One-off commands.
         r = await rt.execute(Command(command="echo out; echo err >&2; exit 3", shell=True))
         assert (r.stdout, r.stderr, r.exit_code) == ("out\n", "err\n", 3), r
-        r = await rt.execute(Command(command=["git", "log", "--format=%s"], cwd="/testbed"))
+        r = await rt.execute(Command(command=["git", "log", "--format=%s"], cwd="/tmp/testbed"))
         assert r.exit_code == 0 and r.stdout.strip(), r
 
         try:
@@ -145,8 +146,8 @@ final class SweRexClientTests: XCTestCase {
             pass
 
         # The gold patch, applied by the agent, resolves the task; undone, nothing is left to score.
-        await rt.write_file(WriteFileRequest(path="/testbed/gold.diff", content=open(gold_path).read()))
-        await run("cd /testbed && git apply gold.diff && rm gold.diff", check="raise")
+        await rt.write_file(WriteFileRequest(path="/tmp/testbed/gold.diff", content=open(gold_path).read()))
+        await run("cd /tmp/testbed && git apply gold.diff && rm gold.diff", check="raise")
         verdict = submit()
         assert verdict["resolved"] is True and verdict["reward"] == 1 and verdict["status"] == "resolved", verdict
         assert verdict["f2p_passed"] == verdict["f2p_total"] > 0, verdict
