@@ -43,6 +43,10 @@ let package = Package(
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 resources: [.copy("openapi.yaml")]),
+        // SWE-ReX-compatible agent sandboxes (`forge sandbox serve`): persistent bubblewrap shells over a task's workspace.
+        .target(name: "AgentSandbox", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
+                                                      .product(name: "Hummingbird", package: "hummingbird"),
+                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
 
         // Stage 3: the policy model.
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
@@ -55,13 +59,13 @@ let package = Package(
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Reports", "Tensor", "Model", "Training", "Sample", "Serving",
+            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
-            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor",
+            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor", "AgentSandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
@@ -74,6 +78,7 @@ let package = Package(
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "AgentSandboxTests", dependencies: ["AgentSandbox", "Serving", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -1,12 +1,12 @@
 import ArgumentParser
 
 @main
-struct ForgeBench: ParsableCommand {
+struct ForgeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge-bench",
         abstract: "Forge's benchmarks: each prints a table with Forge against a baseline run side by side.",
         discussion: "Build with -c release: swift run -c release forge-bench <benchmark>.",
-        subcommands: [MiningBenchmark.self, ValidationBenchmark.self, EvalBenchmark.self, ModelBenchmark.self])
+        subcommands: [MiningBenchmark.self, ValidationBenchmark.self, EvalBenchmark.self, ModelBenchmark.self, SandboxBenchmark.self])
 }
 
 /// Prints rows as an aligned text table.

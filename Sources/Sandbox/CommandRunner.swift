@@ -247,46 +247,57 @@ final class ProcessRun {
     }
 
     private func spawn(_ path: String, environment: [String: String], stdoutFD: Int32, stderrFD: Int32) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrFD, 2)
-        // Descriptors other threads opened without O_CLOEXEC must not leak into the child.
-        _ = GNUExtensions.addCloseFrom(&actions, 3)
-        if let directory = command.workingDirectory {
-            _ = GNUExtensions.addChdir(&actions, directory)
-        }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Own process group (pgid = child pid) so timeouts can signal the whole tree; default
-        // signal dispositions and an empty mask so the child does not inherit our SIGPIPE ignore.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-
-        let argv = ([command.executable] + command.arguments).map { strdup($0) }
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
-            (envp + [nil]).withUnsafeBufferPointer { envBuffer in
-                posix_spawn(&pid, path, &actions, &attributes,
-                            UnsafeMutablePointer(mutating: argvBuffer.baseAddress!),
-                            UnsafeMutablePointer(mutating: envBuffer.baseAddress!))
-            }
-        }
-        guard rc == 0 else { throw CommandError.spawnFailed(executable: path, errno: rc) }
-        return pid
+        try spawnInOwnGroup(path, argv: [command.executable] + command.arguments, environment: environment,
+                            workingDirectory: command.workingDirectory, stdinFD: nil, stdoutFD: stdoutFD, stderrFD: stderrFD)
     }
+}
+
+/// posix_spawn in a fresh process group (pgid = child pid) so timeouts can signal the whole tree,
+/// with default signal dispositions and an empty mask (the child must not inherit our SIGPIPE
+/// ignore), descriptors 0/1/2 from the given ones (stdin /dev/null when nil) and nothing else.
+func spawnInOwnGroup(_ path: String, argv arguments: [String], environment: [String: String], workingDirectory: String?,
+                     stdinFD: Int32?, stdoutFD: Int32, stderrFD: Int32) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if let stdinFD {
+        posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
+    posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
+    posix_spawn_file_actions_adddup2(&actions, stderrFD, 2)
+    // Descriptors other threads opened without O_CLOEXEC must not leak into the child.
+    _ = GNUExtensions.addCloseFrom(&actions, 3)
+    if let workingDirectory {
+        _ = GNUExtensions.addChdir(&actions, workingDirectory)
+    }
+
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    posix_spawnattr_setpgroup(&attributes, 0)
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+
+    let argv = arguments.map { strdup($0) }
+    let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
+    defer { (argv + envp).forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
+        (envp + [nil]).withUnsafeBufferPointer { envBuffer in
+            posix_spawn(&pid, path, &actions, &attributes,
+                        UnsafeMutablePointer(mutating: argvBuffer.baseAddress!),
+                        UnsafeMutablePointer(mutating: envBuffer.baseAddress!))
+        }
+    }
+    guard rc == 0 else { throw CommandError.spawnFailed(executable: path, errno: rc) }
+    return pid
 }
 
 /// The default search path execvp uses when PATH is unset.

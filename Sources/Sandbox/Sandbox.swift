@@ -40,6 +40,10 @@ public struct SandboxPolicy: Sendable, Hashable {
     public var allowNetwork: Bool
     /// The bwrap binary; nil looks up `bwrap` in /usr/local/bin:/usr/bin:/bin.
     public var bwrapPath: String?
+    /// Host paths made invisible before the binds are mounted (an empty tmpfs over a directory,
+    /// /dev/null over a file): the read-only root would otherwise show them, e.g. other tasks'
+    /// workspaces, clones with later history, or the task store. Binds below them still appear.
+    public var hiddenPaths: [String] = []
 
     /// No sandbox: commands run directly on the host.
     public static let none = SandboxPolicy(kind: .unsandboxed, workDirectory: "", readOnlyBinds: [],
@@ -51,16 +55,22 @@ public struct SandboxPolicy: Sendable, Hashable {
         readOnly: [BindMount] = [],
         readWrite: [BindMount] = [],
         allowNetwork: Bool = false,
-        bwrapPath: String? = nil
+        bwrapPath: String? = nil,
+        hidden: [String] = []
     ) -> SandboxPolicy {
         SandboxPolicy(kind: .bubblewrap, workDirectory: workDirectory, readOnlyBinds: readOnly,
-                      readWriteBinds: readWrite, allowNetwork: allowNetwork, bwrapPath: bwrapPath)
+                      readWriteBinds: readWrite, allowNetwork: allowNetwork, bwrapPath: bwrapPath, hiddenPaths: hidden)
     }
 
     /// The bwrap argv (without the bwrap binary itself) that runs `command` under this policy.
     /// `unshareNamespaces` adds --unshare-pid/ipc/uts (see `SandboxCapabilities`).
     public func bubblewrapArguments(for command: Command, unshareNamespaces: Bool) -> [String] {
         var args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for path in hiddenPaths where !path.hasPrefix("/tmp/") { // the fresh /tmp hides those already
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            args += isDirectory.boolValue ? ["--tmpfs", path] : ["--ro-bind", "/dev/null", path]
+        }
         // After the tmpfs, so binds under /tmp land on it (bwrap creates their mount points there;
         // under the read-only root only existing paths can be mount points).
         for bind in readOnlyBinds { args += ["--ro-bind", bind.source, bind.destination] }
