@@ -30,7 +30,7 @@ PROMPT=(--max-files 1 --max-response-tokens 96 --held-out-every 4)
 
 # resolved <run folder> <name>: held-out tasks the model resolves (greedy), scored by forge eval.
 resolved() {
-    "$F" agent solve "${COMMON[@]}" "${PROMPT[@]}" --held-out --model "$1" --out "$W/$2.jsonl" >/dev/null
+    "$F" agent solve "${COMMON[@]}" "${PROMPT[@]}" --held-out --model "$1" --name "$2" --out "$W/$2.jsonl" >/dev/null
     "$F" eval --predictions "$W/$2.jsonl" --db "$DB" --clone "$CLONE" --workspace "$W/ws" --run-id "$2" --force >/dev/null
     python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['resolved_instances'], r['submitted_instances'])" \
         "$W/ws/evals/$2/$2.$2.json"

@@ -151,16 +151,22 @@ public enum EditFormat {
 
     // MARK: - Helpers
 
+    /// Markers as models write them: 5 to 9 marker characters, the keyword after optional space.
     static func isMarker(_ line: String, _ marker: String) -> Bool {
-        line.trimmingCharacters(in: .whitespaces) == marker
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard let symbol = marker.first, trimmed.first == symbol else { return false }
+        let run = trimmed.prefix { $0 == symbol }.count
+        let keyword = marker.drop { $0 == symbol }.trimmingCharacters(in: .whitespaces)
+        return (5...9).contains(run) && trimmed.dropFirst(run).trimmingCharacters(in: .whitespaces) == keyword
     }
 
     static func joinLines(_ lines: [String]) -> String { lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n" }
 
     static func terminated(_ text: String) -> String { text.isEmpty || text.hasSuffix("\n") ? "" : "\n" }
 
-    /// The range of `needle` in `text` starting at a line start: exactly, or else with trailing
-    /// whitespace ignored on every line (models often drop or add it).
+    /// The range of `needle` in `text` starting at a line start: exactly, else with trailing
+    /// whitespace ignored on every line (models often drop or add it), else the clearly most
+    /// similar window of lines.
     static func lineRange(of needle: String, in text: String) -> Range<String.Index>? {
         var searchStart = text.startIndex
         while let found = text.range(of: needle, range: searchStart..<text.endIndex) {
@@ -174,11 +180,39 @@ public enum EditFormat {
         for index in text.indices where text[index] == "\n" { lineStarts.append(text.index(after: index)) }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingTrailingWhitespace() }
         guard lines.count >= wanted.count else { return nil }
-        for start in 0...(lines.count - wanted.count) where Array(lines[start..<(start + wanted.count)]) == wanted {
-            let end = start + wanted.count < lineStarts.count ? lineStarts[start + wanted.count] : text.endIndex
-            return lineStarts[start]..<end
+        func range(_ start: Int) -> Range<String.Index> {
+            lineStarts[start]..<(start + wanted.count < lineStarts.count ? lineStarts[start + wanted.count] : text.endIndex)
         }
-        return nil
+        for start in 0...(lines.count - wanted.count) where Array(lines[start..<(start + wanted.count)]) == wanted { return range(start) }
+        // Last resort (as Aider does): the one window of as many lines that is clearly the most
+        // similar, if it is nearly the same text — a model misremembering a character or two.
+        var scores: [(start: Int, score: Double)] = []
+        for start in 0...(lines.count - wanted.count) {
+            let score = zip(lines[start..<(start + wanted.count)], wanted).reduce(0.0) { $0 + similarity($1.0, $1.1) } / Double(wanted.count)
+            scores.append((start, score))
+        }
+        scores.sort { $0.score > $1.score }
+        guard let best = scores.first, best.score >= fuzzyThreshold, scores.count == 1 || scores[1].score < best.score - 0.02 else { return nil }
+        return range(best.start)
+    }
+
+    /// How similar SEARCH must be to the file's lines for the fuzzy match.
+    static let fuzzyThreshold = 0.9
+
+    /// 1 − Levenshtein distance / the longer length, on characters.
+    static func similarity(_ a: String, _ b: String) -> Double {
+        let x = Array(a), y = Array(b)
+        guard !x.isEmpty || !y.isEmpty else { return 1 }
+        var previous = Array(0...y.count), current = [Int](repeating: 0, count: y.count + 1)
+        for i in 1...max(1, x.count) where !x.isEmpty {
+            current[0] = i
+            for j in stride(from: 1, through: y.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        let distance = x.isEmpty ? y.count : previous[y.count]
+        return 1 - Double(distance) / Double(max(x.count, y.count))
     }
 
     /// One hunk's lines: (" ", "-", "+") kind and text without its newline, plus whether the old

@@ -160,8 +160,16 @@ public enum LanguageStages {
         try data.write(to: url, options: .atomic)
     }
 
-    /// The model and tokenizer a stage starts from: an earlier run folder's final model.
+    /// The model and tokenizer a stage starts from: an earlier run folder's final model, or a
+    /// checkpoint file (`.safetensors`) with the run's tokenizer.json beside it or one folder up.
     public static func start(from run: URL) throws -> (model: Transformer, tokenizer: Tokenizer) {
+        if run.pathExtension == "safetensors" {
+            let folder = run.deletingLastPathComponent()
+            let tokenizer = [folder, folder.deletingLastPathComponent()].map { $0.appendingPathComponent("tokenizer.json") }
+                .first { FileManager.default.fileExists(atPath: $0.path) }
+            guard let tokenizer else { throw TrainingDataError("no tokenizer.json beside \(run.path) or in its run folder") }
+            return (try Transformer.load(from: run), try Tokenizer.load(from: tokenizer))
+        }
         let model = run.appendingPathComponent("model.safetensors"), tokenizer = run.appendingPathComponent("tokenizer.json")
         guard FileManager.default.fileExists(atPath: model.path) else {
             throw TrainingDataError("\(run.path) has no model.safetensors: is it a finished run folder of an earlier stage?")

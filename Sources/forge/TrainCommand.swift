@@ -67,7 +67,8 @@ struct TrainCommand: ParsableCommand {
         @Option var layers = 4
         @Option var dModel = 128
         @Option var heads = 4
-        @Option(help: "Context length (and training window).") var context = 512
+        @Option(help: "Context length of the model.") var context = 512
+        @Option(help: "Training window (default: the context length).") var sequenceLength: Int?
         @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
         @Option var steps = 300
         @Option var batch = 8
@@ -80,7 +81,7 @@ struct TrainCommand: ParsableCommand {
             var settings = PretrainSettings()
             settings.vocabularySize = vocabSize
             settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: 1, topK: topK)
-            settings.training = TrainingSettings(batch: batch, sequenceLength: context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
+            settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
             settings.checkpointEvery = checkpointEvery
             let (tasks, clones) = try common.tasks()
@@ -265,7 +266,8 @@ struct AgentCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Answer tasks with a model; write SWE-bench predictions (instance_id, model_name_or_path, model_patch).",
             discussion: """
-            --model is a run folder of `forge train` (its model.safetensors and tokenizer.json). \
+            --model is a run folder of `forge train` (its model.safetensors and tokenizer.json) or a \
+            checkpoint file (.safetensors) of one. \
             Output that is not a usable SEARCH/REPLACE edit becomes an empty model_patch. Score the \
             file with `forge eval --predictions FILE`.
             """)
@@ -274,10 +276,11 @@ struct AgentCommand: ParsableCommand {
         @OptionGroup var promptOptions: TrainCommand.PromptOptions
         @Option(help: ArgumentHelp("Local clone: PATH, or owner/name=PATH (repeatable).", valueName: "clone")) var clone: [String] = []
         @Option(help: ArgumentHelp("Folder for clones.", valueName: "path")) var workspace = "Workspace"
-        @Option(help: ArgumentHelp("Run folder of a finished training stage.", valueName: "path")) var model: String
+        @Option(help: ArgumentHelp("Run folder of a finished training stage, or a checkpoint .safetensors.", valueName: "path")) var model: String
         @Option(help: ArgumentHelp("Predictions file to write (JSONL).", valueName: "file")) var out: String
         @Option(help: "model_name_or_path in the predictions (default: the run folder's name).") var name: String?
         @Flag(help: "Only the tasks training held out (--held-out-every).") var heldOut = false
+        @Option(help: ArgumentHelp("Also write each raw response and why it was unusable (JSONL).", valueName: "file")) var responses: String?
         @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
         @Option var seed: UInt64 = 1
 
@@ -294,6 +297,17 @@ struct AgentCommand: ParsableCommand {
             bar.finish()
             let modelName = name ?? URL(fileURLWithPath: model).lastPathComponent
             try AgentSolver.predictionsJSONL(solved, modelName: modelName).write(to: URL(fileURLWithPath: out), options: .atomic)
+            if let responses {
+                struct Line: Encodable { let instance_id: String; let response: String; let format_error: String? }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                var data = Data()
+                for item in solved {
+                    let text = (try? tokenizer.decodeText(item.response.map(\.token).filter { $0 != builder.endToken })) ?? ""
+                    data += try encoder.encode(Line(instance_id: item.task.instanceID, response: text, format_error: item.formatError)) + Data("\n".utf8)
+                }
+                try data.write(to: URL(fileURLWithPath: responses), options: .atomic)
+            }
             let usable = solved.filter { $0.patch != nil }.count
             print("wrote \(solved.count) predictions to \(out): \(usable) usable edits, \(solved.count - usable) unusable (empty model_patch)")
         }

@@ -45,6 +45,16 @@ final class EditFormatTests: XCTestCase {
         XCTAssertEqual(try EditFormat.parse(EditFormat.render(blocks)), blocks)
     }
 
+    func testMarkersOfOtherLengthsAndNearMissSearchTextStillApply() throws {
+        let blocks = try EditFormat.parse("textkit/words.py\n<<<<<<<< SEARCH\n        if len(word) > len(bst):\n=========\n        if len(word) >= len(best):\n>>>>>>>>> REPLACE\n")
+        let edited = try EditFormat.apply(blocks, read: read(["textkit/words.py": words]))
+        XCTAssertEqual(String(decoding: edited[0].new, as: UTF8.self), words.replacingOccurrences(of: "> len(best)", with: ">= len(best)"))
+        // Not near enough: a different line is not "fuzzily" the same one.
+        XCTAssertThrowsError(try EditFormat.apply([EditBlock(path: "textkit/words.py", search: "    return count\n", replace: "")],
+                                                  read: read(["textkit/words.py": words])))
+        XCTAssertFalse(EditFormat.isMarker("<<<< SEARCH", EditFormat.searchMarker))
+    }
+
     func testMalformedBlocksNameTheLine() {
         XCTAssertThrowsError(try EditFormat.parse("a.py\n<<<<<<< SEARCH\nx\n>>>>>>> REPLACE\n")) { error in
             XCTAssertEqual((error as? EditFormatError)?.line, 4)
