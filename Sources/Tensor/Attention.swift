@@ -1,8 +1,9 @@
 // Causal softmax attention, multi-query: H query heads share one key head and one value head
 // (as DeepSeek-V3.2's MLA runs in MQA mode), so one gather of selected keys serves every head.
 // Two forms built from the same pieces (sgemm for scores and outputs, one softmax):
-//  - dense: query rows in blocks against the contiguous key prefix, masked causally;
-//  - sparse: each query row against its own gathered key/value subset (DSA's selected tokens).
+//  - dense (here): query rows in blocks against the contiguous key prefix, masked causally;
+//  - sparse (SparseAttention.swift): each query row against its own gathered key/value subset
+//    (DSA's selected tokens).
 // Only the log-sum-exp per (row, head) is saved; backward recomputes the probabilities block by
 // block (flash-attention style), so memory stays O(T·H) at any context length.
 import Foundation
@@ -51,37 +52,6 @@ public enum Attention {
         }
     }
 
-    /// Sparse forward: row r (position first + r) attends to keys selection[r·ldSel ..< +counts[r]].
-    public static func sparseForward(q: ConstFloatPointer, k: ConstFloatPointer, v: ConstFloatPointer, out: FloatPointer,
-                                     lse: FloatPointer?, rows: Int, shape: AttentionShape,
-                                     selection: UnsafePointer<Int32>, ldSel: Int, counts: UnsafePointer<Int32>,
-                                     headMeanProbs: FloatPointer? = nil, ldp: Int = 0) {
-        let H = shape.heads, D = shape.headDim
-        let perWorker = ldSel * (2 * D + H)
-        let scratch = FloatBuffer(count: Parallel.threads * perWorker)
-        let group = 8   // rows per work item: amortises the shared counter
-        Parallel.dynamic((rows + group - 1) / group) { worker, item in
-            let base = scratch.pointer + worker * perWorker
-            let kg = base, vg = base + ldSel * D, s = base + 2 * ldSel * D
-            for r in (item * group)..<min(rows, item * group + group) {
-                let count = Int(counts[r]), sel = selection + r * ldSel
-                gather(sel, count, k, kg, D)
-                gather(sel, count, v, vg, D)
-                Matmul.gemm(transA: false, transB: true, m: H, n: count, k: D, alpha: shape.scale, q + r * H * D, lda: D, kg, ldb: D, s, ldc: count)
-                for h in 0..<H {
-                    let l = softmaxPrefix(s + h * count, valid: count, total: count)
-                    lse?[r * H + h] = l
-                }
-                if let headMeanProbs {
-                    let target = headMeanProbs + r * ldp
-                    for j in 0..<count { target[j] = 0 }
-                    for h in 0..<H { Vector.axpy(1 / Float(H), s + h * count, target, count) }
-                }
-                Matmul.gemm(transA: false, transB: false, m: H, n: D, k: count, s, lda: count, vg, ldb: D, out + r * H * D, ldc: D)
-            }
-        }
-    }
-
     /// Dense backward (first = 0, training over whole sequences): accumulates dq, dk, dv.
     public static func denseBackward(dq: FloatPointer, dk: FloatPointer, dv: FloatPointer, dout: ConstFloatPointer,
                                      q: ConstFloatPointer, k: ConstFloatPointer, v: ConstFloatPointer, out: ConstFloatPointer,
@@ -111,41 +81,6 @@ public enum Attention {
             Matmul.gemm(transA: true, transB: false, m: lk, n: D, k: m, p, lda: lk, dout + r0 * H * D, ldb: D, beta: 1, dvw, ldc: D)
         }
         reduceWorkers(scratch, perWorker: perWorker, offset: 2 * B * H * rows, dk: dk, dv: dv, count: rows * D)
-    }
-
-    /// Sparse backward over per-row selections; accumulates dq, dk, dv ([keys, D]; keys defaults to
-    /// rows, i.e. the query rows start at position 0).
-    public static func sparseBackward(dq: FloatPointer, dk: FloatPointer, dv: FloatPointer, dout: ConstFloatPointer,
-                                      q: ConstFloatPointer, k: ConstFloatPointer, v: ConstFloatPointer, out: ConstFloatPointer,
-                                      lse: ConstFloatPointer, rows: Int, keys: Int? = nil, shape: AttentionShape,
-                                      selection: UnsafePointer<Int32>, ldSel: Int, counts: UnsafePointer<Int32>) {
-        let H = shape.heads, D = shape.headDim, keys = keys ?? rows
-        let perWorker = 2 * keys * D + 4 * ldSel * D + 2 * H * ldSel + H
-        let scratch = FloatBuffer(count: Parallel.threads * perWorker)
-        Parallel.dynamic(rows) { worker, r in
-            let base = scratch.pointer + worker * perWorker
-            let dkw = base, dvw = base + keys * D, kg = dvw + keys * D, vg = kg + ldSel * D
-            let dkg = vg + ldSel * D, dvg = dkg + ldSel * D, p = dvg + ldSel * D, dp = p + H * ldSel, delta = dp + H * ldSel
-            let count = Int(counts[r]), sel = selection + r * ldSel
-            gather(sel, count, k, kg, D)
-            gather(sel, count, v, vg, D)
-            Matmul.gemm(transA: false, transB: true, m: H, n: count, k: D, alpha: shape.scale, q + r * H * D, lda: D, kg, ldb: D, p, ldc: count)
-            Matmul.gemm(transA: false, transB: true, m: H, n: count, k: D, dout + r * H * D, lda: D, vg, ldb: D, dp, ldc: count)
-            for h in 0..<H {
-                let g = r * H + h
-                delta[h] = Vector.dot(dout + g * D, out + g * D, D)
-                probsAndScoreGrad(p + h * count, dp + h * count, lse: lse[g], delta: delta[h], valid: count, total: count)
-            }
-            Matmul.gemm(transA: false, transB: false, m: H, n: D, k: count, alpha: shape.scale, dp, lda: count, kg, ldb: D, beta: 1, dq + r * H * D, ldc: D)
-            Matmul.gemm(transA: true, transB: false, m: count, n: D, k: H, alpha: shape.scale, dp, lda: count, q + r * H * D, ldb: D, dkg, ldc: D)
-            Matmul.gemm(transA: true, transB: false, m: count, n: D, k: H, p, lda: count, dout + r * H * D, ldb: D, dvg, ldc: D)
-            for j in 0..<count {
-                let key = Int(sel[j])
-                Vector.add(dkg + j * D, into: dkw + key * D, D)
-                Vector.add(dvg + j * D, into: dvw + key * D, D)
-            }
-        }
-        reduceWorkers(scratch, perWorker: perWorker, offset: 0, dk: dk, dv: dv, count: keys * D)
     }
 
     // MARK: pieces
