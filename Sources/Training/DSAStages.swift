@@ -64,9 +64,7 @@ extension LanguageStages {
         func recovered() throws -> Double { Double(try model.denseMassRecovered(tokens: probe, batch: settings.evalWindows, k: k)) }
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
         if let saved {
-            try optimizer.loadState(from: folder.optimizerStateURL)
-            if let random = SamplerRandom(stateWords: saved.random) { trainer.randomState = random }
-            try folder.truncateMetrics(after: saved.step)
+            try folder.resume(from: saved, optimizer: optimizer, random: &trainer.randomState)
             report("warmup: resuming at step \(saved.step) of \(settings.steps)")
         } else {
             let line: MetricsLine = ["step": 0, "dense_mass_recovered": try recovered(), "seconds": 0]

@@ -119,9 +119,7 @@ public enum LanguageStages {
         let trainer = try LanguageModelTrainer(model: model, settings: training, train: data.train, validation: data.validation)
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
         if let saved {
-            try trainer.optimizer.loadState(from: folder.optimizerStateURL)
-            if let random = SamplerRandom(stateWords: saved.random) { trainer.randomState = random }
-            try folder.truncateMetrics(after: saved.step)
+            try folder.resume(from: saved, optimizer: trainer.optimizer, random: &trainer.randomState)
             report("\(stage): resuming at step \(saved.step) of \(training.steps)")
         } else {
             let first = try trainer.initialMetrics(started: started)

@@ -37,8 +37,11 @@ public enum RLStage {
         let reference = try Transformer.load(from: run.appendingPathComponent("model.safetensors"))
         if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
-        let training = settings.split.training(tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty })
-        guard !training.isEmpty else { throw TrainingDataError("no valid training tasks for RL") }
+        // Tasks whose fix cannot be written within the response budget only add noise.
+        let training = try settings.split.training(tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty })
+            .filter { try builder.target(for: $0) != nil }
+        guard !training.isEmpty else { throw TrainingDataError("no valid training tasks for RL whose fix fits \(settings.prompt.maxResponseTokens) response tokens") }
+        report("rl: \(training.count) training tasks")
 
         let saved = try folder.savedState()
         if saved == nil {
@@ -50,9 +53,7 @@ public enum RLStage {
         var random = SamplerRandom(seed: settings.seed)
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
         if let saved {
-            try optimizer.loadState(from: folder.optimizerStateURL)
-            if let state = SamplerRandom(stateWords: saved.random) { random = state }
-            try folder.truncateMetrics(after: saved.step)
+            try folder.resume(from: saved, optimizer: optimizer, random: &random)
             report("rl: resuming at step \(saved.step) of \(settings.steps)")
         }
         let plots: [(file: String, yLabel: String, keys: [String])] = [

@@ -104,6 +104,17 @@ public final class RunFolder {
         try? fileManager.removeItem(at: old)
     }
 
+    /// Continues from `saved`: the optimizer's moments and the generator as they were, metrics
+    /// past the checkpoint dropped (the resumed steps write them again).
+    public func resume(from saved: CheckpointState, optimizer: AdamW, random: inout SamplerRandom) throws {
+        try optimizer.loadState(from: optimizerStateURL)
+        guard let state = SamplerRandom(stateWords: saved.random) else {
+            throw TrainingDataError("checkpoint state in \(checkpointURL.path) has no valid generator state")
+        }
+        random = state
+        try truncateMetrics(after: saved.step)
+    }
+
     /// The checkpoint's model, and its optimizer state loaded into `optimizer`.
     public func loadCheckpoint(optimizer: AdamW?) throws -> Transformer {
         let model = try Transformer.load(from: checkpointURL.appendingPathComponent("model.safetensors"))

@@ -96,9 +96,7 @@ public enum SFTStage {
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
         func validation() throws -> Double? { heldOut.isEmpty ? nil : try loss(model, heldOut, padding: padding, chunk: settings.batch) }
         if let saved {
-            try optimizer.loadState(from: folder.optimizerStateURL)
-            if let state = SamplerRandom(stateWords: saved.random) { random = state }
-            try folder.truncateMetrics(after: saved.step)
+            try folder.resume(from: saved, optimizer: optimizer, random: &random)
             report("sft: resuming at step \(saved.step) of \(settings.steps)")
         } else {
             var line: MetricsLine = ["step": 0, "train_loss": try loss(model, Array(train.prefix(settings.batch)), padding: padding, chunk: settings.batch), "seconds": 0]
