@@ -97,7 +97,6 @@ final class StageTests: XCTestCase {
 
         var rl = RLSettings()
         rl.prompt = sft.prompt
-        rl.prompt.maxResponseTokens = 24
         rl.split = sft.split
         rl.steps = 1; rl.tasksPerStep = 1; rl.grpo.groupSize = 2; rl.sanityTasks = 1
         let rlFolder = try RunFolder(url: root.appendingPathComponent("rl"), stage: "rl", config: rl)
