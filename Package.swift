@@ -38,6 +38,10 @@ let package = Package(
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
         .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "Mining"]),
         .target(name: "Reports", dependencies: ["Store"]),
+        // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
+        // and reverted PRs, tried with call-map test selection and kept when tests catch them.
+        .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store"],
+                resources: [.copy("forge_synth.py")]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
         .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Store", "Git",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
@@ -59,13 +63,13 @@ let package = Package(
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox",
+            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox", "Synthesis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
-            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor", "AgentSandbox",
+            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor", "AgentSandbox", "Synthesis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
@@ -79,6 +83,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "AgentSandboxTests", dependencies: ["AgentSandbox", "Serving", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -88,6 +88,27 @@ enum Schema {
                 t.column("finished_at", .datetime)
             }
         }
+        // Synthesis: difficulty and strategy on tasks; every mutant tried (kept or not, and why),
+        // keyed by repository and resulting tree, so runs resume and duplicates are skipped.
+        migrator.registerMigration("v2-synthesis") { db in
+            try db.alter(table: "task") { t in
+                t.add(column: "difficulty_level", .integer)
+                t.add(column: "synthesis_strategy", .text)
+            }
+            try db.create(table: "synthesis_candidate") { t in
+                t.primaryKey("key", .text)                      // repo + ":" + mutant tree id
+                t.column("repo", .text).notNull().indexed()
+                t.column("source_commit", .text).notNull()      // the clean commit mutated
+                t.column("strategy", .text).notNull()
+                t.column("description", .text).notNull()
+                t.column("status", .text).notNull()             // kept | discarded
+                t.column("reason", .text)
+                t.column("instance_id", .text)
+                t.column("tests_run", .integer).notNull()
+                t.column("seconds", .double).notNull()
+                t.column("tried_at", .datetime).notNull()
+            }
+        }
         return migrator
     }()
 }

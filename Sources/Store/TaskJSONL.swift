@@ -9,7 +9,7 @@ public enum TaskJSONL {
         "instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
         "created_at", "version", "environment_setup_commit", "FAIL_TO_PASS", "PASS_TO_PASS",
         "pull_number", "issue_numbers", "merge_commit", "merge_style", "statement_source", "language",
-        "PASS_TO_FAIL", "FLAKY", "other_patch", "license",
+        "PASS_TO_FAIL", "FLAKY", "other_patch", "license", "difficulty_level", "synthesis_strategy",
     ]
 
     /// One JSONL line (no newline): keys in `fieldOrder`, absent optionals as `null`, non-ASCII
@@ -43,6 +43,8 @@ public enum TaskJSONL {
         writer.string("FLAKY", listText(task.flaky))
         writer.string("other_patch", task.otherPatch)
         writer.string("license", task.license)
+        writer.raw("difficulty_level", task.difficultyLevel.map(String.init) ?? "null")
+        writer.string("synthesis_strategy", task.synthesisStrategy)
         return writer.finish()
     }
 
@@ -237,7 +239,9 @@ private struct DatasetEntry: Decodable {
             language: try fields.optionalString("language"),
             passToFail: try fields.testIDs("PASS_TO_FAIL"), flaky: try fields.testIDs("FLAKY"),
             otherPatch: try fields.optionalString("other_patch") ?? "",
-            license: try fields.optionalString("license"))
+            license: try fields.optionalString("license"),
+            difficultyLevel: try fields.optionalInt("difficulty_level"),
+            synthesisStrategy: try fields.optionalString("synthesis_strategy"))
     }
 
     struct Key: CodingKey {

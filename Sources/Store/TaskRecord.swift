@@ -31,13 +31,20 @@ public struct TaskRecord: Hashable, Sendable {
     /// Changes to files that are neither code nor tests (docs, changelogs): in neither patch.
     public var otherPatch: String
     public var license: String?
+    /// Synthetic tasks: how hard, 1 (easiest) … 5, from the size of the fix, the number of
+    /// failing tests and the call distance from them to the edit (see Synthesis.Difficulty).
+    /// Nil for mined tasks. Training orders tasks by it; `--level` filters on it.
+    public var difficultyLevel: Int?
+    /// Synthetic tasks: the strategy that made the bug (`flip_comparison`, `pr_mirror`, `combination`, …).
+    public var synthesisStrategy: String?
 
     public init(instanceID: String, repo: String, baseCommit: String, patch: String, testPatch: String,
                 problemStatement: String, hintsText: String = "", createdAt: String, version: String,
                 environmentSetupCommit: String, failToPass: [String] = [], passToPass: [String] = [],
                 pullNumber: Int? = nil, issueNumbers: [Int] = [], mergeCommit: String? = nil,
                 mergeStyle: MergeStyle? = nil, statementSource: StatementSource, language: String? = nil,
-                passToFail: [String] = [], flaky: [String] = [], otherPatch: String = "", license: String? = nil) {
+                passToFail: [String] = [], flaky: [String] = [], otherPatch: String = "", license: String? = nil,
+                difficultyLevel: Int? = nil, synthesisStrategy: String? = nil) {
         self.instanceID = instanceID; self.repo = repo; self.baseCommit = baseCommit
         self.patch = patch; self.testPatch = testPatch; self.problemStatement = problemStatement
         self.hintsText = hintsText; self.createdAt = createdAt; self.version = version
@@ -46,6 +53,7 @@ public struct TaskRecord: Hashable, Sendable {
         self.pullNumber = pullNumber; self.issueNumbers = issueNumbers; self.mergeCommit = mergeCommit
         self.mergeStyle = mergeStyle; self.statementSource = statementSource; self.language = language
         self.passToFail = passToFail; self.flaky = flaky; self.otherPatch = otherPatch; self.license = license
+        self.difficultyLevel = difficultyLevel; self.synthesisStrategy = synthesisStrategy
     }
 
     /// `owner__name-N`, SWE-bench's instance id convention.

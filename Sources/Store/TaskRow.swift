@@ -32,6 +32,8 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
     var flaky: [String]
     var otherPatch: String
     var license: String?
+    var difficultyLevel: Int?
+    var synthesisStrategy: String?
     var updatedAt: Date
 
     enum CodingKeys: String, CodingKey {
@@ -43,6 +45,7 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
         case issueNumbers = "issue_numbers", mergeCommit = "merge_commit", mergeStyle = "merge_style"
         case statementSource = "statement_source", language, passToFail = "pass_to_fail", flaky
         case otherPatch = "other_patch", license, updatedAt = "updated_at"
+        case difficultyLevel = "difficulty_level", synthesisStrategy = "synthesis_strategy"
     }
 
     /// Checks what the store relies on: a non-empty id and an ISO-8601 `created_at`.
@@ -62,7 +65,8 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
         issueNumbers = task.issueNumbers; mergeCommit = task.mergeCommit; mergeStyle = task.mergeStyle
         statementSource = task.statementSource; language = task.language
         passToFail = task.passToFail; flaky = task.flaky; otherPatch = task.otherPatch
-        license = task.license; self.updatedAt = updatedAt
+        license = task.license; difficultyLevel = task.difficultyLevel; synthesisStrategy = task.synthesisStrategy
+        self.updatedAt = updatedAt
     }
 
     var task: TaskRecord {
@@ -72,7 +76,8 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
                    failToPass: failToPass, passToPass: passToPass, pullNumber: pullNumber,
                    issueNumbers: issueNumbers, mergeCommit: mergeCommit, mergeStyle: mergeStyle,
                    statementSource: statementSource, language: language, passToFail: passToFail,
-                   flaky: flaky, otherPatch: otherPatch, license: license)
+                   flaky: flaky, otherPatch: otherPatch, license: license,
+                   difficultyLevel: difficultyLevel, synthesisStrategy: synthesisStrategy)
     }
 }
 
@@ -106,11 +111,15 @@ public struct TaskFilter: Hashable, Sendable {
     public var shard: Shard?
     /// At most this many tasks (the first by instance id).
     public var limit: Int?
+    /// Only tasks whose `difficulty_level` lies in this range (tasks without one never match).
+    public var levels: ClosedRange<Int>?
 
     public init(repo: String? = nil, idGlob: String? = nil, createdSince: String? = nil,
-                createdBefore: String? = nil, shard: Shard? = nil, limit: Int? = nil) {
+                createdBefore: String? = nil, shard: Shard? = nil, limit: Int? = nil,
+                levels: ClosedRange<Int>? = nil) {
         self.repo = repo; self.idGlob = idGlob; self.createdSince = createdSince
         self.createdBefore = createdBefore; self.shard = shard; self.limit = limit
+        self.levels = levels
     }
 
     func request() throws -> QueryInterfaceRequest<TaskRow> {
@@ -125,6 +134,9 @@ public struct TaskFilter: Hashable, Sendable {
         }
         if let shard, shard.count > 1 {
             request = request.filter(sql: "forge_shard(instance_id, ?) = ?", arguments: [shard.count, shard.index])
+        }
+        if let levels {
+            request = request.filter(Column("difficulty_level") >= levels.lowerBound && Column("difficulty_level") <= levels.upperBound)
         }
         request = request.order(Column("instance_id"))
         if let limit {

@@ -37,10 +37,12 @@ public struct MergeReport: Hashable, Sendable, CustomStringConvertible {
     public var verdicts = UnionCounts()
     public var environments = UnionCounts()
     public var miningStates = UnionCounts()
+    public var synthesisCandidates = UnionCounts()
 
     public var description: String {
         var lines = ["tasks: \(tasks), \(conflicts.count) conflicts", "test runs: \(runs)",
-                     "verdicts: \(verdicts)", "environments: \(environments)", "mining states: \(miningStates)"]
+                     "verdicts: \(verdicts)", "environments: \(environments)", "mining states: \(miningStates)",
+                     "synthesis candidates: \(synthesisCandidates)"]
         lines += conflicts.map { "conflict: \($0)" }
         return lines.joined(separator: "\n")
     }
@@ -113,6 +115,9 @@ extension TaskStore {
         report.miningStates = try union(MiningStateRecord.self, from: source, into: db, key: { ["repo": $0.repo] }) {
             $1.updatedAt > $0.updatedAt
         }
+        // Candidates are keyed by the mutant's tree, identical on every shard: the later try wins.
+        report.synthesisCandidates = try union(SynthesisCandidateRecord.self, from: source, into: db,
+                                               key: { ["key": $0.key] }) { $1.triedAt > $0.triedAt }
         return report
     }
 
@@ -142,6 +147,7 @@ extension TaskStore {
         check("merge_style", \.mergeStyle); check("statement_source", \.statementSource)
         check("language", \.language); check("PASS_TO_FAIL", \.passToFail); check("FLAKY", \.flaky)
         check("other_patch", \.otherPatch); check("license", \.license)
+        check("difficulty_level", \.difficultyLevel); check("synthesis_strategy", \.synthesisStrategy)
         return fields
     }
 

@@ -22,6 +22,11 @@ public struct TestRunSpec: Sendable {
     public var testFiles: [String]?
     /// Applies the patches instead of plain `git apply` (nil: `git apply`).
     public var patchApplier: (any PatchApplying)?
+    /// Rewrites the environment's test argv before it runs (nil: as the recipe says). Synthesis
+    /// runs pytest through its helper this way, to record failure evidence and a call map.
+    public var wrapCommand: (@Sendable (_ argv: [String]) -> [String])?
+    /// More paths the sandboxed run must see, read-only, at the same place (e.g. that helper).
+    public var extraReadOnlyPaths: [String] = []
 
     public init(task: TaskRecord, phase: RunPhase, attempt: Int, patches: [(name: String, text: String)],
                 runsDirectory: String, purpose: String) {
@@ -105,7 +110,8 @@ public final class TestRunner: @unchecked Sendable {
         let (testbed, runFolder) = useSandbox ? (Self.sandboxTestbed, Self.sandboxRunFolder) : (work, folder)
         let junit = folder + "/junit.xml"
         let testFiles = spec.testFiles ?? TestFiles.selected(from: spec.task.testPatch, ecosystem: environment.ecosystem)
-        let argv = environment.testCommand(for: testFiles, junitPath: runFolder + "/junit.xml", projectDirectory: testbed)
+        let recipeArgv = environment.testCommand(for: testFiles, junitPath: runFolder + "/junit.xml", projectDirectory: testbed)
+        let argv = spec.wrapCommand.map { $0(recipeArgv) } ?? recipeArgv
         guard let executable = argv.first else {
             throw ValidationError.badEnvironment(environment.key, "the recipe's test command is empty")
         }
@@ -120,7 +126,7 @@ public final class TestRunner: @unchecked Sendable {
                               timeout: environment.testTimeout, killGracePeriod: 3)
         let result: CommandResult
         if useSandbox {
-            let readOnly = (environment.readOnlyPaths + [environment.builtFrom])
+            let readOnly = (environment.readOnlyPaths + [environment.builtFrom] + spec.extraReadOnlyPaths)
                 .filter { fileManager.fileExists(atPath: $0) }.map { BindMount($0) }
             let sandbox = try Sandbox(policy: .bubblewrap(
                 workDirectory: folder, readOnly: readOnly,

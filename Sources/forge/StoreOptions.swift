@@ -29,9 +29,23 @@ struct TaskSelection: ParsableArguments {
     @Option(help: "At most this many tasks.")
     var limit: Int?
 
+    @Option(help: ArgumentHelp("Only synthetic tasks of this difficulty level, or levels (1..5): 2, 1-3.", valueName: "level"))
+    var level: String?
+
     func validate() throws {
         if let shard { _ = try parsedShard(shard) }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let level { _ = try Self.parseLevels(level) }
+    }
+
+    /// `3` → 3...3, `1-3` → 1...3, within 1...5.
+    static func parseLevels(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...2).contains(parts.count), let low = parts.first ?? nil, let high = parts.last ?? nil,
+              low <= high, (1...5).contains(low), (1...5).contains(high) else {
+            throw ValidationError("--level: expected a level 1..5 or a range such as 1-3, got '\(text)'")
+        }
+        return low...high
     }
 
     private func parsedShard(_ spec: String) throws -> Shard {
@@ -41,7 +55,7 @@ struct TaskSelection: ParsableArguments {
     var filter: TaskFilter {
         get throws {
             TaskFilter(repo: repo, idGlob: idGlob, createdSince: since, createdBefore: until,
-                       shard: try shard.map(parsedShard), limit: limit)
+                       shard: try shard.map(parsedShard), limit: limit, levels: try level.map(Self.parseLevels))
         }
     }
 }
