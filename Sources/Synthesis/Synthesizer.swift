@@ -49,6 +49,9 @@ public struct SynthesisSummary: Sendable {
     public var sourceCommits: [String] = []
     public var testsRun = 0
     public var seconds = 0.0
+    /// Of `seconds`, the time spent preparing source commits (environment, clean suite runs,
+    /// sites, mutant commits): the same with and without test selection.
+    public var preparationSeconds = 0.0
     public var interrupted = false
     public var kept: Int { byStrategy.values.reduce(0) { $0 + $1.kept } }
     public var tried: Int { byStrategy.values.reduce(0) { $0 + $1.tried } }
@@ -69,7 +72,7 @@ public struct SynthesisSummary: Sendable {
         rows.append(("skipped (tried before)", "\(skippedAlreadyTried)"))
         rows.append(("duplicates (same tree)", "\(duplicates)"))
         rows.append(("tests run", "\(testsRun)"))
-        rows.append(("wall time", String(format: "%.1f s", seconds)))
+        rows.append(("wall time", String(format: "%.1f s (%.1f s preparing source commits)", seconds, preparationSeconds)))
         if seconds > 0 { rows.append(("tasks per hour", String(format: "%.0f", Double(kept) * 3600 / seconds))) }
         if interrupted { rows.append(("interrupted", "resume with the same command")) }
         let width = rows.map(\.0.count).max() ?? 0
@@ -116,6 +119,7 @@ public final class Synthesizer: @unchecked Sendable {
         var tried = try store.synthesisCandidateKeys(repo: repo)
         for template in sources {
             if stop.isStopped || reachedLimits(summary) { break }
+            let preparing = Date()
             guard let commit = ObjectID(hex: template.baseCommit) else {
                 throw SynthesisError.noSourceCommit("task \(template.instanceID): base_commit is not a commit id")
             }
@@ -133,6 +137,7 @@ public final class Synthesizer: @unchecked Sendable {
                 guard options.shard.contains(prepared.instanceID) else { continue }
                 pending.append(prepared)
             }
+            summary.preparationSeconds += Date().timeIntervalSince(preparing)
             try tryAll(pending, source: source, store: store, stop: stop, summary: &summary, progress: progress)
             tried.formUnion(pending.map(\.key))
         }
