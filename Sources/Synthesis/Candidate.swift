@@ -20,7 +20,8 @@ public struct Candidate: Sendable {
     public var description: String
     /// Path → mutated bytes (nil deletes the file).
     public var files: [String: [UInt8]?]
-    /// The enclosing functions of the edits (for the difficulty's call distance).
+    /// The enclosing functions of the edits as `path:first line` (the call map's keys), when
+    /// known: tests are then selected by the functions they call, not just the files.
     public var functions: [String]
     /// True when every edit is inside a function body, so the call map finds every test it can
     /// affect; PR mirrors may change module-level code and are confirmed on the whole suite.
@@ -51,7 +52,7 @@ public enum CandidateBuilder {
 
     public static func single(path: String, original: [UInt8], site: MutationSite) -> Candidate {
         Candidate(strategy: .mutation, kinds: [site.kind], description: "\(path):\(site.line) \(site.description)",
-                  files: [path: splice(original, [site])], functions: site.function.map { [$0] } ?? [],
+                  files: [path: splice(original, [site])], functions: site.scopeLine.map { ["\(path):\($0)"] } ?? [],
                   insideFunctions: true)
     }
 
@@ -84,7 +85,8 @@ public enum CandidateBuilder {
             result.append(Candidate(strategy: .combination, kinds: picked.map(\.kind),
                                     description: "\(path): " + picked.map { "line \($0.line) \($0.description)" }.joined(separator: "; "),
                                     files: [path: splice(original, picked)],
-                                    functions: picked.compactMap(\.function), insideFunctions: true))
+                                    functions: picked.compactMap { $0.scopeLine.map { "\(path):\($0)" } },
+                                    insideFunctions: true))
         }
         return result
     }

@@ -16,11 +16,19 @@ public struct MutationSite: Codable, Hashable, Sendable {
     public var line: Int
     /// The enclosing `Class.function`, if any.
     public var function: String?
+    /// The enclosing function's first line (its first decorator's, as Python's `co_firstlineno`):
+    /// with the file, the key of the call map's per-function entries.
+    public var scopeLine: Int?
     public var description: String
 
-    public init(kind: String, start: Int, end: Int, replacement: String, line: Int, function: String?, description: String) {
+    enum CodingKeys: String, CodingKey {
+        case kind, start, end, replacement, line, function, scopeLine = "scope_line", description
+    }
+
+    public init(kind: String, start: Int, end: Int, replacement: String, line: Int, function: String?,
+                scopeLine: Int? = nil, description: String) {
         self.kind = kind; self.start = start; self.end = end; self.replacement = replacement
-        self.line = line; self.function = function; self.description = description
+        self.line = line; self.function = function; self.scopeLine = scopeLine; self.description = description
     }
 }
 
@@ -34,6 +42,8 @@ public struct RunEvidence: Codable, Sendable {
         /// Project file → fewest call frames from the test function to a call into it
         /// (64: reached only from fixtures). Only in traced runs.
         public var files: [String: Int]
+        /// `path:first line` of each project function called → fewest frames, as `files`.
+        public var functions: [String: Int]?
     }
     public struct CollectionError: Codable, Sendable {
         public var nodeid: String

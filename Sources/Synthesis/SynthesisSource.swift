@@ -24,6 +24,8 @@ final class SynthesisSource: @unchecked Sendable {
     let evidence: RunEvidence?
     /// Project file → passing tests that call into it, with the call depth.
     let callers: [String: [(test: String, depth: Int)]]
+    /// `path:first line` of a function → passing tests that call it, with the call depth.
+    let functionCallers: [String: [(test: String, depth: Int)]]
     let cleanRuns: [TestRunRecord]
     let cleanSeconds: Double
 
@@ -85,10 +87,14 @@ final class SynthesisSource: @unchecked Sendable {
         flaky = Set(outcomes.flaky)
         evidence = traced
         var callers: [String: [(test: String, depth: Int)]] = [:]
-        for (test, entry) in traced?.tests ?? [:] where outcomes.passToPass.contains(test) {
+        var functionCallers: [String: [(test: String, depth: Int)]] = [:]
+        let passingNow = Set(outcomes.passToPass)
+        for (test, entry) in traced?.tests ?? [:] where passingNow.contains(test) {
             for (file, depth) in entry.files { callers[file, default: []].append((test, depth)) }
+            for (function, depth) in entry.functions ?? [:] { functionCallers[function, default: []].append((test, depth)) }
         }
         self.callers = callers.mapValues { $0.sorted { $0.test < $1.test } }
+        self.functionCallers = functionCallers
         cleanRuns = runs
         cleanSeconds = seconds / Double(max(1, runs.count))
         if passing.isEmpty {
@@ -124,13 +130,13 @@ final class SynthesisSource: @unchecked Sendable {
             || name == "setup.py" || name == "noxfile.py" || name == "Package.swift"
     }
 
-    /// Passing tests that call into any of `files`, with the smallest depth each.
-    func covering(_ files: [String]) -> [String: Int] {
+    /// Passing tests that call any of `functions` (`path:first line`) or, when the edits' functions
+    /// are not known, into any of `files`; with the smallest depth each.
+    func covering(files: [String], functions: [String]) -> [String: Int] {
         var result: [String: Int] = [:]
-        for file in files {
-            for (test, depth) in callers[file] ?? [] where !flaky.contains(test) {
-                result[test] = min(result[test] ?? depth, depth)
-            }
+        let entries = functions.isEmpty ? files.flatMap { callers[$0] ?? [] } : functions.flatMap { functionCallers[$0] ?? [] }
+        for (test, depth) in entries where !flaky.contains(test) {
+            result[test] = Swift.min(result[test] ?? depth, depth)
         }
         return result
     }

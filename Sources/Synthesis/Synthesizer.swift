@@ -153,7 +153,9 @@ public final class Synthesizer: @unchecked Sendable {
     }
 
     /// Every candidate for one source, strategies interleaved (PR mirrors first, then two
-    /// single mutations per combination) so that `--max` gets a mix. Deterministic.
+    /// single mutations per combination) so that `--max` gets a mix, then — with a call map —
+    /// cheapest first by the clean duration of the tests each would run (in powers-of-two
+    /// buckets, so the mix survives within a bucket): more tasks per hour. Deterministic.
     func generate(source: SynthesisSource, history: [TaskRecord]) throws -> [Candidate] {
         let isPython = source.environment.ecosystem == .python
         var singles: [Candidate] = [], combos: [Candidate] = []
@@ -193,7 +195,15 @@ public final class Synthesizer: @unchecked Sendable {
             for _ in 0..<2 where singleIndex < singles.count { ordered.append(singles[singleIndex]); singleIndex += 1 }
             if comboIndex < combos.count { ordered.append(combos[comboIndex]); comboIndex += 1 }
         }
-        return ordered
+        guard source.supportsSelection && options.testSelection else { return ordered }
+        let costs = ordered.map { candidate -> Int in
+            let tests = Array(source.covering(files: Array(candidate.files.keys), functions: candidate.functions).keys)
+            return Int(log2(source.duration(of: tests) * 10 + 1))
+        }
+        let single = ordered.count - mirrors.count
+        let sorted = zip(ordered.suffix(single), costs.suffix(single)).enumerated()
+            .sorted { ($0.element.1, $0.offset) < ($1.element.1, $1.offset) }.map(\.element.0)
+        return mirrors + sorted
     }
 
     /// Writes the candidate's mutant commit (not yet referenced).
@@ -215,13 +225,17 @@ public final class Synthesizer: @unchecked Sendable {
         var next = 0
         var failure: Error?
         var shared = summary
+        // Candidates started (not only finished) count against --max-candidates, so parallel
+        // jobs never overshoot it; --max (kept tasks) can be passed by at most jobs - 1.
+        var started = summary.tried
         let total = options.maxTasks.map { min($0, pending.count) } ?? pending.count
         progress(shared.kept, total)
         DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, pending.count))) { _ in
             while true {
                 let index: Int? = lock.withLock {
                     guard next < pending.count, !stop.isStopped, failure == nil, !reachedLimits(shared) else { return nil }
-                    defer { next += 1 }
+                    if let maxCandidates = options.maxCandidates, started >= maxCandidates { return nil }
+                    defer { next += 1; started += 1 }
                     return next
                 }
                 guard let index else { return }

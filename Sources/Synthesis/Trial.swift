@@ -31,13 +31,14 @@ extension Synthesizer {
         var trial = Trial(prepared: prepared)
         defer { trial.seconds = Date().timeIntervalSince(started) }
         let files = prepared.candidate.files.keys.sorted()
-        let covering = source.covering(files)
+        let covering = source.covering(files: files, functions: prepared.candidate.functions)
         let selective = options.testSelection && source.supportsSelection && prepared.candidate.insideFunctions
         var selected: [String] = []
         if selective {
             selected = covering.keys.sorted()
             if selected.isEmpty {
-                trial.reason = "no test fails: no passing test calls into \(files.joined(separator: ", "))"
+                let scope = prepared.candidate.functions.isEmpty ? files : prepared.candidate.functions
+                trial.reason = "no test fails: no passing test calls \(scope.joined(separator: ", "))"
                 return trial
             }
         }
@@ -93,7 +94,8 @@ extension Synthesizer {
         let changed = patchLines.filter { ($0.hasPrefix("+") && !$0.hasPrefix("+++")) || ($0.hasPrefix("-") && !$0.hasPrefix("---")) }
         let restored = patchLines.filter { $0.hasPrefix("+") && !$0.hasPrefix("+++") }.map { String($0.dropFirst()) }
         let distance = failToPass.compactMap { test in
-            files.compactMap { source.evidence?.tests[test]?.files[$0] }.min()
+            (prepared.candidate.functions.compactMap { source.evidence?.tests[test]?.functions?[$0] }
+                + files.compactMap { source.evidence?.tests[test]?.files[$0] }).min()
         }.min()
         let failures = failToPass.map { test in
             ProblemStatement.Failure(test: test, message: failureEvidence?.tests[test]?.message,

@@ -73,6 +73,7 @@ class SiteFinder(ast.NodeVisitor):
         self.path = path
         self.sites = []
         self.functions = []  # qualified names of the enclosing functions/classes
+        self.scopes = []     # first lines of the enclosing functions (co_firstlineno: decorators included)
         self.in_function = 0
 
     # -- scopes -------------------------------------------------------------------------------
@@ -85,9 +86,11 @@ class SiteFinder(ast.NodeVisitor):
     def visit_FunctionDef(self, node):
         # Decorators, defaults and annotations run at import time: not mutated (see module doc).
         self.functions.append(node.name)
+        self.scopes.append(min([node.lineno] + [d.lineno for d in node.decorator_list]))
         self.in_function += 1
         self.body(node.body, docstring=True)
         self.in_function -= 1
+        self.scopes.pop()
         self.functions.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -121,6 +124,7 @@ class SiteFinder(ast.NodeVisitor):
         self.sites.append({
             "kind": kind, "start": start, "end": end, "replacement": replacement,
             "line": node.lineno, "function": ".".join(self.functions) or None,
+            "scope_line": self.scopes[-1] if self.scopes else None,
             "description": description,
         })
 
@@ -349,13 +353,15 @@ class Recorder:
         self.current = None
         self.test_code = None
         self.touched = None
+        self.functions = None
 
     # The tracer only sees call events (it returns None, so no line tracing): cheap.
     def tracer(self, frame, event, arg):
         filename = frame.f_code.co_filename
         if filename.startswith(self.root):
             relative = filename[len(self.root):]
-            known = self.touched.get(relative)
+            function = "%s:%d" % (relative, frame.f_code.co_firstlineno)
+            known = self.functions.get(function)
             if known != 0:
                 depth, walker = 0, frame
                 while walker is not None and walker.f_code is not self.test_code and depth < 64:
@@ -364,17 +370,20 @@ class Recorder:
                 if walker is None:
                     depth = 64  # reached from a fixture or setup, not the test function
                 if known is None or depth < known:
-                    self.touched[relative] = depth
+                    self.functions[function] = depth
+                    if depth < self.touched.get(relative, 65):
+                        self.touched[relative] = depth
         return None
 
     def entry(self, nodeid):
         return self.tests.setdefault(nodeid, {"outcome": "passed", "duration": 0.0, "message": None,
-                                              "traceback": None, "files": {}})
+                                              "traceback": None, "files": {}, "functions": {}})
 
     def pytest_runtest_protocol(self, item, nextitem):
         self.current = item.nodeid
         if self.trace:
             self.touched = {}
+            self.functions = {}
             self.test_code = getattr(getattr(item, "obj", None), "__code__", None)
             sys.settrace(self.tracer)
             try:
@@ -407,6 +416,7 @@ class Recorder:
             except Exception:
                 pass
             entry["files"] = dict(self.touched)
+            entry["functions"] = dict(self.functions)
             self.touched = None
 
     def pytest_collectreport(self, report):
