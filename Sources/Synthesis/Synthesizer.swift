@@ -195,7 +195,8 @@ public final class Synthesizer: @unchecked Sendable {
             for _ in 0..<2 where singleIndex < singles.count { ordered.append(singles[singleIndex]); singleIndex += 1 }
             if comboIndex < combos.count { ordered.append(combos[comboIndex]); comboIndex += 1 }
         }
-        guard source.supportsSelection && options.testSelection else { return ordered }
+        // The order never depends on --no-test-selection: both modes try the same candidates.
+        guard source.supportsSelection else { return ordered }
         let costs = ordered.map { candidate -> Int in
             let tests = Array(source.covering(files: Array(candidate.files.keys), functions: candidate.functions).keys)
             return Int(log2(source.duration(of: tests) * 10 + 1))
@@ -241,12 +242,14 @@ public final class Synthesizer: @unchecked Sendable {
                 guard let index else { return }
                 let prepared = pending[index]
                 do {
-                    let trial: Trial
+                    let began = Date()
+                    var trial: Trial
                     if let error = compileErrors[prepared.key] {
                         trial = Trial(prepared: prepared, reason: "does not compile: \(error)")
                     } else {
                         trial = try self.attempt(prepared, source: source)
                     }
+                    trial.seconds = Date().timeIntervalSince(began)
                     try self.save(trial, source: source, store: store)
                     let done: Int = lock.withLock {
                         var counts = shared.byStrategy[prepared.candidate.strategy] ?? .init()

@@ -27,9 +27,7 @@ extension Synthesizer {
     /// to rule out flakiness. Edits the call map cannot vouch for (outside function bodies, as PR
     /// mirrors may be), runs without a call map and runs with selection off use the whole suite.
     func attempt(_ prepared: Synthesizer.Prepared, source: SynthesisSource) throws -> Trial {
-        let started = Date()
         var trial = Trial(prepared: prepared)
-        defer { trial.seconds = Date().timeIntervalSince(started) }
         let files = prepared.candidate.files.keys.sorted()
         let covering = source.covering(files: files, functions: prepared.candidate.functions)
         let selective = options.testSelection && source.supportsSelection && prepared.candidate.insideFunctions

@@ -78,6 +78,7 @@ final class SynthesisTests: XCTestCase {
         XCTAssertEqual(sample.kept.count, sample.summary.kept)
         let candidates = try sample.store.synthesisCandidates(repo: SampleRepository.repoName)
         XCTAssertEqual(candidates.count, sample.summary.tried)
+        XCTAssertTrue(candidates.filter { $0.testsRun > 0 }.allSatisfy { $0.seconds > 0 }, "every run candidate records its time")
         for task in sample.kept {
             XCTAssertTrue(task.instanceID.hasPrefix("forge-sample__textkit.synth-"), task.instanceID)
             XCTAssertFalse(task.failToPass.isEmpty)
