@@ -4,6 +4,7 @@ import Git
 import Mining
 import Sample
 import Store
+import Synthesis
 import Training
 
 struct DemoCommand: ParsableCommand {
@@ -55,6 +56,14 @@ struct DemoCommand: ParsableCommand {
         }
         print("\nexport them with: forge export --db \(demo)/forge.db")
         guard !noTrain else { return }
+        print("\n4. synthesising bug tasks from the validated commits (AST mutations and combinations)")
+        let synthesis = try SynthCommand.synthesize(
+            store: store, db: demo + "/forge.db", repo: SampleRepository.repoName, clone: created.repository, commit: nil, commits: 3,
+            workspace: workspace, recipes: nil,
+            options: SynthesisOptions(strategies: [.mutation, .combination], maxTasks: nil, maxCandidates: 120, jobs: jobs, reruns: 1,
+                                      useSandbox: !noSandbox, testSelection: true, shard: .all,
+                                      runsDirectory: workspace + "/runs", workDirectory: workspace + "/synth"))
+        print(synthesis.table)
         try DemoTraining.run(tasks: try store.tasks(), clones: [SampleRepository.repoName: created.repository], workspace: workspace,
                              sandbox: !noSandbox)
     }

@@ -11,25 +11,26 @@ enum DemoTraining {
         let source = CorpusSource(tasks: tasks, clones: clones)
         let report = StageReport(message: { print("   " + $0) })
         let split = TaskSplit(heldOutEvery: 4)
-        let prompt = PromptSettings(mode: .oracle, maxFiles: 1, maxResponseTokens: 96)
-        let heldOut = split.heldOut(tasks.filter(\.isEvaluable))
+        let prompt = PromptSettings(mode: .oracle, maxFiles: 1, maxResponseTokens: 192)
+        let heldOut = Array(split.heldOut(tasks.filter(\.isEvaluable)).prefix(20))
 
         print("5. pretrain: a dense 2-layer model on the sample's code")
         var pretrain = PretrainSettings()
         pretrain.vocabularySize = 1024
-        pretrain.model = TransformerConfig(layers: 2, dModel: 128, heads: 4, context: 512, vocab: 1, topK: 128)
-        pretrain.training = TrainingSettings(batch: 8, sequenceLength: 512, steps: 200, maxLearningRate: 3e-3, minLearningRate: 3e-4,
+        // The sample's code is a few thousand tokens: short windows, and k = 32 so that DSA selects.
+        pretrain.model = TransformerConfig(layers: 2, dModel: 128, heads: 4, context: 512, vocab: 1, topK: 32)
+        pretrain.training = TrainingSettings(batch: 8, sequenceLength: 128, steps: 200, maxLearningRate: 3e-3, minLearningRate: 3e-4,
                                              warmupSteps: 20, evalEvery: 50)
         let pretrainFolder = try RunFolder(url: runs.appendingPathComponent("pretrain"), stage: "pretrain", config: pretrain)
         let base = try LanguageStages.pretrain(settings: pretrain, source: source, folder: pretrainFolder, report: report)
 
         print("6. DSA: dense warm-up of the indexer, then the sparse stage")
         var warmup = WarmupSettings()
-        warmup.steps = 40; warmup.sequenceLength = 512; warmup.evalEvery = 40
+        warmup.steps = 40; warmup.sequenceLength = 128; warmup.evalEvery = 40
         let warmupFolder = try RunFolder(url: runs.appendingPathComponent("warmup"), stage: "warmup", config: warmup)
         _ = try LanguageStages.warmup(settings: warmup, from: pretrainFolder.url, source: source, folder: warmupFolder, report: report)
         var sparse = SparseSettings()
-        sparse.training = TrainingSettings(batch: 8, sequenceLength: 512, steps: 60, maxLearningRate: 1e-3, minLearningRate: 1e-4,
+        sparse.training = TrainingSettings(batch: 8, sequenceLength: 128, steps: 60, maxLearningRate: 1e-3, minLearningRate: 1e-4,
                                            warmupSteps: 6, evalEvery: 60)
         let sparseFolder = try RunFolder(url: runs.appendingPathComponent("sparse"), stage: "sparse", config: sparse)
         _ = try LanguageStages.sparse(settings: sparse, from: warmupFolder.url, source: source, folder: sparseFolder, report: report)
@@ -49,12 +50,13 @@ enum DemoTraining {
         let trained = try RLStage.run(settings: rl, from: sftFolder.url, tasks: tasks, clones: clones, rewarder: rewarder, folder: rlFolder,
                                       report: report)
 
-        print("\nheld-out tasks resolved (greedy, scored by their tests):")
+        print("\n\(heldOut.count) held-out tasks resolved (greedy, scored by their tests):")
         let tokenizer = try Tokenizer.load(from: sftFolder.tokenizerURL)
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: prompt, context: base.config.context)
         for (name, model) in [("base (pretrained)", base), ("after SFT", tuned), ("after RL", trained)] {
             let rate = try AgentSolver.resolvedRate(model: model, builder: builder, tasks: heldOut, rewarder: rewarder)
-            print(String(format: "  %-18@ %3d / %d resolved   %3d usable edits", name as NSString, rate.resolved, rate.total, rate.parsed))
+            print("  " + name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                  + String(format: " %3d / %d resolved   %3d usable edits", rate.resolved, rate.total, rate.parsed))
         }
         print("run folders (metrics.jsonl, plots): \(runs.path)")
     }

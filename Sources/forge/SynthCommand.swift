@@ -104,10 +104,21 @@ struct SynthCommand: ParsableCommand {
     }
 
     func run() throws {
-        let taskStore = try store.open()
+        let options = SynthesisOptions(strategies: try parsedStrategies, maxTasks: max, maxCandidates: maxCandidates,
+                                       jobs: jobs, reruns: reruns, useSandbox: !noSandbox, testSelection: !noTestSelection,
+                                       shard: try shard.map { try Shard(parsing: $0) } ?? .all,
+                                       runsDirectory: workspace + "/runs", workDirectory: workspace + "/synth")
+        let summary = try Self.synthesize(store: try store.open(), db: store.db, repo: repo, clone: clone, commit: commit, commits: commits,
+                                          workspace: workspace, recipes: recipes, options: options)
+        print(summary.table)
+    }
+
+    /// Synthesis from the newest `commits` validated base commits of `repo` (or `commit`),
+    /// with progress and Ctrl-C handling; shared with `forge demo`.
+    static func synthesize(store taskStore: TaskStore, db: String, repo: String, clone: String, commit: String?, commits: Int,
+                           workspace: String, recipes: String?, options: SynthesisOptions) throws -> SynthesisSummary {
         let validIDs = Set(try taskStore.verdicts(kind: .validation, status: ValidationStatus.valid.rawValue).map(\.instanceID))
         let history = try taskStore.tasks(matching: TaskFilter(repo: repo))
-        // Mined (not synthetic) valid tasks, newest first, one per base commit.
         var sources: [TaskRecord] = []
         var seenCommits = Set<String>()
         for task in history.sorted(by: { $0.createdAt > $1.createdAt })
@@ -118,25 +129,21 @@ struct SynthCommand: ParsableCommand {
             let id = try Repository.open(clone).resolveCommit(commit).hex
             sources = sources.filter { $0.baseCommit == id }
             guard !sources.isEmpty else {
-                throw CommandFailure("--commit \(commit): \(id) is not the base_commit of a validated \(repo) task in \(store.db); run forge validate first")
+                throw CommandFailure("--commit \(commit): \(id) is not the base_commit of a validated \(repo) task in \(db); run forge validate first")
             }
         } else {
             guard !sources.isEmpty else {
-                throw CommandFailure("no validated tasks of \(repo) in \(store.db): run forge mine and forge validate first")
+                throw CommandFailure("no validated tasks of \(repo) in \(db): run forge mine and forge validate first")
             }
             sources = Array(sources.prefix(commits))
         }
-        if !noSandbox {
+        if options.useSandbox {
             do { _ = try Sandbox.probe() } catch {
                 throw CommandFailure("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
             }
         }
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
-        let options = SynthesisOptions(strategies: try parsedStrategies, maxTasks: max, maxCandidates: maxCandidates,
-                                       jobs: jobs, reruns: reruns, useSandbox: !noSandbox, testSelection: !noTestSelection,
-                                       shard: try shard.map { try Shard(parsing: $0) } ?? .all,
-                                       runsDirectory: workspace + "/runs", workDirectory: workspace + "/synth")
         let synthesizer = try Synthesizer(clone: clone, environments: builder, options: options)
 
         let stop = StopFlag()
@@ -149,11 +156,11 @@ struct SynthCommand: ParsableCommand {
         interrupt.resume()
         defer { interrupt.cancel(); signal(SIGINT, SIG_DFL) }
 
-        let bar = ProgressBar(max == nil ? "synthesising (tried)" : "synthesising (kept)")
+        let bar = ProgressBar(options.maxTasks == nil ? "synthesising (tried)" : "synthesising (kept)")
         let summary = try synthesizer.run(repo: repo, sources: sources, history: history, store: taskStore, stop: stop) {
             bar.update(done: $0, total: $1)
         }
         bar.finish()
-        print(summary.table)
+        return summary
     }
 }
