@@ -163,15 +163,16 @@ public enum RLStage {
             }
         }
         group.wait()
+        var leftOut = Set<Int>()
         for item in pending {
             let verdict = verdicts.get(item.index)!
             collected.testSeconds += verdict.seconds
-            if verdict.isError { collected.errors += 1; drafts[item.index].groupID = "" ; continue }
+            if verdict.isError { collected.errors += 1; leftOut.insert(item.index); continue }
             drafts[item.index].parsed = true
             drafts[item.index].resolved = verdict.resolved
             drafts[item.index].reward = verdict.resolved ? 1 : 0
         }
-        collected.rollouts = drafts.filter { !$0.groupID.isEmpty }
+        collected.rollouts = drafts.indices.filter { !leftOut.contains($0) }.map { drafts[$0] }
         return collected
     }
 }
