@@ -53,7 +53,7 @@ extension LanguageStages {
         let (initial, _, data) = try data(from: run, source: source, validationEvery: settings.validationEvery,
                                           commitsPerRepository: settings.commitsPerRepository, into: folder)
         let saved = try folder.savedState()
-        let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial
+        let model = try saved != nil ? folder.checkpointModel() : initial
         model.setAttention(.dense)
         var training = TrainingSettings(batch: settings.batch, sequenceLength: settings.sequenceLength, steps: 1, seed: settings.seed)
         training.indexerWarmupLearningRate = settings.learningRate

@@ -115,7 +115,7 @@ public enum LanguageStages {
                             folder: RunFolder, checkpointEvery: Int, extra: ((Transformer) throws -> MetricsLine)? = nil,
                             report: StageReport) throws -> Transformer {
         let saved = try folder.savedState()
-        let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial()
+        let model = try saved != nil ? folder.checkpointModel() : initial()
         let trainer = try LanguageModelTrainer(model: model, settings: training, train: data.train, validation: data.validation)
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
         if let saved {

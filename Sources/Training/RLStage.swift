@@ -48,7 +48,7 @@ public enum RLStage {
             report("rl: reward check on \(min(settings.sanityTasks, training.count)) tasks (gold → resolved, no-op → not)")
             try rewarder.checkSanity(tasks: Array(training.prefix(settings.sanityTasks)))
         }
-        let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial
+        let model = try saved != nil ? folder.checkpointModel() : initial
         let optimizer = AdamW(layout: model.layout, settings: settings.optimizer)
         var random = SamplerRandom(seed: settings.seed)
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
@@ -72,17 +72,20 @@ public enum RLStage {
             let modelStarted = Date()
             let referenceLogProbabilities = try PolicyGradient.referenceLogProbabilities(reference: reference, rollouts: batch.rollouts,
                                                                                           temperature: settings.temperature)
-            // Groups whose rewards all agree have no advantage: with none informative there is
-            // nothing to update, only statistics to report.
-            var statistics = try PolicyGradient.accumulate(model: model, batch: batch, reference: referenceLogProbabilities,
-                                                           settings: settings.grpo, temperature: settings.temperature, backward: false)
+            var statistics = PolicyStepStatistics()
             var norm: Float = 0
-            for update in 0..<settings.updatesPerStep where batch.informativeGroups > 0 {
-                model.zeroGradients()
-                let stats = try PolicyGradient.accumulate(model: model, batch: batch, reference: referenceLogProbabilities,
-                                                          settings: settings.grpo, temperature: settings.temperature)
-                if update == 0 { statistics = stats } else { statistics.clipFraction = stats.clipFraction; statistics.maskedFraction = stats.maskedFraction }
-                norm = optimizer.update(params: model.params, grads: model.grads, learningRate: settings.learningRate)
+            if batch.informativeGroups > 0 {
+                for update in 0..<settings.updatesPerStep {
+                    model.zeroGradients()
+                    let stats = try PolicyGradient.accumulate(model: model, batch: batch, reference: referenceLogProbabilities,
+                                                              settings: settings.grpo, temperature: settings.temperature)
+                    if update == 0 { statistics = stats } else { statistics.clipFraction = stats.clipFraction; statistics.maskedFraction = stats.maskedFraction }
+                    norm = optimizer.update(params: model.params, grads: model.grads, learningRate: settings.learningRate)
+                }
+            } else {
+                // Groups whose rewards all agree have no advantage: nothing to update, only statistics to report.
+                statistics = try PolicyGradient.accumulate(model: model, batch: batch, reference: referenceLogProbabilities,
+                                                           settings: settings.grpo, temperature: settings.temperature, backward: false)
             }
             let rewards = batch.rollouts.map(\.reward)
             let line: MetricsLine = [

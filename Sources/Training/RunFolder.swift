@@ -115,11 +115,9 @@ public final class RunFolder {
         try truncateMetrics(after: saved.step)
     }
 
-    /// The checkpoint's model, and its optimizer state loaded into `optimizer`.
-    public func loadCheckpoint(optimizer: AdamW?) throws -> Transformer {
-        let model = try Transformer.load(from: checkpointURL.appendingPathComponent("model.safetensors"))
-        if let optimizer { try optimizer.loadState(from: optimizerStateURL) }
-        return model
+    /// The checkpoint's model (its optimizer state is loaded by `resume`).
+    public func checkpointModel() throws -> Transformer {
+        try Transformer.load(from: checkpointURL.appendingPathComponent("model.safetensors"))
     }
 
     // MARK: Metrics

@@ -88,7 +88,7 @@ public enum SFTStage {
         let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
 
         let saved = try folder.savedState()
-        let model = try saved != nil ? folder.loadCheckpoint(optimizer: nil) : initial
+        let model = try saved != nil ? folder.checkpointModel() : initial
         let optimizer = AdamW(layout: model.layout, settings: settings.optimizer)
         var random = SamplerRandom(seed: settings.seed)
         let schedule = CosineSchedule(maxLearningRate: settings.learningRate, minLearningRate: settings.learningRate / 10,
