@@ -92,15 +92,9 @@ struct EvalCommand: ParsableCommand {
         let evaluator = try Evaluator(clones: try clones(for: scope.repositories), environments: builder,
                                       options: EvaluationOptions(runID: name, evaluationsDirectory: workspace + "/evals", jobs: jobs,
                                                                  useSandbox: !noSandbox, timeout: timeout))
-        let stop = StopFlag()
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
-            FileHandle.standardError.write(Data("\ninterrupted: finishing the predictions in flight, then stopping\n".utf8))
-            stop.stop()
-        }
-        interrupt.resume()
-        defer { interrupt.cancel(); signal(SIGINT, SIG_DFL) }
+        let interrupt = InterruptWatch(finishing: "predictions")
+        defer { interrupt.cancel() }
+        let stop = interrupt.stop
 
         let bar = ProgressBar("evaluating")
         let summary = try BatchEvaluation.run(predictions: loaded, tasks: scope.tasks, unknownIDs: scope.unknownIDs,

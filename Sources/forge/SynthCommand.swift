@@ -146,15 +146,9 @@ struct SynthCommand: ParsableCommand {
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
         let synthesizer = try Synthesizer(clone: clone, environments: builder, options: options)
 
-        let stop = StopFlag()
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
-            FileHandle.standardError.write(Data("\ninterrupted: finishing the candidates in flight, then stopping\n".utf8))
-            stop.stop()
-        }
-        interrupt.resume()
-        defer { interrupt.cancel(); signal(SIGINT, SIG_DFL) }
+        let interrupt = InterruptWatch(finishing: "candidates")
+        defer { interrupt.cancel() }
+        let stop = interrupt.stop
 
         let bar = ProgressBar(options.maxTasks == nil ? "synthesising (tried)" : "synthesising (kept)")
         let summary = try synthesizer.run(repo: repo, sources: sources, history: history, store: taskStore, stop: stop) {

@@ -78,15 +78,9 @@ struct ValidateCommand: ParsableCommand {
         let validator = Validator(repository: repository, environments: builder,
                                   options: ValidationOptions(reruns: reruns, jobs: jobs, useSandbox: sandbox,
                                                              runsDirectory: workspace + "/runs"))
-        let stop = StopFlag()
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
-            FileHandle.standardError.write(Data("\ninterrupted: finishing the tasks in flight, then stopping\n".utf8))
-            stop.stop()
-        }
-        interrupt.resume()
-        defer { interrupt.cancel(); signal(SIGINT, SIG_DFL) }
+        let interrupt = InterruptWatch(finishing: "tasks")
+        defer { interrupt.cancel() }
+        let stop = interrupt.stop
 
         let bar = ProgressBar("validating")
         let summary = try BatchValidation.run(tasks: tasks, validator: validator, store: store, force: force, stop: stop) {
