@@ -3,7 +3,6 @@ import Environments
 import Evaluation
 import Foundation
 import Git
-import Mining
 import Sample
 import Store
 import Validation
@@ -23,18 +22,9 @@ struct EvalBenchmark: ParsableCommand {
 
     func run() throws {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
-        let clone = root.appendingPathComponent("textkit").path
+        let (clone, storePath) = try BenchSample.mined(in: root, removingStaleFolder: true)
+        let store = try TaskStore(path: storePath)
         let fileManager = FileManager.default
-        if !fileManager.fileExists(atPath: clone + "/.git") {
-            try? fileManager.removeItem(at: root)
-            try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
-            let created = try SampleRepository.createSynchronously(in: root.path)
-            let store = try TaskStore(path: root.appendingPathComponent("forge.db").path)
-            let mined = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
-                .mine(metadata: try Metadata.load(contentsOf: created.metadata))
-            try store.save(tasks: mined.tasks)
-        }
-        let store = try TaskStore(path: root.appendingPathComponent("forge.db").path)
         let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
         let validator = Validator(repository: try Repository.open(clone), environments: builder,
                                   options: ValidationOptions(reruns: 0, jobs: 2, runsDirectory: root.appendingPathComponent("runs").path))

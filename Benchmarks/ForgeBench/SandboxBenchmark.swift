@@ -3,7 +3,6 @@ import ArgumentParser
 import Environments
 import Foundation
 import Git
-import Mining
 import Sample
 import Store
 import Validation
@@ -27,18 +26,9 @@ struct SandboxBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
-        let clone = root.appendingPathComponent("textkit").path
+        let (clone, storePath) = try BenchSample.mined(in: root, removingStaleFolder: true)
+        let store = try TaskStore(path: storePath)
         let fileManager = FileManager.default
-        if !fileManager.fileExists(atPath: clone + "/.git") {
-            try? fileManager.removeItem(at: root)
-            try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
-            let created = try SampleRepository.createSynchronously(in: root.path)
-            let store = try TaskStore(path: root.appendingPathComponent("forge.db").path)
-            let mined = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
-                .mine(metadata: try Metadata.load(contentsOf: created.metadata))
-            try store.save(tasks: mined.tasks)
-        }
-        let store = try TaskStore(path: root.appendingPathComponent("forge.db").path)
         let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
         let id = TaskRecord.instanceID(repo: SampleRepository.repoName, pullNumber: 1)
         if try store.task(id: id)?.isEvaluable != true {

@@ -2,7 +2,6 @@ import ArgumentParser
 import Environments
 import Foundation
 import Git
-import Mining
 import Sample
 import Store
 import Synthesis
@@ -90,15 +89,7 @@ struct SynthBenchmark: ParsableCommand {
             guard let db, let repo else { throw ValidationError("--clone needs --db and --repo") }
             return (clone, db, repo)
         }
-        let clonePath = root.appendingPathComponent("textkit").path
-        let storePath = root.appendingPathComponent("forge.db").path
-        if !FileManager.default.fileExists(atPath: clonePath + "/.git") {
-            let created = try SampleRepository.createSynchronously(in: root.path)
-            let store = try TaskStore(path: storePath)
-            let mined = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
-                .mine(metadata: try Metadata.load(contentsOf: created.metadata))
-            try store.save(tasks: mined.tasks)
-        }
+        let (clonePath, storePath) = try BenchSample.mined(in: root, removingStaleFolder: false)
         let store = try TaskStore(path: storePath)
         let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
         let validator = Validator(repository: try Repository.open(clonePath), environments: builder,
