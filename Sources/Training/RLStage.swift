@@ -38,7 +38,7 @@ public enum RLStage {
         if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
         // Tasks whose fix cannot be written within the response budget only add noise.
-        let training = try settings.split.training(tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty })
+        let training = try settings.split.reinforcement(tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty })
             .filter { try builder.target(for: $0) != nil }
         guard !training.isEmpty else { throw TrainingDataError("no valid training tasks for RL whose fix fits \(settings.prompt.maxResponseTokens) response tokens") }
         report("rl: \(training.count) training tasks")

@@ -5,15 +5,45 @@ import Model
 import Store
 
 /// Which tasks train and which are held out for measuring: a stable hash of the instance id,
-/// so every stage and every machine splits the same way.
+/// so every stage and every machine splits the same way. Of the training tasks, one in
+/// `rlOnlyEvery` (by a second hash) can be kept from SFT for RL alone: RL then learns on tasks
+/// the SFT model never imitated, as the held-out ones are, instead of re-sharpening memorised
+/// answers.
 public struct TaskSplit: Codable, Sendable, Equatable {
     /// One task in this many is held out (1 of N shards by instance id).
     public var heldOutEvery = 5
-    public init(heldOutEvery: Int = 5) { self.heldOutEvery = heldOutEvery }
+    /// One training task in this many is for RL only; 0 shares every training task between SFT and RL.
+    public var rlOnlyEvery = 0
+
+    public init(heldOutEvery: Int = 5, rlOnlyEvery: Int = 0) { self.heldOutEvery = heldOutEvery; self.rlOnlyEvery = rlOnlyEvery }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        heldOutEvery = try container.decode(Int.self, forKey: .heldOutEvery)
+        // Run folders written before the RL-only pool existed shared every task.
+        rlOnlyEvery = try container.decodeIfPresent(Int.self, forKey: .rlOnlyEvery) ?? 0
+    }
 
     public func isHeldOut(_ task: TaskRecord) -> Bool { Shard.index(of: task.instanceID, count: max(2, heldOutEvery)) == 1 }
+    public func isRLOnly(_ task: TaskRecord) -> Bool {
+        rlOnlyEvery >= 2 && !isHeldOut(task) && Self.mixedHash(task.instanceID) % UInt64(rlOnlyEvery) == 0
+    }
+
+    /// The id's FNV-1a hash through splitmix64's finaliser. The held-out split takes FNV-1a's
+    /// low bits as they are, and any second split on those bits (or on FNV-1a of the id plus a
+    /// suffix, whose low bit is the id's low bit flipped) would follow the first one.
+    static func mixedHash(_ instanceID: String) -> UInt64 {
+        var z = Shard.fnv1a64(instanceID)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
     public func training(_ tasks: [TaskRecord]) -> [TaskRecord] { tasks.filter { !isHeldOut($0) } }
     public func heldOut(_ tasks: [TaskRecord]) -> [TaskRecord] { tasks.filter(isHeldOut) }
+    /// SFT's tasks: the training tasks not kept for RL.
+    public func supervised(_ tasks: [TaskRecord]) -> [TaskRecord] { training(tasks).filter { !isRLOnly($0) } }
+    /// RL's tasks: the RL-only pool when there is one, else every training task.
+    public func reinforcement(_ tasks: [TaskRecord]) -> [TaskRecord] { rlOnlyEvery >= 2 ? tasks.filter(isRLOnly) : training(tasks) }
 }
 
 public struct SFTSettings: Codable, Sendable, Equatable {
@@ -81,7 +111,7 @@ public enum SFTStage {
         if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
         let valid = tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty }
-        let (train, skippedTrain) = try examples(tasks: settings.split.training(valid), builder: builder)
+        let (train, skippedTrain) = try examples(tasks: settings.split.supervised(valid), builder: builder)
         let (heldOut, _) = try examples(tasks: settings.split.heldOut(valid), builder: builder)
         guard !train.isEmpty else { throw TrainingDataError("no SFT examples: \(valid.count) valid tasks, \(skippedTrain.count) without a block form that fits") }
         report("sft: \(train.count) training examples (\(skippedTrain.count) skipped: no block form or too long), \(heldOut.count) held out")

@@ -159,11 +159,15 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Files shown at most.") var maxFiles = 2
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
         @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
+        @Option(help: "Keep one training task in N from SFT for RL only (by a second hash; 0: SFT and RL share them).") var rlOnlyEvery = 0
 
         func validate() throws {
             guard ContextMode(rawValue: contextMode) != nil else { throw ValidationError("--context-mode must be oracle or bm25") }
             guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
+            guard rlOnlyEvery == 0 || rlOnlyEvery >= 2 else { throw ValidationError("--rl-only-every must be 0 or at least 2") }
         }
+
+        var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery) }
 
         var prompt: PromptSettings {
             PromptSettings(mode: ContextMode(rawValue: contextMode)!, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens)
@@ -187,7 +191,7 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             var settings = SFTSettings()
             settings.prompt = promptOptions.prompt
-            settings.split = TaskSplit(heldOutEvery: promptOptions.heldOutEvery)
+            settings.split = promptOptions.split
             settings.steps = steps; settings.batch = batch; settings.learningRate = lr; settings.evalEvery = evalEvery
             settings.checkpointEvery = checkpointEvery; settings.seed = seed
             let (tasks, clones) = try common.tasks()
@@ -230,7 +234,7 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             var settings = RLSettings()
             settings.prompt = promptOptions.prompt
-            settings.split = TaskSplit(heldOutEvery: promptOptions.heldOutEvery)
+            settings.split = promptOptions.split
             settings.steps = steps; settings.tasksPerStep = tasksPerStep; settings.updatesPerStep = updatesPerStep
             settings.learningRate = lr; settings.temperature = temperature; settings.topP = topP
             settings.grpo.groupSize = groupSize; settings.grpo.klCoefficient = kl; settings.grpo.clipEpsilon = clip
@@ -286,7 +290,7 @@ struct AgentCommand: ParsableCommand {
 
         func run() throws {
             var tasks = try store.open().tasks(matching: try selection.filter).filter(\.isEvaluable)
-            if heldOut { tasks = TaskSplit(heldOutEvery: promptOptions.heldOutEvery).heldOut(tasks) }
+            if heldOut { tasks = promptOptions.split.heldOut(tasks) }
             guard !tasks.isEmpty else { throw CommandFailure("no valid tasks in \(store.db) match the selection") }
             let clones = try EvalCommand.resolveClones(clone, for: Array(Set(tasks.map(\.repo))).sorted(), workspace: workspace, db: store.db)
             let (policy, tokenizer) = try LanguageStages.start(from: URL(fileURLWithPath: model))
