@@ -23,6 +23,16 @@ public final class PatchRewarder: @unchecked Sendable {
     let cacheURL: URL?
     private let lock = NSLock()
     private var cache: [String: ScoredPatch] = [:]
+    /// Scorings under way. A confident policy samples the same patch several times in a group;
+    /// those samples wait for the one test run instead of starting their own, which would share
+    /// its run folder and delete its work tree mid-run.
+    private var inFlight: [String: Flight] = [:]
+
+    private final class Flight: @unchecked Sendable {
+        let done = DispatchGroup()
+        var verdict: ScoredPatch?
+        init() { done.enter() }
+    }
 
     /// `cacheURL`: where verdicts are kept across runs (nil: in memory only).
     public init(evaluator: Evaluator, cacheURL: URL?) throws {
@@ -44,13 +54,33 @@ public final class PatchRewarder: @unchecked Sendable {
 
     static func key(_ task: TaskRecord, patchSHA: String) -> String { task.instanceID + "@" + patchSHA + "@" + testsSHA(task) }
 
-    /// The verdict for `patch` on `task`, from the cache or a test run now. Thread-safe.
+    /// The verdict for `patch` on `task`, from the cache, from an identical scoring under way, or
+    /// from a test run now. Thread-safe; `cached` is true when no test ran for this call.
     public func score(_ patch: String, task: TaskRecord) -> (scored: ScoredPatch, cached: Bool) {
         let sha = SHA256.hex(patch)
         let key = PatchRewarder.key(task, patchSHA: sha)
         lock.lock()
         if let hit = cache[key] { lock.unlock(); return (hit, true) }
+        if let running = inFlight[key] {
+            lock.unlock()
+            running.done.wait()
+            return (running.verdict!, true)
+        }
+        let flight = Flight()
+        inFlight[key] = flight
         lock.unlock()
+        let scored = evaluate(patch, sha: sha, task: task)
+        lock.lock()
+        inFlight[key] = nil
+        flight.verdict = scored
+        lock.unlock()
+        flight.done.leave()
+        return (scored, false)
+    }
+
+    /// One test run of `patch`; the verdict is cached (in memory and in `rewards.jsonl`) unless it is an error.
+    private func evaluate(_ patch: String, sha: String, task: TaskRecord) -> ScoredPatch {
+        let key = PatchRewarder.key(task, patchSHA: sha)
         let started = Date()
         let prediction = Prediction(instanceID: task.instanceID, model: "patch-" + String(sha.prefix(16)), patch: patch)
         let evaluation = evaluator.evaluate(prediction, task: task)
@@ -69,7 +99,7 @@ public final class PatchRewarder: @unchecked Sendable {
                 }
             }
         }
-        return (scored, false)
+        return scored
     }
 
     /// Adds one text file no test reads.

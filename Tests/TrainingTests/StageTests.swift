@@ -45,6 +45,15 @@ final class StageTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("a patch that fixes nothing scores resolved on \(broken.instanceID)"), "\(error)")
         }
 
+        // The same patch scored from several threads at once (a confident policy samples one
+        // patch many times per group) runs its tests once, and every caller gets that verdict.
+        let fresh = try PatchRewarder(evaluator: evaluator, cacheURL: nil)
+        let verdicts = VerdictBox()
+        DispatchQueue.concurrentPerform(iterations: 4) { index in verdicts.set(index, fresh.score(valid[1].patch, task: valid[1]).scored) }
+        let concurrent = (0..<4).compactMap { verdicts.get($0) }
+        XCTAssertEqual(concurrent.map(\.status), Array(repeating: "resolved", count: 4))
+        XCTAssertEqual(try XCTUnwrap(concurrent.first).seconds, try XCTUnwrap(concurrent.last).seconds, "one test run shared by all")
+
         // Every valid gold patch survives the trip through SEARCH/REPLACE blocks and scores resolved.
         let tokenizer = try TokenizerTrainer(vocabularySize: 400).train(documents: tasks.map { Array(($0.patch + $0.problemStatement).utf8) })
         let prompts = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: PromptSettings(maxResponseTokens: 400), context: 1024)
