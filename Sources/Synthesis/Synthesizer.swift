@@ -229,8 +229,11 @@ public final class Synthesizer: @unchecked Sendable {
         // Candidates started (not only finished) count against --max-candidates, so parallel
         // jobs never overshoot it; --max (kept tasks) can be passed by at most jobs - 1.
         var started = summary.tried
-        let total = options.maxTasks.map { min($0, pending.count) } ?? pending.count
-        progress(shared.kept, total)
+        // Progress is this source commit's: its candidates tried, or (with --max) its tasks kept
+        // toward what the limit leaves; the summary's counts run over every source.
+        let counted = options.maxTasks == nil ? summary.tried : summary.kept
+        let total = options.maxTasks.map { min($0 - summary.kept, pending.count) } ?? pending.count
+        progress(0, total)
         DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, pending.count))) { _ in
             while true {
                 let index: Int? = lock.withLock {
@@ -259,7 +262,7 @@ public final class Synthesizer: @unchecked Sendable {
                         }
                         shared.byStrategy[prepared.candidate.strategy] = counts
                         shared.testsRun += trial.testsRun
-                        return options.maxTasks == nil ? shared.tried : shared.kept
+                        return (options.maxTasks == nil ? shared.tried : shared.kept) - counted
                     }
                     progress(done, total)
                 } catch {
