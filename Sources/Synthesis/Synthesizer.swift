@@ -231,7 +231,8 @@ public final class Synthesizer: @unchecked Sendable {
         var started = summary.tried
         // Progress is this source commit's: its candidates tried, or (with --max) its tasks kept
         // toward what the limit leaves; the summary's counts run over every source.
-        let counted = options.maxTasks == nil ? summary.tried : summary.kept
+        let measure: KeyPath<SynthesisSummary, Int> = options.maxTasks == nil ? \.tried : \.kept
+        let counted = summary[keyPath: measure]
         let total = options.maxTasks.map { min($0 - summary.kept, pending.count) } ?? pending.count
         progress(0, total)
         DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, pending.count))) { _ in
@@ -262,7 +263,7 @@ public final class Synthesizer: @unchecked Sendable {
                         }
                         shared.byStrategy[prepared.candidate.strategy] = counts
                         shared.testsRun += trial.testsRun
-                        return (options.maxTasks == nil ? shared.tried : shared.kept) - counted
+                        return shared[keyPath: measure] - counted
                     }
                     progress(done, total)
                 } catch {
