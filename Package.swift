@@ -91,6 +91,9 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
+        // Attacks on confinement and scoring, driven through Forge's own entry points.
+        .testTarget(name: "AdversarialTests", dependencies: ["forge", "AgentSandbox", "Serving", "Evaluation", "Validation", "Environments",
+                                                             "Sandbox", "TestReports", "Sample", "Mining", "Store", "Git"]),
     ],
     swiftLanguageModes: [.v5]
 )

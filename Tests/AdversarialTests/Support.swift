@@ -1,0 +1,96 @@
+import Environments
+import Evaluation
+import Foundation
+import Git
+import Mining
+import Sample
+import Store
+import Validation
+import XCTest
+
+// The adversarial suite: each test drives one attack through Forge's own entry points (agent
+// shell, `/score`, `forge eval`, `forge import`, validation runs) and checks that the escape
+// fails, the hack scores 0 or is refused, and the host files it aims at are untouched. It runs
+// as whoever runs `swift test` (root in CI); `UnprivilegedRunTests` runs it again as an
+// unprivileged user when the suite itself runs as root.
+
+/// The embedded sample, mined and validated once per test process: a clone, a store whose valid
+/// tasks carry FAIL_TO_PASS/PASS_TO_PASS, and the environments validation built.
+final class AttackSample: @unchecked Sendable {
+    static let base: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("forge-adversarial-\(getuid())")
+        try? FileManager.default.removeItem(at: url.appendingPathComponent("roots"))
+        try? FileManager.default.createDirectory(at: url.appendingPathComponent("roots"), withIntermediateDirectories: true)
+        return url
+    }()
+
+    private static let setUp = Task { try await AttackSample() }
+    static func shared() async throws -> AttackSample { try await setUp.value }
+
+    let root: URL
+    let clone: String
+    let databasePath: String
+    let store: TaskStore
+    let builder: EnvironmentBuilder
+    /// Valid tasks, by instance id.
+    let tasks: [String: TaskRecord]
+
+    private init() async throws {
+        root = Self.base.appendingPathComponent("roots").appendingPathComponent(String(UUID().uuidString.prefix(8)))
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let created = try await SampleRepository.create(in: root.path)
+        clone = created.repository
+        databasePath = root.appendingPathComponent("forge.db").path
+        let store = try TaskStore(path: databasePath)
+        self.store = store
+        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()),
+                                         options: .init(uvCacheDirectory: Self.base.appendingPathComponent("uv-cache"), sandboxWritableDirectory: Self.base))
+        self.builder = builder
+        let (clone, root) = (clone, root)
+        tasks = try await onThread {
+            let mined = try Miner(repository: try Repository.open(clone), repo: SampleRepository.repoName)
+                .mine(metadata: try Metadata.load(contentsOf: created.metadata))
+            try store.save(tasks: mined.tasks)
+            let validator = Validator(repository: try Repository.open(clone), environments: builder,
+                                      options: ValidationOptions(reruns: 0, jobs: 2, useSandbox: true,
+                                                                 runsDirectory: root.appendingPathComponent("runs").path))
+            _ = try BatchValidation.run(tasks: try store.tasks(), validator: validator, store: store)
+            return Dictionary(uniqueKeysWithValues: try store.tasks().filter(\.isEvaluable).map { ($0.instanceID, $0) })
+        }
+    }
+
+    func task(_ number: Int) -> TaskRecord { tasks[TaskRecord.instanceID(repo: SampleRepository.repoName, pullNumber: number)]! }
+}
+
+/// Blocking work on a Dispatch thread, awaited.
+func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// A host file an attack aims at: created with known content, checked unchanged afterwards.
+struct Bait {
+    let path: String
+    let content: String
+
+    /// A fresh file under `directory` holding a random secret.
+    init(in directory: String, name: String = "bait-\(UUID().uuidString.prefix(8))") throws {
+        path = directory + "/" + name
+        content = "secret-\(UUID().uuidString)\n"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try content.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Fails unless the file still holds exactly its content.
+    func assertUntouched(file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(try? String(contentsOfFile: path, encoding: .utf8), content, "\(path) was changed", file: file, line: line)
+    }
+}
+
+/// `.build/<config>/forge`, beside the test bundle.
+var forgeExecutablePath: String {
+    var url = Bundle(for: AttackSample.self).bundleURL
+    while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
+    return url.appendingPathComponent("forge").path
+}
