@@ -115,6 +115,8 @@ public struct CommandResult: Sendable, Hashable, Codable {
     /// Pids of the run's processes still alive 2 s after they were killed (normally empty; a
     /// process stuck in uninterruptible I/O can outlive SIGKILL for a while).
     public var survivingProcesses: [Int32]
+    /// The sandbox limit a failed run ran into, when its end shows one (set by `Sandbox.run`).
+    public var resourceLimit: ResourceLimitHit? = nil
 
     /// Exited with status 0 within the time limit.
     public var succeeded: Bool { termination == .exited(0) && !timedOut && !cancelled }

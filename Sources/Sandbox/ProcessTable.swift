@@ -12,6 +12,8 @@ struct ProcessEntry: Hashable {
     var state: Character
     /// Clock ticks after boot; with the pid it identifies one process across pid reuse.
     var startTime: UInt64
+    /// The executable's name as the kernel keeps it (`comm`, at most 15 bytes).
+    var name: String = ""
 
     /// Running or sleeping, i.e. not a zombie waiting to be reaped.
     var isLive: Bool { state != "Z" && state != "X" }
@@ -43,7 +45,8 @@ enum ProcessTable {
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 19, let state = fields[0].first, let parent = pid_t(fields[1]),
               let group = pid_t(fields[2]), let start = UInt64(fields[19]) else { return nil }
-        return ProcessEntry(pid: pid, parent: parent, group: group, state: state, startTime: start)
+        let name = text.firstIndex(of: "(").map { String(text[text.index(after: $0)..<close]) } ?? ""
+        return ProcessEntry(pid: pid, parent: parent, group: group, state: state, startTime: start, name: name)
     }
 
     /// All processes below `root` in the parent chain (not `root` itself). This follows children
@@ -76,13 +79,17 @@ struct ProcessFamily {
     }
 
     /// Sends `signal` to every remembered process that is still the same process, and to the
-    /// whole group unless `descendantsOnly`.
+    /// whole group unless `descendantsOnly`. `descendantsOnly` also spares nested bubblewrap
+    /// supervisors (the sandbox of a root Forge has two): they would die of the signal and take
+    /// the sandboxed command with them before it could handle it.
     func signal(_ signal: Int32, descendantsOnly: Bool = false) {
         // The group first and in one call, so its members see the signal together (a shell then
         // dies of it rather than of its child's death); then the ones outside the group.
         if !descendantsOnly { kill(-group, signal) }
-        for (pid, start) in known where ProcessTable.entry(pid)?.startTime == start {
-            if !descendantsOnly, ProcessTable.entry(pid)?.group == group { continue }
+        for (pid, start) in known {
+            guard let entry = ProcessTable.entry(pid), entry.startTime == start else { continue }
+            if !descendantsOnly, entry.group == group { continue }
+            if descendantsOnly, entry.name == "bwrap" { continue }
             kill(pid, signal)
         }
     }

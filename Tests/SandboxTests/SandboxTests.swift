@@ -199,17 +199,49 @@ final class SandboxTests: XCTestCase {
 
     func testBubblewrapArgumentsFollowThePolicy() {
         let policy = SandboxPolicy.bubblewrap(workDirectory: "/w", readOnly: [BindMount("/venv")],
-                                              readWrite: [BindMount("/cache", at: "/tmp/uv")])
+                                              readWrite: [BindMount("/cache", at: "/tmp/uv")],
+                                              limits: ResourceLimits(processes: 7, memoryMB: 1, tmpfsMB: 2))
         let command = Command("/usr/bin/python3", ["-m", "pytest"], logPath: "/l", environment: ["K": "v"], workingDirectory: "/w/pkg")
-        XCTAssertEqual(policy.bubblewrapArguments(for: command, unshareNamespaces: true), [
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--ro-bind", "/venv", "/venv", "--bind", "/cache", "/tmp/uv", "--bind", "/w", "/w",
-            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--die-with-parent", "--new-session", "--clearenv", "--setenv", "K", "v",
-            "--chdir", "/w/pkg", "--", "/usr/bin/python3", "-m", "pytest",
+        let plain = SandboxCapabilities(bwrapPath: "/usr/bin/bwrap", prlimitPath: "/usr/bin/prlimit")
+        let args = policy.bubblewrapArguments(for: command, capabilities: plain)
+        XCTAssertEqual(Array(args.prefix(21)), [
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--size", "2097152", "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", "2097152", "--tmpfs", "/dev/shm", "--size", "1048576",
         ])
+        XCTAssertTrue(args.contains(sequence: ["--tmpfs", "/root"]), "root's home is hidden")
+        XCTAssertTrue(args.contains(sequence: ["--remount-ro", "/root"]))
+        XCTAssertTrue(args.contains(sequence: ["--ro-bind", "/venv", "/venv", "--bind", "/w", "/w", "--bind", "/cache", "/tmp/uv"]))
+        XCTAssertTrue(args.contains(sequence: ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                                               "--die-with-parent", "--new-session", "--clearenv", "--setenv", "K", "v", "--chdir", "/w/pkg"]))
+        XCTAssertEqual(Array(args.suffix(16)), [
+            "--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns", "--cap-drop", "ALL",
+            "--", "/usr/bin/prlimit", "--nproc=7", "--data=1048576", "--", "/usr/bin/python3", "-m", "pytest",
+        ])
+        XCTAssertFalse(args.contains("setpriv"))
+
+        // As root: bwrap lays out the mounts, setpriv drops to the unprivileged uid, a second
+        // bwrap makes the user namespace, prlimit sets the limits inside it.
+        var root = plain
+        root.privilegeDrop = .init(setprivPath: "/usr/bin/setpriv", uid: 4242, gid: 4343)
+        let dropped = policy.bubblewrapArguments(for: command, capabilities: root)
+        XCTAssertTrue(dropped.contains(sequence: [
+            "--chdir", "/w/pkg", "--", "/usr/bin/setpriv", "--reuid=4242", "--regid=4343", "--clear-groups", "--inh-caps=-all",
+            "--", "/usr/bin/bwrap", "--bind", "/", "/", "--dev-bind", "/dev", "/dev",
+            "--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns", "--cap-drop", "ALL", "--die-with-parent",
+            "--chdir", "/w/pkg", "--", "/usr/bin/prlimit", "--nproc=7", "--data=1048576", "--", "/usr/bin/python3", "-m", "pytest",
+        ]))
+
         var online = policy
         online.allowNetwork = true
-        XCTAssertFalse(online.bubblewrapArguments(for: command, unshareNamespaces: false).contains("--unshare-net"))
+        XCTAssertFalse(online.bubblewrapArguments(for: command, capabilities: plain).contains("--unshare-net"))
+    }
+}
+
+extension Array where Element: Equatable {
+    /// Whether `sequence` occurs here as consecutive elements.
+    func contains(sequence: [Element]) -> Bool {
+        guard sequence.count <= count else { return false }
+        return (0...(count - sequence.count)).contains { Array(self[$0..<($0 + sequence.count)]) == sequence }
     }
 }
