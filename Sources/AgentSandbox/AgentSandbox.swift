@@ -73,13 +73,13 @@ public final class AgentSandbox: @unchecked Sendable {
                 variables[key] = value
             }
             environmentVariables = variables
-            let hidden = options.hiddenPaths + [root, clone, environment.builtFrom]
+            let hidden = options.hiddenPaths + [root, clone, environment.builtFrom] + environment.neighbouringEnvironments
             sandbox = try Sandbox(policy: .bubblewrap(
                 workDirectory: workspace.path,
                 readOnly: environment.readOnlyPaths.filter { FileManager.default.fileExists(atPath: $0) }.map { BindMount($0) }
                     + [BindMount(control, at: Self.controlPath)],
                 readWrite: [BindMount(workspace.path, at: Self.workspacePath)],
-                bwrapPath: options.bwrapPath, hidden: hidden))
+                bwrapPath: options.bwrapPath, hidden: hidden, limits: environment.sandboxLimits))
         } catch {
             try? FileManager.default.removeItem(atPath: folder)
             throw error

@@ -17,23 +17,18 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         /// Shared uv cache; nil means `root/uv-cache`.
         public var uvCacheDirectory: URL?
         /// Run install steps (which execute project code such as setup.py) under bubblewrap with
-        /// the network kept, writable only in the project, the environment and the uv cache.
-        /// Falls back to running directly when bubblewrap is unavailable.
+        /// the network kept, writable only in the project, its own environment folder and the uv
+        /// cache, and a scrubbed environment (`BuildEnvironment`). A build whose sandbox cannot
+        /// be made fails with the reason; only `false` (the CLI's --no-sandbox) runs unconfined.
         public var sandboxInstalls: Bool
-        /// A folder holding both `root` and the uv cache, bound as one writable mount in the
-        /// install sandbox: hard links (uv's cheap way to fill a venv from its cache) cannot cross
-        /// bind mounts. nil binds `root`, and the uv cache separately when it lies outside `root`.
-        public var sandboxWritableDirectory: URL?
         /// Rebuild keys whose last build failed instead of returning the recorded failure.
         public var retryFailures: Bool
         /// Interpreters to choose from; nil discovers them on first use.
         public var interpreters: InterpreterCatalog?
 
         public init(uvPath: String? = nil, uvCacheDirectory: URL? = nil, sandboxInstalls: Bool = true,
-                    sandboxWritableDirectory: URL? = nil, retryFailures: Bool = false,
-                    interpreters: InterpreterCatalog? = nil) {
+                    retryFailures: Bool = false, interpreters: InterpreterCatalog? = nil) {
             self.uvPath = uvPath; self.uvCacheDirectory = uvCacheDirectory; self.sandboxInstalls = sandboxInstalls
-            self.sandboxWritableDirectory = sandboxWritableDirectory
             self.retryFailures = retryFailures; self.interpreters = interpreters
         }
     }
@@ -224,18 +219,19 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         }
     }
 
-    /// The sandbox for install steps, or nil to run them directly.
-    func installSandbox(projectDirectory: URL) -> Sandbox? {
+    /// The sandbox for install steps, or nil to run them directly (`sandboxInstalls` off). It
+    /// keeps the network; writes go only to the project, this environment's folder and the uv
+    /// cache; every other environment under `root` is hidden; uv and the interpreter are bound
+    /// read-only wherever they live (a hidden home, say).
+    func installSandbox(projectDirectory: URL, environmentDirectory: URL, interpreter: String, limits: ResourceLimits) throws -> Sandbox? {
         guard options.sandboxInstalls else { return nil }
-        var writable: [BindMount]
-        if let shared = options.sandboxWritableDirectory {
-            writable = [BindMount(shared.standardizedFileURL.path)]
-        } else {
-            writable = [BindMount(root.path)]
-            let cache = uvCache.standardizedFileURL.path
-            if !cache.hasPrefix(root.path + "/") { writable.append(BindMount(cache)) }
-        }
-        let policy = SandboxPolicy.bubblewrap(workDirectory: projectDirectory.path, readWrite: writable, allowNetwork: true)
-        return try? Sandbox(policy: policy)
+        let uvDirectory = uvPath.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().deletingLastPathComponent().path }
+        let readOnly = [uvDirectory, PreparedEnvironment.installationPrefix(of: interpreter)].compactMap { $0 }
+            .filter { !["/bin", "/usr/bin", "/usr/local/bin"].contains($0) }.map { BindMount($0) }
+        let policy = SandboxPolicy.bubblewrap(
+            workDirectory: projectDirectory.standardizedFileURL.path, readOnly: readOnly,
+            readWrite: [BindMount(environmentDirectory.standardizedFileURL.path), BindMount(uvCache.standardizedFileURL.path)],
+            allowNetwork: true, hidden: [root.path], limits: limits)
+        return try Sandbox(policy: policy)
     }
 }

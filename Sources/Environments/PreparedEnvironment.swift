@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import Store
 
 /// A project as the environment builder sees it: where its checkout is and as of when to resolve.
@@ -102,6 +103,9 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     public var testRunnerName: String
     public var testRunner: TestRunnerSpec
     public var testTimeout: Double
+    /// Sandbox limits for test runs in this environment (nil in environments cached before
+    /// recipes had limits: the standard ones).
+    public var testLimits: ResourceLimits? = nil
     /// Importable code relative to the project root (`src` or empty), put on PYTHONPATH.
     public var sourceRoot: String
     /// The checkout the environment was built from.
@@ -113,8 +117,27 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     /// True when `prepare` found this environment in the cache instead of building it.
     public var reused: Bool
 
-    /// Paths a sandboxed test run must see (the venv; nothing for toolchains).
-    public var readOnlyPaths: [String] { venvPath.map { [$0] } ?? [] }
+    public var sandboxLimits: ResourceLimits { testLimits ?? .standard }
+
+    /// Paths a sandboxed test run must see: the venv and the installation of the interpreter it
+    /// links to (which may sit in a home the sandbox hides, e.g. pyenv's); nothing for toolchains.
+    public var readOnlyPaths: [String] {
+        guard let venvPath else { return [] }
+        return [venvPath] + (interpreter.flatMap { Self.installationPrefix(of: $0.interpreter.path) }.map { [$0] } ?? [])
+    }
+
+    /// The folder of every cached environment (`<root>/envs` for `<root>/envs/<key>/venv`): hidden
+    /// from sandboxed runs, which see only their own venv, bound back on top.
+    public var neighbouringEnvironments: [String] {
+        venvPath.map { [URL(fileURLWithPath: $0).deletingLastPathComponent().deletingLastPathComponent().path] } ?? []
+    }
+
+    /// `<prefix>` of `<prefix>/bin/python3.x` after symlinks, unless the system's own (/usr).
+    static func installationPrefix(of interpreter: String) -> String? {
+        let resolved = URL(fileURLWithPath: interpreter).resolvingSymlinksInPath()
+        let prefix = resolved.deletingLastPathComponent().deletingLastPathComponent().path
+        return ["/", "/usr", "/usr/local"].contains(prefix) ? nil : prefix
+    }
 
     /// The test argv for the given test files (paths relative to the project root), writing JUnit
     /// XML to `junitPath` when the runner supports it. Empty `testFiles` runs everything.

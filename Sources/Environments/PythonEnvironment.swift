@@ -89,7 +89,16 @@ extension EnvironmentBuilder {
         environment["UV_NO_CONFIG"] = "1"
         environment["UV_NO_PROGRESS"] = "1"
         environment["NO_COLOR"] = "1"
-        let sandbox = installSandbox(projectDirectory: project.directory)
+        // uv fills a venv from its cache by hard link, which cannot cross the sandbox's separate
+        // mounts of cache and environment: copy instead.
+        environment["UV_LINK_MODE"] = "copy"
+        let sandbox: Sandbox?
+        do {
+            sandbox = try installSandbox(projectDirectory: project.directory, environmentDirectory: directory,
+                                         interpreter: choice.interpreter.path, limits: recipe.install.limits)
+        } catch {
+            throw EnvironmentFailure(kind: .internalError, reason: "cannot sandbox the install steps: \(error)", logPath: logPath)
+        }
         Self.appendLog("# environment \(key) for \(project.repo ?? project.directory.path)\n"
             + "# interpreter: \(choice.interpreter) — \(choice.constraint) from \(choice.constraintSource)\n"
             + (choice.note.map { "# note: \($0)\n" } ?? "")
@@ -183,7 +192,7 @@ extension EnvironmentBuilder {
             repo: project.repo, version: project.version, excludeNewer: excludeNewer, interpreter: choice,
             toolchain: nil, venvPath: venv, strategy: strategy, projectInstall: attempts.last?.projectInstall, attempts: attempts, resolvedPackages: packages,
             manifestHashes: manifests.mapValues { SHA256.hex($0) }, envVars: envVars, testRunnerName: runnerName,
-            testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout,
+            testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout, testLimits: recipe.test.limits,
             sourceRoot: python.sourceRoot, builtFrom: project.directory.path, buildLogPath: logPath,
             buildSeconds: Date().timeIntervalSince(started), builtAt: ISODates.format(Date()), reused: false)
     }

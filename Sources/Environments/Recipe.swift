@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// The ecosystems Forge builds environments for.
 public enum Ecosystem: String, Codable, Hashable, Sendable, CaseIterable {
@@ -75,6 +76,8 @@ public struct Recipe: Codable, Hashable, Sendable {
         public var packages: [String]
         public var env: [String: String]
         public var timeout: Double
+        /// Sandbox limits for install steps (which run the project's build code).
+        public var limits: ResourceLimits = .standard
     }
 
     public struct TestSpec: Codable, Hashable, Sendable {
@@ -83,6 +86,8 @@ public struct Recipe: Codable, Hashable, Sendable {
         public var runners: [String: TestRunnerSpec]
         public var env: [String: String]
         public var timeout: Double
+        /// Sandbox limits for test runs, agent shells and synthesis helpers.
+        public var limits: ResourceLimits = .standard
     }
 
     /// Canonical SHA-256 of the recipe's content (not of where it came from).

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// Every recipe in a `Recipes/` folder, validated at load: `<ecosystem>.yaml` files and
 /// `repos/<owner>__<name>.yaml` overrides (keyed by their `repo:` and optional `versions:` range).
@@ -141,6 +142,14 @@ public struct RecipeBook: Sendable {
             return current
         }
         func number(_ value: RecipeNode) -> Double { Double(value.string ?? "") ?? 0 }
+        // A recipe that names no limit of a kind gets Forge's standard one, never "unlimited".
+        func resourceLimits(_ node: RecipeNode?) -> ResourceLimits {
+            let standard = ResourceLimits.standard
+            func value(_ key: String, _ fallback: Int?) -> Int? { node?[key].map { Int(number($0)) } ?? fallback }
+            return ResourceLimits(processes: value("processes", standard.processes), memoryMB: value("memory_mb", standard.memoryMB),
+                                  fileSizeMB: value("file_size_mb", standard.fileSizeMB), tmpfsMB: value("tmpfs_mb", standard.tmpfsMB),
+                                  cpuSeconds: value("cpu_seconds", standard.cpuSeconds), openFiles: value("open_files", standard.openFiles))
+        }
 
         let ecosystem = Ecosystem(rawValue: try required(["ecosystem"]).string ?? "")!
         var sources: [String] = []
@@ -183,7 +192,8 @@ public struct RecipeBook: Sendable {
             requirementFiles: installNode?["requirement_files"]?.strings ?? [],
             packages: installNode?["packages"]?.strings ?? [],
             env: installNode?["env"]?.stringMap ?? [:],
-            timeout: installNode?["timeout"].map(number) ?? 1800)
+            timeout: installNode?["timeout"].map(number) ?? 1800,
+            limits: resourceLimits(installNode?["limits"]))
         if ecosystem == .python && install.ladder.isEmpty {
             throw (installNode ?? node).error("missing key 'install.ladder' (a python recipe needs at least one strategy)")
         }
@@ -216,7 +226,8 @@ public struct RecipeBook: Sendable {
         if runners.isEmpty { throw runnersNode.error("'test.runners' is empty") }
         let test = Recipe.TestSpec(runner: runnerChoice, runners: runners,
                                    env: testNode["env"]?.stringMap ?? [:],
-                                   timeout: testNode["timeout"].map(number) ?? 1800)
+                                   timeout: testNode["timeout"].map(number) ?? 1800,
+                                   limits: resourceLimits(testNode["limits"]))
 
         return Recipe(ecosystem: ecosystem,
                       markers: try required(["detect", "markers"]).strings,

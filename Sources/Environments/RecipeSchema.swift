@@ -94,13 +94,13 @@ indirect enum RecipeSchema {
         "toolchain": .map(["program": .string, "version_args": .stringList, "checks": .list(.stringList)]),
         "install": .map(["ladder": .choiceList(InstallStrategy.allCases.map(\.rawValue)),
                          "extras": .stringList, "requirement_files": .stringList, "packages": .stringList,
-                         "env": .stringMap, "timeout": .number]),
+                         "env": .stringMap, "timeout": .number, "limits": .map(["processes": .number, "memory_mb": .number, "file_size_mb": .number, "tmpfs_mb": .number, "cpu_seconds": .number, "open_files": .number])]),
         "test": .map(["runner": .string,
                       "runners": .dictionary(.map(["command": .stringList,
                                                    "report": .choice(TestReportKind.allCases.map(\.rawValue)),
                                                    "reports": .stringList,
                                                    "log_format": .string])),
-                      "env": .stringMap, "timeout": .number]),
+                      "env": .stringMap, "timeout": .number, "limits": .map(["processes": .number, "memory_mb": .number, "file_size_mb": .number, "tmpfs_mb": .number, "cpu_seconds": .number, "open_files": .number])]),
     ]
 
     static let ecosystemFile = RecipeSchema.map(recipeBody)

@@ -29,11 +29,15 @@ struct ToolRunner: Sendable {
                         timedOut: result.timedOut)
     }
 
-    /// Runs one build step, output to `logPath`, inside `sandbox` when given.
+    /// Runs one build step, output to `logPath`, inside `sandbox` when given (with only the
+    /// host variables `BuildEnvironment` allows, and HOME on the sandbox's own /tmp).
     func run(_ argv: [String], environment: [String: String], workingDirectory: String, timeout: Double,
              logPath: String, sandbox: Sandbox?) throws -> CommandResult {
-        let command = Command(argv[0], Array(argv.dropFirst()), logPath: logPath, environment: environment,
-                              inheritEnvironment: true, workingDirectory: workingDirectory, timeout: timeout,
+        let variables = sandbox == nil ? environment
+            : BuildEnvironment.scrubbed(ProcessInfo.processInfo.environment).merging(["HOME": "/tmp"]) { _, own in own }
+                .merging(environment) { _, own in own }
+        let command = Command(argv[0], Array(argv.dropFirst()), logPath: logPath, environment: variables,
+                              inheritEnvironment: sandbox == nil, workingDirectory: workingDirectory, timeout: timeout,
                               killGracePeriod: 5, outputCap: 8 << 20)
         if let sandbox { return try sandbox.run(command) }
         return try runner.run(command)
@@ -117,5 +121,27 @@ public enum ProjectDetector {
             }
         }
         return result
+    }
+}
+
+/// What a sandboxed build step sees of the host's environment variables: only these names (the
+/// ones a build needs to reach a package index: locale, proxies, CA bundles, index settings), plus
+/// those named in `FORGE_BUILD_ENV` (comma-separated). Everything else (tokens, cloud
+/// credentials, SSH agents) stays out of code that setup.py files run.
+public enum BuildEnvironment {
+    public static let allowed: Set<String> = [
+        "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "SOURCE_DATE_EPOCH",
+        "http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT",
+        "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_FIND_LINKS", "UV_HTTP_TIMEOUT",
+        "UV_NATIVE_TLS", "UV_INSECURE_HOST", "UV_CONCURRENT_DOWNLOADS",
+    ]
+
+    /// The allowed subset of `host`.
+    public static func scrubbed(_ host: [String: String]) -> [String: String] {
+        let extra = (host["FORGE_BUILD_ENV"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = allowed.union(extra)
+        return host.filter { names.contains($0.key) }
     }
 }

@@ -85,7 +85,7 @@ extension EnvironmentBuilder {
             repo: project.repo, version: project.version, excludeNewer: ISODates.format(project.createdAt),
             interpreter: nil, toolchain: toolchain, venvPath: nil, strategy: nil, projectInstall: nil, attempts: [], resolvedPackages: [],
             manifestHashes: manifests.mapValues { SHA256.hex($0) }, envVars: envVars, testRunnerName: runnerName,
-            testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout, sourceRoot: "",
+            testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout, testLimits: recipe.test.limits, sourceRoot: "",
             builtFrom: project.directory.path, buildLogPath: logPath, buildSeconds: Date().timeIntervalSince(started),
             builtAt: ISODates.format(Date()), reused: false)
     }

@@ -169,6 +169,10 @@ public final class Evaluator: @unchecked Sendable {
             result.reason = "timeout: the tests ran past \(Int(environment.testTimeout)) s"
             return
         }
+        if let limit = record.resourceLimit {
+            result.reason = limit
+            return
+        }
         let report = outcome.report
         if report.isEmpty, Self.isInfrastructureExit(record.exitStatus, logFormat: environment.testRunner.logFormat) {
             result.reason = "the test command produced no results (\(record.exitStatus.map { "exit \($0)" } ?? "killed")); see \(result.logFile ?? "the log")"

@@ -99,21 +99,23 @@ public struct TestRunRecord: Codable, Hashable, Sendable, FetchableRecord, Persi
     /// Test id → status (`passed`, `failed`, `error`, `skipped`, …), as TestReports parsed them.
     public var results: [String: String]
     public var createdAt: Date
+    /// The sandbox limit the run hit (`resource limit: processes`), nil when none.
+    public var resourceLimit: String?
 
     public init(id: String = UUID().uuidString.lowercased(), instanceID: String, purpose: String,
                 phase: RunPhase, attempt: Int = 0, command: [String], exitStatus: Int?,
                 wallSeconds: Double, timedOut: Bool = false, logPath: String? = nil,
                 junitPath: String? = nil, environmentKey: String? = nil,
-                results: [String: String] = [:], createdAt: Date = Date()) {
+                results: [String: String] = [:], createdAt: Date = Date(), resourceLimit: String? = nil) {
         self.id = id; self.instanceID = instanceID; self.purpose = purpose; self.phase = phase
         self.attempt = attempt; self.command = command; self.exitStatus = exitStatus
         self.wallSeconds = wallSeconds; self.timedOut = timedOut; self.logPath = logPath
         self.junitPath = junitPath; self.environmentKey = environmentKey; self.results = results
-        self.createdAt = createdAt
+        self.createdAt = createdAt; self.resourceLimit = resourceLimit
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, instanceID = "instance_id", purpose, phase, attempt, command
+        case id, instanceID = "instance_id", purpose, phase, attempt, command, resourceLimit = "resource_limit"
         case exitStatus = "exit_status", wallSeconds = "wall_seconds", timedOut = "timed_out"
         case logPath = "log_path", junitPath = "junit_path", environmentKey = "environment_key"
         case results, createdAt = "created_at"

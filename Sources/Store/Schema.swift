@@ -109,6 +109,10 @@ enum Schema {
                 t.column("tried_at", .datetime).notNull()
             }
         }
+        // The sandbox limit a test run hit, named in its verdict.
+        migrator.registerMigration("v3-resource-limits") { db in
+            try db.alter(table: "test_run") { t in t.add(column: "resource_limit", .text) }
+        }
         return migrator
     }()
 }

@@ -113,7 +113,9 @@ struct PythonHelper: Sendable {
         if useSandbox {
             let readOnly = (environment.readOnlyPaths + [environment.builtFrom, Self.directory, tree])
                 .filter { fileManager.fileExists(atPath: $0) }.map { BindMount($0) }
-            result = try Sandbox(policy: .bubblewrap(workDirectory: scratch, readOnly: readOnly)).run(command)
+            result = try Sandbox(policy: .bubblewrap(workDirectory: scratch, readOnly: readOnly,
+                                                     hidden: environment.neighbouringEnvironments,
+                                                     limits: environment.sandboxLimits)).run(command)
         } else {
             result = try CommandRunner().run(command)
         }

@@ -63,6 +63,8 @@ public enum ValidationReason: String, Codable, Hashable, Sendable, CaseIterable 
     case noFailToPass = "no FAIL_TO_PASS"
     case passToFail = "PASS_TO_FAIL"
     case timeout = "timeout"
+    /// A run hit a sandbox limit (processes, memory, file size, disk, CPU time).
+    case resourceLimit = "resource limit"
     case flaky = "flaky"
     case invariant = "invariant broken"
     case infrastructure = "infrastructure error"

@@ -128,9 +128,15 @@ public final class TestRunner: @unchecked Sendable {
         if useSandbox {
             let readOnly = (environment.readOnlyPaths + [environment.builtFrom] + spec.extraReadOnlyPaths)
                 .filter { fileManager.fileExists(atPath: $0) }.map { BindMount($0) }
+            // Hidden: every run folder (this one is bound back), the clone with its later history
+            // and the other cached environments.
+            let clone = (repository.gitDirectory as NSString).standardizingPath
+            let hidden = [spec.runsDirectory, clone.hasSuffix("/.git") ? (clone as NSString).deletingLastPathComponent : clone]
+                + environment.neighbouringEnvironments
             let sandbox = try Sandbox(policy: .bubblewrap(
                 workDirectory: folder, readOnly: readOnly,
-                readWrite: [BindMount(folder, at: runFolder), BindMount(work, at: testbed)]))
+                readWrite: [BindMount(folder, at: runFolder), BindMount(work, at: testbed)],
+                hidden: hidden, limits: environment.sandboxLimits))
             result = try sandbox.run(command)
         } else {
             result = try runner.run(command)
@@ -141,6 +147,7 @@ public final class TestRunner: @unchecked Sendable {
         record.exitStatus = result.timedOut || result.cancelled ? nil : result.exitCode.map(Int.init)
         record.wallSeconds = result.wallSeconds
         record.timedOut = result.timedOut
+        record.resourceLimit = result.resourceLimit?.description
         let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment, projectDirectory: testbed)
         record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { fileManager.fileExists(atPath: $0) }
         record.results = report.statuses.mapValues(\.rawValue)

@@ -78,6 +78,10 @@ public final class Validator: @unchecked Sendable {
                         return finish(task, .invalid, .timeout, detail: "\(phase.rawValue) run \(attempt) hit \(Int(prepared.testTimeout)) s",
                                       runs: runs, outcomes: nil, environment: environmentRecord)
                     }
+                    if let limit = outcome.record.resourceLimit {
+                        return finish(task, .invalid, .resourceLimit, detail: "\(phase.rawValue) run \(attempt): \(limit)",
+                                      runs: runs, outcomes: nil, environment: environmentRecord)
+                    }
                     if phase == .before { before.append(outcome.report) } else { after.append(outcome.report) }
                 }
             }

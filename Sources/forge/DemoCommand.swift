@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sandbox
 import Git
 import Mining
 import Sample
@@ -33,6 +34,8 @@ struct DemoCommand: ParsableCommand {
     var noTrain = false
 
     func run() throws {
+        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+        SensitivePaths.register([workspace])
         let demo = workspace + "/demo"
         try? FileManager.default.removeItem(atPath: demo)
         let created = try SampleRepository.createSynchronously(in: demo)

@@ -74,6 +74,8 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+        SensitivePaths.register([workspace])
         let loaded = try PredictionsFile.load(path: predictions)
         let taskStore = try store.open()
         let scope = try EvaluationScope(predictions: loaded, store: taskStore, shard: try shard.map { try Shard(parsing: $0) })

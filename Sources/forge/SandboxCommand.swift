@@ -86,6 +86,8 @@ struct SandboxServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+        SensitivePaths.register([workspace])
         let workspace = URL(fileURLWithPath: self.workspace).standardizedFileURL.path
         do { _ = try Sandbox.probe() } catch { throw CommandFailure("\(error)") }
         let taskStore = try store.open()

@@ -65,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+        SensitivePaths.register([workspace])
         // Runs happen in other working directories (sandbox, exports): relative paths would break there.
         let workspace = URL(fileURLWithPath: self.workspace).standardizedFileURL.path
         let taskStore = try store.open()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Sandbox
 import Store
 
 /// `--db`, shared by every command that reads or writes the task store.
@@ -6,7 +7,11 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Task store (SQLite).", valueName: "path"))
     var db: String = "Workspace/forge.db"
 
-    func open() throws -> TaskStore { try TaskStore(path: db) }
+    /// Opens the store and hides it (with SQLite's side files) from every sandbox this process makes.
+    func open() throws -> TaskStore {
+        SensitivePaths.register([db, db + "-wal", db + "-shm"])
+        return try TaskStore(path: db)
+    }
 }
 
 /// Which tasks a command works on; `--shard i/N` splits a batch across machines deterministically.

@@ -104,6 +104,8 @@ struct SynthCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+        SensitivePaths.register([workspace])
         let options = SynthesisOptions(strategies: try parsedStrategies, maxTasks: max, maxCandidates: maxCandidates,
                                        jobs: jobs, reruns: reruns, useSandbox: !noSandbox, testSelection: !noTestSelection,
                                        shard: try shard.map { try Shard(parsing: $0) } ?? .all,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Environments
 import Evaluation
 import Foundation
+import Sandbox
 import Model
 import Store
 import Training
@@ -252,6 +253,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, cache: URL?) throws -> PatchRewarder {
+        SensitivePaths.register([workspace])
         let book = try RecipeBook(directory: RecipeBook.bundledDirectory())
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
         let evaluator = try Evaluator(clones: clones, environments: builder,
@@ -289,6 +291,8 @@ struct AgentCommand: ParsableCommand {
         @Option var seed: UInt64 = 1
 
         func run() throws {
+            // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+            SensitivePaths.register([workspace])
             var tasks = try store.open().tasks(matching: try selection.filter).filter(\.isEvaluable)
             if heldOut { tasks = promptOptions.split.heldOut(tasks) }
             guard !tasks.isEmpty else { throw CommandFailure("no valid tasks in \(store.db) match the selection") }

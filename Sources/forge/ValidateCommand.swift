@@ -52,6 +52,8 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
+        SensitivePaths.register([workspace])
         let taskStore = try store.open()
         let tasks = try taskStore.tasks(matching: selection.filter)
         let repos = Set(tasks.map(\.repo))

@@ -44,7 +44,7 @@ final class AttackSample: @unchecked Sendable {
         let store = try TaskStore(path: databasePath)
         self.store = store
         let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()),
-                                         options: .init(uvCacheDirectory: Self.base.appendingPathComponent("uv-cache"), sandboxWritableDirectory: Self.base))
+                                         options: .init(uvCacheDirectory: Self.base.appendingPathComponent("uv-cache")))
         self.builder = builder
         let (clone, root) = (clone, root)
         tasks = try await onThread {

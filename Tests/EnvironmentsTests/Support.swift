@@ -51,8 +51,7 @@ enum Fixture {
     static func builder(recipes: RecipeBook? = nil) throws -> EnvironmentBuilder {
         let root = base.appendingPathComponent("roots").appendingPathComponent(UUID().uuidString.prefix(8).description)
         return EnvironmentBuilder(root: root, recipes: try recipes ?? RecipeBook(directory: recipesDirectory),
-                                  options: .init(uvCacheDirectory: uvCache, sandboxWritableDirectory: base,
-                                                 interpreters: interpreters))
+                                  options: .init(uvCacheDirectory: uvCache, interpreters: interpreters))
     }
 
     /// The newest installed minor satisfying `accepts` whose x.y.0 came `marginDays` before `date`

@@ -53,7 +53,7 @@ final class ValidatedSample: @unchecked Sendable {
 
     static func builder(root: URL, recipes: RecipeBook) -> EnvironmentBuilder {
         EnvironmentBuilder(root: root, recipes: recipes,
-                           options: .init(uvCacheDirectory: base.appendingPathComponent("uv-cache"), sandboxWritableDirectory: base))
+                           options: .init(uvCacheDirectory: base.appendingPathComponent("uv-cache")))
     }
 
     /// An evaluator over the shared environments, writing under a fresh `evals` folder.

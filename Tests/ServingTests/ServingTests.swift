@@ -251,8 +251,7 @@ final class ServingTests: XCTestCase {
         try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
             .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
         let broken = EnvironmentBuilder(root: sample.root.appendingPathComponent("broken-envs"), recipes: try RecipeBook(directory: recipes),
-                                        options: .init(uvCacheDirectory: ServedSample.base.appendingPathComponent("uv-cache"),
-                                                       sandboxWritableDirectory: ServedSample.base))
+                                        options: .init(uvCacheDirectory: ServedSample.base.appendingPathComponent("uv-cache")))
         var configuration = sample.configuration(workers: 1, queue: 2)
         configuration.evaluationsDirectory = sample.root.appendingPathComponent("broken-evals").path
         let server = try await RunningServer.start(configuration, sample: sample, environments: broken)

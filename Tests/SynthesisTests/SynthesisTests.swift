@@ -46,8 +46,7 @@ final class SynthesizedSample: @unchecked Sendable {
             .mine(metadata: try Metadata.load(contentsOf: created.metadata))
         try store.save(tasks: mined.tasks)
         builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()),
-                                     options: .init(uvCacheDirectory: Self.base.appendingPathComponent("uv-cache"),
-                                                    sandboxWritableDirectory: Self.base))
+                                     options: .init(uvCacheDirectory: Self.base.appendingPathComponent("uv-cache")))
         let validator = Validator(repository: try Repository.open(clone), environments: builder,
                                   options: ValidationOptions(reruns: 0, jobs: 2, useSandbox: true,
                                                              runsDirectory: root.appendingPathComponent("runs").path))

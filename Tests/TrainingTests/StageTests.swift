@@ -23,8 +23,7 @@ final class StageTests: XCTestCase {
             .mine(metadata: try Metadata.load(contentsOf: created.metadata))
         try store.save(tasks: mined.tasks)
         let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()),
-                                         options: .init(uvCacheDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("forge-training-uv-cache"),
-                                                        sandboxWritableDirectory: FileManager.default.temporaryDirectory))
+                                         options: .init(uvCacheDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("forge-training-uv-cache")))
         let validator = Validator(repository: try Repository.open(created.repository), environments: builder,
                                   options: ValidationOptions(reruns: 0, jobs: 2, useSandbox: true, runsDirectory: root.appendingPathComponent("runs").path))
         _ = try BatchValidation.run(tasks: try store.tasks(), validator: validator, store: store)

@@ -154,8 +154,7 @@ enum Harness {
     static let environments: EnvironmentBuilder = {
         let book = try! RecipeBook(directory: recipesDirectory)
         return EnvironmentBuilder(root: processDirectory.appendingPathComponent("envs"), recipes: book,
-                                  options: .init(uvCacheDirectory: base.appendingPathComponent("uv-cache"),
-                                                 sandboxWritableDirectory: base))
+                                  options: .init(uvCacheDirectory: base.appendingPathComponent("uv-cache")))
     }()
 
     /// A validator for one fixture repository, writing its runs to a fresh folder.
