@@ -129,11 +129,11 @@ public struct SandboxPolicy: Sendable, Hashable {
         hide(outermost.filter { !underBind($0) })
         for bind in binds { args += [bind.writable ? "--bind" : "--ro-bind", bind.source, bind.destination] }
         hide(outermost.filter(underBind))
-        // bwrap creates the mount points below a hidden directory with the modes of the host's
-        // directories (0700 for a home): open them so the sandboxed uid can walk to its binds.
+        // Root's bubblewrap creates the mount points it needs on a fresh tmpfs (/tmp, a hidden
+        // directory) with mode 0700: open them so the sandboxed uid can walk to its binds.
         var opened = Set<String>()
         for bind in binds {
-            guard let top = hiddenDirectories.first(where: { bind.destination.hasPrefix($0 + "/") }) else { continue }
+            guard let top = (["/tmp", "/dev/shm"] + hiddenDirectories).first(where: { bind.destination.hasPrefix($0 + "/") }) else { continue }
             var path = (bind.destination as NSString).deletingLastPathComponent
             while path.count > top.count, opened.insert(path).inserted {
                 path = (path as NSString).deletingLastPathComponent

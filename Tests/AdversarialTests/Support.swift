@@ -17,10 +17,16 @@ import XCTest
 /// The embedded sample, mined and validated once per test process: a clone, a store whose valid
 /// tasks carry FAIL_TO_PASS/PASS_TO_PASS, and the environments validation built.
 final class AttackSample: @unchecked Sendable {
+    /// uv's cache is kept between test runs; roots are per process (`roots/<pid>-…`), and those
+    /// of processes that are gone are removed, so concurrent test processes never clear each other's.
     static let base: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("forge-adversarial-\(getuid())")
-        try? FileManager.default.removeItem(at: url.appendingPathComponent("roots"))
-        try? FileManager.default.createDirectory(at: url.appendingPathComponent("roots"), withIntermediateDirectories: true)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("forge-attacks-\(getuid())")
+        let roots = url.appendingPathComponent("roots")
+        try? FileManager.default.createDirectory(at: roots, withIntermediateDirectories: true)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: roots.path)) ?? [] {
+            if let pid = Int32(name.split(separator: "-").first ?? ""), kill(pid, 0) == 0 || errno == EPERM { continue }
+            try? FileManager.default.removeItem(at: roots.appendingPathComponent(name))
+        }
         return url
     }()
 
@@ -36,7 +42,7 @@ final class AttackSample: @unchecked Sendable {
     let tasks: [String: TaskRecord]
 
     private init() async throws {
-        root = Self.base.appendingPathComponent("roots").appendingPathComponent(String(UUID().uuidString.prefix(8)))
+        root = Self.base.appendingPathComponent("roots").appendingPathComponent("\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let created = try await SampleRepository.create(in: root.path)
         clone = created.repository
