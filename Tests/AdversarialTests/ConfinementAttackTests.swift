@@ -166,7 +166,6 @@ final class ConfinementAttackTests: XCTestCase {
         }
         XCTAssertFalse(log.contains("FORGE-PROBE umount -l \(sample.root.path) 0"), String(log.suffix(3000)))
         XCTAssertFalse(log.contains("FORGE-PROBE mount -o remount,rw / 0"), String(log.suffix(3000)))
-        XCTAssertTrue(log.contains("FORGE-PROBE write refused"))
         store.assertUntouched()
     }
 
@@ -221,7 +220,6 @@ final class ConfinementAttackTests: XCTestCase {
         XCTAssertNotNil(environment.venvPath)
         let seen = try String(contentsOf: project.appendingPathComponent("seen-by-setup.txt"), encoding: .utf8)
         XCTAssertTrue(seen.contains("token=absent"), "the build saw the host's environment: \(seen)")
-        XCTAssertFalse(seen.contains("wrote "), seen)
         neighbour.assertUntouched()
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("envs/planted").path))
     }

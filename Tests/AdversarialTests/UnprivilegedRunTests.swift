@@ -1,0 +1,62 @@
+import Environments
+import Foundation
+import XCTest
+
+/// CI runs the suite as root; this runs the attack classes again, from the same test binary, as
+/// an unprivileged user, where the sandbox has that user's uid instead of dropping root's.
+final class UnprivilegedRunTests: XCTestCase {
+    /// The classes that attack the sandbox and the scoring (not the interop checks).
+    static let attackClasses = ["ConfinementAttackTests", "RewardHackTests", "UnsafeIdTests", "FileServingAttackTests", "ApiKeyTests"]
+    static let uid: UInt32 = 64_999
+
+    func testTheAttacksFailAsAnUnprivilegedUserToo() throws {
+        try XCTSkipUnless(geteuid() == 0, "already unprivileged: the attack classes run as this user")
+        // The running test executable (`<Package>PackageTests.xctest` on Linux).
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: testBinary), "the test bundle \(testBinary) is not an executable")
+        // A home the user owns, holding a copy of uv (root's may sit in a 0700 home, e.g. pyenv's).
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("forge-unprivileged-\(Self.uid)").path
+        try? FileManager.default.removeItem(atPath: home)
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let uv = try XCTUnwrap(Self.locateUV(), "uv not found")
+        try FileManager.default.copyItem(atPath: uv, toPath: home + "/uv")
+        for path in [home, home + "/uv"] { XCTAssertEqual(chown(path, Self.uid, Self.uid), 0) }
+        defer { try? FileManager.default.removeItem(atPath: home) }
+
+        let filter = Self.attackClasses.map { "AdversarialTests.\($0)" }.joined(separator: ",")
+        var environment = BuildEnvironment.scrubbed(ProcessInfo.processInfo.environment)
+        environment["HOME"] = home
+        environment["FORGE_UV"] = home + "/uv"
+        environment["TMPDIR"] = "/tmp"
+        environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=\(Self.uid)", "--regid=\(Self.uid)", "--clear-groups", "--", testBinary, filter]
+        process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: home)
+        let logPath = home + ".log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: logPath) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        process.waitUntilExit()
+        try log.close()
+        let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        let summary = output.split(separator: "\n").filter { $0.contains("error:") || $0.contains("Executed") }.suffix(30).joined(separator: "\n")
+        XCTAssertEqual(process.terminationStatus, 0, "the attack classes failed as uid \(Self.uid):\n\(summary)")
+        XCTAssertTrue(output.contains("Executed"), "no test ran as uid \(Self.uid): \(output.suffix(2000))")
+    }
+
+    /// A real uv binary (not pyenv's shim script, which needs root's home): `$FORGE_UV`, PATH
+    /// without shims, then pyenv's versions.
+    static func locateUV() -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        var candidates = [environment["FORGE_UV"]].compactMap { $0 }
+        candidates += (environment["PATH"] ?? "").split(separator: ":").filter { !$0.hasSuffix("/shims") }.map { "\($0)/uv" }
+        let versions = (environment["PYENV_ROOT"] ?? NSHomeDirectory() + "/.pyenv") + "/versions"
+        candidates += ((try? FileManager.default.contentsOfDirectory(atPath: versions)) ?? []).sorted().reversed().map { "\(versions)/\($0)/bin/uv" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}
