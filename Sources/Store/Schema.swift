@@ -109,6 +109,14 @@ enum Schema {
                 t.column("tried_at", .datetime).notNull()
             }
         }
+        // SWE-bench interop: the id form of a task's test lists, and the dataset fields Forge
+        // does not use (kept from import, written back on export).
+        migrator.registerMigration("v3-swebench-interop") { db in
+            try db.alter(table: "task") { t in
+                t.add(column: "test_id_format", .text).notNull().defaults(to: TestIDFormat.junit.rawValue)
+                t.add(column: "extra_fields", .text).notNull().defaults(to: "{}")
+            }
+        }
         return migrator
     }()
 }
