@@ -225,7 +225,7 @@ public enum BatchEvaluation {
             switch evaluator.options.layout {
             case .forge: try report.write(to: path)
             case .swebench:
-                try SWEBenchRunReport(predictions: predictionsByModel[model] ?? [], dataset: tasks.map(\.instanceID),
+                try SWEBenchRunReport(predictions: predictionsByModel[model] ?? [], dataset: evaluable.sorted(),
                                       results: modelResults).write(to: path)
             }
             summary.models.append(.init(report: report, reportPath: path, skipped: skipped[model] ?? 0, results: modelResults))

@@ -44,7 +44,8 @@ enum SWEBenchLogs {
 }
 
 /// One model's `<model>.<run_id>.json` with the keys and counting of SWE-bench's
-/// `make_run_report`: `total_instances` is every dataset row; a prediction is empty when its
+/// `make_run_report`: `total_instances` is every dataset row (the gradable tasks in scope: the
+/// rows `forge export` writes); a prediction is empty when its
 /// patch is `""` or null; completed when its `report.json` exists (tests ran), resolved when
 /// that says so; every other predicted dataset row is an error. `infra_failure_ids` are the
 /// errors Forge attributes to the infrastructure.
