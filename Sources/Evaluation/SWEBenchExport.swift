@@ -173,7 +173,10 @@ public enum SWEBenchExport {
             "cd \(workdir)",
             "git config --global --add safe.directory \(workdir)",
             "export UV_NO_PROGRESS=1 UV_PYTHON_DOWNLOADS=automatic",
+            // Set up once per container; a failed setup leaves no venv behind and ends the script
+            // before the start marker, so SWE-bench grades the run as not applied, never as passed.
             "if [ ! -x \(venv)/bin/python ]; then",
+            "( set -e",
             "  uv venv --python \(environment?.pythonVersion ?? "3.11") \(venv)",
         ]
         if let environment, !environment.packages.isEmpty {
@@ -187,6 +190,7 @@ public enum SWEBenchExport {
             lines.append("  " + shellJoin(install + ["--no-deps", "-e", "."]) + " || true")
         }
         lines += [
+            ") || { rm -rf \(venv); echo 'Forge: environment setup failed' >&2; exit 1; }",
             "fi",
             "export VIRTUAL_ENV=\(venv) PATH=\(venv)/bin:$PATH PYTHONPATH=\(workdir)/src:\(workdir)",
         ]
@@ -196,7 +200,7 @@ public enum SWEBenchExport {
         }
         lines += ["git apply -v - <<'\(heredoc)'", task.testPatch.hasSuffix("\n") ? String(task.testPatch.dropLast()) : task.testPatch, heredoc]
         lines.append("echo '\(startMarker)'")
-        lines.append(shellJoin(["python", "-m", "pytest", "-rA", "-p", "no:cacheprovider"] + testFiles))
+        lines.append(shellJoin(["\(venv)/bin/python", "-m", "pytest", "-rA", "-p", "no:cacheprovider"] + testFiles))
         lines.append("echo '\(endMarker)'")
         if !testPatchFiles.isEmpty {
             lines.append("git checkout \(task.baseCommit) -- " + shellJoin(testPatchFiles) + " 2>/dev/null || true")
