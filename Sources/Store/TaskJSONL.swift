@@ -18,8 +18,8 @@ public enum TaskJSONL {
     public static let exportStatusFields: Set<String> = ["status", "status_reason"]
 
     /// One JSONL line (no newline): keys in `fieldOrder`, absent optionals as `null`, non-ASCII
-    /// text as UTF-8, then `added` (key, JSON text) in order, then the task's extra fields that
-    /// `added` does not name, by key. The same task always gives the same bytes.
+    /// text as UTF-8, then the task's extra fields and `added` (key, JSON text; it wins over an
+    /// extra field of the same key), by key. The same task always gives the same bytes.
     public static func line(for task: TaskRecord, adding added: [(key: String, json: String)]) -> String {
         String(decoding: lineBytes(for: task, adding: added), as: UTF8.self)
     }
@@ -55,11 +55,10 @@ public enum TaskJSONL {
         writer.raw("difficulty_level", task.difficultyLevel.map(String.init) ?? "null")
         writer.string("synthesis_strategy", task.synthesisStrategy)
         writer.string("test_id_format", task.testIDFormat.rawValue)
-        for (key, json) in added { writer.raw(key, json) }
-        let addedKeys = Set(added.map(\.key))
-        for (key, json) in task.extraFields.sorted(by: { $0.key < $1.key }) where !addedKeys.contains(key) {
-            writer.raw(key, json)
-        }
+        // One order whether a field was added or kept from an import, so rows round-trip byte for byte.
+        var rest = task.extraFields
+        for (key, json) in added { rest[key] = json }
+        for (key, json) in rest.sorted(by: { $0.key < $1.key }) { writer.raw(key, json) }
         return writer.finish()
     }
 

@@ -226,4 +226,21 @@ final class SWEBenchInteropTests: XCTestCase {
         XCTAssertEqual(verdicts[0], verdicts[1])
         XCTAssertEqual(Set(verdicts[1].filter { $0.value == "resolved_ids" }.keys), Set(sample.tasks.keys), "gold resolves every task in both forms")
     }
+
+    /// SWE-agent's keyed form reads like the list; a key that names another instance is refused.
+    func testKeyedPredictionsAndEpochMillisecondTimestamps() throws {
+        let keyed = #"{"a__b-1": {"instance_id": "a__b-1", "model_name_or_path": "m", "model_patch": null}}"#
+        XCTAssertEqual(try PredictionsFile.parse(Data(keyed.utf8), file: "preds.json").map(\.instanceID), ["a__b-1"])
+        let lying = #"{"a__b-1": {"instance_id": "a__b-2", "model_name_or_path": "m", "model_patch": ""}}"#
+        XCTAssertThrowsError(try PredictionsFile.parse(Data(lying.utf8), file: "preds.json")) { error in
+            XCTAssertEqual("\(error)", "preds.json: prediction under key 'a__b-1' has instance_id 'a__b-2'")
+        }
+        let row = ##"{"instance_id":"a__b-1","repo":"a/b","base_commit":"c","patch":"","test_patch":"","problem_statement":"","created_at":1679496710000,"image":"x","eval_script":"#!/bin/bash"}"##
+        let directory = try scratch()
+        try row.write(toFile: directory + "/d.jsonl", atomically: true, encoding: .utf8)
+        let task = try XCTUnwrap(try TaskJSONL.read(contentsOf: directory + "/d.jsonl").first)
+        XCTAssertEqual(task.createdAt, "2023-03-22T14:51:50Z")
+        XCTAssertEqual(task.testIDFormat, .swebench, "another tool's dataset")
+        XCTAssertEqual(task.extraFields, ["image": "\"x\"", "eval_script": "\"#!/bin/bash\""], "kept as JSON text")
+    }
 }
