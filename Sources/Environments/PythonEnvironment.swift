@@ -19,10 +19,10 @@ extension EnvironmentBuilder {
     /// the date allows (seen: pysocks 1.6.8 as of 2019-01 needs setuptools>=40.8) cannot build at all.
     /// The exemption reaches runtime resolution too, so setuptools is capped below 81, which
     /// removed pkg_resources: test runners of the time (pytest 3.x) import it at start-up.
-    static let undatedBuildBackends: [String] = ["setuptools", "wheel", "flit-core", "hatchling", "poetry-core",
+    public static let undatedBuildBackends: [String] = ["setuptools", "wheel", "flit-core", "hatchling", "poetry-core",
                                                  "setuptools-scm", "pdm-backend"]
         .flatMap { ["--exclude-newer-package", "\($0)=2100-01-01T00:00:00Z"] }
-    static let undatedBuildBackendConstraints = "setuptools<81\n"
+    public static let undatedBuildBackendConstraints = "setuptools<81\n"
 
     func preparePython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data]) throws -> PreparedEnvironment {
         let python = PythonProject(manifests: manifests, requirementPatterns: recipe.install.requirementFiles,

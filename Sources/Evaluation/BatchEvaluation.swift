@@ -152,8 +152,10 @@ public enum BatchEvaluation {
         var unknownByModel: [String: [String]] = [:]
         var seen = Set<[String]>()
         var folders: [String: String] = [:] // folder name → model
+        var predictionsByModel: [String: [Prediction]] = [:] // as given, for SWE-bench's report
         for prediction in predictions {
             guard seen.insert([prediction.model, prediction.instanceID]).inserted else { continue } // scored once
+            predictionsByModel[prediction.model, default: []].append(prediction)
             let folder = prediction.modelDirectoryName
             if let other = folders[folder], other != prediction.model { throw EvaluationError.modelNamesClash(other, prediction.model, folder: folder) }
             folders[folder] = prediction.model
@@ -170,7 +172,7 @@ public enum BatchEvaluation {
         for model in models {
             let finished = force ? [] : try store.finishedInstanceIDs(kind: evaluator.verdictKind(model: model))
             for prediction in byModel[model] ?? [] {
-                let path = evaluator.instanceDirectory(model: model, instanceID: prediction.instanceID) + "/report.json"
+                let path = evaluator.resultFile(model: model, instanceID: prediction.instanceID)
                 if finished.contains(prediction.instanceID), let result = InstanceReportFile.read(path, instanceID: prediction.instanceID),
                    !(retryErrors && result.status == .error) {
                     results[model, default: [:]][prediction.instanceID] = result
@@ -220,7 +222,12 @@ public enum BatchEvaluation {
             let report = ModelReport(model: model, runID: evaluator.options.runID, results: Array(modelResults.values),
                                      evaluableTaskIDs: evaluable, unknownIDs: unknownByModel[model] ?? [])
             let path = "\(evaluator.runDirectory)/\(Prediction.directoryName(model: model)).\(evaluator.options.runID).json"
-            try report.write(to: path)
+            switch evaluator.options.layout {
+            case .forge: try report.write(to: path)
+            case .swebench:
+                try SWEBenchRunReport(predictions: predictionsByModel[model] ?? [], dataset: evaluable.sorted(),
+                                      results: modelResults).write(to: path)
+            }
             summary.models.append(.init(report: report, reportPath: path, skipped: skipped[model] ?? 0, results: modelResults))
         }
         summary.seconds = Date().timeIntervalSince(started)

@@ -17,11 +17,25 @@ public struct EvaluationOptions: Sendable {
     public var useSandbox: Bool
     /// Overrides the recipe's test time limit (seconds); a run that hits it is an error.
     public var timeout: Double?
+    /// Which files each instance folder and the run's report hold.
+    public var layout: EvaluationLayout
 
-    public init(runID: String, evaluationsDirectory: String, jobs: Int = 1, useSandbox: Bool = true, timeout: Double? = nil) {
+    public init(runID: String, evaluationsDirectory: String, jobs: Int = 1, useSandbox: Bool = true, timeout: Double? = nil,
+                layout: EvaluationLayout = .forge) {
         self.runID = runID; self.evaluationsDirectory = evaluationsDirectory; self.jobs = jobs
-        self.useSandbox = useSandbox; self.timeout = timeout
+        self.useSandbox = useSandbox; self.timeout = timeout; self.layout = layout
     }
+}
+
+/// The files an evaluation writes.
+public enum EvaluationLayout: String, Sendable, CaseIterable {
+    /// Forge's: patch.diff, apply.log, test.log, junit.xml and report.json per instance.
+    case forge
+    /// SWE-bench's (`logs/run_evaluation/<run>/<model>/<instance>/`): report.json only for
+    /// predictions whose tests ran (errors and patches that did not apply have none, as in
+    /// SWE-bench), test_output.txt with the results between SWE-bench's markers, eval.sh,
+    /// run_instance.log; Forge's own result in forge_report.json. See `SWEBenchLogs`.
+    case swebench
 }
 
 extension TaskRecord {
@@ -76,6 +90,11 @@ public final class Evaluator: @unchecked Sendable {
         "\(runDirectory)/\(Prediction.directoryName(model: model))/\(instanceID)"
     }
 
+    /// Where Forge's full result for one prediction is kept (what a resumed run reads).
+    public func resultFile(model: String, instanceID: String) -> String {
+        instanceDirectory(model: model, instanceID: instanceID) + (options.layout == .swebench ? "/forge_report.json" : "/report.json")
+    }
+
     /// Scores one prediction against its task. Problems become the result's status; nothing throws.
     public func evaluate(_ prediction: Prediction, task: TaskRecord) -> InstanceEvaluation {
         let folder = instanceDirectory(model: prediction.model, instanceID: prediction.instanceID)
@@ -92,7 +111,11 @@ public final class Evaluator: @unchecked Sendable {
             result.status = .error
             result.reason = "\(error)"
         }
-        try? InstanceReportFile.write(result, to: folder + "/report.json")
+        try? InstanceReportFile.write(result, to: resultFile(model: prediction.model, instanceID: prediction.instanceID))
+        if options.layout == .swebench {
+            SWEBenchLogs.write(result, prediction: prediction, task: task, environment: environmentRecord,
+                               results: runs.first?.results, folder: folder)
+        }
         return InstanceEvaluation(result: result, verdict: verdict(for: result, runs: runs), runs: runs, environment: environmentRecord)
     }
 
@@ -178,8 +201,10 @@ public final class Evaluator: @unchecked Sendable {
             result.reason = "the test command produced no results (\(record.exitStatus.map { "exit \($0)" } ?? "killed")); see \(result.logFile ?? "the log")"
             return
         }
+        // The task's lists may hold JUnit ids or SWE-bench's truncated ones: the matcher takes both.
+        let matcher = TestIDMatcher(report)
         func split(_ ids: [String]) -> TestListStatus {
-            TestListStatus(success: ids.filter { report[$0] == .passed }, failure: ids.filter { report[$0] != .passed })
+            TestListStatus(success: ids.filter { matcher.status(of: $0) == .passed }, failure: ids.filter { matcher.status(of: $0) != .passed })
         }
         result.failToPass = split(task.failToPass)
         result.passToPass = split(task.passToPass)

@@ -67,6 +67,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         // SWE-bench's keys.
         case patchIsNone = "patch_is_None", patchExists = "patch_exists"
         case patchApplied = "patch_successfully_applied", resolved, testsStatus = "tests_status"
+        case infraFailure = "infra_failure"
         // Forge's.
         case instanceID = "instance_id", model = "model_name_or_path", status, reason
         case applyMethod = "apply_method", patchFixes = "patch_fixes", testPathsTouched = "touches_tests"
@@ -85,6 +86,8 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         try container.encode(status != .emptyPatch, forKey: .patchExists)
         try container.encode(applyMethod != nil, forKey: .patchApplied)
         try container.encode(resolved, forKey: .resolved)
+        // SWE-bench 5's flag for failures of the infrastructure, not the model.
+        try container.encode(status == .error, forKey: .infraFailure)
         var tests = container.nestedContainer(keyedBy: TestsStatusKeys.self, forKey: .testsStatus)
         try tests.encode(failToPass, forKey: .failToPass)
         try tests.encode(passToPass, forKey: .passToPass)

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// One model's answer for one task, as SWE-bench prediction files write it.
 public struct Prediction: Hashable, Sendable {
@@ -41,8 +42,18 @@ public struct PredictionsError: Error, CustomStringConvertible, Hashable, Sendab
     }
 }
 
-/// Reads SWE-bench prediction files: JSON Lines, or one JSON list of the same objects.
+/// Reads SWE-bench prediction files in every form `swebench` accepts: JSON Lines, one JSON list
+/// of the same objects, or one object keyed by instance id (SWE-agent's `preds.json`); and
+/// `gold`, the tasks' own patches.
 public enum PredictionsFile {
+    /// The name `--predictions` takes for the gold patches (SWE-bench's convention).
+    public static let goldName = "gold"
+
+    /// SWE-bench's gold predictions: each task's own patch, model `gold`.
+    public static func gold(_ tasks: [TaskRecord]) -> [Prediction] {
+        tasks.map { Prediction(instanceID: $0.instanceID, model: goldName, patch: $0.patch) }
+    }
+
     /// Reads and checks every prediction: each must be an object with a non-empty string
     /// `instance_id`, a string `model_name_or_path` and a string or null `model_patch`; an
     /// instance id may appear once per model. Throws `PredictionsError` naming the first culprit.
@@ -60,6 +71,8 @@ public enum PredictionsFile {
         let records: [(line: Int, bytes: ArraySlice<UInt8>)]
         if let first = bytes.first(where: { !isWhitespace($0) }), first == UInt8(ascii: "[") {
             records = try listElements(bytes, file: file)
+        } else if let keyed = try keyedByInstanceID(bytes, file: file) {
+            records = keyed
         } else {
             records = lines(bytes)
         }
@@ -101,6 +114,22 @@ public enum PredictionsFile {
         default: throw fail("model_patch must be a string or null")
         }
         return Prediction(instanceID: id, model: model, patch: patch, line: line)
+    }
+
+    /// SWE-agent's form, `{"<instance_id>": {prediction}, …}`, as (line, prediction bytes); nil
+    /// when the bytes are not one such object (a one-line JSONL file is an object too, but its
+    /// values are not all objects). Each key must equal its prediction's `instance_id`.
+    private static func keyedByInstanceID(_ bytes: [UInt8], file: String) throws -> [(line: Int, bytes: ArraySlice<UInt8>)]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], !object.isEmpty,
+              object.values.allSatisfy({ $0 is [String: Any] }) else { return nil }
+        return try object.keys.sorted().map { key in
+            let value = object[key] as! [String: Any]
+            if let id = value["instance_id"] as? String, id != key {
+                throw PredictionsError(file: file, line: 0, message: "prediction under key '\(key)' has instance_id '\(id)'")
+            }
+            let data = try JSONSerialization.data(withJSONObject: value)
+            return (line: 0, bytes: ArraySlice([UInt8](data)))
+        }
     }
 
     /// Non-blank lines with their 1-based numbers.

@@ -113,6 +113,14 @@ enum Schema {
         migrator.registerMigration("v3-resource-limits") { db in
             try db.alter(table: "test_run") { t in t.add(column: "resource_limit", .text) }
         }
+        // SWE-bench interop: the id form of a task's test lists, and the dataset fields Forge
+        // does not use (kept from import, written back on export).
+        migrator.registerMigration("v4-swebench-interop") { db in
+            try db.alter(table: "task") { t in
+                t.add(column: "test_id_format", .text).notNull().defaults(to: TestIDFormat.junit.rawValue)
+                t.add(column: "extra_fields", .text).notNull().defaults(to: "{}")
+            }
+        }
         return migrator
     }()
 }

@@ -10,16 +10,25 @@ public enum TaskJSONL {
         "created_at", "version", "environment_setup_commit", "FAIL_TO_PASS", "PASS_TO_PASS",
         "pull_number", "issue_numbers", "merge_commit", "merge_style", "statement_source", "language",
         "PASS_TO_FAIL", "FLAKY", "other_patch", "license", "difficulty_level", "synthesis_strategy",
+        "test_id_format",
     ]
 
+    /// Fields an export adds from the exporting store's verdicts (`forge export --all`): they
+    /// describe that store, so an import drops them rather than keeping them as extras.
+    public static let exportStatusFields: Set<String> = ["status", "status_reason"]
+
     /// One JSONL line (no newline): keys in `fieldOrder`, absent optionals as `null`, non-ASCII
-    /// text as UTF-8. The same task always gives the same bytes.
-    public static func line(for task: TaskRecord) -> String {
-        String(decoding: lineBytes(for: task), as: UTF8.self)
+    /// text as UTF-8, then the task's extra fields and `added` (key, JSON text; it wins over an
+    /// extra field of the same key), by key. The same task always gives the same bytes.
+    public static func line(for task: TaskRecord, adding added: [(key: String, json: String)]) -> String {
+        String(decoding: lineBytes(for: task, adding: added), as: UTF8.self)
     }
 
-    /// `line(for:)` as UTF-8 bytes.
-    static func lineBytes(for task: TaskRecord) -> [UInt8] {
+    /// `line(for:adding:)` with nothing added.
+    public static func line(for task: TaskRecord) -> String { line(for: task, adding: []) }
+
+    /// `line(for:adding:)` as UTF-8 bytes.
+    public static func lineBytes(for task: TaskRecord, adding added: [(key: String, json: String)] = []) -> [UInt8] {
         var writer = ObjectWriter()
         writer.string("instance_id", task.instanceID)
         writer.string("repo", task.repo)
@@ -45,6 +54,11 @@ public enum TaskJSONL {
         writer.string("license", task.license)
         writer.raw("difficulty_level", task.difficultyLevel.map(String.init) ?? "null")
         writer.string("synthesis_strategy", task.synthesisStrategy)
+        writer.string("test_id_format", task.testIDFormat.rawValue)
+        // One order whether a field was added or kept from an import, so rows round-trip byte for byte.
+        var rest = task.extraFields
+        for (key, json) in added { rest[key] = json }
+        for (key, json) in rest.sorted(by: { $0.key < $1.key }) { writer.raw(key, json) }
         return writer.finish()
     }
 
@@ -74,9 +88,12 @@ public enum TaskJSONL {
 
     /// Decodes one task from one JSON object. Accepts what SWE-bench-style datasets contain:
     /// FAIL_TO_PASS / PASS_TO_PASS / PASS_TO_FAIL / FLAKY as a JSON-array string or a real array
-    /// (missing → empty); `created_at` in any ISO-8601 form (kept as written); every Forge extra
+    /// (missing → empty); `created_at` in any ISO-8601 form (kept as written) or as epoch
+    /// milliseconds (what `datasets`' `to_json` writes; stored as UTC ISO-8601); every Forge extra
     /// missing or null; `statement_source` missing → `imported`; `environment_setup_commit`
-    /// missing → `base_commit`. Unknown keys are ignored. Throws `FieldError`.
+    /// missing → `base_commit`; `test_id_format` missing → `swebench` for other tools' datasets,
+    /// `junit` for Forge's older exports (those with `statement_source`). Keys Forge does not use
+    /// are kept in `extraFields`, except `exportStatusFields`. Throws `FieldError`.
     static func record(fromJSON data: Data) throws -> TaskRecord {
         do {
             return try JSONDecoder().decode(DatasetEntry.self, from: data).task
@@ -133,7 +150,7 @@ public enum TaskJSONL {
 
     /// Appends `value` as a JSON string. Works on UTF-8 bytes (multi-byte sequences never contain
     /// bytes below 0x80, so they are copied as they are) and copies unescaped runs in one go.
-    static func appendQuoted(_ value: String, to out: inout [UInt8]) {
+    public static func appendQuoted(_ value: String, to out: inout [UInt8]) {
         var value = value
         value.withUTF8 { bytes in
             out.reserveCapacity(out.count + bytes.count + 2)
@@ -220,10 +237,8 @@ private struct DatasetEntry: Decodable {
         let instanceID = try fields.requiredString("instance_id")
         guard !instanceID.isEmpty else { throw FieldError(field: "instance_id", reason: "must not be empty") }
         let baseCommit = try fields.requiredString("base_commit")
-        let createdAt = try fields.requiredString("created_at")
-        guard ISOTimestamp.canonical(createdAt) != nil else {
-            throw FieldError(field: "created_at", reason: "'\(createdAt)' is not an ISO-8601 date-time")
-        }
+        let createdAt = try fields.timestamp("created_at")
+        let statementSource: StatementSource? = try fields.optionalEnum("statement_source")
         task = TaskRecord(
             instanceID: instanceID, repo: try fields.requiredString("repo"), baseCommit: baseCommit,
             patch: try fields.requiredString("patch"), testPatch: try fields.requiredString("test_patch"),
@@ -235,13 +250,15 @@ private struct DatasetEntry: Decodable {
             pullNumber: try fields.optionalInt("pull_number"), issueNumbers: try fields.intList("issue_numbers"),
             mergeCommit: try fields.optionalString("merge_commit"),
             mergeStyle: try fields.optionalEnum("merge_style"),
-            statementSource: try fields.optionalEnum("statement_source") ?? .imported,
+            statementSource: statementSource ?? .imported,
             language: try fields.optionalString("language"),
             passToFail: try fields.testIDs("PASS_TO_FAIL"), flaky: try fields.testIDs("FLAKY"),
             otherPatch: try fields.optionalString("other_patch") ?? "",
             license: try fields.optionalString("license"),
             difficultyLevel: try fields.optionalInt("difficulty_level"),
-            synthesisStrategy: try fields.optionalString("synthesis_strategy"))
+            synthesisStrategy: try fields.optionalString("synthesis_strategy"),
+            testIDFormat: try fields.optionalEnum("test_id_format") ?? (statementSource == nil ? .swebench : .junit),
+            extraFields: try fields.unknown(known: Set(TaskJSONL.fieldOrder).union(TaskJSONL.exportStatusFields)))
     }
 
     struct Key: CodingKey {
@@ -293,6 +310,37 @@ private struct DatasetEntry: Decodable {
             return list
         }
 
+        /// An ISO-8601 string (kept as written) or epoch milliseconds (as UTC ISO-8601).
+        func timestamp(_ name: String) throws -> String {
+            guard let key = present(name) else { throw FieldError(field: name, reason: "missing") }
+            if let text = try? container.decode(String.self, forKey: key) {
+                guard ISOTimestamp.canonical(text) != nil else {
+                    throw FieldError(field: name, reason: "'\(text)' is not an ISO-8601 date-time or epoch milliseconds")
+                }
+                return text
+            }
+            guard let milliseconds = try? container.decode(Int64.self, forKey: key),
+                  abs(milliseconds) < 253_402_300_800_000 // year 9999: beyond it is not a date
+            else { throw FieldError(field: name, reason: "expected an ISO-8601 string or epoch milliseconds") }
+            let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+            return ISOTimestamp.format(seconds)
+        }
+
+        /// Every key outside `known`, as its value's JSON text (keys of objects sorted).
+        func unknown(known: Set<String>) throws -> [String: String] {
+            var extras: [String: String] = [:]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for key in container.allKeys where !known.contains(key.stringValue) {
+                guard let value = try? container.decode(JSONValue.self, forKey: key),
+                      let data = try? encoder.encode(value) else {
+                    throw FieldError(field: key.stringValue, reason: "cannot read its value")
+                }
+                extras[key.stringValue] = String(decoding: data, as: UTF8.self)
+            }
+            return extras
+        }
+
         func optionalInt(_ name: String) throws -> Int? {
             guard let key = present(name) else { return nil }
             if let value = try? container.decode(Int.self, forKey: key) { return value }
@@ -325,6 +373,35 @@ private struct DatasetEntry: Decodable {
                 throw FieldError(field: name, reason: "'\(text)' is not one of \(allowed)")
             }
             return value
+        }
+    }
+}
+
+/// Any JSON value, decoded only to be written back unchanged (extra dataset fields).
+private enum JSONValue: Codable {
+    case null, bool(Bool), integer(Int64), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Int64.self) { self = .integer(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
         }
     }
 }

@@ -37,6 +37,11 @@ public struct TaskRecord: Hashable, Sendable {
     public var difficultyLevel: Int?
     /// Synthetic tasks: the strategy that made the bug (`flip_comparison`, `pr_mirror`, `combination`, …).
     public var synthesisStrategy: String?
+    /// Which form the test lists' ids take: JUnit's (Forge's runs) or SWE-bench's truncated one.
+    public var testIDFormat: TestIDFormat
+    /// Dataset fields Forge does not use (SWE-bench 5's `image`, `eval_script`, …, anyone's own),
+    /// kept as imported: key → the value's JSON text. Written back on export.
+    public var extraFields: [String: String]
 
     public init(instanceID: String, repo: String, baseCommit: String, patch: String, testPatch: String,
                 problemStatement: String, hintsText: String = "", createdAt: String, version: String,
@@ -44,7 +49,8 @@ public struct TaskRecord: Hashable, Sendable {
                 pullNumber: Int? = nil, issueNumbers: [Int] = [], mergeCommit: String? = nil,
                 mergeStyle: MergeStyle? = nil, statementSource: StatementSource, language: String? = nil,
                 passToFail: [String] = [], flaky: [String] = [], otherPatch: String = "", license: String? = nil,
-                difficultyLevel: Int? = nil, synthesisStrategy: String? = nil) {
+                difficultyLevel: Int? = nil, synthesisStrategy: String? = nil,
+                testIDFormat: TestIDFormat = .junit, extraFields: [String: String] = [:]) {
         self.instanceID = instanceID; self.repo = repo; self.baseCommit = baseCommit
         self.patch = patch; self.testPatch = testPatch; self.problemStatement = problemStatement
         self.hintsText = hintsText; self.createdAt = createdAt; self.version = version
@@ -54,12 +60,21 @@ public struct TaskRecord: Hashable, Sendable {
         self.mergeStyle = mergeStyle; self.statementSource = statementSource; self.language = language
         self.passToFail = passToFail; self.flaky = flaky; self.otherPatch = otherPatch; self.license = license
         self.difficultyLevel = difficultyLevel; self.synthesisStrategy = synthesisStrategy
+        self.testIDFormat = testIDFormat; self.extraFields = extraFields
     }
 
     /// `owner__name-N`, SWE-bench's instance id convention.
     public static func instanceID(repo: String, pullNumber: Int) -> String {
         repo.split(separator: "/", omittingEmptySubsequences: false).joined(separator: "__") + "-\(pullNumber)"
     }
+}
+
+/// The id form of a task's test lists. Forge reads ids from JUnit XML (`t.py::test_x[5m 3]`);
+/// SWE-bench's pytest log parser cuts each result line at whitespace (`t.py::test_x[5m`), and
+/// its datasets hold such truncated ids.
+/// `TestIDMatcher` (TestReports) grades either form against a run's results.
+public enum TestIDFormat: String, Codable, Hashable, Sendable, CaseIterable {
+    case junit, swebench
 }
 
 /// How a pull request landed on its target branch.

@@ -3,6 +3,7 @@ import GRDB
 
 extension MergeStyle: DatabaseValueConvertible {}
 extension StatementSource: DatabaseValueConvertible {}
+extension TestIDFormat: DatabaseValueConvertible {}
 
 /// How a `TaskRecord` sits in the `task` table: its fields, plus the canonical UTC creation time
 /// the store sorts and filters on, plus when this store last changed the row.
@@ -34,6 +35,8 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
     var license: String?
     var difficultyLevel: Int?
     var synthesisStrategy: String?
+    var testIDFormat: TestIDFormat
+    var extraFields: [String: String]
     var updatedAt: Date
 
     enum CodingKeys: String, CodingKey {
@@ -46,6 +49,7 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
         case statementSource = "statement_source", language, passToFail = "pass_to_fail", flaky
         case otherPatch = "other_patch", license, updatedAt = "updated_at"
         case difficultyLevel = "difficulty_level", synthesisStrategy = "synthesis_strategy"
+        case testIDFormat = "test_id_format", extraFields = "extra_fields"
     }
 
     /// Checks what the store relies on: a non-empty id and an ISO-8601 `created_at`.
@@ -66,6 +70,7 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
         statementSource = task.statementSource; language = task.language
         passToFail = task.passToFail; flaky = task.flaky; otherPatch = task.otherPatch
         license = task.license; difficultyLevel = task.difficultyLevel; synthesisStrategy = task.synthesisStrategy
+        testIDFormat = task.testIDFormat; extraFields = task.extraFields
         self.updatedAt = updatedAt
     }
 
@@ -77,7 +82,8 @@ struct TaskRow: Codable, FetchableRecord, PersistableRecord {
                    issueNumbers: issueNumbers, mergeCommit: mergeCommit, mergeStyle: mergeStyle,
                    statementSource: statementSource, language: language, passToFail: passToFail,
                    flaky: flaky, otherPatch: otherPatch, license: license,
-                   difficultyLevel: difficultyLevel, synthesisStrategy: synthesisStrategy)
+                   difficultyLevel: difficultyLevel, synthesisStrategy: synthesisStrategy,
+                   testIDFormat: testIDFormat, extraFields: extraFields)
     }
 }
 

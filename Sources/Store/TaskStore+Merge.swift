@@ -148,6 +148,7 @@ extension TaskStore {
         check("language", \.language); check("PASS_TO_FAIL", \.passToFail); check("FLAKY", \.flaky)
         check("other_patch", \.otherPatch); check("license", \.license)
         check("difficulty_level", \.difficultyLevel); check("synthesis_strategy", \.synthesisStrategy)
+        check("test_id_format", \.testIDFormat); check("extra_fields", \.extraFields)
         return fields
     }
 

@@ -11,14 +11,20 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Score model predictions (SWE-bench prediction files) by running the tasks' tests in a sandbox.",
         discussion: """
-        Reads JSONL or a JSON list of {instance_id, model_name_or_path, model_patch}. For each \
+        Reads JSONL, a JSON list or an object keyed by instance id of {instance_id, \
+        model_name_or_path, model_patch}, or 'gold' (the tasks' own patches). For each \
         prediction: export base_commit into a fresh folder, apply test_patch and the model patch \
         (CRLF and a missing final newline repaired; then git apply, git apply --recount \
         --inaccurate-eof, patch -p1 --fuzz=3), and run only the files holding the task's \
         FAIL_TO_PASS and PASS_TO_PASS tests in the task's environment (built or reused under \
         WORKSPACE/envs). Resolved iff every one of those tests passes.
 
-        Writes WORKSPACE/evals/RUN-ID/MODEL.RUN-ID.json (SWE-bench's report keys plus \
+        --layout swebench (the default) writes SWE-bench's layout under \
+        WORKSPACE/logs/run_evaluation/RUN-ID/: MODEL/INSTANCE/{report.json, test_output.txt, \
+        run_instance.log, eval.sh} and MODEL.RUN-ID.json with make_run_report's keys and \
+        counting (no report.json for errors or patches that did not apply; test_output.txt has \
+        SWE-bench's markers, so swebench's get_logs_eval regrades it). --layout forge writes \
+        WORKSPACE/evals/RUN-ID/MODEL.RUN-ID.json (SWE-bench's report keys plus \
         patch_apply_failed_ids, apply_method, touches_tests_ids) and per-instance folders \
         WORKSPACE/evals/RUN-ID/MODEL/INSTANCE/ (patch.diff, apply.log, test.log, junit.xml, \
         report.json). Infrastructure errors (environment, sandbox, timeout) are kept apart from \
@@ -29,8 +35,11 @@ struct EvalCommand: ParsableCommand {
         Forge looks in WORKSPACE/clones/owner__name and next to the --db file (the demo's layout).
         """)
 
-    @Option(help: ArgumentHelp("Predictions file (JSONL or a JSON list).", valueName: "file"))
+    @Option(help: ArgumentHelp("Predictions file (JSONL, a JSON list, or an object keyed by instance id), or 'gold' for the tasks' own patches.", valueName: "file"))
     var predictions: String
+
+    @Option(help: ArgumentHelp("Output layout: swebench (WORKSPACE/logs/run_evaluation/RUN-ID/MODEL/INSTANCE/, SWE-bench's files and report keys; the default) or forge (WORKSPACE/evals/...).", valueName: "layout"))
+    var layout: String = EvaluationLayout.swebench.rawValue
 
     @OptionGroup var store: StoreOptions
 
@@ -66,6 +75,9 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if EvaluationLayout(rawValue: layout) == nil {
+            throw ValidationError("--layout: unsupported '\(layout)', expected \(EvaluationLayout.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") } }
         if let runID, runID.isEmpty || runID.contains("/") || runID.hasPrefix(".") {
@@ -76,8 +88,13 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
         SensitivePaths.register([workspace])
-        let loaded = try PredictionsFile.load(path: predictions)
         let taskStore = try store.open()
+        // `gold`, as in SWE-bench: every gradable task's own patch (a file named gold needs a path: ./gold).
+        let loaded = predictions == PredictionsFile.goldName
+            ? PredictionsFile.gold(try taskStore.tasks().filter(\.isEvaluable))
+            : try PredictionsFile.load(path: predictions)
+        if loaded.isEmpty { throw ValidationError("--predictions gold: \(store.db) holds no gradable task (validate first)") }
+        let outputLayout = EvaluationLayout(rawValue: layout)!
         let scope = try EvaluationScope(predictions: loaded, store: taskStore, shard: try shard.map { try Shard(parsing: $0) })
         if !scope.unknownIDs.isEmpty {
             let sample = scope.unknownIDs.sorted().prefix(5).joined(separator: ", ")
@@ -92,8 +109,9 @@ struct EvalCommand: ParsableCommand {
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
         let name = runID ?? Self.defaultRunID(predictions)
         let evaluator = try Evaluator(clones: try clones(for: scope.repositories), environments: builder,
-                                      options: EvaluationOptions(runID: name, evaluationsDirectory: workspace + "/evals", jobs: jobs,
-                                                                 useSandbox: !noSandbox, timeout: timeout))
+                                      options: EvaluationOptions(runID: name,
+                                                                 evaluationsDirectory: workspace + (outputLayout == .swebench ? "/logs/run_evaluation" : "/evals"),
+                                                                 jobs: jobs, useSandbox: !noSandbox, timeout: timeout, layout: outputLayout))
         let interrupt = InterruptWatch(finishing: "predictions")
         defer { interrupt.cancel() }
         let stop = interrupt.stop

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evaluation
 import Foundation
 import Store
 
@@ -47,25 +48,34 @@ struct TasksCommand: ParsableCommand {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write tasks as SWE-bench JSONL (FAIL_TO_PASS/PASS_TO_PASS as JSON strings).")
+        abstract: "Write tasks as a SWE-bench 5 dataset (JSONL) that swebench's harness takes unchanged.",
+        discussion: """
+        By default only gradable tasks: FAIL_TO_PASS non-empty, PASS_TO_FAIL empty, and valid \
+        by Forge's validation (or imported and never validated here). --all writes every task \
+        with status (valid, invalid, error, not_validated) and status_reason. Each row carries \
+        SWE-bench 5's eval_script, log_parser, eval_type, image and image_assets (with a \
+        Dockerfile for the image); fields a task was imported with are written back as they were.
+        """)
     @OptionGroup var store: StoreOptions
     @OptionGroup var selection: TaskSelection
     @Option(help: "Output format; only jsonl.") var format: String = "jsonl"
     @Option(help: ArgumentHelp("Output file (written atomically); standard output if omitted.", valueName: "file"))
     var out: String?
+    @Flag(help: "Every task, with a status field, not only the gradable ones.") var all = false
+    @Option(help: ArgumentHelp("Test id form of the lists: swebench (cut at whitespace, as SWE-bench's pytest log parser reads them) or junit (as recorded).", valueName: "form"))
+    var idFormat: String?
 
     func validate() throws {
         guard format == "jsonl" else { throw ValidationError("--format: unsupported '\(format)', expected jsonl") }
+        if let idFormat, TestIDFormat(rawValue: idFormat) == nil {
+            throw ValidationError("--id-format: unsupported '\(idFormat)', expected swebench or junit")
+        }
     }
 
     func run() throws {
-        let taskStore = try store.open()
-        if let out {
-            let count = try taskStore.exportJSONL(to: out, matching: selection.filter)
-            FileHandle.standardError.write(Data("exported \(count) task(s) to \(out)\n".utf8))
-        } else {
-            _ = try taskStore.exportJSONL(to: FileHandle.standardOutput, matching: selection.filter)
-        }
+        let options = SWEBenchExport.Options(all: all, idFormat: idFormat.flatMap(TestIDFormat.init(rawValue:)))
+        let count = try SWEBenchExport.export(store: try store.open(), matching: selection.filter, options: options, to: out)
+        if let out { FileHandle.standardError.write(Data("exported \(count) task(s) to \(out)\n".utf8)) }
     }
 }
 

@@ -47,10 +47,13 @@ final class ForgeCLITests: XCTestCase {
         XCTAssertTrue(again.output.contains("0 commits walked"), again.output)
         XCTAssertTrue(again.output.contains("0 inserted, 0 updated, 0 unchanged"), again.output)
 
-        XCTAssertEqual(try run(["export", "--db", "a.db", "--out", "a.jsonl"]).status, 0)
+        // Not validated: a plain export leaves them out (SWE-bench grades empty lists as resolved).
+        XCTAssertEqual(try run(["export", "--db", "a.db", "--out", "none.jsonl"]).status, 0)
+        XCTAssertEqual(try String(contentsOfFile: directory + "/none.jsonl", encoding: .utf8), "")
+        XCTAssertEqual(try run(["export", "--db", "a.db", "--all", "--out", "a.jsonl"]).status, 0)
         XCTAssertEqual(try run(["import", "b.jsonl", "--db", "b.db"]).status, 1, "missing file fails")
         XCTAssertEqual(try run(["import", "a.jsonl", "--db", "b.db"]).status, 0)
-        XCTAssertEqual(try run(["export", "--db", "b.db", "--out", "b.jsonl"]).status, 0)
+        XCTAssertEqual(try run(["export", "--db", "b.db", "--all", "--out", "b.jsonl"]).status, 0)
         let first = try String(contentsOfFile: directory + "/a.jsonl", encoding: .utf8)
         let second = try String(contentsOfFile: directory + "/b.jsonl", encoding: .utf8)
         XCTAssertEqual(first.split(separator: "\n").count, 5)
@@ -59,6 +62,7 @@ final class ForgeCLITests: XCTestCase {
         let record = try JSONSerialization.jsonObject(with: Data(first.split(separator: "\n")[0].utf8)) as! [String: Any]
         XCTAssertEqual(record["instance_id"] as? String, "forge-sample__textkit-1")
         XCTAssertTrue(record["FAIL_TO_PASS"] is String)
+        XCTAssertEqual(record["status"] as? String, "not_validated")
         XCTAssertEqual(record["problem_statement"] as? String,
                        "slugify leaves double dashes around punctuation\n`slugify(\"Hello, World!\")` returns `hello--world`; I expected `hello-world`.\nLeading and trailing spaces also leave extra dashes.")
         // Import keeps exactly what export wrote.
