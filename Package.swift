@@ -70,7 +70,7 @@ let package = Package(
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
             "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor", "AgentSandbox", "Synthesis",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Sandbox", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
         .testTarget(name: "GitTests", dependencies: ["Git"]),
