@@ -16,7 +16,7 @@ public struct SandboxServerConfiguration: Sendable {
     public var stopWhenEmpty: Bool
     /// Largest request body (uploads included).
     public var maxBodyBytes: Int
-    /// Actions (every endpoint but `is_alive`) run at once over all sandboxes; more are answered
+    /// Actions (every endpoint but `is_alive` and `close`) run at once over all sandboxes; more are answered
     /// 429 at once. Each holds a thread and usually processes: the bound keeps a client from
     /// starting without end.
     public var maxConcurrentActions: Int
@@ -114,7 +114,9 @@ public final class SandboxServer: Sendable {
         defer { sandbox.touch() }
         let requestID = header("X-Request-ID", of: request)
         if let requestID, let cached = replies.get(sandbox: id, requestID: requestID) { return cached.response }
-        if endpoint != .isAlive {
+        // Liveness and closing are cheap, and closing frees what the bound protects.
+        let bounded = endpoint != .isAlive && endpoint != .close
+        if bounded {
             guard actions.acquire() else {
                 var refused = reply(httpError: RexHTTPError(status: 429, detail: .message(
                     "too many actions at once: this server runs at most \(actions.limit) action\(actions.limit == 1 ? "" : "s") at a time (--max-concurrent-actions); retry later")))
@@ -122,7 +124,7 @@ public final class SandboxServer: Sendable {
                 return refused
             }
         }
-        defer { if endpoint != .isAlive { actions.release() } }
+        defer { if bounded { actions.release() } }
         let body: Data
         do {
             let buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)

@@ -3,6 +3,7 @@ import Environments
 import Evaluation
 import Foundation
 import Sample
+import Sandbox
 import Serving
 import Store
 import XCTest
@@ -16,7 +17,8 @@ import FoundationNetworking
 /// must never get a host file served, parsed, read or written.
 final class FileServingAttackTests: XCTestCase {
     /// A patch whose code, imported by the tests, replaces the run folder's files (the sandbox's
-    /// `$HOME`) with links to `targets` when the interpreter exits, after pytest wrote them.
+    /// `$HOME`) with links to `targets` when the interpreter exits, after pytest wrote them; an
+    /// empty target plants a FIFO instead (which blocks whoever opens it to read).
     private static func linkingHook(_ targets: [String: String]) -> String {
         let pairs = targets.map { "(\(pythonLiteral($0.key)), \(pythonLiteral($0.value)))" }.joined(separator: ", ")
         return """
@@ -29,7 +31,10 @@ final class FileServingAttackTests: XCTestCase {
                     _forge_os.remove(_path)
                 except OSError:
                     pass
-                _forge_os.symlink(_target, _path)
+                if _target:
+                    _forge_os.symlink(_target, _path)
+                else:
+                    _forge_os.mkfifo(_path)
         _forge_atexit.register(_forge_plant)
 
         """
@@ -73,6 +78,40 @@ final class FileServingAttackTests: XCTestCase {
         XCTAssertEqual(scored.status, 200, scored.text)
         XCTAssertEqual(scored.json["status"] as? String, "unresolved", scored.text)
         XCTAssertEqual(scored.json["reward"] as? Double, 0, scored.text)
+        await server.stop()
+    }
+
+    /// A sandboxed command that leaves a link where its log was (a helper's scratch folder is
+    /// reused between runs) must not make the next command's log write through it.
+    func testALogLinkLeftBySandboxedCodeIsNotWrittenThrough() throws {
+        let folder = AttackSample.base.appendingPathComponent("log-link-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let bait = try Bait(in: AttackSample.base.appendingPathComponent("bait-log-link").path)
+        let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: folder))
+        let log = folder + "/helper.log"
+        let plant = try sandbox.run(Command("/bin/sh", ["-c", "rm -f \(log) && ln -s \(bait.path) \(log)"], logPath: log,
+                                            environment: ["PATH": "/usr/bin:/bin"], workingDirectory: folder))
+        XCTAssertTrue(plant.succeeded, plant.logTail())
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: log), bait.path)
+        XCTAssertThrowsError(try sandbox.run(Command("/bin/echo", ["overwritten"], logPath: log, workingDirectory: folder)))
+        bait.assertUntouched()
+    }
+
+    /// FIFOs in place of the log and the JUnit XML must not hang the worker that reads them.
+    func testFIFOsLeftInTheRunFolderDoNotHangScoring() async throws {
+        let sample = try await AttackSample.shared()
+        let task = sample.task(1)
+        let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
+        let patch = try sample.attackPatch(task, afterGold: true) {
+            try appendText(Self.linkingHook(["test.log": "", "junit.xml": ""]), to: file, under: $0)
+        }
+        let server = try await AttackServer.start(sample)
+        var client = AttackClient(base: server.base)
+        client.timeout = 60
+        let scored = try await client.score(task.instanceID, patch)
+        XCTAssertEqual(scored.status, 200, scored.text)
+        XCTAssertEqual(scored.json["reward"] as? Double, 0, "no results were read, so nothing passed: \(scored.text)")
         await server.stop()
     }
 
@@ -132,31 +171,35 @@ final class FileServingAttackTests: XCTestCase {
         let started = try await client.run("mkdir -p d && ln -s \(baitFolder) l && printf '%s' \(shellQuote(swapper)) > /tmp/swap.py "
             + "&& (nohup python3 /tmp/swap.py >/dev/null 2>&1 &) && echo racing")
         XCTAssertEqual(started.json["output"] as? String, "racing\n", "\(started.json)")
-        var reads = 0, decoys = 0
-        try await withThrowingTaskGroup(of: (Bool, Bool).self) { group in
+        var reads = 0, decoys = 0, refusals = 0
+        try await withThrowingTaskGroup(of: (Bool, Bool, Bool).self) { group in
             for worker in 0..<4 {
                 group.addTask {
-                    var leaked = false, decoy = false
+                    var leaked = false, decoy = false, refused = false
                     for round in 0..<150 {
                         if (round + worker) % 2 == 0 {
                             let read = try await client.post("/read_file", ["path": "x/target.txt"])
                             leaked = leaked || "\(read.json)".contains(secret)
                             decoy = decoy || (read.json["content"] as? String) == "decoy\n"
+                            refused = refused || "\(read.json)".contains("PermissionError")
                         } else {
                             _ = try await client.post("/write_file", ["path": "x/target.txt", "content": "decoy\n"])
                         }
                     }
-                    return (leaked, decoy)
+                    return (leaked, decoy, refused)
                 }
             }
-            for try await (leaked, decoy) in group {
+            for try await (leaked, decoy, refused) in group {
                 reads += 1
                 XCTAssertFalse(leaked, "read_file read the host file through the swapped link")
                 if decoy { decoys += 1 }
+                if refused { refusals += 1 }
             }
         }
         XCTAssertEqual(reads, 4)
+        // Both states were seen: the folder (its file read) and the link (refused).
         XCTAssertGreaterThan(decoys, 0, "the race never showed the folder: the test did not exercise the swap")
+        XCTAssertGreaterThan(refusals, 0, "the race never showed the link: the test did not exercise the swap")
         bait.assertUntouched()
         await server.stop()
     }
@@ -255,6 +298,7 @@ final class AttackSandboxServer: @unchecked Sendable {
 struct AttackClient: Sendable {
     let base: String
     var apiKey: String?
+    var timeout: Double = 240
 
     struct Answer: @unchecked Sendable {
         var status: Int
@@ -279,7 +323,7 @@ struct AttackClient: Sendable {
 
     private func send(_ original: URLRequest, key: String??) async throws -> Answer {
         var request = original
-        request.timeoutInterval = 240
+        request.timeoutInterval = timeout
         if let value = key ?? apiKey { request.setValue(value, forHTTPHeaderField: "X-API-Key") }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = response as! HTTPURLResponse
