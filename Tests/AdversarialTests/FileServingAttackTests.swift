@@ -98,8 +98,8 @@ final class FileServingAttackTests: XCTestCase {
         bait.assertUntouched()
     }
 
-    /// FIFOs in place of the log and the JUnit XML must not hang the worker that reads them.
-    func testFIFOsLeftInTheRunFolderDoNotHangScoring() async throws {
+    /// FIFOs in place of the log and the JUnit XML are neither read (a reader would block) nor served.
+    func testFIFOsLeftInTheRunFolderAreNeitherReadNorServed() async throws {
         let sample = try await AttackSample.shared()
         let task = sample.task(1)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
@@ -112,6 +112,13 @@ final class FileServingAttackTests: XCTestCase {
         let scored = try await client.score(task.instanceID, patch)
         XCTAssertEqual(scored.status, 200, scored.text)
         XCTAssertEqual(scored.json["reward"] as? Double, 0, "no results were read, so nothing passed: \(scored.text)")
+        // Nor kept to be served.
+        client.timeout = 10
+        let folder = "/logs/\(try XCTUnwrap(scored.json["patch_key"] as? String).prefixed("patch-"))/\(task.instanceID)"
+        for url in ["\(folder)/test.log", "\(folder)/junit.xml"] {
+            let answer = try await client.get(url)
+            XCTAssertEqual(answer.status, 404, url)
+        }
         await server.stop()
     }
 
