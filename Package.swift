@@ -32,7 +32,8 @@ let package = Package(
 
         // Stage 2: environments, sandboxed test runs, per-test results, validation.
         .target(name: "Sandbox"),
-        .target(name: "TestReports"),
+        // Reads test runners' output files through Sandbox's `SafeFile`: sandboxed code wrote them.
+        .target(name: "TestReports", dependencies: ["Sandbox"]),
         .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")]),
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
@@ -43,7 +44,7 @@ let package = Package(
         .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store"],
                 resources: [.copy("forge_synth.py")]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
-        .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Store", "Git",
+        .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 resources: [.copy("openapi.yaml")]),

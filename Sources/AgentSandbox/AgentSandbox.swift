@@ -17,9 +17,13 @@ public struct AgentSandboxOptions: Sendable {
     public var hiddenPaths: [String]
     /// The bwrap binary; nil finds it on PATH.
     public var bwrapPath: String?
+    /// Largest file `read_file` answers with.
+    public var maxFileBytes: Int
 
-    public init(outputCap: Int = 1 << 20, maxActionTimeout: Double = 1800, hiddenPaths: [String] = [], bwrapPath: String? = nil) {
+    public init(outputCap: Int = 1 << 20, maxActionTimeout: Double = 1800, hiddenPaths: [String] = [], bwrapPath: String? = nil,
+                maxFileBytes: Int = 64 << 20) {
         self.outputCap = outputCap; self.maxActionTimeout = maxActionTimeout; self.hiddenPaths = hiddenPaths; self.bwrapPath = bwrapPath
+        self.maxFileBytes = maxFileBytes
     }
 }
 
@@ -201,7 +205,7 @@ public final class AgentSandbox: @unchecked Sendable {
         let path = try fields.string("path")
         let errors = try fields.optionalString("errors") ?? "strict"
         try lock.withLock { try checkOpen() }
-        return ["content": try workspace.read(path, sandboxRoot: Self.workspacePath, lossy: errors != "strict")]
+        return ["content": try workspace.read(path, sandboxRoot: Self.workspacePath, lossy: errors != "strict", maxBytes: options.maxFileBytes)]
     }
 
     func writeFile(_ fields: RequestFields) throws -> [String: Any] {
@@ -221,8 +225,16 @@ public final class AgentSandbox: @unchecked Sendable {
             try workspace.write(file, to: target, sandboxRoot: Self.workspacePath)
             return [:]
         }
-        let host = try workspace.hostPath(for: target, sandboxRoot: Self.workspacePath, mustExist: false)
-        let inside = Self.workspacePath + String(host.dropFirst((TaskWorkspace.realPath(workspace.path) ?? workspace.path).count))
+        // unzip runs in the sandbox, which sees nothing of the host to write to: the target only
+        // has to name a folder of the workspace.
+        var folders: [Substring] = []
+        for name in try workspace.relativePath(for: target, sandboxRoot: Self.workspacePath).split(separator: "/") where name != "." {
+            guard name == ".." else { folders.append(name); continue }
+            guard folders.popLast() != nil else {
+                throw RexError.permission("[Errno 13] Permission denied: \(pythonRepr(target)): outside the workspace \(Self.workspacePath)")
+            }
+        }
+        let inside = ([Substring(Self.workspacePath)] + folders).joined(separator: "/")
         let stamp: Int = lock.withLock { counter += 1; return counter }
         let archive = "upload-\(stamp).zip"
         try file.write(to: URL(fileURLWithPath: "\(control)/\(archive)"))

@@ -16,11 +16,15 @@ public struct SandboxServerConfiguration: Sendable {
     public var stopWhenEmpty: Bool
     /// Largest request body (uploads included).
     public var maxBodyBytes: Int
+    /// Actions (every endpoint but `is_alive` and `close`) run at once over all sandboxes; more are answered
+    /// 429 at once. Each holds a thread and usually processes: the bound keeps a client from
+    /// starting without end.
+    public var maxConcurrentActions: Int
 
     public init(host: String = "127.0.0.1", port: Int = 8000, apiKey: String? = nil, idleTimeout: Double? = 3600,
-                stopWhenEmpty: Bool = false, maxBodyBytes: Int = 64 << 20) {
+                stopWhenEmpty: Bool = false, maxBodyBytes: Int = 64 << 20, maxConcurrentActions: Int = 32) {
         self.host = host; self.port = port; self.apiKey = apiKey; self.idleTimeout = idleTimeout
-        self.stopWhenEmpty = stopWhenEmpty; self.maxBodyBytes = maxBodyBytes
+        self.stopWhenEmpty = stopWhenEmpty; self.maxBodyBytes = maxBodyBytes; self.maxConcurrentActions = maxConcurrentActions
     }
 }
 
@@ -32,10 +36,14 @@ public final class SandboxServer: Sendable {
     public let host: SandboxHost
     /// The last answer per sandbox by `X-Request-ID`: the client retries with the same id.
     private let replies = ReplyCache()
+    private let key: APIKey?
+    private let actions: ActionSlots
 
     public init(configuration: SandboxServerConfiguration, host: SandboxHost) {
         self.configuration = configuration
         self.host = host
+        key = configuration.apiKey.flatMap(APIKey.init)
+        actions = ActionSlots(limit: configuration.maxConcurrentActions)
     }
 
     /// Serves until cancelled (or, with `stopWhenEmpty`, until the last sandbox closed); then
@@ -88,9 +96,9 @@ public final class SandboxServer: Sendable {
     }
 
     private func authorized(_ request: Request) -> Response? {
-        guard let key = configuration.apiKey, !key.isEmpty else { return nil }
+        guard let key else { return nil }
         guard let given = header("X-API-Key", of: request) else { return reply(httpError: .missingKey) }
-        return given == key ? nil : reply(httpError: .wrongKey)
+        return key.accepts(given) ? nil : reply(httpError: .wrongKey)
     }
 
     private func handle(_ endpoint: Endpoint, _ request: Request, sandboxID: String?) async -> Response {
@@ -106,6 +114,17 @@ public final class SandboxServer: Sendable {
         defer { sandbox.touch() }
         let requestID = header("X-Request-ID", of: request)
         if let requestID, let cached = replies.get(sandbox: id, requestID: requestID) { return cached.response }
+        // Liveness and closing are cheap, and closing frees what the bound protects.
+        let bounded = endpoint != .isAlive && endpoint != .close
+        if bounded {
+            guard actions.acquire() else {
+                var refused = reply(httpError: RexHTTPError(status: 429, detail: .message(
+                    "too many actions at once: this server runs at most \(actions.limit) action\(actions.limit == 1 ? "" : "s") at a time (--max-concurrent-actions); retry later")))
+                refused.headers[.retryAfter] = "1"
+                return refused
+            }
+        }
+        defer { if bounded { actions.release() } }
         let body: Data
         do {
             let buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
@@ -183,6 +202,25 @@ struct StoredReply: @unchecked Sendable {
     var response: Response {
         Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// A counting bound on the actions running at once.
+final class ActionSlots: @unchecked Sendable {
+    let limit: Int
+    private let lock = NSLock()
+    private var running = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot if one is free.
+    func acquire() -> Bool {
+        lock.withLock {
+            guard running < limit else { return false }
+            running += 1
+            return true
+        }
+    }
+    func release() { lock.withLock { running -= 1 } }
 }
 
 final class ReplyCache: @unchecked Sendable {

@@ -48,43 +48,28 @@ struct TaskWorkspace: Sendable {
         return TaskWorkspace(path: path)
     }
 
-    /// The host path of a path the agent names: absolute under `sandboxRoot`, or relative to it.
-    /// Symbolic links are followed on the host only as far as they stay inside the workspace.
-    func hostPath(for requested: String, sandboxRoot: String, mustExist: Bool) throws(RexError) -> String {
-        let relative: String
-        if requested.hasPrefix("/") {
-            let normalized = (requested as NSString).standardizingPath
-            if normalized == sandboxRoot { relative = "" }
-            else if normalized.hasPrefix(sandboxRoot + "/") { relative = String(normalized.dropFirst(sandboxRoot.count + 1)) }
-            else { throw .permission("[Errno 13] Permission denied: \(pythonRepr(requested)): outside the workspace \(sandboxRoot)") }
-        } else {
-            relative = requested
+    /// The path, relative to the workspace, of a path the agent names: absolute under
+    /// `sandboxRoot`, or relative to it. Nothing is resolved here: `SafeFile` walks it from the
+    /// workspace's descriptor, so links (and `..`) are followed only while they stay inside.
+    func relativePath(for requested: String, sandboxRoot: String) throws(RexError) -> String {
+        guard requested.hasPrefix("/") else { return requested }
+        func components(_ path: String) -> [Substring] { path.split(separator: "/").filter { $0 != "." } }
+        let (given, root) = (components(requested), components(sandboxRoot))
+        guard given.starts(with: root) else {
+            throw .permission("[Errno 13] Permission denied: \(pythonRepr(requested)): outside the workspace \(sandboxRoot)")
         }
-        let components = relative.split(separator: "/").map(String.init)
-        if components.contains("..") {
-            throw .permission("[Errno 13] Permission denied: \(pythonRepr(requested)): '..' may not leave the workspace \(sandboxRoot)")
-        }
-        let candidate = ([path] + components).joined(separator: "/")
-        // Resolve links in the longest existing prefix and check it stays inside.
-        var existing = candidate
-        while !FileManager.default.fileExists(atPath: existing), existing.count > path.count {
-            existing = (existing as NSString).deletingLastPathComponent
-        }
-        let root = Self.realPath(path) ?? path
-        guard let resolved = Self.realPath(existing), resolved == root || resolved.hasPrefix(root + "/") else {
-            throw .permission("[Errno 13] Permission denied: \(pythonRepr(requested)): it resolves outside the workspace \(sandboxRoot)")
-        }
-        if mustExist && existing != candidate { throw .fileNotFound("[Errno 2] No such file or directory: \(pythonRepr(requested))") }
-        return existing == candidate ? resolved : resolved + String(candidate.dropFirst(existing.count))
+        return given.dropFirst(root.count).joined(separator: "/")
     }
 
-    func read(_ requested: String, sandboxRoot: String, lossy: Bool) throws(RexError) -> String {
-        let file = try hostPath(for: requested, sandboxRoot: sandboxRoot, mustExist: true)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw .isADirectory("[Errno 21] Is a directory: \(pythonRepr(requested))")
+    /// Reads a file of the workspace. The agent controls every name in it and can swap a folder
+    /// for a link while this runs: the file is opened component by component without following a
+    /// link out of the workspace, and only a regular file is read.
+    func read(_ requested: String, sandboxRoot: String, lossy: Bool, maxBytes: Int) throws(RexError) -> String {
+        let relative = try relativePath(for: requested, sandboxRoot: sandboxRoot)
+        let data: Data
+        do { data = try SafeFile.read(relative, beneath: path, maxBytes: maxBytes, links: .followBeneath(mountedAt: sandboxRoot)) } catch {
+            throw Self.rexError(error, requested: requested, sandboxRoot: sandboxRoot)
         }
-        guard let data = FileManager.default.contents(atPath: file) else { throw .permission("[Errno 13] Permission denied: \(pythonRepr(requested))") }
         if lossy { return String(decoding: data, as: UTF8.self) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw .invalidValue("'utf-8' codec can't decode \(pythonRepr(requested)): not UTF-8 text (pass errors='replace' to read it anyway)")
@@ -92,36 +77,26 @@ struct TaskWorkspace: Sendable {
         return text
     }
 
-    /// Writes `data`, creating parent folders; never through a symbolic link.
+    /// Writes `data` to a regular file of the workspace, creating parent folders, opened as `read` opens.
     func write(_ data: Data, to requested: String, sandboxRoot: String) throws(RexError) {
-        let file = try hostPath(for: requested, sandboxRoot: sandboxRoot, mustExist: false)
-        let parent = (file as NSString).deletingLastPathComponent
-        do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
-            throw .permission("[Errno 13] cannot create the folder of \(pythonRepr(requested)): \(error.localizedDescription)")
+        let relative = try relativePath(for: requested, sandboxRoot: sandboxRoot)
+        do {
+            try SafeFile.write(data, to: relative, beneath: path, links: .followBeneath(mountedAt: sandboxRoot), createFolders: true)
+        } catch {
+            throw Self.rexError(error, requested: requested, sandboxRoot: sandboxRoot)
         }
-        _ = try hostPath(for: requested, sandboxRoot: sandboxRoot, mustExist: false) // the folders made are still inside
-        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            if errno == EISDIR { throw .isADirectory("[Errno 21] Is a directory: \(pythonRepr(requested))") }
-            throw .permission("[Errno \(errno)] \(String(cString: strerror(errno))): \(pythonRepr(requested))")
-        }
-        defer { close(fd) }
-        let written = data.withUnsafeBytes { buffer -> Bool in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
-        if !written { throw .runtime("could not write \(pythonRepr(requested)): \(String(cString: strerror(errno)))") }
     }
 
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = Glibc.realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
+    /// SWE-ReX's answers (Python's exceptions) for what `SafeFile` refused.
+    private static func rexError(_ error: SafeFileError, requested: String, sandboxRoot: String) -> RexError {
+        let name = pythonRepr(requested)
+        switch error {
+        case .notFound: return .fileNotFound("[Errno 2] No such file or directory: \(name)")
+        case .isDirectory: return .isADirectory("[Errno 21] Is a directory: \(name)")
+        case .escapes, .symbolicLink: return .permission("[Errno 13] Permission denied: \(name): it resolves outside the workspace \(sandboxRoot)")
+        case .notRegularFile: return .permission("[Errno 13] Permission denied: \(name): not a regular file")
+        case .tooLarge(_, let limit): return .invalidValue("\(name) is larger than \(limit) bytes")
+        case .system(_, let code): return .permission("[Errno \(code)] \(String(cString: strerror(code))): \(name)")
+        }
     }
 }

@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import Git
 import Mining
+import Sandbox
 import Store
 import TestReports
 import Validation
@@ -242,23 +243,25 @@ public final class Evaluator: @unchecked Sendable {
         return logFormat == "pytest" && (status == 3 || status == 4)
     }
 
-    /// Moves the run's log, JUnit XML and patch logs into the instance folder.
+    /// Moves the run's log, JUnit XML and patch logs into the instance folder: regular files only,
+    /// as the tested code could have left links to host files in their place (the server reads
+    /// what it serves without following links too).
     private func collect(runFolder: String, into folder: String, record: inout TestRunRecord, result: inout InstanceResult) {
         let fileManager = FileManager.default
         let moves = [("test.log", "test.log"), ("junit.xml", "junit.xml"), ("apply.log", "apply.log"),
                      ("model_patch.normalized.diff", "model_patch.applied.diff")]
-        for (from, to) in moves where fileManager.fileExists(atPath: "\(runFolder)/\(from)") {
+        for (from, to) in moves where SafeFile.isRegularFile(atPath: "\(runFolder)/\(from)") {
             try? fileManager.removeItem(atPath: "\(folder)/\(to)")
             try? fileManager.moveItem(atPath: "\(runFolder)/\(from)", toPath: "\(folder)/\(to)")
         }
         try? fileManager.removeItem(atPath: runFolder)
-        if fileManager.fileExists(atPath: folder + "/test.log") {
+        if SafeFile.isRegularFile(atPath: folder + "/test.log") {
             record.logPath = folder + "/test.log"
             result.logFile = "test.log"
         } else {
             record.logPath = nil
         }
-        if fileManager.fileExists(atPath: folder + "/junit.xml") {
+        if SafeFile.isRegularFile(atPath: folder + "/junit.xml") {
             record.junitPath = folder + "/junit.xml"
             result.junitFile = "junit.xml"
         } else {

@@ -121,9 +121,11 @@ public struct CommandResult: Sendable, Hashable, Codable {
     /// Exited with status 0 within the time limit.
     public var succeeded: Bool { termination == .exited(0) && !timedOut && !cancelled }
 
-    /// The last `maxBytes` of the (stdout or merged) log, for error messages; "" if unreadable.
+    /// The last `maxBytes` of the (stdout or merged) log, for error messages; "" if unreadable
+    /// (or no longer a regular file: a sandboxed command may have put a link in its place).
     public func logTail(maxBytes: Int = 4096) -> String {
-        guard let handle = FileHandle(forReadingAtPath: logPath) else { return "" }
+        guard let fd = try? SafeFile.openRegular(atPath: logPath) else { return "" }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
         try? handle.seek(toOffset: size > UInt64(maxBytes) ? size - UInt64(maxBytes) : 0)

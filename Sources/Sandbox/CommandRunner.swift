@@ -71,9 +71,17 @@ final class CappedLog {
     private(set) var kept = 0
     private(set) var dropped = 0
 
+    /// Logs often live in folders an earlier sandboxed command could write (a helper's scratch
+    /// folder is reused): a link it left in the log's place is never followed (ELOOP), and only a
+    /// regular file or a device (/dev/null) is written; a FIFO fails instead of blocking.
     init(path: String, cap: Int) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CommandError.cannotOpenLog(path: path, errno: errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, [S_IFREG, S_IFCHR].contains(info.st_mode & S_IFMT) else {
+            close(fd)
+            throw CommandError.cannotOpenLog(path: path, errno: EINVAL)
+        }
         self.path = path
         self.fd = fd
         self.cap = max(0, cap)

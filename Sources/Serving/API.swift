@@ -24,6 +24,8 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
     case notFound(String)
     /// The store or a file could not be read or written: an infrastructure failure.
     case storage(String)
+    /// The server has an API key and the request's `X-API-Key` is missing or another.
+    case unauthorized
 
     public var description: String {
         switch self {
@@ -40,6 +42,7 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
         case .shuttingDown: return "the server is shutting down"
         case .notFound(let what): return "not found: \(what)"
         case .storage(let why): return "storage failure: \(why)"
+        case .unauthorized: return "missing or wrong API key: send it in the X-API-Key header"
         }
     }
 
@@ -56,6 +59,7 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
         case .shuttingDown: return "shutting_down"
         case .notFound: return "not_found"
         case .storage: return "storage"
+        case .unauthorized: return "unauthorized"
         }
     }
 
@@ -69,6 +73,7 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
         case .deadlineExceeded: return 504
         case .shuttingDown: return 503
         case .storage: return 500
+        case .unauthorized: return 401
         }
     }
 

@@ -2,12 +2,13 @@ import Environments
 import Evaluation
 import Foundation
 import Hummingbird
+import Sandbox
 import ServiceLifecycle
 import Store
 
 /// What `forge serve` is told.
 public struct ServerConfiguration: Sendable {
-    /// Address to listen on; loopback unless told otherwise (the API has no authentication).
+    /// Address to listen on; loopback unless an API key is set (`forge serve` refuses otherwise).
     public var host: String
     /// 0 picks a free port (tests); `RewardServer.run` reports the one bound.
     public var port: Int
@@ -23,6 +24,8 @@ public struct ServerConfiguration: Sendable {
     public var useSandbox: Bool
     /// Test time limit per prediction (seconds); nil: the recipe's, capped at the request timeout.
     public var testTimeout: Double?
+    /// Required in `X-API-Key` on every route but `/health` when set (nil or empty: no key).
+    public var apiKey: String?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, clones: [String: String], evaluationsDirectory: String,
                 snapshotsDirectory: String, scoring: ScoringOptions = ScoringOptions(), maxBodyBytes: Int = 4 << 20,
@@ -81,6 +84,7 @@ public final class RewardServer: Sendable {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RouteMetricsMiddleware(metrics: httpMetrics))
+        if let key = configuration.apiKey.flatMap(APIKey.init) { router.middlewares.add(APIKeyMiddleware(key: key)) }
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in self.metricsText() }
         router.get("/openapi.yaml") { _, _ in self.openAPI() }
@@ -92,7 +96,7 @@ public final class RewardServer: Sendable {
         router.post("/score") { request, _ in await self.score(request) }
         router.get("/logs/:folder/:instance/:file") { _, context in
             await self.log(folder: context.parameters.get("folder") ?? "", instance: context.parameters.get("instance") ?? "",
-                           file: context.parameters.get("file") ?? "", context: context)
+                           file: context.parameters.get("file") ?? "")
         }
         return router
     }
@@ -233,15 +237,17 @@ public final class RewardServer: Sendable {
         "model_patch.applied.diff": "text/x-diff; charset=utf-8", "junit.xml": "application/xml", "report.json": "application/json",
     ]
 
-    func log(folder: String, instance: String, file: String, context: BasicRequestContext) async -> Response {
+    func log(folder: String, instance: String, file: String) async -> Response {
         let isKeyFolder = folder.hasPrefix("patch-") && folder.dropFirst(6).allSatisfy { $0.isHexDigit } && folder.count == 38
         guard isKeyFolder, let type = Self.logFiles[file], !instance.isEmpty, !instance.contains("/"), !instance.hasPrefix(".") else {
             return failure(.notFound("/logs/\(folder)/\(instance)/\(file)"))
         }
-        let path = scoring.evaluator.instanceDirectory(model: folder, instanceID: instance) + "/" + file
-        guard FileManager.default.fileExists(atPath: path) else { return failure(.notFound("/logs/\(folder)/\(instance)/\(file)")) }
+        // The tested code wrote these files in its run folder and could have left links to any
+        // host file instead: only a regular file in the pair's folder itself is served.
+        let directory = scoring.evaluator.instanceDirectory(model: folder, instanceID: instance)
         do {
-            return Response(status: .ok, headers: [.contentType: type], body: try await FileIO().loadFile(path: path, context: context))
+            let data = try await offload { try SafeFile.read(file, beneath: directory) }
+            return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         } catch {
             return failure(.notFound("/logs/\(folder)/\(instance)/\(file)"))
         }
@@ -304,6 +310,20 @@ struct Health: Codable, Hashable, Sendable {
     var queued: Int
     var running: Int
     enum CodingKeys: String, CodingKey { case status, tasks, workers, queueCapacity = "queue_capacity", queued, running }
+}
+
+/// Answers 401 unless the request carries the key in `X-API-Key`; `/health` stays open for
+/// liveness probes (it tells load and task counts, nothing of the tasks).
+struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
+    let key: APIKey
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path == "/health" { return try await next(request, context) }
+        guard let given = request.headers.first(where: { $0.name.canonicalName == "x-api-key" })?.value, key.accepts(given) else {
+            return failure(.unauthorized)
+        }
+        return try await next(request, context)
+    }
 }
 
 /// Counts every answered request by route and status code, and its latency.

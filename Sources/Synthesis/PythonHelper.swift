@@ -85,12 +85,13 @@ struct PythonHelper: Sendable {
 
     var python: String? { environment.venvPath.map { $0 + "/bin/python" } }
 
-    /// Mutation sites per file (paths relative to `tree`).
+    /// Mutation sites per file (paths relative to `tree`). The helper's output files, like every
+    /// file a sandboxed run leaves, are read through `SafeFile`: never through a link it planted.
     func sites(in files: [String], tree: String, scratch: String) throws -> [String: [MutationSite]] {
         struct FileSites: Decodable { var error: String?; var sites: [MutationSite] }
         let out = scratch + "/sites.json"
         try run(["sites", out] + files, tree: tree, scratch: scratch, what: "listing mutation sites")
-        let decoded = try JSONDecoder().decode([String: FileSites].self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        let decoded = try JSONDecoder().decode([String: FileSites].self, from: SafeFile.read(atPath: out))
         return decoded.mapValues(\.sites)
     }
 
@@ -98,7 +99,7 @@ struct PythonHelper: Sendable {
     func compileErrors(in folder: String, scratch: String) throws -> [String: String?] {
         let out = scratch + "/check.json"
         try run(["check", out, folder], tree: folder, scratch: scratch, what: "compiling mutants")
-        return try JSONDecoder().decode([String: String?].self, from: Data(contentsOf: URL(fileURLWithPath: out)))
+        return try JSONDecoder().decode([String: String?].self, from: SafeFile.read(atPath: out))
     }
 
     private func run(_ arguments: [String], tree: String, scratch: String, what: String) throws {
@@ -131,8 +132,9 @@ struct PythonHelper: Sendable {
         return [argv[0], script, "run", "--out", evidencePath] + (trace ? ["--trace"] : []) + ["--"] + argv.dropFirst(3)
     }
 
+    /// What the plugin wrote at `path`; nil when it wrote nothing usable (or left a link there).
     static func evidence(at path: String) -> RunEvidence? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let data = try? SafeFile.read(atPath: path) else { return nil }
         return try? JSONDecoder().decode(RunEvidence.self, from: data)
     }
 }

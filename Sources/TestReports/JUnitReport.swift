@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -22,14 +23,16 @@ public enum JUnitProducer: Sendable, Hashable {
 
 /// Parses JUnit XML (nested `<testsuites>`/`<testsuite>` of any depth) into a `TestReport`.
 public enum JUnitReport {
-    /// Parses a JUnit XML file.
+    /// Parses a JUnit XML file: a regular file itself, never a link (the tested code could have
+    /// replaced it with one to any file on the host), of at most `SafeFile.defaultMaxBytes`.
     /// - Parameter pytestRoot: the directory pytest ran in; when given, pytest classnames whose
     ///   `file` attribute is missing or points elsewhere (inherited tests) are resolved against
     ///   the files that exist there.
     public static func parse(fileAt path: String, producer: JUnitProducer = .automatic,
                              pytestRoot: String? = nil) throws -> TestReport {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TestReportError.unreadable(path: path, reason: "no such file or unreadable")
+        let data: Data
+        do { data = try SafeFile.read(atPath: path) } catch {
+            throw TestReportError.unreadable(path: path, reason: "\(error)")
         }
         return try parse(data: data, source: path, producer: producer, pytestRoot: pytestRoot)
     }
@@ -91,7 +94,7 @@ public enum JUnitReport {
     /// `xctestLog` to take skips (and tests missing from the XML) from it.
     public static func parseSwiftTest(xunitPath: String, xctestLog: String? = nil) throws -> TestReport {
         let paths = [xunitPath, swiftTestingPath(forXUnitPath: xunitPath)]
-            .filter { FileManager.default.fileExists(atPath: $0) }
+            .filter { SafeFile.isRegularFile(atPath: $0) }
         var report = TestReport()
         if paths.isEmpty { report.warn("\(xunitPath): no xunit file written (XCTest needs swift test --parallel)") }
         for path in paths { report = report.merging(try parse(fileAt: path, producer: .swift)) }

@@ -149,7 +149,7 @@ public final class TestRunner: @unchecked Sendable {
         record.timedOut = result.timedOut
         record.resourceLimit = result.resourceLimit?.description
         let report = Self.parseReport(junitPath: junit, logPath: result.logPath, environment: environment, projectDirectory: testbed)
-        record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { fileManager.fileExists(atPath: $0) }
+        record.junitPath = [junit, JUnitReport.swiftTestingPath(forXUnitPath: junit)].first { SafeFile.isRegularFile(atPath: $0) }
         record.results = report.statuses.mapValues(\.rawValue)
         try? fileManager.removeItem(atPath: work) // the tree is reproducible; keep logs only
         return TestRunOutcome(record: record, report: report, failure: nil)
@@ -157,23 +157,25 @@ public final class TestRunner: @unchecked Sendable {
 
     /// JUnit XML first; the runner's log format when there is no usable XML.
     /// `projectDirectory` (still present) resolves pytest ids of inherited tests and collection errors.
+    /// The tested code could replace both files with links to host files: they are read through
+    /// `SafeFile`, so a link reads as no file.
     static func parseReport(junitPath: String, logPath: String, environment: PreparedEnvironment,
                             projectDirectory: String? = nil) -> TestReport {
         if environment.testRunner.logFormat == "xctest" {
             // `swift test` writes XCTest's xunit only with --parallel and Swift Testing's results to a
             // sibling file: merge whichever exist with the XCTest console log.
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            let log = SafeFile.text(atPath: logPath) ?? ""
             if environment.writesJUnit, let report = try? JUnitReport.parseSwiftTest(xunitPath: junitPath, xctestLog: log),
                !report.isEmpty {
                 return report
             }
             return XCTestLog.parse(log)
         }
-        if environment.writesJUnit, FileManager.default.fileExists(atPath: junitPath),
+        if environment.writesJUnit, SafeFile.isRegularFile(atPath: junitPath),
            let report = try? JUnitReport.parse(fileAt: junitPath, pytestRoot: projectDirectory), !report.isEmpty {
             return report
         }
-        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        let log = SafeFile.text(atPath: logPath) ?? ""
         switch environment.testRunner.logFormat {
         case "cargo": return CargoTestLog.parse(log)
         default: return PytestLog.parse(log)

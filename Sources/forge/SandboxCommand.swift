@@ -49,7 +49,7 @@ struct SandboxServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0: any free port).")
     var port: Int = 8000
 
-    @Option(help: "Address to listen on. Keep it on loopback unless an API key is set.")
+    @Option(help: "Address to listen on. Anything but loopback needs --api-key.")
     var host: String = "127.0.0.1"
 
     @Option(help: ArgumentHelp("Key every request must carry in X-API-Key (SWE-ReX's auth token).", valueName: "key"))
@@ -63,6 +63,9 @@ struct SandboxServeCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Longest an action may run, and the limit of actions that name none.", valueName: "seconds"))
     var maxActionTimeout: Double = 1800
+
+    @Option(help: ArgumentHelp("Actions run at once over all sandboxes; more are answered 429 (retry later).", valueName: "n"))
+    var maxConcurrentActions: Int = 32
 
     @OptionGroup var store: StoreOptions
 
@@ -83,6 +86,8 @@ struct SandboxServeCommand: AsyncParsableCommand {
         if outputCap < 1 { throw ValidationError("--output-cap must be positive") }
         if maxActionTimeout <= 0 { throw ValidationError("--max-action-timeout must be positive") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        if maxConcurrentActions < 1 { throw ValidationError("--max-concurrent-actions must be at least 1") }
+        if apiKey == nil && !APIKey.isLoopback(host) { throw CommandFailure(APIKey.refusal(host: host)) }
     }
 
     func run() async throws {
@@ -115,7 +120,8 @@ struct SandboxServeCommand: AsyncParsableCommand {
             }
         }
         let server = SandboxServer(configuration: SandboxServerConfiguration(
-            host: host, port: port, apiKey: apiKey, idleTimeout: idleTimeout > 0 ? idleTimeout : nil, stopWhenEmpty: true), host: sandboxHost)
+            host: host, port: port, apiKey: apiKey, idleTimeout: idleTimeout > 0 ? idleTimeout : nil, stopWhenEmpty: true,
+            maxConcurrentActions: maxConcurrentActions), host: sandboxHost)
         let (host, tasks) = (host, tasks)
         let serving = Task {
             try await server.run { port in

@@ -27,8 +27,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0: any free port).")
     var port: Int = 8080
 
-    @Option(help: "Address to listen on. The API has no authentication: keep it on loopback or behind a proxy.")
+    @Option(help: "Address to listen on. Anything but loopback needs --api-key.")
     var host: String = "127.0.0.1"
+
+    @Option(help: ArgumentHelp("Key every request but GET /health must carry in X-API-Key.", valueName: "key"))
+    var apiKey: String?
 
     @OptionGroup var store: StoreOptions
 
@@ -62,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
         if queue < 0 { throw ValidationError("--queue must not be negative") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if maxBody < 1 { throw ValidationError("--max-body must be positive") }
+        if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
+        if apiKey == nil && !APIKey.isLoopback(host) { throw CommandFailure(APIKey.refusal(host: host)) }
     }
 
     func run() async throws {
@@ -79,13 +84,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port,
             clones: try EvalCommand.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)
                 .mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path },
             evaluationsDirectory: workspace + "/evals", snapshotsDirectory: workspace + "/snapshots",
             scoring: ScoringOptions(workers: jobs, queueCapacity: queue, requestTimeout: timeout), maxBodyBytes: maxBody,
             useSandbox: !noSandbox)
+        configuration.apiKey = apiKey
         let server = try RewardServer(configuration: configuration, store: taskStore, environments: builder)
         let (host, jobs, queue, timeout) = (host, jobs, queue, timeout)
         try await server.run(handleSignals: true) { port in
