@@ -102,11 +102,12 @@ struct EvalCommand: ParsableCommand {
         }
         if !noSandbox {
             do { _ = try Sandbox.probe() } catch {
-                throw ValidationError("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+                throw CommandFailure("\(error)")
             }
         }
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
+                                         options: .init(sandboxInstalls: !noSandbox))
         let name = runID ?? Self.defaultRunID(predictions)
         let evaluator = try Evaluator(clones: try clones(for: scope.repositories), environments: builder,
                                       options: EvaluationOptions(runID: name,

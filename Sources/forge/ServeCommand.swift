@@ -79,11 +79,12 @@ struct ServeCommand: AsyncParsableCommand {
         let repositories = Array(Set(evaluable.map(\.repo))).sorted()
         if !noSandbox {
             do { _ = try Sandbox.probe() } catch {
-                throw ValidationError("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+                throw CommandFailure("\(error)")
             }
         }
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
+                                         options: .init(sandboxInstalls: !noSandbox))
         var configuration = ServerConfiguration(
             host: host, port: port,
             clones: try EvalCommand.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)

@@ -141,11 +141,12 @@ struct SynthCommand: ParsableCommand {
         }
         if options.useSandbox {
             do { _ = try Sandbox.probe() } catch {
-                throw CommandFailure("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+                throw CommandFailure("\(error)")
             }
         }
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
+                                         options: .init(sandboxInstalls: !noSandbox))
         let synthesizer = try Synthesizer(clone: clone, environments: builder, options: options)
 
         let interrupt = InterruptWatch(finishing: "candidates")

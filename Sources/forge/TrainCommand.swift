@@ -255,7 +255,8 @@ struct TrainCommand: ParsableCommand {
     static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, cache: URL?) throws -> PatchRewarder {
         SensitivePaths.register([workspace])
         let book = try RecipeBook(directory: RecipeBook.bundledDirectory())
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
+        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
+                                         options: .init(sandboxInstalls: sandbox))
         let evaluator = try Evaluator(clones: clones, environments: builder,
                                       options: EvaluationOptions(runID: runID, evaluationsDirectory: workspace + "/evals", jobs: jobs, useSandbox: sandbox))
         return try PatchRewarder(evaluator: evaluator, cacheURL: cache)

@@ -70,13 +70,14 @@ struct ValidateCommand: ParsableCommand {
                          jobs: Int, reruns: Int, sandbox: Bool, force: Bool) throws -> ValidationSummary {
         if sandbox {
             do { _ = try Sandbox.probe() } catch {
-                throw CommandFailure("\(error) — install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox")
+                throw CommandFailure("\(error)")
             }
         }
         let repository = try Repository.open(clone)
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
         let environmentsRoot = URL(fileURLWithPath: workspace).appendingPathComponent("envs")
-        let builder = EnvironmentBuilder(root: environmentsRoot, recipes: book)
+        let builder = EnvironmentBuilder(root: environmentsRoot, recipes: book,
+                                         options: .init(sandboxInstalls: !noSandbox))
         let validator = Validator(repository: repository, environments: builder,
                                   options: ValidationOptions(reruns: reruns, jobs: jobs, useSandbox: sandbox,
                                                              runsDirectory: workspace + "/runs"))
