@@ -27,21 +27,24 @@ let package = Package(
 
         // Stage 1: mine merged pull requests into tasks.
         .target(name: "Git", dependencies: ["CGit2"]),
-        .target(name: "Mining", dependencies: ["Git", "Store"]),
+        .target(name: "Mining", dependencies: ["Git", "Store", "PathRules"]),
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // Which paths a patch touches (read as `git apply` reads it) and which are tests or test
+        // infrastructure: the one set of rules mining, validation, synthesis and scoring share.
+        .target(name: "PathRules"),
 
         // Stage 2: environments, sandboxed test runs, per-test results, validation.
         .target(name: "Sandbox"),
         // Reads test runners' output files through Sandbox's `SafeFile`: sandboxed code wrote them.
         .target(name: "TestReports", dependencies: ["Sandbox"]),
         .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store"]),
+        .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
-        .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "Mining"]),
+        .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         .target(name: "Reports", dependencies: ["Store"]),
         // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
         // and reverted PRs, tried with call-map test selection and kept when tests catch them.
-        .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store"],
+        .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
                 resources: [.copy("forge_synth.py")]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
         .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
@@ -75,7 +78,7 @@ let package = Package(
         ], path: "Benchmarks/ForgeBench"),
 
         .testTarget(name: "GitTests", dependencies: ["Git"]),
-        .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store"]),
+        .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store", "PathRules"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
@@ -94,7 +97,7 @@ let package = Package(
         .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
         // Attacks on confinement and scoring, driven through Forge's own entry points.
         .testTarget(name: "AdversarialTests", dependencies: ["forge", "AgentSandbox", "Serving", "Evaluation", "Validation", "Environments",
-                                                             "Sandbox", "TestReports", "Sample", "Mining", "Store", "Git"]),
+                                                             "Sandbox", "TestReports", "Sample", "Mining", "Store", "Git", "PathRules"]),
     ],
     swiftLanguageModes: [.v5]
 )

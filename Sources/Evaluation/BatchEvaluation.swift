@@ -30,6 +30,8 @@ public struct ModelReport: Codable, Hashable, Sendable {
     public var applyMethod: [String: String] = [:]
     public var patchFixes: [String: [String]] = [:]
     public var touchesTestsIDs: [String] = []
+    /// Patches whose changes to the tests affected the run: unresolved, reward 0.
+    public var testsModifiedIDs: [String] = []
     /// Predicted instance ids the store does not know (not scored).
     public var unknownIDs: [String] = []
     /// Instance id → the one-line reason, for errors and patch failures.
@@ -47,7 +49,7 @@ public struct ModelReport: Codable, Hashable, Sendable {
         case model = "model_name_or_path", runID = "run_id"
         case patchApplyFailedInstances = "patch_apply_failed_instances", patchApplyFailedIDs = "patch_apply_failed_ids"
         case applyMethod = "apply_method", patchFixes = "patch_fixes", touchesTestsIDs = "touches_tests_ids"
-        case unknownIDs = "unknown_ids", errorReasons = "error_reasons"
+        case testsModifiedIDs = "tests_modified_ids", unknownIDs = "unknown_ids", errorReasons = "error_reasons"
     }
 
     /// Builds the report from every result of the model (fresh and resumed).
@@ -65,11 +67,12 @@ public struct ModelReport: Codable, Hashable, Sendable {
             case .resolved: resolvedIDs.append(id)
             case .unresolved: unresolvedIDs.append(id)
             case .patchFailed: unresolvedIDs.append(id); patchApplyFailedIDs.append(id)
+            case .testsModified: unresolvedIDs.append(id); testsModifiedIDs.append(id)
             case .emptyPatch: emptyPatchIDs.append(id)
             case .error: errorIDs.append(id)
             }
-            if result.status == .resolved || result.status == .unresolved || result.status == .patchFailed { completedIDs.append(id) }
-            if result.status == .error || result.status == .patchFailed { errorReasons[id] = result.reason }
+            if [.resolved, .unresolved, .patchFailed, .testsModified].contains(result.status) { completedIDs.append(id) }
+            if [.error, .patchFailed, .testsModified].contains(result.status) { errorReasons[id] = result.reason }
             if let method = result.applyMethod { applyMethod[id] = method.rawValue }
             if !result.patchFixes.isEmpty { patchFixes[id] = result.patchFixes.map(\.rawValue) }
             if result.touchesTests { touchesTestsIDs.append(id) }

@@ -1,7 +1,7 @@
 import Environments
 import Foundation
 import Git
-import Mining
+import PathRules
 import Sandbox
 import Store
 import TestReports
@@ -20,11 +20,16 @@ public struct EvaluationOptions: Sendable {
     public var timeout: Double?
     /// Which files each instance folder and the run's report hold.
     public var layout: EvaluationLayout
+    /// SWE-bench's exact semantics, for comparisons: the model patch, then `test_patch` over it
+    /// with only its own files reset; other changes to test infrastructure stay and nothing is
+    /// `tests_modified`. Off (Forge's semantics): every test and test-infrastructure file is put
+    /// back, and a patch whose changes to them affect the run scores `tests_modified`.
+    public var swebenchSemantics: Bool
 
     public init(runID: String, evaluationsDirectory: String, jobs: Int = 1, useSandbox: Bool = true, timeout: Double? = nil,
-                layout: EvaluationLayout = .forge) {
+                layout: EvaluationLayout = .forge, swebenchSemantics: Bool = false) {
         self.runID = runID; self.evaluationsDirectory = evaluationsDirectory; self.jobs = jobs
-        self.useSandbox = useSandbox; self.timeout = timeout; self.layout = layout
+        self.useSandbox = useSandbox; self.timeout = timeout; self.layout = layout; self.swebenchSemantics = swebenchSemantics
     }
 }
 
@@ -58,6 +63,10 @@ public struct InstanceEvaluation: Sendable {
 /// in its own folder tree, so one model's files are never seen by another's.
 public final class Evaluator: @unchecked Sendable {
     public let options: EvaluationOptions
+    /// Names the scoring rules; stores of verdicts (the reward server's, RL's `rewards.jsonl`)
+    /// key on it, so a verdict reached under older rules — before test infrastructure was put
+    /// back, say — is never reused. Change it whenever the same patch could score differently.
+    public static let scoringRules = "forge-2:tests-restored"
     private struct Clone {
         let validator: Validator
         let runner: TestRunner
@@ -88,7 +97,7 @@ public final class Evaluator: @unchecked Sendable {
 
     /// `<evals>/<runID>/<model>/<instance_id>`: patch.diff, test.log, junit.xml, apply.log, report.json.
     public func instanceDirectory(model: String, instanceID: String) -> String {
-        "\(runDirectory)/\(Prediction.directoryName(model: model))/\(instanceID)"
+        "\(runDirectory)/\(Prediction.directoryName(model: model))/\(Identifier.pathComponent(instanceID))"
     }
 
     /// Where Forge's full result for one prediction is kept (what a resumed run reads).
@@ -123,8 +132,7 @@ public final class Evaluator: @unchecked Sendable {
     private func score(_ prediction: Prediction, task: TaskRecord, folder: String, into result: inout InstanceResult,
                        runs: inout [TestRunRecord], environment environmentRecord: inout EnvironmentRecord?) throws {
         let patch = prediction.patch ?? ""
-        let touched = PatchText.touchedPaths(patch)
-        result.testPathsTouched = touched.filter { PathClassifier.category(of: $0) == .test }
+        result.testPathsTouched = PatchPaths.touched(patch).filter { TestInfrastructure.kind(of: $0) != nil }
         if prediction.isEmptyPatch {
             result.status = .emptyPatch
             result.reason = "no patch"
@@ -152,30 +160,34 @@ public final class Evaluator: @unchecked Sendable {
         if let timeout = options.timeout { environment.testTimeout = timeout }
 
         // SWE-bench applies the model patch, resets the files test_patch changes and applies
-        // test_patch. Applying test_patch first and leaving those files out of the model patch
-        // gives the same tree without tripping over the test patch's context.
-        let testPatchFiles = Set(TestFiles.changed(in: task.testPatch) + PatchText.touchedPaths(task.testPatch))
-        let (modelPatch, replaced) = PatchText.removing(paths: testPatchFiles, from: patch)
-        result.replacedByTestPatch = replaced
-        let applier = ModelPatchApplier()
-        var patches = [(name: "test_patch", text: task.testPatch)]
-        if PatchText.sections(of: modelPatch).isEmpty && !replaced.isEmpty {
-            applier.markNothingToApply()
-        } else {
-            patches.append((name: ModelPatchApplier.modelPatchName, text: modelPatch))
-        }
-        var spec = TestRunSpec(task: task, phase: .after, attempt: 0, patches: patches,
+        // test_patch. So does Forge, and it resets every other test-infrastructure file too
+        // (`TestInfrastructureGuard`), judging the tree the patch tools left rather than the patch text.
+        let testFiles = Self.testFiles(holding: task.failToPass + task.passToPass, ecosystem: environment.ecosystem)
+        let testPatchPaths = Set(PatchPaths.touched(task.testPatch))
+        let applier = ModelPatchApplier(testPatchPaths: testPatchPaths, runTestFiles: testFiles.map(Set.init),
+                                        swebenchSemantics: options.swebenchSemantics)
+        var spec = TestRunSpec(task: task, phase: .after, attempt: 0,
+                               patches: [(name: ModelPatchApplier.modelPatchName, text: patch), (name: "test_patch", text: task.testPatch)],
                                runsDirectory: runDirectory, purpose: Prediction.directoryName(model: prediction.model))
-        spec.testFiles = Self.testFiles(holding: task.failToPass + task.passToPass, ecosystem: environment.ecosystem)
+        spec.testFiles = testFiles
         spec.patchApplier = applier
         let outcome = try clone.runner.run(spec, environment: environment)
         var record = outcome.record
         record.purpose = "eval"
         result.applyMethod = applier.appliedWith
         result.patchFixes = applier.repairs
+        result.restoredTestFiles = applier.restoredPaths
+        result.replacedByTestPatch = applier.restoredPaths.filter(testPatchPaths.contains)
         collect(runFolder: spec.folder, into: folder, record: &record, result: &result)
         runs.append(record)
 
+        let affecting = applier.runAffectingChanges
+        if !affecting.isEmpty {
+            result.status = .testsModified
+            result.reason = "the patch changes the tests or their infrastructure (put back, tests not run): "
+                + affecting.prefix(3).joined(separator: ", ") + (affecting.count > 3 ? ", …" : "")
+            return
+        }
         if case .patchDidNotApply(let name, let message)? = outcome.failure {
             if name == ModelPatchApplier.modelPatchName {
                 result.status = .patchFailed

@@ -11,6 +11,9 @@ public enum EvaluationStatus: String, Codable, Hashable, Sendable, CaseIterable 
     case emptyPatch = "empty_patch"
     /// The model patch applied with none of the methods tried.
     case patchFailed = "patch_failed"
+    /// The model patch changed the tests or their infrastructure in a way that affects the run
+    /// (`TestInfrastructure.affectsRun`): reward 0, tests not run. Never under SWE-bench semantics.
+    case testsModified = "tests_modified"
     /// Infrastructure: environment missing or failed, sandbox failure, timeout, test patch did
     /// not apply, task not evaluable, no clone.
     case error
@@ -35,8 +38,11 @@ public struct InstanceResult: Codable, Hashable, Sendable {
     /// Paths of the model patch that look like tests (flagged; kept, as SWE-bench keeps them).
     public var testPathsTouched: [String]
     /// Files the model patch changed that `test_patch` also changes: `test_patch`'s version wins
-    /// (SWE-bench resets them before applying it), so those sections are left out.
+    /// (SWE-bench resets them before applying it).
     public var replacedByTestPatch: [String]
+    /// Every test or test-infrastructure file the model patch changed, put back to base +
+    /// `test_patch` before the tests ran (those of `replacedByTestPatch` included).
+    public var restoredTestFiles: [String]
     public var failToPass: TestListStatus
     public var passToPass: TestListStatus
     public var environmentKey: String?
@@ -50,12 +56,12 @@ public struct InstanceResult: Codable, Hashable, Sendable {
 
     public init(instanceID: String, model: String, status: EvaluationStatus, reason: String = "",
                 applyMethod: ApplyMethod? = nil, patchFixes: [PatchText.Fix] = [], testPathsTouched: [String] = [],
-                replacedByTestPatch: [String] = [], failToPass: TestListStatus = .init(), passToPass: TestListStatus = .init(),
+                replacedByTestPatch: [String] = [], restoredTestFiles: [String] = [], failToPass: TestListStatus = .init(), passToPass: TestListStatus = .init(),
                 environmentKey: String? = nil, testCommand: [String] = [], exitStatus: Int? = nil, timedOut: Bool = false,
                 wallSeconds: Double = 0, logFile: String? = nil, junitFile: String? = nil) {
         self.instanceID = instanceID; self.model = model; self.status = status; self.reason = reason
         self.applyMethod = applyMethod; self.patchFixes = patchFixes; self.testPathsTouched = testPathsTouched
-        self.replacedByTestPatch = replacedByTestPatch; self.failToPass = failToPass; self.passToPass = passToPass
+        self.replacedByTestPatch = replacedByTestPatch; self.restoredTestFiles = restoredTestFiles; self.failToPass = failToPass; self.passToPass = passToPass
         self.environmentKey = environmentKey; self.testCommand = testCommand; self.exitStatus = exitStatus
         self.timedOut = timedOut; self.wallSeconds = wallSeconds; self.logFile = logFile; self.junitFile = junitFile
     }
@@ -71,7 +77,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         // Forge's.
         case instanceID = "instance_id", model = "model_name_or_path", status, reason
         case applyMethod = "apply_method", patchFixes = "patch_fixes", testPathsTouched = "touches_tests"
-        case replacedByTestPatch = "replaced_by_test_patch", environmentKey = "environment_key"
+        case replacedByTestPatch = "replaced_by_test_patch", restoredTestFiles = "restored_test_files", environmentKey = "environment_key"
         case testCommand = "test_command", exitStatus = "exit_status", timedOut = "timed_out"
         case wallSeconds = "wall_seconds", logFile = "log_file", junitFile = "junit_file"
     }
@@ -101,6 +107,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
         try container.encode(patchFixes, forKey: .patchFixes)
         try container.encode(testPathsTouched, forKey: .testPathsTouched)
         try container.encode(replacedByTestPatch, forKey: .replacedByTestPatch)
+        try container.encode(restoredTestFiles, forKey: .restoredTestFiles)
         try container.encodeIfPresent(environmentKey, forKey: .environmentKey)
         try container.encode(testCommand, forKey: .testCommand)
         try container.encodeIfPresent(exitStatus, forKey: .exitStatus)
@@ -121,6 +128,7 @@ public struct InstanceResult: Codable, Hashable, Sendable {
                   patchFixes: try container.decode([PatchText.Fix].self, forKey: .patchFixes),
                   testPathsTouched: try container.decode([String].self, forKey: .testPathsTouched),
                   replacedByTestPatch: try container.decode([String].self, forKey: .replacedByTestPatch),
+                  restoredTestFiles: try container.decodeIfPresent([String].self, forKey: .restoredTestFiles) ?? [],
                   failToPass: try tests.decode(TestListStatus.self, forKey: .failToPass),
                   passToPass: try tests.decode(TestListStatus.self, forKey: .passToPass),
                   environmentKey: try container.decodeIfPresent(String.self, forKey: .environmentKey),

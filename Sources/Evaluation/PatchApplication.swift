@@ -1,4 +1,5 @@
 import Foundation
+import PathRules
 import Sandbox
 import Validation
 
@@ -12,13 +13,11 @@ public enum ApplyMethod: String, Codable, Hashable, Sendable, CaseIterable {
     case patchFuzz = "patch_fuzz"
     /// `git apply` on the patch exactly as submitted, CRLF kept: for files that really use CRLF.
     case gitApplyOriginal = "git_apply_original"
-    /// Nothing was left to apply: the patch only touched files that `test_patch` replaces.
-    case nothingToApply = "nothing_to_apply"
 }
 
-/// Applies a run's patches: `test_patch` with plain `git apply`, the model's patch with
-/// SWE-bench-style forgiveness — repairs first, then ever looser tools until one works. Every
-/// attempt is logged to `<scratch>/apply.log`. One instance per run: it remembers what worked.
+/// Applies a run's patches: the model's patch with SWE-bench-style forgiveness — repairs first,
+/// then ever looser tools until one works — then the tests put back, then `test_patch` with
+/// plain `git apply`. Every attempt is logged to `<scratch>/apply.log`. One instance per run: it remembers what worked.
 final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
     static let modelPatchName = "model_patch"
 
@@ -32,14 +31,53 @@ final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
     /// The repairs the model patch needed.
     var repairs: [PatchText.Fix] { lock.withLock { fixes } }
 
-    func apply(_ patch: String, named name: String, in workDirectory: String, scratch: String, index: Int) throws -> String? {
-        let log = "\(scratch)/apply.log"
-        guard name == Self.modelPatchName else {
-            let file = "\(scratch)/\(name).diff"
-            try patch.write(toFile: file, atomically: true, encoding: .utf8)
-            return try run(["git", "apply", "--whitespace=nowarn", "--binary", file], label: "\(name): git apply",
-                           in: workDirectory, log: log)
+    /// The files `test_patch` touches, put back after the model patch.
+    private let testPatchPaths: Set<String>
+    /// The test files the run executes (nil: the whole suite).
+    private let runTestFiles: Set<String>?
+    /// SWE-bench's exact semantics: only `test_patch`'s files are put back, and nothing stops the run.
+    private let swebenchSemantics: Bool
+    private var restored: [TestInfrastructureGuard.Change] = []
+
+    /// Guarded files the model patch changed, put back before `test_patch` was applied.
+    var restoredPaths: [String] { lock.withLock { restored.map(\.path) } }
+    /// Those changes that affect the run (`TestInfrastructure.affectsRun`); never any under SWE-bench semantics.
+    var runAffectingChanges: [String] {
+        lock.withLock {
+            swebenchSemantics ? [] : restored.filter {
+                TestInfrastructure.affectsRun($0.path, kind: $0.kind, runTestFiles: runTestFiles, testPatchPaths: testPatchPaths)
+            }.map(\.path)
         }
+    }
+
+    init(testPatchPaths: Set<String>, runTestFiles: Set<String>?, swebenchSemantics: Bool) {
+        self.testPatchPaths = testPatchPaths; self.runTestFiles = runTestFiles; self.swebenchSemantics = swebenchSemantics
+    }
+
+    /// Applies the model patch (first, on the base tree, as the model saw it) and puts the tests
+    /// back; then `test_patch` over them. A model patch whose changes to the tests affect the run
+    /// stops it here (Forge's semantics): the message names them and `runAffectingChanges` says so.
+    func apply(_ patch: String, named name: String, in workDirectory: String, scratch: String, index: Int) throws -> String? {
+        guard name == Self.modelPatchName else {
+            return try applyPlain(patch, named: name, in: workDirectory, scratch: scratch)
+        }
+        let guardian = TestInfrastructureGuard(work: workDirectory, testPatchPaths: testPatchPaths, allInfrastructure: !swebenchSemantics)
+        if let failure = try applyModelPatch(patch, in: workDirectory, scratch: scratch) { return failure }
+        let changes = try guardian.restore()
+        lock.withLock { restored = changes }
+        let affecting = runAffectingChanges
+        return affecting.isEmpty ? nil : "the patch changes the tests or their infrastructure: " + affecting.joined(separator: ", ")
+    }
+
+    private func applyPlain(_ patch: String, named name: String, in workDirectory: String, scratch: String) throws -> String? {
+        let file = "\(scratch)/\(name).diff"
+        try patch.write(toFile: file, atomically: true, encoding: .utf8)
+        return try run(["git", "apply", "--whitespace=nowarn", "--binary", file], label: "\(name): git apply",
+                       in: workDirectory, log: "\(scratch)/apply.log")
+    }
+
+    private func applyModelPatch(_ patch: String, in workDirectory: String, scratch: String) throws -> String? {
+        let log = "\(scratch)/apply.log"
         let (text, repairs) = PatchText.normalized(patch)
         lock.withLock { fixes = repairs }
         let file = "\(scratch)/model_patch.normalized.diff"
@@ -76,9 +114,6 @@ final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
         }
         return messages.joined(separator: "\n")
     }
-
-    /// Records that there was nothing to apply.
-    func markNothingToApply() { lock.withLock { method = .nothingToApply } }
 
     /// Runs one tool; nil when it succeeded, else the last lines of its output.
     private func run(_ argv: [String], label: String, in directory: String, log: String) throws -> String? {

@@ -54,8 +54,9 @@ public enum PredictionsFile {
         tasks.map { Prediction(instanceID: $0.instanceID, model: goldName, patch: $0.patch) }
     }
 
-    /// Reads and checks every prediction: each must be an object with a non-empty string
-    /// `instance_id`, a string `model_name_or_path` and a string or null `model_patch`; an
+    /// Reads and checks every prediction: each must be an object with a string `instance_id` and
+    /// a string `model_name_or_path` that are safe in paths (`Identifier`), and a string or null
+    /// `model_patch`; an
     /// instance id may appear once per model. Throws `PredictionsError` naming the first culprit.
     public static func load(path: String) throws -> [Prediction] {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -105,6 +106,13 @@ public enum PredictionsFile {
         }
         guard let model = fields["model_name_or_path"] as? String, !model.isEmpty else {
             throw fail(fields["model_name_or_path"] == nil ? "missing model_name_or_path" : "model_name_or_path must be a non-empty string")
+        }
+        // Both become folder names: checked here, before anything is written.
+        do {
+            try Identifier.checkInstanceID(id)
+            try Identifier.checkModelName(model)
+        } catch {
+            throw fail(error.description)
         }
         let patch: String?
         switch fields["model_patch"] {

@@ -1,5 +1,6 @@
 import Foundation
 import Git
+import PathRules
 import Store
 
 /// Builds one task from one landed pull request: base commit, split patches, statement, hints.

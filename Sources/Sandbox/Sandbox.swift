@@ -135,7 +135,11 @@ public struct SandboxPolicy: Sendable, Hashable {
         for bind in binds {
             guard let top = (["/tmp", "/dev/shm"] + hiddenDirectories).first(where: { bind.destination.hasPrefix($0 + "/") }) else { continue }
             var path = (bind.destination as NSString).deletingLastPathComponent
-            while path.count > top.count, opened.insert(path).inserted {
+            // Directories of another bind (the interpreter's, holding uv's) are the host's, not made here.
+            let mountedElsewhere = { (candidate: String) in
+                binds.contains { candidate == $0.destination || candidate.hasPrefix($0.destination + "/") }
+            }
+            while path.count > top.count, !mountedElsewhere(path), opened.insert(path).inserted {
                 path = (path as NSString).deletingLastPathComponent
             }
         }

@@ -117,6 +117,13 @@ public struct ScoreRequest: Hashable, Sendable {
         case let text as String: model = text
         default: throw .malformedBody("model_name_or_path must be a string")
         }
+        // Both name folders of the stored result: checked before anything is looked up or written.
+        do {
+            try Identifier.checkInstanceID(instanceID)
+            if let model { try Identifier.checkModelName(model) }
+        } catch {
+            throw .malformedBody(error.description)
+        }
         return ScoreRequest(instanceID: instanceID, patch: patch, model: model)
     }
 
@@ -127,7 +134,7 @@ public struct ScoreRequest: Hashable, Sendable {
 enum SHA256Key {
     static func of(instanceID: String, patch: String) -> String {
         // NUL cannot occur in an instance id, so no two pairs give the same text.
-        String(Environments.SHA256.hex(instanceID + "\u{0}" + patch).prefix(32))
+        String(Environments.SHA256.hex(Evaluator.scoringRules + "\u{0}" + instanceID + "\u{0}" + patch).prefix(32))
     }
 }
 
@@ -196,7 +203,7 @@ public struct ScoreResponse: Codable, Hashable, Sendable {
         resolved = result.status == .resolved
         switch result.status {
         case .resolved: reward = 1
-        case .unresolved, .emptyPatch, .patchFailed: reward = 0
+        case .unresolved, .emptyPatch, .patchFailed, .testsModified: reward = 0
         case .error: reward = nil
         }
         error = result.status == .error
@@ -205,7 +212,7 @@ public struct ScoreResponse: Codable, Hashable, Sendable {
         f2pTotal = task.failToPass.count
         p2pPassed = result.passToPass.success.count
         p2pTotal = task.passToPass.count
-        let base = "/logs/\(ScoringService.folderName(key: key))/\(result.instanceID)/"
+        let base = "/logs/\(ScoringService.folderName(key: key))/\(Identifier.pathComponent(result.instanceID))/"
         logURL = base + (result.logFile ?? "report.json")
         reportURL = base + "report.json"
         reason = result.reason

@@ -256,6 +256,7 @@ public final class RewardServer: Sendable {
     // MARK: - Helpers
 
     private func lookUp(_ id: String) throws -> TaskRecord {
+        do { try Identifier.checkInstanceID(id) } catch { throw ServingError.badQuery(error.description) }
         let found: TaskRecord?
         do { found = try store.task(id: id) } catch { throw ServingError.storage("\(error)") }
         guard let found else { throw ServingError.unknownInstance(id) }

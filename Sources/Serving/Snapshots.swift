@@ -63,7 +63,7 @@ public final class Snapshots: @unchecked Sendable {
         }
     }
 
-    private func folder(for task: TaskRecord) -> String { "\(root)/\(task.instanceID)-\(task.baseCommit)" }
+    private func folder(for task: TaskRecord) -> String { "\(root)/\(Identifier.pathComponent(task.instanceID))-\(Identifier.pathComponent(task.baseCommit))" }
 
     /// Called with `lock` held.
     private func open(_ task: TaskRecord) throws -> (Repository, ObjectID) {

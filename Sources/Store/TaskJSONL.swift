@@ -75,6 +75,11 @@ public enum TaskJSONL {
         let tasks = firstByte == UInt8(ascii: "[") ? try readArray(data, path: path) : try readLines(data, path: path)
         var firstPosition: [String: Int] = [:]
         for (position, task) in tasks {
+            do { try Identifier.checkInstanceID(task.instanceID) } catch {
+                throw firstByte == UInt8(ascii: "[")
+                    ? StoreError.malformedElement(file: path, index: position, field: "instance_id", reason: error.description)
+                    : StoreError.malformedLine(file: path, line: position, field: "instance_id", reason: error.description)
+            }
             if let first = firstPosition[task.instanceID] {
                 let reason = "duplicate instance_id '\(task.instanceID)' (first at \(firstByte == UInt8(ascii: "[") ? "element" : "line") \(first))"
                 throw firstByte == UInt8(ascii: "[")

@@ -76,6 +76,9 @@ extension TaskStore {
         var report = MergeReport()
         let incomingTasks = try TaskRow.order(Column("instance_id")).fetchCursor(source)
         while let incoming = try incomingTasks.next() {
+            do { try Identifier.checkInstanceID(incoming.instanceID) } catch {
+                throw StoreError.invalidTask(instanceID: incoming.instanceID, field: "instance_id", reason: "in the store merged from: \(error)")
+            }
             guard let existing = try TaskRow.fetchOne(db, key: incoming.instanceID) else {
                 try incoming.insert(db)
                 report.tasks.inserted += 1

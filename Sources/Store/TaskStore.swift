@@ -207,6 +207,9 @@ public final class TaskStore: Sendable {
         var counts = UpsertCounts()
         let now = Date()
         for task in tasks {
+            do { try Identifier.checkInstanceID(task.instanceID) } catch {
+                throw StoreError.invalidTask(instanceID: task.instanceID, field: "instance_id", reason: error.description)
+            }
             let row = try TaskRow(task, updatedAt: now)
             if let stored = try TaskRow.fetchOne(db, key: task.instanceID) {
                 if stored.task == task {

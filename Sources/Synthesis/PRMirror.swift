@@ -17,7 +17,7 @@ enum PRMirror {
             guard !files.isEmpty, files.allSatisfy({ $0.hasSuffix(fileExtension) && !SynthesisSource.isTestPath($0) }),
                   !task.patch.contains("\nnew file mode"), !task.patch.contains("\ndeleted file mode"),
                   !task.patch.contains("\nrename from") else { continue }
-            let folder = "\(source.scratch)/pr-mirror/\(task.instanceID)"
+            let folder = "\(source.scratch)/pr-mirror/\(Identifier.pathComponent(task.instanceID))"
             try? FileManager.default.removeItem(atPath: folder)
             let work = folder + "/work"
             do {

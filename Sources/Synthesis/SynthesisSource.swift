@@ -1,6 +1,7 @@
 import Environments
 import Foundation
 import Git
+import PathRules
 import Store
 import TestReports
 import Validation
@@ -121,13 +122,11 @@ final class SynthesisSource: @unchecked Sendable {
         return files.sorted()
     }
 
+    /// Tests and test infrastructure (the shared rules), docs, examples and build scripts.
     static func isTestPath(_ path: String) -> Bool {
-        let parts = path.split(separator: "/")
-        let name = parts.last.map(String.init) ?? path
-        if name == "conftest.py" || name.hasPrefix("test_") || name.hasSuffix("_test.py") || name.hasSuffix("Tests.swift") { return true }
-        return parts.dropLast().contains { ["test", "tests", "testing", "Tests"].contains($0) }
-            || path.hasPrefix("docs/") || path.hasPrefix("doc/") || path.hasPrefix("examples/")
-            || name == "setup.py" || name == "noxfile.py" || name == "Package.swift"
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return TestInfrastructure.kind(of: path) != nil || PathClassifier.category(of: path) != .code
+            || path.hasPrefix("examples/") || name == "setup.py" || name == "noxfile.py" || name == "Package.swift"
     }
 
     /// Passing tests that call any of `functions` (`path:first line`) or, when the edits' functions

@@ -49,7 +49,7 @@ public final class PatchRewarder: @unchecked Sendable {
 
     /// A verdict holds for one patch against one version of a task's tests.
     static func testsSHA(_ task: TaskRecord) -> String {
-        SHA256.hex(([task.testPatch] + task.failToPass + ["|"] + task.passToPass).joined(separator: "\n"))
+        SHA256.hex(([Evaluator.scoringRules, task.testPatch] + task.failToPass + ["|"] + task.passToPass).joined(separator: "\n"))
     }
 
     static func key(_ task: TaskRecord, patchSHA: String) -> String { task.instanceID + "@" + patchSHA + "@" + testsSHA(task) }

@@ -1,6 +1,7 @@
 import Environments
 import Foundation
 import Git
+import PathRules
 import Sandbox
 import Store
 import TestReports
@@ -37,7 +38,7 @@ public struct TestRunSpec: Sendable {
     }
 
     public var folder: String {
-        "\(runsDirectory)/\(purpose)/\(task.instanceID)/\(phase.rawValue)-\(attempt)"
+        "\(runsDirectory)/\(purpose)/\(Identifier.pathComponent(task.instanceID))/\(phase.rawValue)-\(attempt)"
     }
 }
 
@@ -222,20 +223,8 @@ enum PatchApplier {
 
 /// Which test files a task's test patch touches: SWE-bench runs those, not the whole suite.
 public enum TestFiles {
-    public static func changed(in patch: String) -> [String] {
-        var files: [String] = []
-        var current: String?
-        for line in patch.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("diff --git ") {
-                if let current { files.append(current) }
-                current = line.range(of: " b/", options: .backwards).map { String(line[$0.upperBound...]) }
-            } else if line == "+++ /dev/null" {
-                current = nil // deleted file
-            }
-        }
-        if let current { files.append(current) }
-        return files
-    }
+    /// The files the patch leaves behind, named as `git apply` names them (`PatchPaths`).
+    public static func changed(in patch: String) -> [String] { PatchPaths.written(patch) }
 
     /// Runnable test files for the ecosystem; empty means "run the whole suite".
     public static func selected(from testPatch: String, ecosystem: Ecosystem) -> [String] {

@@ -13,11 +13,15 @@ struct EvalCommand: ParsableCommand {
         discussion: """
         Reads JSONL, a JSON list or an object keyed by instance id of {instance_id, \
         model_name_or_path, model_patch}, or 'gold' (the tasks' own patches). For each \
-        prediction: export base_commit into a fresh folder, apply test_patch and the model patch \
-        (CRLF and a missing final newline repaired; then git apply, git apply --recount \
-        --inaccurate-eof, patch -p1 --fuzz=3), and run only the files holding the task's \
-        FAIL_TO_PASS and PASS_TO_PASS tests in the task's environment (built or reused under \
-        WORKSPACE/envs). Resolved iff every one of those tests passes.
+        prediction: export base_commit into a fresh folder, apply the model patch (CRLF and a \
+        missing final newline repaired; then git apply, git apply --recount --inaccurate-eof, \
+        patch -p1 --fuzz=3), put every test and test-infrastructure file (conftest.py, test \
+        folders, pytest configuration, sitecustomize.py, …) back to base, apply test_patch, and \
+        run only the files holding the task's FAIL_TO_PASS and PASS_TO_PASS tests in the task's \
+        environment (built or reused under WORKSPACE/envs). Resolved iff every one of those tests \
+        passes. A patch whose changes to the tests affect the run is tests_modified (not run, \
+        unresolved); --swebench-semantics keeps SWE-bench's rules instead (only test_patch's \
+        files are reset, nothing is tests_modified) for comparisons with its harness.
 
         --layout swebench (the default) writes SWE-bench's layout under \
         WORKSPACE/logs/run_evaluation/RUN-ID/: MODEL/INSTANCE/{report.json, test_output.txt, \
@@ -25,7 +29,7 @@ struct EvalCommand: ParsableCommand {
         counting (no report.json for errors or patches that did not apply; test_output.txt has \
         SWE-bench's markers, so swebench's get_logs_eval regrades it). --layout forge writes \
         WORKSPACE/evals/RUN-ID/MODEL.RUN-ID.json (SWE-bench's report keys plus \
-        patch_apply_failed_ids, apply_method, touches_tests_ids) and per-instance folders \
+        patch_apply_failed_ids, apply_method, touches_tests_ids, tests_modified_ids) and per-instance folders \
         WORKSPACE/evals/RUN-ID/MODEL/INSTANCE/ (patch.diff, apply.log, test.log, junit.xml, \
         report.json). Infrastructure errors (environment, sandbox, timeout) are kept apart from \
         model failures. Results are saved as they finish: the same command resumes; \
@@ -73,6 +77,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Score every prediction again, finished or not.")
     var force = false
 
+    @Flag(help: ArgumentHelp("SWE-bench's exact semantics: the model patch, then test_patch over it; other test-infrastructure changes stay and nothing is tests_modified. The default run id gets a -swebench suffix."))
+    var swebenchSemantics = false
+
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if EvaluationLayout(rawValue: layout) == nil {
@@ -108,11 +115,13 @@ struct EvalCommand: ParsableCommand {
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
                                          options: .init(sandboxInstalls: !noSandbox))
-        let name = runID ?? Self.defaultRunID(predictions)
+        // Runs under the two semantics keep apart, so resuming one never reuses the other's verdicts.
+        let name = runID ?? Self.defaultRunID(predictions) + (swebenchSemantics ? "-swebench" : "")
         let evaluator = try Evaluator(clones: try clones(for: scope.repositories), environments: builder,
                                       options: EvaluationOptions(runID: name,
                                                                  evaluationsDirectory: workspace + (outputLayout == .swebench ? "/logs/run_evaluation" : "/evals"),
-                                                                 jobs: jobs, useSandbox: !noSandbox, timeout: timeout, layout: outputLayout))
+                                                                 jobs: jobs, useSandbox: !noSandbox, timeout: timeout, layout: outputLayout,
+                                                                 swebenchSemantics: swebenchSemantics))
         let interrupt = InterruptWatch(finishing: "predictions")
         defer { interrupt.cancel() }
         let stop = interrupt.stop

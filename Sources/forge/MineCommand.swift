@@ -86,6 +86,8 @@ struct MineCommand: ParsableCommand {
     func run() throws {
         let repository = try Repository.open(clone)
         let name = try repo ?? Self.inferRepoName(clone: clone)
+        // Task ids (`owner__name-N`) are built from it and become folder names.
+        do { try Identifier.checkRepositoryName(name) } catch { throw ValidationError("\(error)") }
         let options = MiningOptions(
             requireTestAndCode: requireTests, maxPatchLines: maxPatchLines, maxPatchBytes: maxPatchBytes,
             createdAfter: since.flatMap(Self.parseDate), createdBefore: until.flatMap(Self.parseDate),

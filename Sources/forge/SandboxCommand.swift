@@ -4,6 +4,7 @@ import Environments
 import Foundation
 import Sandbox
 import Serving
+import Store
 
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,6 +82,9 @@ struct SandboxServeCommand: AsyncParsableCommand {
     func validate() throws {
         if tasks.isEmpty { throw ValidationError("name at least one task: --task INSTANCE_ID") }
         if Set(tasks).count != tasks.count { throw ValidationError("--task names the same task twice") }
+        for id in tasks {
+            do { try Identifier.checkInstanceID(id) } catch { throw ValidationError("--task: \(error)") }
+        }
         if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
         if idleTimeout < 0 { throw ValidationError("--idle-timeout must not be negative") }
         if outputCap < 1 { throw ValidationError("--output-cap must be positive") }

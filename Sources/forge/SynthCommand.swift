@@ -146,7 +146,7 @@ struct SynthCommand: ParsableCommand {
         }
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
-                                         options: .init(sandboxInstalls: !noSandbox))
+                                         options: .init(sandboxInstalls: options.useSandbox))
         let synthesizer = try Synthesizer(clone: clone, environments: builder, options: options)
 
         let interrupt = InterruptWatch(finishing: "candidates")

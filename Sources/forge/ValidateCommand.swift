@@ -77,7 +77,7 @@ struct ValidateCommand: ParsableCommand {
         let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
         let environmentsRoot = URL(fileURLWithPath: workspace).appendingPathComponent("envs")
         let builder = EnvironmentBuilder(root: environmentsRoot, recipes: book,
-                                         options: .init(sandboxInstalls: !noSandbox))
+                                         options: .init(sandboxInstalls: sandbox))
         let validator = Validator(repository: repository, environments: builder,
                                   options: ValidationOptions(reruns: reruns, jobs: jobs, useSandbox: sandbox,
                                                              runsDirectory: workspace + "/runs"))

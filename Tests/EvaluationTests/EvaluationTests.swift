@@ -143,11 +143,13 @@ final class EvaluationTests: XCTestCase {
             try Data([0x89, 0x50, 0x4E, 0x47, 0x00, 0xFF, 0x10, 0x00]).write(to: $0.appendingPathComponent("textkit/logo.bin"))
         }
         XCTAssertTrue(binary.contains("GIT binary patch"), binary)
-        // Changes the file test_patch also changes: test_patch's version wins, as in SWE-bench.
+        // Changes the file test_patch also changes: test_patch's version wins, as in SWE-bench,
+        // and the change affects the run: tests_modified.
         let editsPatchedTest = try sample.makePatch(task, afterGold: true) {
             try replace("def test_uppercase_units", with: "def test_uppercase_units_renamed", in: "tests/test_duration.py", under: $0)
         }
-        // Weakens a test file test_patch does not touch: kept, and flagged.
+        // Weakens a test file test_patch does not touch and the run does not execute: put back,
+        // flagged, not punished.
         let editsOtherTest = try sample.makePatch(task, afterGold: true) {
             try "def test_nothing():\n    pass\n".write(to: $0.appendingPathComponent("tests/test_slug.py"), atomically: true, encoding: .utf8)
         }
@@ -160,15 +162,16 @@ final class EvaluationTests: XCTestCase {
         XCTAssertFalse(withBinary.touchesTests)
 
         let patchedTest = try result(summary, "patched-test", 3)
-        XCTAssertEqual(patchedTest.status, .resolved, patchedTest.reason)
+        XCTAssertEqual(patchedTest.status, .testsModified, patchedTest.reason)
         XCTAssertEqual(patchedTest.replacedByTestPatch, ["tests/test_duration.py"])
+        XCTAssertEqual(patchedTest.restoredTestFiles, ["tests/test_duration.py"])
         XCTAssertEqual(patchedTest.testPathsTouched, ["tests/test_duration.py"])
-        XCTAssertEqual(patchedTest.passToPass.success.filter { $0.contains("uppercase") }, ["tests/test_duration.py::test_uppercase_units"])
 
         let otherTest = try result(summary, "other-test", 3)
         XCTAssertEqual(otherTest.status, .resolved, otherTest.reason)
         XCTAssertEqual(otherTest.testPathsTouched, ["tests/test_slug.py"])
         XCTAssertEqual(otherTest.replacedByTestPatch, [])
+        XCTAssertEqual(otherTest.restoredTestFiles, ["tests/test_slug.py"])
         XCTAssertEqual(try XCTUnwrap(summary.models.first { $0.report.model == "other-test" }).report.touchesTestsIDs, [task.instanceID])
     }
 

@@ -1,3 +1,4 @@
+@testable import PathRules
 import XCTest
 @testable import Mining
 

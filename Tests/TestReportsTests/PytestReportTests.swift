@@ -207,8 +207,17 @@ final class PytestReportTests: XCTestCase {
         var environment = Self.python.environment
         environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         let xml = "\(project)/.scratch/sandboxed.xml"
-        let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: project))
-        let result = try sandbox.run(Command(Self.python.executable,
+        // The sandbox hides homes (pyenv's interpreters live in one): run the interpreter by its
+        // real path and bind its installation read-only, as test runs bind an environment's.
+        let probe = Command(Self.python.executable, ["-c", "import sys; print(sys.executable); print(sys.base_prefix)"],
+                            logPath: "\(project)/.scratch/probe.log", environment: environment)
+        XCTAssertTrue(try CommandRunner().run(probe).succeeded)
+        let lines = try String(contentsOfFile: "\(project)/.scratch/probe.log", encoding: .utf8).split(separator: "\n").map(String.init)
+        let (executable, prefix) = (lines[0], lines[1])
+        environment["PATH"] = (executable as NSString).deletingLastPathComponent + ":/usr/bin:/bin"
+        let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: project,
+                                                      readOnly: ["/usr", "/usr/local"].contains(prefix) ? [] : [BindMount(prefix)]))
+        let result = try sandbox.run(Command(executable,
                                              ["-m", "pytest", "-p", "no:cacheprovider", "--continue-on-collection-errors",
                                               "-o", "junit_family=xunit1", "-rA", "--junitxml=\(xml)", "tests"],
                                              logPath: "\(project)/.scratch/sandboxed.log", environment: environment,
