@@ -219,7 +219,8 @@ final class RewardHackTests: XCTestCase {
         for swebench in [false, true] {
             let runID = "cli-\(UUID().uuidString.prefix(6))"
             let (status, output) = try runForge(["eval", "--predictions", predictions.path, "--db", sample.databasePath,
-                                                 "--clone", sample.clone, "--workspace", sample.root.path, "--run-id", runID]
+                                                 "--clone", sample.clone, "--workspace", sample.root.path, "--run-id", runID,
+                                                 "--layout", "forge"]
                                                 + (swebench ? ["--swebench-semantics"] : []))
             XCTAssertEqual(status, 0, output)
             func report(_ model: String) throws -> [String: Any] {

@@ -38,7 +38,11 @@ final class TransformerTests: XCTestCase {
                 XCTAssertEqual(scores.filter { $0 > threshold }.count <= count - 1, true)
             }
         }
-        XCTAssertEqual(sparse.logits(row: k - 1), dense.logits(row: k - 1), "rows before k see every key")
+        // Rows before k see every key: the same logits up to summation order (the sparse kernel
+        // gathers, then sums in its own order; which order OpenBLAS picks varies by CPU).
+        for (a, b) in zip(sparse.logits(row: k - 1), dense.logits(row: k - 1)) {
+            XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "rows before k see every key")
+        }
         XCTAssertNotEqual(sparse.logits(row: T - 1), dense.logits(row: T - 1))
         XCTAssertTrue(sparse.logits(row: T - 1).allSatisfy(\.isFinite))
     }
