@@ -230,7 +230,7 @@ final class ConfinementAttackTests: XCTestCase {
 /// One agent sandbox of `forge sandbox serve` (its host hides the sample's whole folder, as the
 /// CLI hides its workspace and store) with a session, driven over HTTP on loopback.
 struct AgentShell: Sendable {
-    let server: RunningSandboxServer
+    let server: AttackSandboxServer
     let base: String
 
     static func open(_ sample: AttackSample, task: TaskRecord) async throws -> AgentShell {
@@ -240,7 +240,7 @@ struct AgentShell: Sendable {
                                    evaluationsDirectory: sample.root.appendingPathComponent("evals-\(name)").path,
                                    options: AgentSandboxOptions(outputCap: 64 << 10, maxActionTimeout: 120, hiddenPaths: [sample.root.path]))
         _ = try await onThread { try host.open(instanceID: task.instanceID) }
-        let server = try await RunningSandboxServer.start(host)
+        let server = try await AttackSandboxServer.start(host)
         let shell = AgentShell(server: server, base: "http://127.0.0.1:\(server.port)/sandboxes/\(task.instanceID)")
         _ = try await shell.post("/create_session", ["session": "default"])
         return shell
@@ -260,30 +260,10 @@ struct AgentShell: Sendable {
         request.httpBody = try JSONSerialization.data(withJSONObject: object)
         request.timeoutInterval = 150
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue(RunningSandboxServer.apiKey, forHTTPHeaderField: "X-API-Key")
+        request.setValue("attack-key", forHTTPHeaderField: "X-API-Key")
         let (data, _) = try await URLSession.shared.data(for: request)
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
-}
-
-/// A `SandboxServer` on an ephemeral loopback port.
-final class RunningSandboxServer: @unchecked Sendable {
-    static let apiKey = "adversarial-key"
-    let port: Int
-    private let task: Task<Void, Error>
-
-    static func start(_ host: SandboxHost) async throws -> RunningSandboxServer {
-        let server = SandboxServer(configuration: SandboxServerConfiguration(host: "127.0.0.1", port: 0, apiKey: apiKey), host: host)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run { port in continuation.yield(port); continuation.finish() } }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { task.cancel(); throw NSError(domain: "server", code: 1) }
-        return RunningSandboxServer(port: port, task: task)
-    }
-
-    private init(port: Int, task: Task<Void, Error>) { self.port = port; self.task = task }
-
-    func stop() async { task.cancel(); _ = await task.result }
 }
 
 /// A TCP listener on the host's loopback that counts the connections it was offered.
@@ -341,26 +321,6 @@ extension AttackSample {
         try edit(work)
         try git(["add", "-A"], in: work)
         return try git(["diff", "--cached", "--binary", task.baseCommit], in: work)
-    }
-
-    @discardableResult
-    func git(_ arguments: [String], in directory: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": root.path, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw NSError(domain: "git", code: Int(process.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "git \(arguments): \(text)"])
-        }
-        return text
     }
 }
 

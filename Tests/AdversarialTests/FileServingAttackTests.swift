@@ -367,27 +367,6 @@ struct AttackRexClient: Sendable {
     }
 }
 
-/// Runs a program, failing with its output when it exits non-zero.
-func runTool(_ program: String, _ arguments: [String], in directory: URL, environment: [String: String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    process.environment = environment
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw NSError(domain: program, code: Int(process.terminationStatus),
-                      userInfo: [NSLocalizedDescriptionKey: "\(program) \(arguments.joined(separator: " ")): \(text)"])
-    }
-    return text
-}
-
 /// Appends `text` to a file of a checkout.
 func appendText(_ text: String, to file: String, under root: URL) throws {
     let url = root.appendingPathComponent(file)

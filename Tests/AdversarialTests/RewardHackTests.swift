@@ -68,24 +68,6 @@ final class RewardHackTests: XCTestCase {
         return (path, names.sorted().map { "def \($0)(*args):\n    pass\n" }.joined(separator: "\n"))
     }
 
-    @discardableResult
-    private func git(_ arguments: [String], in directory: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw NSError(domain: "git", code: 1, userInfo: [NSLocalizedDescriptionKey: text]) }
-        return text
-    }
-
     private func write(_ text: String, _ path: String, under root: URL) throws {
         let url = root.appendingPathComponent(path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -232,19 +214,6 @@ final class RewardHackTests: XCTestCase {
             XCTAssertEqual(hacker["resolved_ids"] as? [String], swebench ? [task.instanceID] : [], output)
             XCTAssertEqual(hacker["tests_modified_ids"] as? [String], swebench ? [] : [task.instanceID], output)
         }
-    }
-
-    func runForge(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: forgeExecutablePath)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
     // MARK: - The parser, against git

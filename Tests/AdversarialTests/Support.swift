@@ -100,3 +100,43 @@ var forgeExecutablePath: String {
     while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
     return url.appendingPathComponent("forge").path
 }
+
+/// Runs a program to completion: its exit status and its stdout and stderr, merged.
+@discardableResult
+func runProcess(_ program: String, _ arguments: [String], in directory: String? = nil,
+                environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs the built `forge` as a user would.
+func runForge(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
+    try runProcess(forgeExecutablePath, arguments, in: directory)
+}
+
+/// Runs a program, failing with its output when it exits non-zero.
+@discardableResult
+func runTool(_ program: String, _ arguments: [String], in directory: URL, environment: [String: String]) throws -> String {
+    let (status, output) = try runProcess(program, arguments, in: directory.path, environment: environment)
+    guard status == 0 else {
+        throw NSError(domain: program, code: Int(status), userInfo: [NSLocalizedDescriptionKey: "\(program) \(arguments.joined(separator: " ")): \(output)"])
+    }
+    return output
+}
+
+/// git with no user or system configuration, failing with its output.
+@discardableResult
+func git(_ arguments: [String], in directory: URL) throws -> String {
+    try runTool("/usr/bin/git", arguments, in: directory,
+                environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"])
+}
