@@ -102,6 +102,10 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     public var testRunnerName: String
     public var testRunner: TestRunnerSpec
     public var testTimeout: Double
+    /// What the builder changed from the plain recipe to make the environment, one line each
+    /// (requirements relaxed, test runner chosen for the interpreter, options left out, build
+    /// bypassed); nil or empty when nothing. Also in the build log and the Store's strategy.
+    public var adjustments: [String]? = nil
     /// Importable code relative to the project root (`src` or empty), put on PYTHONPATH.
     public var sourceRoot: String
     /// The checkout the environment was built from.
@@ -278,7 +282,7 @@ extension PreparedEnvironment {
         return EnvironmentRecord(
             key: key, recipeName: recipeSources.last ?? ecosystem.rawValue, recipeHash: recipeHash, interpreter: runtime,
             manifestsHash: manifestsHash, status: .built,
-            strategy: strategy.map { "\($0.rawValue)/\((projectInstall ?? .none).rawValue)" },
+            strategy: strategy.map { "\($0.rawValue)/\((projectInstall ?? .none).rawValue)" + (adjustments ?? []).map { "; " + $0 }.joined() },
             resolvedPackages: resolvedPackages.sorted(), buildSeconds: buildSeconds, logPath: buildLogPath,
             error: nil, createdAt: ISODates.parse(builtAt) ?? Date())
     }
