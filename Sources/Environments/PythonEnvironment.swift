@@ -225,8 +225,7 @@ extension EnvironmentBuilder {
             let runnerPins = requirementLines.map { ($0.components(separatedBy: "#").first ?? "").trimmingCharacters(in: .whitespaces) }
                 .filter { line in
                     line.contains(where: { "<>=~!".contains($0) }) && !line.contains("://")
-                        && PythonProject.requirementName(line).map { name in
-                            recipe.install.runnerPackages.contains { fnmatch(PythonProject.normalize($0), name, 0) == 0 } } == true
+                        && PythonProject.requirementName(line).map { Self.name($0, matches: recipe.install.runnerPackages) } == true
                 }
             let fitted = fitPytest(runner, uv: uv, venv: venv, directory: directory, excludeNewer: excludeNewer,
                                    runnerPins: runnerPins, recipe: recipe, environment: environment, sandbox: sandbox,
@@ -422,10 +421,14 @@ extension EnvironmentBuilder {
         return names
     }
 
-    /// Whether a requirement line names a dev-only tool (globs over normalized names).
+    /// Whether a normalized distribution name matches one of the globs (`pytest-*`).
+    static func name(_ name: String, matches patterns: [String]) -> Bool {
+        patterns.contains { fnmatch(PythonProject.normalize($0), name, 0) == 0 }
+    }
+
+    /// Whether a requirement line names a dev-only tool.
     static func isDevTool(_ line: String, _ patterns: [String]) -> Bool {
-        guard let name = PythonProject.requirementName(line) else { return false }
-        return patterns.contains { fnmatch(PythonProject.normalize($0), name, 0) == 0 }
+        PythonProject.requirementName(line).map { name($0, matches: patterns) } ?? false
     }
 
     /// A requirement file's bytes with dev-only tools' lines commented out (named, for the log).
@@ -528,7 +531,7 @@ extension EnvironmentBuilder {
             let parts = line.components(separatedBy: "==")
             guard parts.count == 2 else { return nil }
             let name = PythonProject.normalize(parts[0])
-            guard patterns.contains(where: { fnmatch(PythonProject.normalize($0), name, 0) == 0 }) else { return nil }
+            guard Self.name(name, matches: patterns) else { return nil }
             return (name, parts[1])
         }
     }

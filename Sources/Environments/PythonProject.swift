@@ -57,6 +57,10 @@ struct PythonProject {
                           "tool.poetry.group.test.dependencies"] {
                 otherTestRequirements += Self.poetryRequirements(toml[group])
             }
+            // PEP 735 dependency groups (`[dependency-groups] tests = [...]`), with `include-group`.
+            for group in Self.testDependencyGroups where otherTestRequirements.isEmpty {
+                otherTestRequirements += Self.dependencyGroup(group, in: toml["dependency-groups"]?.table ?? [:])
+            }
             if toml["tool.pytest"] != nil { mentionsPytest = true }
             if let legacyTox = toml["tool.tox.legacy_tox_ini"]?.string { readTox(legacyTox) }
         }
@@ -164,6 +168,21 @@ struct PythonProject {
             return "a download"
         }
         return nil
+    }
+
+    /// Dependency groups that hold what the tests need, first found wins.
+    static let testDependencyGroups = ["tests", "test", "testing", "dev"]
+
+    /// A PEP 735 group's requirements, its `{include-group = "..."}` entries expanded (cycles cut).
+    static func dependencyGroup(_ name: String, in groups: [String: TOMLValue], seen: Set<String> = []) -> [String] {
+        guard !seen.contains(name), case .array(let items)? = groups[name] else { return [] }
+        return items.flatMap { item -> [String] in
+            if let requirement = item.string { return [requirement] }
+            if let included = item.table?["include-group"]?.string {
+                return dependencyGroup(included, in: groups, seen: seen.union([name]))
+            }
+            return []
+        }
     }
 
     /// PEP 503 normalization: lowercase, runs of `-_.` become `-`.

@@ -27,6 +27,26 @@ final class GeneralityTests: XCTestCase {
                        ["constraints.txt", "requirements-dev.txt", "requirements/common/pins.txt", "requirements/tests", "setup.py"])
     }
 
+    func testDependencyGroupsGiveTheTestRequirements() {
+        let pyproject = """
+        [project]
+        name = "grouped"
+
+        [dependency-groups]
+        tests = [
+          # a comment
+          'cloudpickle; platform_python_implementation == "CPython"',
+          "pytest",
+          { include-group = "common" },
+        ]
+        common = ["hypothesis", { include-group = "tests" }]
+        docs = ["sphinx"]
+        """
+        let project = PythonProject(manifests: ["pyproject.toml": Data(pyproject.utf8)], requirementPatterns: [], projectDirectory: nil)
+        XCTAssertEqual(project.otherTestRequirements,
+                       ["cloudpickle; platform_python_implementation == \"CPython\"", "pytest", "hypothesis"])
+    }
+
     func testIncludesThatLeaveTheProjectAreNotFollowed() {
         let outside = Fixture.project(["secret.txt": "not for the builder\n"], name: "outside")
         let files: [String: Data] = [

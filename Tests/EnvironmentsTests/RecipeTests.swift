@@ -173,7 +173,8 @@ final class RecipeTests: XCTestCase {
         let pytest = try environment(.python, runner: "pytest", venv: "/envs/v")
         XCTAssertEqual(pytest.testCommand(for: ["tests/test_a.py", "tests/test_b.py"], junitPath: "/out/j.xml"),
                        ["/envs/v/bin/python", "-m", "pytest", "-p", "no:cacheprovider", "-rA", "--junitxml=/out/j.xml",
-                        "-o", "junit_family=xunit1", "--timeout=300", "tests/test_a.py", "tests/test_b.py"])
+                        "-o", "junit_family=xunit1", "--timeout=300", "--continue-on-collection-errors",
+                        "tests/test_a.py", "tests/test_b.py"])
         XCTAssertTrue(pytest.writesJUnit)
         XCTAssertEqual(pytest.testEnvironment(projectDirectory: "/tmp/task"),
                        ["PYTHONPATH": "/tmp/task/src", "VIRTUAL_ENV": "/envs/v"])
