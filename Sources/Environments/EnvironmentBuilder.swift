@@ -55,7 +55,7 @@ public final class EnvironmentBuilder: @unchecked Sendable {
 
     /// Bumped whenever a change to how environments are built can turn a failure into a success:
     /// failures recorded by another revision are built again, not served from the cache.
-    public static let revision = 2
+    public static let revision = 3
 
     /// The interpreters on this machine (discovered once per builder).
     public func interpreters() -> InterpreterCatalog {
@@ -81,14 +81,24 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         } catch {
             throw EnvironmentFailure(kind: .invalidRecipe, reason: "\(error)")
         }
-        let manifests: [String: Data]
+        var manifests: [String: Data]
+        let read: (String) -> Data?
         switch project.manifests {
-        case .projectDirectory: manifests = ProjectDetector.collectManifests(in: project.directory, patterns: recipe.manifests)
-        case .directory(let url): manifests = ProjectDetector.collectManifests(in: url, patterns: recipe.manifests)
-        case .files(let files): manifests = files
+        case .projectDirectory:
+            manifests = ProjectDetector.collectManifests(in: project.directory, patterns: recipe.manifests)
+            read = RequirementIncludes.reader(root: project.directory)
+        case .directory(let url):
+            manifests = ProjectDetector.collectManifests(in: url, patterns: recipe.manifests)
+            read = RequirementIncludes.reader(root: url)
+        case .files(let files):
+            manifests = files
+            read = { files[$0] }
         }
         switch ecosystem {
-        case .python: return try preparePython(project, recipe: recipe, manifests: manifests)
+        case .python:
+            let followed = RequirementIncludes.follow(manifests, read: read)
+            manifests = followed.manifests
+            return try preparePython(project, recipe: recipe, manifests: manifests, requirementIncludes: followed.included)
         case .swift, .rust: return try prepareToolchain(project, recipe: recipe, manifests: manifests)
         }
     }

@@ -106,6 +106,10 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     /// Sandbox limits for test runs in this environment (nil in environments cached before
     /// recipes had limits: the standard ones).
     public var testLimits: ResourceLimits? = nil
+    /// What the builder changed from the plain recipe to make the environment, one line each
+    /// (requirements relaxed, test runner chosen for the interpreter, options left out, build
+    /// bypassed); nil or empty when nothing. Also in the build log and the Store's strategy.
+    public var adjustments: [String]? = nil
     /// Importable code relative to the project root (`src` or empty), put on PYTHONPATH.
     public var sourceRoot: String
     /// The checkout the environment was built from.
@@ -301,7 +305,7 @@ extension PreparedEnvironment {
         return EnvironmentRecord(
             key: key, recipeName: recipeSources.last ?? ecosystem.rawValue, recipeHash: recipeHash, interpreter: runtime,
             manifestsHash: manifestsHash, status: .built,
-            strategy: strategy.map { "\($0.rawValue)/\((projectInstall ?? .none).rawValue)" },
+            strategy: strategy.map { "\($0.rawValue)/\((projectInstall ?? .none).rawValue)" + (adjustments ?? []).map { "; " + $0 }.joined() },
             resolvedPackages: resolvedPackages.sorted(), buildSeconds: buildSeconds, logPath: buildLogPath,
             error: nil, createdAt: ISODates.parse(builtAt) ?? Date())
     }

@@ -24,7 +24,9 @@ extension EnvironmentBuilder {
         .flatMap { ["--exclude-newer-package", "\($0)=2100-01-01T00:00:00Z"] }
     public static let undatedBuildBackendConstraints = "setuptools<81\n"
 
-    func preparePython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data]) throws -> PreparedEnvironment {
+    /// `requirementIncludes`: manifests reached through `-r`/`-c` (requirement lines whatever their names).
+    func preparePython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data],
+                       requirementIncludes: Set<String> = []) throws -> PreparedEnvironment {
         let python = PythonProject(manifests: manifests, requirementPatterns: recipe.install.requirementFiles,
                                    projectDirectory: project.directory)
         let constraint: InterpreterSelector.Constraint
@@ -56,14 +58,15 @@ extension EnvironmentBuilder {
         let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
         let identity = Self.identity(recipe: recipe, runtime: "cpython-\(choice.interpreter.version)", manifests: manifests)
         return try withKey(key, identity: identity, build: { directory in
-            try buildPython(project, recipe: recipe, manifests: manifests, python: python, choice: choice, uv: uv,
-                            key: key, directory: directory)
+            try buildPython(project, recipe: recipe, manifests: manifests, requirementIncludes: requirementIncludes,
+                            python: python, choice: choice, uv: uv, key: key, directory: directory)
         }, isUsable: { ready in
             ready.venvPath.map { FileManager.default.isExecutableFile(atPath: $0 + "/bin/python") } ?? false
         })
     }
 
-    private func buildPython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data], python: PythonProject,
+    private func buildPython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data],
+                             requirementIncludes: Set<String>, python: PythonProject,
                              choice: InterpreterChoice, uv: String, key: String, directory: URL) throws -> PreparedEnvironment {
         let started = Date()
         let manager = FileManager.default
@@ -73,8 +76,9 @@ extension EnvironmentBuilder {
         try? manager.removeItem(at: manifestDirectory)
         do {
             var copies = manifests
-            for (path, data) in manifests where path.hasSuffix(".txt") || path.hasSuffix(".in") {
-                copies[path] = Self.datedInsteadOfURLs(Self.withoutSelfInstall(data))
+            for (path, data) in manifests where RequirementIncludes.isRequirementFormat(path) || requirementIncludes.contains(path) {
+                copies[path] = Self.withoutDevTools(Self.datedInsteadOfURLs(Self.withoutSelfInstall(data)),
+                                                    recipe.install.devTools)
             }
             try Self.materialize(copies, in: manifestDirectory)
         } catch {
@@ -105,12 +109,14 @@ extension EnvironmentBuilder {
             + "# exclude-newer: \(excludeNewer); sandbox: \(sandbox == nil ? "none" : "bubblewrap")\n", to: logPath)
 
         // What each rung installs.
-        let extras = recipe.install.extras.filter { python.extras[$0] != nil }
+        var adjustments: [String] = []
+        let extras = (recipe.install.extras + python.toxExtras.filter { !recipe.install.extras.contains($0) })
+            .filter { python.extras[$0] != nil }
         let projectTarget = project.directory.path + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]")
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
         // tox writes file options glued to their value (`-rrequirements-dev.txt`); uv wants `-r FILE`.
         let extraLines = (python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements)
-            .map(Self.separatingFileOption).map(Self.datedInsteadOfURL)
+            .map(Self.separatingFileOption).map(Self.datedInsteadOfURL).filter { !Self.isDevTool($0, recipe.install.devTools) }
         if !extraLines.isEmpty {
             let url = manifestDirectory.appendingPathComponent(".forge-test-requirements.txt")
             try? (extraLines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
@@ -118,7 +124,7 @@ extension EnvironmentBuilder {
         }
         let hasTestRequirements = !testRequirementArguments.isEmpty
         let dependencyLines = (python.dependencies + extras.flatMap { python.extras[$0] ?? [] })
-            .filter { !python.isSelfReference($0) }.map(Self.datedInsteadOfURL)
+            .filter { !python.isSelfReference($0) && !Self.isDevTool($0, recipe.install.devTools) }.map(Self.datedInsteadOfURL)
             + python.rootRequirementFiles.map { "-r \($0)" }
         let constraintFile = manifestDirectory.appendingPathComponent(".forge-constraints.txt")
         try? Self.undatedBuildBackendConstraints.write(to: constraintFile, atomically: true, encoding: .utf8)
@@ -126,13 +132,31 @@ extension EnvironmentBuilder {
         try? (dependencyLines.joined(separator: "\n") + "\n").write(to: dependencyFile, atomically: true, encoding: .utf8)
 
         let ladder = recipe.install.ladder
+        // A build that runs another toolchain (a JavaScript bundle through npm) or fetches from the
+        // network spends minutes per environment, if it can finish at all in the sandbox: such a
+        // project is not built; its dependencies are installed and its source put on PYTHONPATH.
+        let foreignBuild = ladder.contains(.dependenciesOnly) ? python.foreignBuildStep : nil
+        if let foreignBuild {
+            let note = "build bypassed: \(foreignBuild); dependencies only, source on PYTHONPATH"
+            adjustments.append(note)
+            Self.appendLog("# \(note)\n", to: logPath)
+        }
         let rungs = ladder.filter { rung in
             switch rung {
-            case .editableExtras: return !hasTestRequirements || !ladder.contains(.editableExtrasRequirements)
-            case .editableExtrasRequirements: return hasTestRequirements
+            case .editableExtras: return foreignBuild == nil && (!hasTestRequirements || !ladder.contains(.editableExtrasRequirements))
+            case .editableExtrasRequirements: return foreignBuild == nil && hasTestRequirements
             case .dependenciesOnly: return true
             }
         }
+        // Byte-compile as pip does: the venv is read-only at test time, and a suite run with
+        // `filterwarnings = error` turns compile-time warnings of old dependencies (invalid escape
+        // sequences in blinker 1.4's docstrings) into SyntaxErrors when modules compile on import.
+        // uv byte-compiles with a script that needs Python 3.7 (py_compile.PycInvalidationMode);
+        // older interpreters compile with their own compileall after the install.
+        let compilesWithUV = choice.interpreter.version >= PythonVersion([3, 7])
+        // Requirements no release of which existed at the date (a plugin newer than the task),
+        // each allowed its newest release, one at a time, as uv names them.
+        var relaxed: [String] = []
         var attempts: [InstallAttempt] = []
         var succeeded: InstallStrategy?
         ladder: for rung in rungs {
@@ -140,7 +164,9 @@ extension EnvironmentBuilder {
             // `build_editable` hook, so it is installed as a plain copy instead (the checkout still
             // wins at test time through PYTHONPATH).
             let forms: [ProjectInstall] = rung == .dependenciesOnly ? [.none] : [.editable, .copy]
-            for form in forms {
+            var formIndex = 0
+            while formIndex < forms.count {
+                let form = forms[formIndex]
                 var requested: [String]
                 switch (rung, form) {
                 case (.dependenciesOnly, _): requested = ["-r", dependencyFile.path] + testRequirementArguments
@@ -150,14 +176,25 @@ extension EnvironmentBuilder {
                 if rung == .editableExtrasRequirements { requested += testRequirementArguments }
                 requested += recipe.install.packages
                 let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
-                                          arguments: ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends
-                                            + ["--constraint", constraintFile.path] + requested,
+                                          arguments: (compilesWithUV ? ["--compile-bytecode"] : [])
+                                            + ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends
+                                            + Self.undated(relaxed) + ["--constraint", constraintFile.path]
+                                            + ["--build-constraint", constraintFile.path] + requested,
                                           environment: environment, project: project, directory: directory,
                                           sandbox: sandbox, timeout: recipe.install.timeout, buildLog: logPath)
                 attempts.append(attempt)
                 if attempt.succeeded { succeeded = rung; break ladder }
                 let output = Self.readLog(attempt.logPath)
+                if attempt.failure == .unresolvableDependency, relaxed.count < Self.maximumRelaxations,
+                   let name = Self.filteredByDate(output).first(where: { !relaxed.contains($0) }) {
+                    relaxed.append(name)
+                    let note = "relaxed \(name): no release of it as of \(excludeNewer) fits; its newest release that does is allowed"
+                    adjustments.append(note)
+                    Self.appendLog("# \(note)\n", to: logPath)
+                    continue
+                }
                 guard form == .editable, Self.lacksEditableHook(output) else { break }
+                formIndex += 1
             }
         }
         guard let strategy = succeeded else {
@@ -172,16 +209,55 @@ extension EnvironmentBuilder {
         // So add setuptools as of the task date, dated unlike the build backends (today's has no
         // pkg_resources); a no-op where the project's own requirements installed it.
         if choice.interpreter.version < PythonVersion([3, 12]) {
-            let seed = [uv, "pip", "install", "--compile-bytecode", "--python", venv + "/bin/python", "--exclude-newer", excludeNewer, "setuptools"]
+            let seed = [uv, "pip", "install"] + (compilesWithUV ? ["--compile-bytecode"] : [])
+                + ["--python", venv + "/bin/python", "--exclude-newer", excludeNewer, "setuptools"]
             let seeded = try? tools.capture(seed, environment: environment, timeout: 300)
             Self.appendLog("\n$ " + seed.joined(separator: " ") + "\n" + (seeded.map { $0.stdout + $0.stderr } ?? "could not run uv\n"), to: logPath)
+            // setuptools as of 2014 cannot import on Python 3.6 (importlib._bootstrap changed):
+            // then the newest release that imports there (below 81, which has no pkg_resources).
+            // The venv's Python runs the installed packages' .pth files: in the build's sandbox.
+            let imports = try? tools.run([venv + "/bin/python", "-c", "import pkg_resources"], environment: [:],
+                                         workingDirectory: project.directory.path, timeout: 120,
+                                         logPath: directory.appendingPathComponent("pkg-resources.log").path, sandbox: sandbox)
+            if imports?.succeeded != true {
+                let reseed = [uv, "pip", "install"] + (compilesWithUV ? ["--compile-bytecode"] : [])
+                    + ["--python", venv + "/bin/python", "--constraint", constraintFile.path, "--upgrade-package", "setuptools", "setuptools"]
+                let reseeded = try? tools.capture(reseed, environment: environment, timeout: 300)
+                let note = "setuptools as of \(excludeNewer) does not import on Python \(choice.interpreter.version); newest release below 81 installed"
+                adjustments.append(note)
+                Self.appendLog("# \(note)\n$ " + reseed.joined(separator: " ") + "\n" + (reseeded.map { $0.stdout + $0.stderr } ?? "could not run uv\n"), to: logPath)
+            }
+        }
+        let runnerName = chooseRunner(recipe: recipe, python: python)
+        var runner = recipe.test.runners[runnerName]!
+        if runnerName == "pytest" {
+            // The project's own specifiers for its runner packages bound the runner's upgrade.
+            let requirementLines = manifests.filter { RequirementIncludes.isRequirementFormat($0.key) || requirementIncludes.contains($0.key) }
+                .values.flatMap { String(decoding: $0, as: UTF8.self).components(separatedBy: "\n") } + extraLines
+            let runnerPins = requirementLines.map { ($0.components(separatedBy: "#").first ?? "").trimmingCharacters(in: .whitespaces) }
+                .filter { line in
+                    line.contains(where: { "<>=~!".contains($0) }) && !line.contains("://")
+                        && PythonProject.requirementName(line).map { Self.name($0, matches: recipe.install.runnerPackages) } == true
+                }
+            let fitted = fitPytest(runner, uv: uv, venv: venv, directory: directory, excludeNewer: excludeNewer,
+                                   runnerPins: runnerPins, recipe: recipe, environment: environment, sandbox: sandbox,
+                                   compilesWithUV: compilesWithUV, logPath: logPath)
+            runner = fitted.runner
+            adjustments += fitted.notes
+        }
+        if !compilesWithUV {
+            let compile = [venv + "/bin/python", "-m", "compileall", "-q", venv + "/lib"]
+            let compileLog = directory.appendingPathComponent("compileall.log").path
+            let compiled = try? tools.run(compile, environment: [:], workingDirectory: project.directory.path, timeout: 600,
+                                          logPath: compileLog, sandbox: sandbox)
+            Self.appendLog("\n$ " + compile.joined(separator: " ") + " (errors in files this Python cannot parse are ignored)\n"
+                           + (compiled.map { _ in String(Self.readLog(compileLog).suffix(2000)) } ?? "could not run\n"), to: logPath)
         }
         let freeze = try? tools.capture([uv, "pip", "freeze", "--python", venv + "/bin/python"],
                                         environment: environment, timeout: 120)
         let packages = (freeze?.stdout ?? "").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         Self.appendLog("\n# resolved packages (\(packages.count)):\n" + packages.joined(separator: "\n") + "\n", to: logPath)
 
-        let runnerName = chooseRunner(recipe: recipe, python: python)
         var envVars = recipe.test.env
         let interpreterBin = URL(fileURLWithPath: choice.interpreter.path).deletingLastPathComponent().path
         envVars["VIRTUAL_ENV"] = "{venv}"
@@ -192,7 +268,7 @@ extension EnvironmentBuilder {
             repo: project.repo, version: project.version, excludeNewer: excludeNewer, interpreter: choice,
             toolchain: nil, venvPath: venv, strategy: strategy, projectInstall: attempts.last?.projectInstall, attempts: attempts, resolvedPackages: packages,
             manifestHashes: manifests.mapValues { SHA256.hex($0) }, envVars: envVars, testRunnerName: runnerName,
-            testRunner: recipe.test.runners[runnerName]!, testTimeout: recipe.test.timeout, testLimits: recipe.test.limits,
+            testRunner: runner, testTimeout: recipe.test.timeout, testLimits: recipe.test.limits, adjustments: adjustments,
             sourceRoot: python.sourceRoot, builtFrom: project.directory.path, buildLogPath: logPath,
             buildSeconds: Date().timeIntervalSince(started), builtAt: ISODates.format(Date()), reused: false)
     }
@@ -206,10 +282,7 @@ extension EnvironmentBuilder {
         let venvLog = directory.appendingPathComponent("venv-\(label).log").path
         let installLog = directory.appendingPathComponent("install-\(label).log").path
         let create = [uv, "venv", "--clear", "--python", interpreter, venv]
-        // Byte-compile as pip does: the venv is read-only at test time, and a suite run with
-        // `filterwarnings = error` turns compile-time warnings of old dependencies (invalid escape
-        // sequences in blinker 1.4's docstrings) into SyntaxErrors when modules compile on import.
-        let install = [uv, "pip", "install", "--compile-bytecode", "--python", venv + "/bin/python"] + arguments
+        let install = [uv, "pip", "install", "--python", venv + "/bin/python"] + arguments
         func fail(_ kind: EnvironmentFailure.Kind, _ reason: String, _ commandLine: String, _ log: String) -> InstallAttempt {
             Self.appendLog("# \(label) failed: \(kind.rawValue): \(reason)\n", to: buildLog)
             return InstallAttempt(strategy: rung, projectInstall: form, commandLine: commandLine, seconds: Date().timeIntervalSince(started),
@@ -337,5 +410,183 @@ extension EnvironmentBuilder {
             return !(target == "." || target.hasPrefix(".[") || target == "./" || target.hasPrefix("./["))
         }
         return Data(kept.joined(separator: "\n").utf8)
+    }
+}
+
+// MARK: - Rungs for repositories no recipe was tuned for
+
+extension EnvironmentBuilder {
+    /// Relaxations tried before a resolution failure is final.
+    static let maximumRelaxations = 8
+
+    /// `--exclude-newer-package NAME=…` lifting the date for each name.
+    static func undated(_ names: [String]) -> [String] {
+        names.flatMap { ["--exclude-newer-package", "\($0)=2100-01-01T00:00:00Z"] }
+    }
+
+    /// The packages uv says it could not use because of the date (``pkg` was filtered by
+    /// `exclude-newer``), in the order it names them.
+    static func filteredByDate(_ output: String) -> [String] {
+        var names: [String] = []
+        for name in PythonProject.matches(#"`([A-Za-z0-9][A-Za-z0-9._\-]*)` was filtered by `exclude-newer`"#, in: output)
+        where !names.contains(PythonProject.normalize(name)) {
+            names.append(PythonProject.normalize(name))
+        }
+        return names
+    }
+
+    /// Whether a normalized distribution name matches one of the globs (`pytest-*`).
+    static func name(_ name: String, matches patterns: [String]) -> Bool {
+        patterns.contains { fnmatch(PythonProject.normalize($0), name, 0) == 0 }
+    }
+
+    /// Whether a requirement line names a dev-only tool.
+    static func isDevTool(_ line: String, _ patterns: [String]) -> Bool {
+        PythonProject.requirementName(line).map { name($0, matches: patterns) } ?? false
+    }
+
+    /// A requirement file's bytes with dev-only tools' lines commented out (named, for the log).
+    static func withoutDevTools(_ data: Data, _ patterns: [String]) -> Data {
+        guard !patterns.isEmpty, let text = String(data: data, encoding: .utf8) else { return data }
+        return Data(text.components(separatedBy: "\n").map { line in
+            isDevTool(line, patterns) ? "# forge: dev-only tool left out: " + line : line
+        }.joined(separator: "\n").utf8)
+    }
+
+    /// The pytest command a test run uses, fitted to this environment: the runner must start on
+    /// the interpreter (a pytest as of 2013 may not run on the oldest Python uv drives; then the
+    /// runner and its plugins are upgraded to their newest releases for it), and only options the
+    /// installed pytest knows are passed (`-o` came in pytest 3).
+    func fitPytest(_ runner: TestRunnerSpec, uv: String, venv: String, directory: URL, excludeNewer: String,
+                   runnerPins: [String], recipe: Recipe, environment: [String: String], sandbox: Sandbox?,
+                   compilesWithUV: Bool, logPath: String) -> (runner: TestRunnerSpec, notes: [String]) {
+        var notes: [String] = []
+        let python = venv + "/bin/python"
+        let probeDirectory = directory.appendingPathComponent("probe")
+        try? FileManager.default.createDirectory(at: probeDirectory, withIntermediateDirectories: true)
+        let probeFile = probeDirectory.appendingPathComponent("test_forge_probe.py")
+        // An assertion, so that assertion rewriting (which breaks first on a newer Python) runs.
+        try? "def test_forge_probe():\n    value = [1]\n    assert value == [1]\n".write(to: probeFile, atomically: true, encoding: .utf8)
+        var testEnvironment = recipe.test.env
+        testEnvironment["PYTHONDONTWRITEBYTECODE"] = "1"
+        func run(_ argv: [String], _ name: String, timeout: Double = 120) -> (ok: Bool, output: String) {
+            let log = directory.appendingPathComponent(name).path
+            Self.appendLog("\n$ " + argv.joined(separator: " ") + "\n", to: logPath)
+            let result = try? tools.run(argv, environment: argv.first == uv ? environment : testEnvironment,
+                                        workingDirectory: probeDirectory.path, timeout: timeout, logPath: log, sandbox: sandbox)
+            let output = Self.readLog(log)
+            Self.appendLog(String(output.suffix(4000)), to: logPath)
+            return (result?.succeeded ?? false, output)
+        }
+        let probe = [python, "-m", "pytest", "-p", "no:cacheprovider", probeFile.path]
+        let startsDated = run(probe, "probe.log").ok
+        if !startsDated {
+            let before = runnerPackages(venv: venv, uv: uv, environment: environment, patterns: recipe.install.runnerPackages)
+            let names = before.isEmpty ? ["pytest"] : before.map(\.name)
+            // Undated, runner and its dependencies alike: the newest releases for this interpreter
+            // (uv honours their Requires-Python), within the build-backend constraint.
+            let upgrade = [uv, "pip", "install"] + (compilesWithUV ? ["--compile-bytecode"] : [])
+                + ["--python", python, "--constraint", directory.appendingPathComponent("manifests/.forge-constraints.txt").path]
+                + names.flatMap { ["--upgrade-package", $0] } + names
+            // Within the project's own specifiers first (`pytest<8`); without them when they hold
+            // only releases that cannot run here (an exact pin of a 2013 pytest).
+            let pinFile = directory.appendingPathComponent("runner-specifiers.txt")
+            try? (runnerPins.joined(separator: "\n") + "\n").write(to: pinFile, atomically: true, encoding: .utf8)
+            var upgraded = run(upgrade + ["--constraint", pinFile.path], "install-runner.log", timeout: recipe.install.timeout)
+            if !runnerPins.isEmpty && !(upgraded.ok && run(probe, "probe-pinned.log").ok) {
+                notes.append("the project's specifiers for its runner (\(runnerPins.joined(separator: ", "))) hold no release that starts here")
+                Self.appendLog("# \(notes.last!)\n", to: logPath)
+                upgraded = run(upgrade, "install-runner-unpinned.log", timeout: recipe.install.timeout)
+            }
+            let after = runnerPackages(venv: venv, uv: uv, environment: environment, patterns: recipe.install.runnerPackages)
+            let describe = { (list: [(name: String, version: String)]) in list.map { "\($0.name) \($0.version)" }.joined(separator: ", ") }
+            if upgraded.ok && run(probe, "probe-upgraded.log").ok {
+                notes.append("test runner chosen for the interpreter: \(describe(before)) as of \(excludeNewer) did not start; "
+                             + "newest releases that do: \(describe(after))")
+            } else {
+                notes.append("test runner does not start on this interpreter (\(describe(after))), dated or newest")
+            }
+            Self.appendLog("# \(notes.last!)\n", to: logPath)
+        }
+        // Plugins the run's options use (pytest-timeout's `--timeout`): resolved as of the date
+        // beside the installed runner, which must still start with them; else removed again, and
+        // the options they would have given are left out below.
+        for plugin in recipe.install.runnerPlugins {
+            let pins = runnerPackages(venv: venv, uv: uv, environment: environment, patterns: recipe.install.runnerPackages)
+                .filter { $0.name == "pytest" }.map { "\($0.name)==\($0.version)" }
+            let constraints = directory.appendingPathComponent("runner-pins.txt")
+            try? (pins.joined(separator: "\n") + "\n").write(to: constraints, atomically: true, encoding: .utf8)
+            // Dated beside a dated runner; the newest that fits beside an upgraded one.
+            let add = [uv, "pip", "install"] + (compilesWithUV ? ["--compile-bytecode"] : []) + ["--python", python]
+                + (startsDated ? ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends : []) + ["--constraint", constraints.path, plugin]
+            if run(add, "install-\(plugin).log").ok && run(probe, "probe-\(plugin).log").ok { continue }
+            _ = run([uv, "pip", "uninstall", "--python", python, plugin], "uninstall-\(plugin).log")
+            notes.append("\(plugin) left out: it does not install or start beside this test runner")
+            Self.appendLog("# \(notes.last!)\n", to: logPath)
+        }
+        var fitted = runner
+        let help = run([python, "-m", "pytest", "--help"], "pytest-help.log")
+        if help.ok {
+            let supported = Self.supportedOptions(runner.command, help: help.output)
+            fitted.command = supported.command
+            if !supported.dropped.isEmpty {
+                notes.append("pytest options this pytest lacks, left out: " + supported.dropped.joined(separator: " "))
+                Self.appendLog("# \(notes.last!)\n", to: logPath)
+            }
+        }
+        return (fitted, notes)
+    }
+
+    /// Installed distributions matching the runner globs, as (normalized name, version).
+    private func runnerPackages(venv: String, uv: String, environment: [String: String],
+                                patterns: [String]) -> [(name: String, version: String)] {
+        let freeze = try? tools.capture([uv, "pip", "freeze", "--python", venv + "/bin/python"], environment: environment, timeout: 120)
+        return (freeze?.stdout ?? "").split(separator: "\n").compactMap { line -> (name: String, version: String)? in
+            let parts = line.components(separatedBy: "==")
+            guard parts.count == 2 else { return nil }
+            let name = PythonProject.normalize(parts[0])
+            guard Self.name(name, matches: patterns) else { return nil }
+            return (name, parts[1])
+        }
+    }
+
+    /// A long option without its dashes and underscores: how aliases differ.
+    static func optionKey(_ option: String) -> String {
+        option.filter { $0 != "-" && $0 != "_" }
+    }
+
+    /// The runner's argv without the options (after the `pytest` argument) that `help` does not
+    /// list; an option written as two arguments (`-o junit_family=xunit1`) goes with its value.
+    static func supportedOptions(_ command: [String], help: String) -> (command: [String], dropped: [String]) {
+        guard let start = command.firstIndex(of: "pytest") else { return (command, []) }
+        // Help lists one spelling of aliases (`--junit-xml` for `--junitxml`).
+        let longOptions = Set(PythonProject.matches(#"(--[A-Za-z0-9][A-Za-z0-9_-]*)"#, in: help).map(optionKey))
+        var kept = Array(command[...start])
+        var dropped: [String] = []
+        var index = start + 1
+        while index < command.count {
+            let argument = command[index]
+            let isPlaceholderList = TestRunnerSpec.listPlaceholders.contains { argument.contains("{\($0)}") }
+            guard argument.hasPrefix("-"), argument.count >= 2, !isPlaceholderList else {
+                kept.append(argument); index += 1; continue
+            }
+            let name = argument.hasPrefix("--") ? String(argument.prefix { $0 != "=" }) : String(argument.prefix(2))
+            var width = 1
+            if argument.count == 2, index + 1 < command.count, !command[index + 1].hasPrefix("-"),
+               !TestRunnerSpec.listPlaceholders.contains(where: { command[index + 1].contains("{\($0)}") }) {
+                width = 2
+            }
+            let known = name.hasPrefix("--")
+                ? longOptions.contains(Self.optionKey(name))
+                : help.range(of: #"(^|[\s,])"# + NSRegularExpression.escapedPattern(for: name) + #"([\s,=\[]|$)"#,
+                             options: [.regularExpression]) != nil
+            if known {
+                kept += command[index..<(index + width)]
+            } else {
+                dropped += command[index..<(index + width)]
+            }
+            index += width
+        }
+        return (kept, dropped)
     }
 }

@@ -20,6 +20,8 @@ struct PythonProject {
     /// Test-only dependency lines from tox `deps` (raw, may carry factor conditions), Poetry dev
     /// groups and nox `session.install` calls; `-r file` entries are kept as such.
     var toxDependencyLines: [String] = []
+    /// Extras tox installs the project with (`[testenv] extras`).
+    var toxExtras: [String] = []
     var otherTestRequirements: [String] = []
     /// Test requirement files (paths relative to the project root) that exist among the manifests.
     var requirementFiles: [String] = []
@@ -29,6 +31,9 @@ struct PythonProject {
     var mentionsUnittest = false
     /// Where importable code lives relative to the root (`src` or empty).
     var sourceRoot = ""
+    /// A build step that needs another toolchain or the network (`setup.py runs npm`), when the
+    /// manifests show one: building the project is then skipped.
+    var foreignBuildStep: String?
 
     init(manifests: [String: Data], requirementPatterns: [String], projectDirectory: URL?) {
         func text(_ path: String) -> String? { manifests[path].flatMap { String(data: $0, encoding: .utf8) } }
@@ -52,6 +57,10 @@ struct PythonProject {
                           "tool.poetry.group.test.dependencies"] {
                 otherTestRequirements += Self.poetryRequirements(toml[group])
             }
+            // PEP 735 dependency groups (`[dependency-groups] tests = [...]`), with `include-group`.
+            for group in Self.testDependencyGroups where otherTestRequirements.isEmpty {
+                otherTestRequirements += Self.dependencyGroup(group, in: toml["dependency-groups"]?.table ?? [:])
+            }
             if toml["tool.pytest"] != nil { mentionsPytest = true }
             if let legacyTox = toml["tool.tox.legacy_tox_ini"]?.string { readTox(legacyTox) }
         }
@@ -72,6 +81,12 @@ struct PythonProject {
         if let setupPy = text("setup.py") {
             readSetupPy(setupPy)
             testText += setupPy
+            foreignBuildStep = Self.foreignBuildStep(in: setupPy).map { "setup.py runs \($0)" }
+        }
+        if foreignBuildStep == nil, let pyproject = text("pyproject.toml"),
+           let requires = TOMLReader.parse(pyproject)["build-system.requires"]?.strings,
+           let builder = requires.compactMap(Self.requirementName).first(where: Self.javaScriptBuildBackends.contains) {
+            foreignBuildStep = "the build backend runs a JavaScript build (\(builder))"
         }
         if let toxIni = text("tox.ini") { readTox(toxIni) }
         if let noxfile = text("noxfile.py") {
@@ -135,6 +150,39 @@ struct PythonProject {
             return stem.range(of: #"(py)?3\d{1,2}$"#, options: .regularExpression) == nil
         }
         return unversioned.isEmpty ? chosen : unversioned
+    }
+
+    /// Build requirements that run npm/yarn during the build.
+    static let javaScriptBuildBackends: Set<String> = ["jupyter-packaging", "hatch-jupyter-builder", "hatch-nodejs-version"]
+
+    /// The foreign toolchain or download a setup.py invokes (code lines, not comments).
+    static func foreignBuildStep(in setupPy: String) -> String? {
+        let code = setupPy.components(separatedBy: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+            .joined(separator: "\n")
+        let tools = #"['"\[\s](npm|yarn|jlpm|pnpm|npx|node|bower|grunt|gulp)['"\s]"#
+        if let tool = matches(tools, in: code).first, code.contains("subprocess") || code.contains("os.system")
+            || code.contains("spawn") || code.contains("check_call") || code.contains("run(") {
+            return tool
+        }
+        if code.range(of: #"urlopen\(|urlretrieve\(|requests\.get\("#, options: .regularExpression) != nil {
+            return "a download"
+        }
+        return nil
+    }
+
+    /// Dependency groups that hold what the tests need, first found wins.
+    static let testDependencyGroups = ["tests", "test", "testing", "dev"]
+
+    /// A PEP 735 group's requirements, its `{include-group = "..."}` entries expanded (cycles cut).
+    static func dependencyGroup(_ name: String, in groups: [String: TOMLValue], seen: Set<String> = []) -> [String] {
+        guard !seen.contains(name), case .array(let items)? = groups[name] else { return [] }
+        return items.flatMap { item -> [String] in
+            if let requirement = item.string { return [requirement] }
+            if let included = item.table?["include-group"]?.string {
+                return dependencyGroup(included, in: groups, seen: seen.union([name]))
+            }
+            return []
+        }
     }
 
     /// PEP 503 normalization: lowercase, runs of `-_.` become `-`.
@@ -221,6 +269,8 @@ struct PythonProject {
             .flatMap { $0.components(separatedBy: "\n") }
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         toxDependencyLines += deps
+        toxExtras += INIFile.list(ini.value(base, "extras")).flatMap { $0.split(separator: ",") }
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.contains(":") && !toxExtras.contains($0) }
         let commands = INIFile.list(ini.value(base, "commands")).map(substitute).joined(separator: "\n")
         let lowered = commands.lowercased()
         if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }

@@ -74,6 +74,15 @@ public struct Recipe: Codable, Hashable, Sendable {
         public var requirementFiles: [String]
         /// Packages always installed (the test runner itself).
         public var packages: [String]
+        /// Globs over distribution names (`pytest`, `pytest-*`): the test runner and its plugins,
+        /// chosen for the interpreter when the release as of the task date cannot run on it.
+        public var runnerPackages: [String]
+        /// Plugins added after the install (pytest-timeout for per-test timeouts), each kept only
+        /// where it resolves beside the installed runner and the runner still starts with it.
+        public var runnerPlugins: [String]
+        /// Globs over distribution names left out of test environments (linters, docs, task
+        /// runners): they are no part of running tests, and old releases of them often no longer build.
+        public var devTools: [String]
         public var env: [String: String]
         public var timeout: Double
         /// Sandbox limits for install steps (which run the project's build code).

@@ -191,6 +191,9 @@ public struct RecipeBook: Sendable {
             extras: installNode?["extras"]?.strings ?? [],
             requirementFiles: installNode?["requirement_files"]?.strings ?? [],
             packages: installNode?["packages"]?.strings ?? [],
+            runnerPackages: installNode?["runner_packages"]?.strings ?? [],
+            runnerPlugins: installNode?["runner_plugins"]?.strings ?? [],
+            devTools: installNode?["dev_tools"]?.strings ?? [],
             env: installNode?["env"]?.stringMap ?? [:],
             timeout: installNode?["timeout"].map(number) ?? 1800,
             limits: resourceLimits(installNode?["limits"]))

@@ -94,6 +94,7 @@ indirect enum RecipeSchema {
         "toolchain": .map(["program": .string, "version_args": .stringList, "checks": .list(.stringList)]),
         "install": .map(["ladder": .choiceList(InstallStrategy.allCases.map(\.rawValue)),
                          "extras": .stringList, "requirement_files": .stringList, "packages": .stringList,
+                         "runner_packages": .stringList, "runner_plugins": .stringList, "dev_tools": .stringList,
                          "env": .stringMap, "timeout": .number, "limits": .map(["processes": .number, "memory_mb": .number, "file_size_mb": .number, "tmpfs_mb": .number, "cpu_seconds": .number, "open_files": .number])]),
         "test": .map(["runner": .string,
                       "runners": .dictionary(.map(["command": .stringList,

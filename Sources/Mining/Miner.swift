@@ -16,8 +16,9 @@ import Store
 ///
 /// The miner reads through its own handles on `repository.gitDirectory`, opened as bare (the
 /// working tree is never consulted), one per worker thread; `progress` may be called from any of
-/// them. Failures are thrown as `GitError` (unreadable or corrupt objects, naming them); a PR the
-/// clone cannot support (shallow history) is returned in `skipped` instead.
+/// them. Failures are thrown as `GitError` (corrupt objects, naming them); a PR the clone cannot
+/// support (shallow history, an object missing from a partial clone or damaged mirror) is
+/// returned in `skipped` instead, with the reason and the object's id.
 public final class Miner {
     public let repository: Repository
     /// `owner/name`: instance ids and same-repository issue links use it.
@@ -95,6 +96,7 @@ public final class Miner {
                                                       graph: graph, maxCommits: options.maxCommitsPerPullRequest)
                 landings.merge(found.landed) { first, _ in first }
                 skipped += found.notMerged.map { SkippedPullRequest(number: $0, reason: .notMerged) }
+                skipped += found.missing.map { SkippedPullRequest(number: $0.key, reason: $0.value) }
                 patchIDs.merge(found.patchIDs) { $1 }
                 for number in found.notMerged { unmerged[number] = unresolved[number] }
             } else {
@@ -116,6 +118,8 @@ public final class Miner {
         var state = MiningState(tips: tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs,
                                 unmergedPullHeads: unmerged)
         state.minedPullNumbers.formUnion(landings.keys)
+        // Missing objects may arrive with the next fetch: those PRs are tried again then.
+        for skip in skipped { if case .missingObject = skip.reason { state.minedPullNumbers.remove(skip.number) } }
         return MiningResult(tasks: tasks, skipped: skipped.sorted { $0.number < $1.number }, state: state,
                             commitsWalked: walked)
     }
@@ -142,7 +146,15 @@ public final class Miner {
                 let builder = try TaskBuilder(repository: repository, repo: repo, options: options, metadata: metadata,
                                               references: references, graph: graph)
                 for index in range {
-                    let outcome = try builder.task(for: landings[index])
+                    // A PR whose objects the clone lacks is skipped, naming the object; the rest
+                    // are still mined.
+                    let outcome: TaskBuilder.Outcome
+                    do {
+                        outcome = try builder.task(for: landings[index])
+                    } catch {
+                        guard let missing = SkipReason.missingObject(error) else { throw error }
+                        outcome = .skipped(missing)
+                    }
                     lock.lock()
                     outcomes[index] = outcome
                     done += 1

@@ -104,6 +104,9 @@ public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
     case outsideDateRange(createdAt: String)
     case excludedPath(String)
     case noIncludedPath
+    /// An object the task needs is absent from the clone (partial clones, damaged mirrors):
+    /// its id, and what was being read when it was found missing.
+    case missingObject(id: String, operation: String)
 
     /// The reason without its details, for counting skips by kind.
     public var category: String {
@@ -112,6 +115,7 @@ public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
         case .patchTooLarge: return "patch too large"
         case .outsideDateRange: return "outside the date range"
         case .excludedPath: return "changes an excluded path"
+        case .missingObject: return "object missing from the clone"
         default: return description
         }
     }
@@ -127,7 +131,19 @@ public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
         case .outsideDateRange(let createdAt): return "created \(createdAt), outside the date range"
         case .excludedPath(let path): return "changes excluded path \(path)"
         case .noIncludedPath: return "changes no included path"
+        case .missingObject(let id, let operation): return "object \(id) missing from the clone (\(operation))"
         }
+    }
+}
+
+extension SkipReason {
+    /// The skip for a read that failed because an object is not in the clone; nil for any other
+    /// error (a corrupt object stays an error: the clone is damaged in a way a user must see).
+    static func missingObject(_ error: Error) -> SkipReason? {
+        guard let error = error as? GitError, error.code == .notFound else { return nil }
+        let text = error.operation + " " + error.message
+        let id = text.range(of: "[0-9a-f]{40}", options: .regularExpression).map { String(text[$0]) } ?? "unknown"
+        return .missingObject(id: id, operation: error.operation)
     }
 }
 

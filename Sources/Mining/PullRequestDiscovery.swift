@@ -93,7 +93,8 @@ struct PullRequestDiscovery {
     /// cherry-pick keeps — the author's name, email and timestamp, or the subject (also the PR
     /// title, for squashes) — are compared. A change re-landed with both rewritten is missed.
     func findRebased(candidates: [Int: ObjectID], titles: [Int: String], defaultTip: ObjectID, graph: CommitGraph,
-                     maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [Int], patchIDs: [ObjectID: ObjectID]) {
+                     maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [Int], missing: [Int: SkipReason],
+                                                 patchIDs: [ObjectID: ObjectID]) {
         var cache = previous.patchIDs
         var computed: [ObjectID: ObjectID] = [:]
         func patchID(_ id: ObjectID) throws -> ObjectID {
@@ -106,7 +107,7 @@ struct PullRequestDiscovery {
         // the line walked now; when nothing was walked there, nothing needs looking at.
         let fresh = candidates.filter { previous.unmergedPullHeads[$0.key] != $0.value }
         let walkedLine = graph.walkedFirstParentLine(from: defaultTip)
-        if fresh.isEmpty && walkedLine.isEmpty { return ([:], candidates.keys.sorted(), [:]) }
+        if fresh.isEmpty && walkedLine.isEmpty { return ([:], candidates.keys.sorted(), [:], [:]) }
         let onDefaultBranch = try graph.reachable(from: defaultTip)
 
         // Each candidate's own commits: from its head back to the default branch's history.
@@ -171,13 +172,24 @@ struct PullRequestDiscovery {
         func changes(_ id: ObjectID, _ node: CommitGraph.Node) throws -> [FileChange] {
             try repository.changedFiles(from: node.parents.first, to: id)
         }
+        // A default-branch commit whose objects the clone lacks cannot be matched: it is left out
+        // of the indexes (a PR that landed there stays unmatched) instead of ending the run.
+        func unlessMissing<T>(_ read: () throws -> T) throws -> T? {
+            do { return try read() } catch { if SkipReason.missingObject(error) != nil { return nil }; throw error }
+        }
         var byTrees: [TreePair: [ObjectID]] = [:]
-        for id in keyed { byTrees[try treePair(id, try graph.node(id)!), default: []].append(id) }
+        for id in keyed {
+            guard let pair = try unlessMissing({ try treePair(id, try graph.node(id)!) }) else { continue }
+            byTrees[pair, default: []].append(id)
+        }
         var bySignatureCache: [[FileChange]: [ObjectID]]?
         func bySignature() throws -> [[FileChange]: [ObjectID]] {
             if let bySignatureCache { return bySignatureCache }
             var map: [[FileChange]: [ObjectID]] = [:]
-            for id in keyed { map[try changes(id, try graph.node(id)!), default: []].append(id) }
+            for id in keyed {
+                guard let signature = try unlessMissing({ try changes(id, try graph.node(id)!) }) else { continue }
+                map[signature, default: []].append(id)
+            }
             bySignatureCache = map
             return map
         }
@@ -187,7 +199,7 @@ struct PullRequestDiscovery {
             var map: [ObjectID: [ObjectID]] = [:]
             for commit in keyed {
                 let isNew = cache[commit] == nil
-                let value = try patchID(commit)
+                guard let value = try unlessMissing({ try patchID(commit) }) else { continue }
                 if isNew { computed[commit] = value }
                 map[value, default: []].append(commit)
             }
@@ -197,37 +209,44 @@ struct PullRequestDiscovery {
 
         var landed: [Int: Landing] = [:]
         var notMerged: [Int] = []
+        var missing: [Int: SkipReason] = [:]
         for (number, head) in candidates.sorted(by: { $0.key < $1.key }) {
             guard let entry = own[number], !entry.keys.isDisjoint(with: matchedKeys) else { notMerged.append(number); continue }
-            var matches: [(commit: ObjectID, isHead: Bool)] = []
-            for (id, node) in entry.commits where node.parents.count == 1
-                && (matchedKeys.contains(node.authorKey) || matchedKeys.contains(node.subjectKey)) {
-                // The earliest first-parent commit with this change is where it landed.
-                if let hit = try byTrees[treePair(id, node)]?.last ?? bySignature()[changes(id, node)]?.last
-                    ?? patchIndex()[patchID(id)]?.last {
-                    matches.append((hit, id == head))
+            do {
+                var matches: [(commit: ObjectID, isHead: Bool)] = []
+                for (id, node) in entry.commits where node.parents.count == 1
+                    && (matchedKeys.contains(node.authorKey) || matchedKeys.contains(node.subjectKey)) {
+                    // The earliest first-parent commit with this change is where it landed.
+                    if let hit = try byTrees[treePair(id, node)]?.last ?? bySignature()[changes(id, node)]?.last
+                        ?? patchIndex()[patchID(id)]?.last {
+                        matches.append((hit, id == head))
+                    }
                 }
-            }
-            var style = MergeStyle.rebase
-            var landing = matches.first { $0.isHead }?.commit ?? matches.min { position[$0.commit]! < position[$1.commit]! }?.commit
-            // Squashed without "(#N)" in the subject: the whole PR is one commit on the line. Its
-            // fork point is where its commits meet the default branch.
-            let forkBase = entry.forks.count == 1 ? entry.forks.first : nil
-            if landing == nil, entry.commits.count > 1, let base = try forkBase ?? repository.mergeBase(head, defaultTip) {
-                let whole = try repository.changedFiles(from: base, to: head)
-                if let hit = try bySignature()[whole]?.last {
-                    landing = hit
-                } else if !keyed.isEmpty {
-                    let patch = try repository.diff(from: base, to: head, options: DiffOptions(detectRenames: false)).patchID()
-                    landing = try patchIndex()[patch]?.last
+                var style = MergeStyle.rebase
+                var landing = matches.first { $0.isHead }?.commit ?? matches.min { position[$0.commit]! < position[$1.commit]! }?.commit
+                // Squashed without "(#N)" in the subject: the whole PR is one commit on the line. Its
+                // fork point is where its commits meet the default branch.
+                let forkBase = entry.forks.count == 1 ? entry.forks.first : nil
+                if landing == nil, entry.commits.count > 1, let base = try forkBase ?? repository.mergeBase(head, defaultTip) {
+                    let whole = try repository.changedFiles(from: base, to: head)
+                    if let hit = try bySignature()[whole]?.last {
+                        landing = hit
+                    } else if !keyed.isEmpty {
+                        let patch = try repository.diff(from: base, to: head, options: DiffOptions(detectRenames: false)).patchID()
+                        landing = try patchIndex()[patch]?.last
+                    }
+                    if landing != nil { style = .squash }
                 }
-                if landing != nil { style = .squash }
+                guard let landing else { notMerged.append(number); continue }
+                let parent = try graph.node(landing)?.parents.first
+                landed[number] = Landing(number: number, style: style, commit: landing, head: head,
+                                         targetParent: parent, baseIsTargetParent: false)
+            } catch {
+                // This PR's own objects are missing: skip it, naming the object.
+                guard let reason = SkipReason.missingObject(error) else { throw error }
+                missing[number] = reason
             }
-            guard let landing else { notMerged.append(number); continue }
-            let parent = try graph.node(landing)?.parents.first
-            landed[number] = Landing(number: number, style: style, commit: landing, head: head,
-                                     targetParent: parent, baseIsTargetParent: false)
         }
-        return (landed, notMerged, computed)
+        return (landed, notMerged, missing, computed)
     }
 }
