@@ -36,6 +36,9 @@ public final class TaskStore: Sendable {
                 throw StoreError.newerSchema(path: path, unknownMigrations: unknown.sorted())
             }
             try migrator.migrate(pool)
+            // The reader that checked the migrations above knew the schema before them: close it,
+            // or the first read of a migrated table would miss the columns the migration added.
+            pool.releaseMemory()
         } catch let error as StoreError {
             throw error
         } catch {

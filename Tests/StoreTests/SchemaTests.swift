@@ -36,6 +36,21 @@ final class SchemaTests: StoreTestCase {
                        Schema.migrator.migrations.count)
     }
 
+    func testFirstReadAfterAnUpgradeSeesTheMigratedColumns() throws {
+        // A store as the previous release left it: the last migrations not applied yet.
+        let store = try openStore()
+        try store.upsert([sampleTask(1)])
+        let latest = Array(Schema.migrator.migrations.suffix(2))
+        try store.pool.write { db in
+            try db.execute(sql: "ALTER TABLE task DROP COLUMN test_id_format")
+            try db.execute(sql: "ALTER TABLE task DROP COLUMN extra_fields")
+            try db.execute(sql: "ALTER TABLE test_run DROP COLUMN resource_limit")
+            for identifier in latest { try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = ?", arguments: [identifier]) }
+        }
+        // Opening migrates; the very first read must already decode the new columns.
+        XCTAssertEqual(try openStore().tasks().map(\.instanceID), ["psf__requests-1"])
+    }
+
     func testCreatesMissingParentFolders() throws {
         let store = try TaskStore(path: path("a/b/c/tasks.sqlite"))
         try store.upsert([sampleTask(2)])
