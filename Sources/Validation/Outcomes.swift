@@ -1,3 +1,5 @@
+import Foundation
+import Sandbox
 import TestReports
 
 /// How each test behaved across the before (test patch only) and after (test patch + gold patch)
@@ -63,6 +65,9 @@ public enum ValidationReason: String, Codable, Hashable, Sendable, CaseIterable 
     case noFailToPass = "no FAIL_TO_PASS"
     case passToFail = "PASS_TO_FAIL"
     case timeout = "timeout"
+    /// No FAIL_TO_PASS, and the after runs failed on connection errors: the tests need the
+    /// network, which sandboxed runs do not have (not a fault of the gold patch).
+    case needsNetwork = "tests need the network"
     /// A run hit a sandbox limit (processes, memory, file size, disk, CPU time).
     case resourceLimit = "resource limit"
     case flaky = "flaky"
@@ -87,5 +92,24 @@ extension TestOutcomes {
     /// SWE-bench's resolution rule applied to one run: every FAIL_TO_PASS and PASS_TO_PASS passes.
     public func resolves(_ report: TestReport) -> Bool {
         (failToPass + passToPass).allSatisfy { report[$0] == .passed }
+    }
+}
+
+/// Connection errors in a test log: what tests that need the network print when a sandboxed run
+/// has none (no DNS, no route). Read from the log Forge captured, as data.
+enum NetworkFailures {
+    static let markers = [
+        "Temporary failure in name resolution", "Name or service not known", "nodename nor servname provided",
+        "Network is unreachable", "Failed to establish a new connection", "getaddrinfo failed",
+        "[Errno -3]", "[Errno -2]", "[Errno 101]", "Could not resolve host",
+    ]
+
+    /// The first log line showing a connection error, trimmed; nil when none does.
+    static func evidence(inLogAt path: String) -> String? {
+        guard let text = SafeFile.text(atPath: path, maxBytes: 8 << 20) else { return nil }
+        for line in text.split(separator: "\n") where markers.contains(where: { line.contains($0) }) {
+            return String(line.trimmingCharacters(in: .whitespaces).prefix(200))
+        }
+        return nil
     }
 }

@@ -100,6 +100,9 @@ public final class Validator: @unchecked Sendable {
                 }
             } else if reason == .passToFail {
                 detail = outcomes.passToFail.prefix(3).joined(separator: ", ")
+            } else if reason == .noFailToPass,
+                      let evidence = runs.filter({ $0.phase == .after }).lazy.compactMap({ $0.logPath.flatMap(NetworkFailures.evidence(inLogAt:)) }).first {
+                (reason, detail) = (.needsNetwork, evidence)
             }
             return finish(task, status, reason, detail: detail, runs: runs, outcomes: outcomes, environment: environmentRecord)
         } catch {

@@ -29,6 +29,11 @@ final class BadInputTests: XCTestCase {
             "pyproject.toml": PythonFixture.pyproject.replacingOccurrences(
                 of: "requires-python = \">=3.8\"", with: "requires-python = \">=3.8\"\ndependencies = [\"pytest==7.99\"]"),
         ])
+        try git.git("checkout", "-q", "-b", "needs-network", base)
+        let network = try git.commit("Fetch pages", [
+            "calc/net.py": "import urllib.request\n\n\ndef fetch(url):\n    return urllib.request.urlopen(url, timeout=5).read()\n",
+            "tests/test_net.py": "from calc.net import fetch\n\n\ndef test_fetch():\n    assert fetch('http://example.org/')\n",
+        ])
         try git.git("checkout", "-q", "main")
 
         let good = try git.task("forge-tests__bad-6", repo: "forge-tests/bad", base: base, head: fixed,
@@ -55,11 +60,14 @@ final class BadInputTests: XCTestCase {
         badRecipe.instanceID = "forge-tests__typo-5"
         badRecipe.repo = Harness.typoRepo
 
-        let tasks = [patchDoesNotApply, testPatchDoesNotApply, missingInterpreter, unresolvable, badRecipe, good]
+        let needsNetwork = try git.task("forge-tests__bad-7", repo: "forge-tests/bad", base: base, head: network,
+                                        code: ["calc"], tests: ["tests"])
+
+        let tasks = [patchDoesNotApply, testPatchDoesNotApply, missingInterpreter, unresolvable, badRecipe, needsNetwork, good]
         let store = try Harness.store()
         try store.save(tasks: tasks)
         let summary = try BatchValidation.run(tasks: tasks, validator: try Harness.validator(git, reruns: 0), store: store)
-        XCTAssertEqual(summary.tried, 6)
+        XCTAssertEqual(summary.tried, 7)
         XCTAssertEqual(summary.byStatus[.error] ?? 0, 0, "bad input is the task's fault, not an infrastructure error")
         XCTAssertEqual(summary.byStatus[.valid], 1)
 
@@ -100,6 +108,12 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(recipeReason, "env build failed: invalid-recipe: Recipes/repos/forge-tests__typo.yaml:4: "
                        + "'test.runner' is 'pytset', which is not a key of 'test.runners' (pytest, unittest)")
 
+        // Its test fails before (no calc.net) and after (no network in the sandbox): the verdict
+        // says why there is no FAIL_TO_PASS, quoting the connection error.
+        let networkReason = try reason(needsNetwork)
+        XCTAssertTrue(networkReason.hasPrefix("tests need the network: "), networkReason)
+        XCTAssertTrue(NetworkFailuresMarkers.any(in: networkReason), networkReason)
+
         let goodVerdict = try XCTUnwrap(try store.verdict(instanceID: good.instanceID, kind: .validation))
         XCTAssertEqual(goodVerdict.failToPass, [CalcFixture.id("test_clamp_high")])
     }
@@ -122,5 +136,13 @@ final class BadInputTests: XCTestCase {
             XCTAssertEqual(recipeError.description,
                            "Recipes/python.yaml:\(index + 1): unknown key 'instal' (did you mean 'install'?)")
         }
+    }
+}
+
+/// The connection errors a sandboxed run without network shows (name resolution or routing).
+enum NetworkFailuresMarkers {
+    static func any(in text: String) -> Bool {
+        ["name resolution", "Name or service not known", "Network is unreachable", "Errno -3", "Errno -2", "Errno 101"]
+            .contains { text.contains($0) }
     }
 }
