@@ -14,27 +14,39 @@ final class UnprivilegedRunTests: XCTestCase {
         // The running test executable (`<Package>PackageTests.xctest` on Linux).
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: testBinary), "the test bundle \(testBinary) is not an executable")
-        // A home the user owns, holding a copy of uv (root's may sit in a 0700 home, e.g. pyenv's).
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("forge-unprivileged-\(Self.uid)").path
-        try? FileManager.default.removeItem(atPath: home)
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        // A home the user owns, holding copies of what the run needs from places the user may not
+        // enter (a checkout or pyenv under a 0700 /root): uv, the test binary with `forge` and the
+        // resource bundles beside it, and the recipes.
+        let fileManager = FileManager.default
+        let home = fileManager.temporaryDirectory.appendingPathComponent("forge-unprivileged-\(Self.uid)").path
+        try? fileManager.removeItem(atPath: home)
+        try fileManager.createDirectory(atPath: home + "/bin", withIntermediateDirectories: true)
+        defer { try? fileManager.removeItem(atPath: home) }
         let uv = try XCTUnwrap(Self.locateUV(), "uv not found")
-        try FileManager.default.copyItem(atPath: uv, toPath: home + "/uv")
-        for path in [home, home + "/uv"] { XCTAssertEqual(chown(path, Self.uid, Self.uid), 0) }
-        defer { try? FileManager.default.removeItem(atPath: home) }
+        try fileManager.copyItem(atPath: uv, toPath: home + "/uv")
+        let buildFolder = (testBinary as NSString).deletingLastPathComponent
+        let companions = try fileManager.contentsOfDirectory(atPath: buildFolder).filter { $0.hasSuffix(".resources") } + ["forge"]
+        for name in companions + [(testBinary as NSString).lastPathComponent] {
+            try fileManager.copyItem(atPath: buildFolder + "/" + name, toPath: home + "/bin/" + name)
+        }
+        try fileManager.copyItem(atPath: RecipeBook.bundledDirectory().path, toPath: home + "/Recipes")
+        let copiedBinary = home + "/bin/" + (testBinary as NSString).lastPathComponent
+        XCTAssertEqual(chown(home, Self.uid, Self.uid), 0)
+        XCTAssertEqual(chown(home + "/uv", Self.uid, Self.uid), 0)
 
         let filter = Self.attackClasses.map { "AdversarialTests.\($0)" }.joined(separator: ",")
         var environment = BuildEnvironment.scrubbed(ProcessInfo.processInfo.environment)
         environment["HOME"] = home
         environment["FORGE_UV"] = home + "/uv"
         environment["TMPDIR"] = "/tmp"
+        environment["FORGE_RECIPES"] = home + "/Recipes"
         environment["PATH"] = "/usr/local/bin:/usr/bin:/bin"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(Self.uid)", "--regid=\(Self.uid)", "--clear-groups", "--", testBinary, filter]
+        process.arguments = ["--reuid=\(Self.uid)", "--regid=\(Self.uid)", "--clear-groups", "--", copiedBinary, filter]
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: home)
-        let logPath = home + ".log"
+        let logPath = home + "-run.log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: logPath) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
