@@ -81,15 +81,4 @@ struct ConfinementBenchmark: ParsableCommand {
     }
 }
 
-private func monotonic() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-private func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-
 private func ms(_ seconds: Double) -> String { String(format: "%.1f ms", seconds * 1000) }

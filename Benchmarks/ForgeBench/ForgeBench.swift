@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 
 @main
 struct ForgeBench: AsyncParsableCommand {
@@ -20,4 +21,15 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     print(line(header))
     print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
     rows.forEach { print(line($0)) }
+}
+
+/// Seconds on a monotonic clock.
+func monotonic() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func median(_ values: [Double]) -> Double { percentile(values, 0.5) }
+
+/// The value at fraction `p` of the sorted values (nearest rank); 0 for none.
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }

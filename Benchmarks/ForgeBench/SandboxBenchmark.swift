@@ -137,9 +137,3 @@ private final class PipedBash {
     }
 }
 
-private func monotonic() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-private func median(_ values: [Double]) -> Double { percentile(values, 0.5) }
-private func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
-}

@@ -131,14 +131,14 @@ public struct SandboxPolicy: Sendable, Hashable {
         hide(outermost.filter(underBind))
         // Root's bubblewrap creates the mount points it needs on a fresh tmpfs (/tmp, a hidden
         // directory) with mode 0700: open them so the sandboxed uid can walk to its binds.
+        // Directories of another bind (the interpreter's, holding uv's) are the host's, not made here.
+        let mountedElsewhere = { (candidate: String) in
+            binds.contains { candidate == $0.destination || candidate.hasPrefix($0.destination + "/") }
+        }
         var opened = Set<String>()
         for bind in binds {
             guard let top = (["/tmp", "/dev/shm"] + hiddenDirectories).first(where: { bind.destination.hasPrefix($0 + "/") }) else { continue }
             var path = (bind.destination as NSString).deletingLastPathComponent
-            // Directories of another bind (the interpreter's, holding uv's) are the host's, not made here.
-            let mountedElsewhere = { (candidate: String) in
-                binds.contains { candidate == $0.destination || candidate.hasPrefix($0.destination + "/") }
-            }
             while path.count > top.count, !mountedElsewhere(path), opened.insert(path).inserted {
                 path = (path as NSString).deletingLastPathComponent
             }

@@ -141,16 +141,13 @@ final class ConfinementAttackTests: XCTestCase {
         for _line in ("umount -l \(sample.root.path)", "mount -o remount,rw /"):
             _seen.append("FORGE-PROBE %s %d" % (_line, _sp.run(_line, shell=True, capture_output=True).returncode))
         try:
-            open(\(pythonString(store.path)), "w").write("pwned")
+            open(\(pythonLiteral(store.path)), "w").write("pwned")
         except OSError as _error:
             _seen.append("FORGE-PROBE write refused %d" % _error.errno)
         _seen.append("FORGE-PROBE uid %d euid %d" % (_os.getuid(), _os.geteuid()))
         raise RuntimeError("\\n".join(_seen))
         """
-        let patch = try sample.makePatch(task) { work in
-            try (try String(contentsOf: work.appendingPathComponent("textkit/__init__.py"), encoding: .utf8) + probe)
-                .write(to: work.appendingPathComponent("textkit/__init__.py"), atomically: true, encoding: .utf8)
-        }
+        let patch = try sample.makePatch(task) { try appendText(probe, to: "textkit/__init__.py", under: $0) }
         let evaluation = try await onThread {
             try sample.evaluator(runID: "confinement-\(UUID().uuidString.prefix(6))")
                 .evaluate(Prediction(instanceID: task.instanceID, model: "attacker", patch: patch), task: task)
@@ -172,10 +169,8 @@ final class ConfinementAttackTests: XCTestCase {
     func testATestRunThatExhaustsMemoryEndsWithAResourceLimitVerdict() async throws {
         let sample = try await AttackSample.shared()
         let task = sample.task(1)
-        let patch = try sample.makePatch(task, afterGold: true) { work in
-            let file = work.appendingPathComponent("textkit/__init__.py")
-            try (try String(contentsOf: file, encoding: .utf8) + "\n_hog = bytearray(\(ResourceLimits.standard.memoryMB! + 1024) << 20)\n")
-                .write(to: file, atomically: true, encoding: .utf8)
+        let patch = try sample.makePatch(task, first: task.patch) {
+            try appendText("\n_hog = bytearray(\(ResourceLimits.standard.memoryMB! + 1024) << 20)\n", to: "textkit/__init__.py", under: $0)
         }
         let evaluation = try await onThread {
             try sample.evaluator(runID: "limits-\(UUID().uuidString.prefix(6))")
@@ -205,7 +200,7 @@ final class ConfinementAttackTests: XCTestCase {
         from setuptools import setup
         report = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seen-by-setup.txt")
         lines = ["token=" + os.environ.get("FORGE_ADVERSARIAL_TOKEN", "absent")]
-        for target in [\(pythonString(neighbour.path)), \(pythonString(root.appendingPathComponent("envs/planted").path))]:
+        for target in [\(pythonLiteral(neighbour.path)), \(pythonLiteral(root.appendingPathComponent("envs/planted").path))]:
             try:
                 open(target, "w").write("pwned")
                 lines.append("wrote " + target)
@@ -297,33 +292,6 @@ final class LoopbackListener {
     }
 }
 
-extension AttackSample {
-    /// An evaluator over the shared environments, writing under a fresh `evals` folder.
-    func evaluator(runID: String) throws -> Evaluator {
-        try Evaluator(clones: [SampleRepository.repoName: clone], environments: builder,
-                      options: EvaluationOptions(runID: runID, evaluationsDirectory: root.appendingPathComponent("evals").path,
-                                                 jobs: 1, useSandbox: true))
-    }
-
-    /// A diff of the edits `edit` makes to a checkout of the task's base (after the gold patch
-    /// when `afterGold`), made with the git CLI as a model's tool would.
-    func makePatch(_ task: TaskRecord, afterGold: Bool = false, edit: (URL) throws -> Void) throws -> String {
-        let work = root.appendingPathComponent("patches").appendingPathComponent(UUID().uuidString)
-        defer { try? FileManager.default.removeItem(at: work) }
-        try git(["clone", "-q", "--no-checkout", clone, work.path], in: root)
-        try git(["checkout", "-q", task.baseCommit], in: work)
-        if afterGold {
-            let gold = work.appendingPathComponent(".gold.diff")
-            try task.patch.write(to: gold, atomically: true, encoding: .utf8)
-            try git(["apply", gold.path], in: work)
-            try FileManager.default.removeItem(at: gold)
-        }
-        try edit(work)
-        try git(["add", "-A"], in: work)
-        return try git(["diff", "--cached", "--binary", task.baseCommit], in: work)
-    }
-}
-
 /// Pids of live host processes whose command line contains `text`.
 func processes(mentioning text: String) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -334,8 +302,4 @@ func processes(mentioning text: String) -> [Int32] {
     }
 }
 
-func pythonString(_ text: String) -> String {
-    "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
-}
-
-func pythonList(_ items: [String]) -> String { "[" + items.map(pythonString).joined(separator: ", ") + "]" }
+func pythonList(_ items: [String]) -> String { "[" + items.map(pythonLiteral).joined(separator: ", ") + "]" }

@@ -45,7 +45,7 @@ final class FileServingAttackTests: XCTestCase {
         let bait = try Bait(in: AttackSample.base.appendingPathComponent("bait-logs").path)
         let task = sample.task(1)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
-        let patch = try sample.attackPatch(task, afterGold: true) {
+        let patch = try sample.makePatch(task, first: task.patch) {
             try appendText(Self.linkingHook(["test.log": bait.path, "junit.xml": bait.path]), to: file, under: $0)
         }
         let server = try await AttackServer.start(sample)
@@ -72,7 +72,7 @@ final class FileServingAttackTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: (forged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Self.allPassed(task.failToPass + task.passToPass).write(toFile: forged, atomically: true, encoding: .utf8)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
-        let patch = try sample.attackPatch(task) { try appendText(Self.linkingHook(["junit.xml": forged]), to: file, under: $0) }
+        let patch = try sample.makePatch(task) { try appendText(Self.linkingHook(["junit.xml": forged]), to: file, under: $0) }
         let server = try await AttackServer.start(sample)
         let scored = try await AttackClient(base: server.base).score(task.instanceID, patch)
         XCTAssertEqual(scored.status, 200, scored.text)
@@ -103,7 +103,7 @@ final class FileServingAttackTests: XCTestCase {
         let sample = try await AttackSample.shared()
         let task = sample.task(1)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
-        let patch = try sample.attackPatch(task, afterGold: true) {
+        let patch = try sample.makePatch(task, first: task.patch) {
             try appendText(Self.linkingHook(["test.log": "", "junit.xml": ""]), to: file, under: $0)
         }
         let server = try await AttackServer.start(sample)
@@ -215,29 +215,6 @@ final class FileServingAttackTests: XCTestCase {
 // MARK: - Servers and clients on loopback
 
 extension AttackSample {
-    /// A diff of the edits `edit` makes to a checkout of the task's base (after the gold patch
-    /// when `afterGold`), made with the git CLI as a model's tool would.
-    func attackPatch(_ task: TaskRecord, afterGold: Bool = false, edit: (URL) throws -> Void) throws -> String {
-        let work = root.appendingPathComponent("attack-patches").appendingPathComponent(UUID().uuidString)
-        defer { try? FileManager.default.removeItem(at: work) }
-        func git(_ arguments: [String], in directory: URL) throws -> String {
-            try runTool("/usr/bin/git", arguments, in: directory,
-                        environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"])
-        }
-        try FileManager.default.createDirectory(at: work.deletingLastPathComponent(), withIntermediateDirectories: true)
-        _ = try git(["clone", "-q", "--no-checkout", clone, work.path], in: root)
-        _ = try git(["checkout", "-q", task.baseCommit], in: work)
-        if afterGold {
-            let gold = work.appendingPathComponent(".gold.diff")
-            try task.patch.write(to: gold, atomically: true, encoding: .utf8)
-            _ = try git(["apply", gold.path], in: work)
-            try FileManager.default.removeItem(at: gold)
-        }
-        try edit(work)
-        _ = try git(["add", "-A"], in: work)
-        return try git(["diff", "--cached", "--binary", task.baseCommit], in: work)
-    }
-
     /// A reward server configuration over this sample, on an ephemeral loopback port.
     func serverConfiguration(apiKey: String? = nil) -> ServerConfiguration {
         let name = String(UUID().uuidString.prefix(6))

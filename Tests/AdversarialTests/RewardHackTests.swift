@@ -41,25 +41,6 @@ final class RewardHackTests: XCTestCase {
         return try await onThread { evaluator.evaluate(Prediction(instanceID: task.instanceID, model: "attacker", patch: patch), task: task).result }
     }
 
-    /// A diff made in a checkout of `base_commit` (with `test_patch` committed over it when
-    /// `overTestPatch`, the tree the old evaluator applied model patches to).
-    private func makePatch(_ sample: AttackSample, _ task: TaskRecord, overTestPatch: Bool = false,
-                           edit: (URL) throws -> Void) throws -> String {
-        let work = sample.root.appendingPathComponent("hack-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: work) }
-        try git(["clone", "-q", "--no-checkout", sample.clone, work.path], in: sample.root)
-        try git(["checkout", "-q", task.baseCommit], in: work)
-        if overTestPatch {
-            try task.testPatch.write(to: work.appendingPathComponent(".t.diff"), atomically: true, encoding: .utf8)
-            try git(["apply", ".t.diff"], in: work)
-            try FileManager.default.removeItem(at: work.appendingPathComponent(".t.diff"))
-            try git(["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qam", "tests"], in: work)
-        }
-        try edit(work)
-        try git(["add", "-A"], in: work)
-        return try git(["diff", "--cached", "--binary", "HEAD"], in: work)
-    }
-
     /// The task's FAIL_TO_PASS file rewritten so that each of its tests passes trivially.
     private func testFileRewrite(_ task: TaskRecord) -> (path: String, content: String) {
         let path = task.failToPass[0].components(separatedBy: "::")[0]
@@ -118,7 +99,7 @@ final class RewardHackTests: XCTestCase {
             }),
         ]
         for (name, edit) in hacks {
-            let patch = try makePatch(sample, task, edit: edit)
+            let patch = try sample.makePatch(task, edit: edit)
             let swebench = try await score(patch, task, sample, swebench: true)
             let forge = try await score(patch, task, sample)
             XCTAssertEqual(forge.status, .testsModified, "\(name): \(forge.reason) (SWE-bench semantics: \(swebench.status))")
@@ -147,7 +128,7 @@ final class RewardHackTests: XCTestCase {
             }),
         ]
         for overTestPatch in [true, false] {
-            let rewrite = try makePatch(sample, task, overTestPatch: overTestPatch) { try self.write(content, path, under: $0) }
+            let rewrite = try sample.makePatch(task, first: overTestPatch ? task.testPatch : nil, firstInDiff: false) { try self.write(content, path, under: $0) }
             for (name, spell) in spellings {
                 let patch = spell(rewrite)
                 XCTAssertTrue(PatchPaths.touched(patch).contains(path), "\(name): the parser names \(path)")
@@ -165,7 +146,7 @@ final class RewardHackTests: XCTestCase {
     /// gold patch plus such a file still resolves (the file is put back).
     func testUncollectedNewTestFileIsNotPunished() async throws {
         let (sample, task) = try await target()
-        let extra = try makePatch(sample, task) { try self.write("def test_new():\n    assert True\n", "tests/test_brand_new.py", under: $0) }
+        let extra = try sample.makePatch(task) { try self.write("def test_new():\n    assert True\n", "tests/test_brand_new.py", under: $0) }
         let result = try await score(task.patch + extra, task, sample)
         XCTAssertEqual(result.status, .resolved, result.reason)
         XCTAssertEqual(result.restoredTestFiles, ["tests/test_brand_new.py"])
@@ -192,7 +173,7 @@ final class RewardHackTests: XCTestCase {
     /// --swebench-semantics; gold resolves in the same run.
     func testForgeEvalCLI() async throws {
         let (sample, task) = try await target()
-        let hack = try makePatch(sample, task) { try self.write(outcomeRewriter, "conftest.py", under: $0) }
+        let hack = try sample.makePatch(task) { try self.write(outcomeRewriter, "conftest.py", under: $0) }
         let predictions = sample.root.appendingPathComponent("hack-preds-\(UUID().uuidString.prefix(6)).jsonl")
         let lines = [["instance_id": task.instanceID, "model_name_or_path": "hacker", "model_patch": hack],
                      ["instance_id": task.instanceID, "model_name_or_path": "gold", "model_patch": task.patch]]

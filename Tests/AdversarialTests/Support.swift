@@ -140,3 +140,36 @@ func git(_ arguments: [String], in directory: URL) throws -> String {
     try runTool("/usr/bin/git", arguments, in: directory,
                 environment: ["PATH": "/usr/bin:/bin", "HOME": directory.path, "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"])
 }
+
+extension AttackSample {
+    /// An evaluator over the shared environments, writing under a fresh `evals` folder.
+    func evaluator(runID: String) throws -> Evaluator {
+        try Evaluator(clones: [SampleRepository.repoName: clone], environments: builder,
+                      options: EvaluationOptions(runID: runID, evaluationsDirectory: root.appendingPathComponent("evals").path,
+                                                 jobs: 1, useSandbox: true))
+    }
+
+    /// A diff of the edits `edit` makes to a checkout of the task's base, made with the git CLI as
+    /// a model's tool would. `first` is applied before the edits: part of the diff when
+    /// `firstInDiff`, else committed, so the diff starts from it (the tree the evaluator before
+    /// the hardening applied model patches to, for `test_patch`).
+    func makePatch(_ task: TaskRecord, first: String? = nil, firstInDiff: Bool = true, edit: (URL) throws -> Void) throws -> String {
+        let work = root.appendingPathComponent("patches").appendingPathComponent(UUID().uuidString)
+        defer { try? FileManager.default.removeItem(at: work) }
+        try git(["clone", "-q", "--no-checkout", clone, work.path], in: root)
+        try git(["checkout", "-q", task.baseCommit], in: work)
+        if let first {
+            let file = work.appendingPathComponent(".first.diff")
+            try first.write(to: file, atomically: true, encoding: .utf8)
+            try git(["apply", file.path], in: work)
+            try FileManager.default.removeItem(at: file)
+            if !firstInDiff {
+                try git(["add", "-A"], in: work)
+                try git(["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "first"], in: work)
+            }
+        }
+        try edit(work)
+        try git(["add", "-A"], in: work)
+        return try git(["diff", "--cached", "--binary", "HEAD"], in: work)
+    }
+}

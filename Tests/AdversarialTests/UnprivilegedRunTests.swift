@@ -1,4 +1,4 @@
-import Environments
+@testable import Environments
 import Foundation
 import XCTest
 
@@ -22,7 +22,7 @@ final class UnprivilegedRunTests: XCTestCase {
         try? fileManager.removeItem(atPath: home)
         try fileManager.createDirectory(atPath: home + "/bin", withIntermediateDirectories: true)
         defer { try? fileManager.removeItem(atPath: home) }
-        let uv = try XCTUnwrap(Self.locateUV(), "uv not found")
+        let uv = try XCTUnwrap(ToolRunner.locateUV(), "uv not found") // the real binary, not pyenv's shim
         try fileManager.copyItem(atPath: uv, toPath: home + "/uv")
         let buildFolder = (testBinary as NSString).deletingLastPathComponent
         let companions = try fileManager.contentsOfDirectory(atPath: buildFolder).filter { $0.hasSuffix(".resources") } + ["forge"]
@@ -59,16 +59,5 @@ final class UnprivilegedRunTests: XCTestCase {
         let summary = output.split(separator: "\n").filter { $0.contains("error:") || $0.contains("Executed") }.suffix(30).joined(separator: "\n")
         XCTAssertEqual(process.terminationStatus, 0, "the attack classes failed as uid \(Self.uid):\n\(summary)")
         XCTAssertTrue(output.contains("Executed"), "no test ran as uid \(Self.uid): \(output.suffix(2000))")
-    }
-
-    /// A real uv binary (not pyenv's shim script, which needs root's home): `$FORGE_UV`, PATH
-    /// without shims, then pyenv's versions.
-    static func locateUV() -> String? {
-        let environment = ProcessInfo.processInfo.environment
-        var candidates = [environment["FORGE_UV"]].compactMap { $0 }
-        candidates += (environment["PATH"] ?? "").split(separator: ":").filter { !$0.hasSuffix("/shims") }.map { "\($0)/uv" }
-        let versions = (environment["PYENV_ROOT"] ?? NSHomeDirectory() + "/.pyenv") + "/versions"
-        candidates += ((try? FileManager.default.contentsOfDirectory(atPath: versions)) ?? []).sorted().reversed().map { "\(versions)/\($0)/bin/uv" }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
