@@ -110,6 +110,10 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     /// (requirements relaxed, test runner chosen for the interpreter, options left out, build
     /// bypassed); nil or empty when nothing. Also in the build log and the Store's strategy.
     public var adjustments: [String]? = nil
+    /// Files the install generated inside the checkout (relative paths), kept in
+    /// `generatedDirectory` and laid under every test tree (`GeneratedFiles`); nil when none.
+    public var generatedFiles: [String]? = nil
+    public var generatedDirectory: String? = nil
     /// Importable code relative to the project root (`src` or empty), put on PYTHONPATH.
     public var sourceRoot: String
     /// The checkout the environment was built from.

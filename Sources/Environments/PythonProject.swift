@@ -263,11 +263,20 @@ struct PythonProject {
             result = result.replacingOccurrences(of: "{toxinidir}/", with: "")
                 .replacingOccurrences(of: "{toxinidir}", with: ".")
                 .replacingOccurrences(of: #"\{posargs[^}]*\}"#, with: "", options: .regularExpression)
+            // `{env:NAME:default}` → its default (Forge sets none of the user's variables); `{env:NAME}` → "".
+            while let range = result.range(of: #"\{env:[A-Za-z_][A-Za-z0-9_]*(:[^{}]*)?\}"#, options: .regularExpression) {
+                let body = result[range].dropFirst(5).dropLast()
+                let fallback = body.firstIndex(of: ":").map { String(body[body.index(after: $0)...]) } ?? ""
+                result.replaceSubrange(range, with: fallback)
+            }
             return result
         }
+        // A line still holding a substitution Forge cannot know (`{envname}`, `{toxworkdir}`) is
+        // not a requirement uv could read; factor conditions (`py{38,39}: pkg`) stay.
         let deps = INIFile.list(ini.value(base, "deps")).map(substitute)
             .flatMap { $0.components(separatedBy: "\n") }
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !Self.dropsFactors($0).contains("{") }
         toxDependencyLines += deps
         toxExtras += INIFile.list(ini.value(base, "extras")).flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.contains(":") && !toxExtras.contains($0) }
@@ -295,6 +304,12 @@ struct PythonProject {
     }
 
     // MARK: - Small helpers
+
+    /// A tox deps line without its leading factor condition (`py{38,39}: pkg` → `pkg`).
+    static func dropsFactors(_ line: String) -> String {
+        guard let match = line.range(of: #"^[A-Za-z0-9_,!{}.\-]+:\s"#, options: .regularExpression) else { return line }
+        return String(line[match.upperBound...])
+    }
 
     /// `py{38,39}-django{22,30}` → all combinations; commas at depth 0 separate items.
     static func expandBraces(_ text: String) -> [String] {

@@ -26,10 +26,13 @@ final class ProjectFacts {
     init(repository: Repository, references: [Reference], graph: CommitGraph) throws {
         self.repository = repository
         self.graph = graph
+        let tags = references.filter(\.isTag)
+        let conventions = ProjectFacts.tagConventions(tags.map(\.shortName))
         var byCommit: [ObjectID: String] = [:]
         var timed: [(Int64, String)] = []
-        for reference in references where reference.isTag {
-            guard let commit = reference.commit, let version = ProjectFacts.majorMinor(ofTag: reference.shortName) else { continue }
+        for reference in tags {
+            guard let commit = reference.commit,
+                  let version = ProjectFacts.majorMinor(ofTag: reference.shortName, acceptedPrefixes: conventions) else { continue }
             if let existing = byCommit[commit], ProjectFacts.compare(existing, version) >= 0 { continue }
             byCommit[commit] = version
             if let time = try? repository.commit(commit).committerTime { timed.append((time, version)) }
@@ -85,7 +88,9 @@ final class ProjectFacts {
         let assigned = { ProjectFacts.firstGroup(ProjectFacts.assignedVersion, $0) }
         let dunder = { ProjectFacts.firstGroup(ProjectFacts.dunderVersion, $0) }
         for directory in packageDirectories.sorted() {
-            for (file, extract) in [("_version.py", assigned), ("version.py", assigned), ("__about__.py", assigned), ("__init__.py", dunder)] {
+            // release.py (sympy) and __pkginfo__.py (pylint) are where some projects keep it by hand.
+            for (file, extract) in [("_version.py", assigned), ("version.py", assigned), ("__about__.py", assigned),
+                                    ("release.py", assigned), ("__pkginfo__.py", assigned), ("__init__.py", dunder)] {
                 if let version = try version(in: root, "\(directory)/\(file)", extract) { return version }
             }
         }
@@ -105,23 +110,46 @@ final class ProjectFacts {
         return nil   // Package.swift and the rest: versions live in tags
     }
 
-    /// The nearest version tag on the first-parent line at or before `commit`; failing that, the
-    /// newest version tag made no later than `commit`.
+    /// The highest version tag among `commit` and all its ancestors (every parent, not only the
+    /// first: projects that take their version from tags, such as setuptools_scm users, tag
+    /// releases on maintenance branches that reach the default branch through merges, and `git
+    /// describe` finds them there). The highest rather than the nearest, because a maintenance
+    /// release merged in later (4.6.5 into a 5.x line) is not what the line builds on. Failing
+    /// that, the newest version tag made no later than `commit`.
     private func versionFromTags(at commit: ObjectID) throws -> String? {
         guard !tagVersions.isEmpty else { return nil }
-        var chain: [ObjectID] = []
-        var current: ObjectID? = commit
-        var found: String?
-        while let id = current {
-            if let known = tagVersionMemo[id] { found = known; break }
-            chain.append(id)
-            if let version = tagVersions[id] { found = version; break }
-            current = try firstParent(of: id)
-        }
-        for id in chain { tagVersionMemo[id] = found ?? "" }
-        if let found, !found.isEmpty { return found }
+        if let found = try highestReachableTag(from: commit), !found.isEmpty { return found }
         let time = try repository.commit(commit).committerTime
         return tagsByTime.last { $0.time <= time }?.version
+    }
+
+    /// Memoized over the whole graph (each commit is resolved once, after its parents), iterative
+    /// so that long histories cannot overflow the stack. "" = no version tag reachable.
+    private func highestReachableTag(from commit: ObjectID) throws -> String? {
+        if let known = tagVersionMemo[commit] { return known }
+        var stack: [(id: ObjectID, expanded: Bool)] = [(commit, false)]
+        while let (id, expanded) = stack.popLast() {
+            if tagVersionMemo[id] != nil { continue }
+            let parents = try reachableParents(of: id)
+            if !expanded {
+                stack.append((id, true))
+                for parent in parents where tagVersionMemo[parent] == nil { stack.append((parent, false)) }
+                continue
+            }
+            var best = tagVersions[id] ?? ""
+            for parent in parents {
+                let version = tagVersionMemo[parent] ?? ""
+                if !version.isEmpty && (best.isEmpty || ProjectFacts.compare(version, best) > 0) { best = version }
+            }
+            tagVersionMemo[id] = best
+        }
+        return tagVersionMemo[commit]
+    }
+
+    /// Parents present in this clone (none past a shallow boundary).
+    private func reachableParents(of id: ObjectID) throws -> [ObjectID] {
+        guard let node = try graph.node(id, reader: repository), !repository.shallowBoundary.contains(id) else { return [] }
+        return node.parents.filter { graph.contains($0) || repository.contains($0) }
     }
 
     private func firstParent(of id: ObjectID) throws -> ObjectID? {
@@ -174,14 +202,45 @@ final class ProjectFacts {
         return "\(major).\(Int(minorDigits) ?? 0)"
     }
 
-    /// Tags such as `v1.2.3`, `1.2`, `release-1.2.0`, `version-2.0`.
-    static func majorMinor(ofTag name: String) -> String? {
+    /// Tags such as `v1.2.3`, `1.2`, `release-1.2.0`, `version-2.0`, and `<prefix>-1.2` where the
+    /// prefix is one of `acceptedPrefixes` (the project's own convention: `sympy-1.1`,
+    /// `networkx-2.5`, `pylint-2.4`).
+    static func majorMinor(ofTag name: String, acceptedPrefixes: Set<String> = []) -> String? {
         var text = name
-        for prefix in ["release-", "version-", "release/", "rel-"] where text.lowercased().hasPrefix(prefix) {
-            text = String(text.dropFirst(prefix.count))
+        if let (prefix, rest) = splitTagPrefix(name) {
+            guard standardTagPrefixes.contains(prefix.lowercased()) || acceptedPrefixes.contains(prefix) else { return nil }
+            text = rest
         }
         guard text.contains("."), let first = text.first, first.isNumber || first == "v" || first == "V" else { return nil }
         return majorMinor(text)
+    }
+
+    private static let standardTagPrefixes: Set<String> = ["release-", "version-", "release/", "rel-", "v-", "release_"]
+
+    /// `sympy-1.9rc1` → (`sympy-`, `1.9rc1`): a word and a separator before a version number.
+    static func splitTagPrefix(_ name: String) -> (String, String)? {
+        guard let first = name.first, first.isLetter else { return nil }
+        guard let separator = name.firstIndex(where: { $0 == "-" || $0 == "_" || $0 == "/" }) else { return nil }
+        let rest = name[name.index(after: separator)...]
+        guard let next = rest.first, next.isNumber || ((next == "v" || next == "V") && rest.dropFirst().first?.isNumber == true) else { return nil }
+        return (String(name[...separator]), String(rest))
+    }
+
+    /// The project's own tag prefix, if it has one: the most common word prefix of its version-like
+    /// tags, when it marks at least a fifth of them. Other prefixes (tags of a vendored or sister
+    /// product, `RoboFog-1.6.3` in fonttools) are not the project's versions.
+    static func tagConventions(_ names: [String]) -> Set<String> {
+        var counts: [String: Int] = [:]
+        var versionLike = 0
+        for name in names {
+            if let (prefix, _) = splitTagPrefix(name) {
+                counts[prefix, default: 0] += 1; versionLike += 1
+            } else if majorMinor(ofTag: name) != nil {
+                versionLike += 1
+            }
+        }
+        guard let (prefix, count) = counts.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }), count * 5 >= versionLike else { return [] }
+        return [prefix]
     }
 
     /// Numeric comparison of "a.b" versions.

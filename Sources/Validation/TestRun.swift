@@ -79,6 +79,9 @@ public final class TestRunner: @unchecked Sendable {
             throw ValidationError.badTask(spec.task.instanceID, "base_commit is not a commit id: '\(spec.task.baseCommit)'")
         }
         try lock.withLock { try repository.exportTree(of: base, to: work) }
+        if let files = environment.generatedFiles, let overlay = environment.generatedDirectory {
+            GeneratedFiles.apply(files, from: overlay, to: work)
+        }
 
         var record = TestRunRecord(instanceID: spec.task.instanceID, purpose: spec.purpose, phase: spec.phase,
                                    attempt: spec.attempt, command: [], exitStatus: nil, wallSeconds: 0,
