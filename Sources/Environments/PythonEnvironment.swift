@@ -277,7 +277,14 @@ extension EnvironmentBuilder {
         let interpreterBin = URL(fileURLWithPath: choice.interpreter.path).deletingLastPathComponent().path
         envVars["VIRTUAL_ENV"] = "{venv}"
         envVars["PATH"] = "{venv}/bin:\(interpreterBin):/usr/local/bin:/usr/bin:/bin"
-        envVars["PYTHONPATH"] = python.sourceRoot.isEmpty ? "{source}" : "{source}/\(python.sourceRoot)"
+        // The folders an editable install maps the project to say where its code is, whatever
+        // the backend's configuration language; the static reading is the fallback.
+        let installedRoots = Self.editableRoots(venv: venv, checkout: project.directory.path)
+        let roots = installedRoots.isEmpty ? [python.sourceRoot] : installedRoots
+        if roots != [python.sourceRoot] {
+            Self.appendLog("# source roots from the editable install: \(roots.map { $0.isEmpty ? "." : $0 }.joined(separator: ", "))\n", to: logPath)
+        }
+        envVars["PYTHONPATH"] = roots.map { $0.isEmpty ? "{source}" : "{source}/\($0)" }.joined(separator: ":")
         return PreparedEnvironment(
             key: key, ecosystem: .python, recipeHash: recipe.contentHash, recipeSources: recipe.sources,
             repo: project.repo, version: project.version, excludeNewer: excludeNewer, interpreter: choice,
@@ -285,8 +292,40 @@ extension EnvironmentBuilder {
             manifestHashes: manifests.mapValues { SHA256.hex($0) }, envVars: envVars, testRunnerName: runnerName,
             testRunner: runner, testTimeout: recipe.test.timeout, testLimits: recipe.test.limits, adjustments: adjustments,
             generatedFiles: generated.isEmpty ? nil : generated, generatedDirectory: generated.isEmpty ? nil : generatedDirectory.path,
-            sourceRoot: python.sourceRoot, builtFrom: project.directory.path, buildLogPath: logPath,
+            sourceRoot: roots[0], builtFrom: project.directory.path, buildLogPath: logPath,
             buildSeconds: Date().timeIntervalSince(started), builtAt: ISODates.format(Date()), reused: false)
+    }
+
+    /// Folders of `checkout` (relative; "" for its root) that an editable install put on the
+    /// import path: the lines of `.pth` files, and the package folders of setuptools' editable
+    /// finder (`MAPPING = {'fontTools': '<checkout>/Lib/fontTools'}` → `Lib`). Files in the venv
+    /// were written by build code, so they are read without following links, size-capped.
+    static func editableRoots(venv: String, checkout: String) -> [String] {
+        let manager = FileManager.default
+        let prefix = URL(fileURLWithPath: checkout).standardizedFileURL.path
+        var roots: [String] = []
+        func add(_ path: String, parent: Bool) {
+            var url = URL(fileURLWithPath: path).standardizedFileURL
+            if parent { url.deleteLastPathComponent() }
+            let absolute = url.path
+            let relative: String
+            if absolute == prefix { relative = "" } else if absolute.hasPrefix(prefix + "/") { relative = String(absolute.dropFirst(prefix.count + 1)) } else { return }
+            if !roots.contains(relative) { roots.append(relative) }
+        }
+        let lib = venv + "/lib"
+        for version in ((try? manager.contentsOfDirectory(atPath: lib)) ?? []).sorted() where version.hasPrefix("python") {
+            let sitePackages = "\(lib)/\(version)/site-packages"
+            for file in ((try? manager.contentsOfDirectory(atPath: sitePackages)) ?? []).sorted() {
+                let isPth = file.hasSuffix(".pth"), isFinder = file.hasPrefix("__editable__") && file.hasSuffix("_finder.py")
+                guard isPth || isFinder, let text = SafeFile.text(atPath: "\(sitePackages)/\(file)", maxBytes: 1 << 20) else { continue }
+                if isPth {
+                    for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix("/") { add(String(line), parent: false) }
+                } else if let mapping = text.range(of: #"MAPPING[^=]*=\s*\{[^}]*\}"#, options: .regularExpression) {
+                    for path in PythonProject.stringLiterals(in: String(text[mapping])) where path.hasPrefix("/") { add(path, parent: true) }
+                }
+            }
+        }
+        return roots
     }
 
     /// The environment variables that tell git-versioned build backends the version: the task's

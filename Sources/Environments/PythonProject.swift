@@ -128,6 +128,12 @@ struct PythonProject {
                 sourceRoot = "src"
             }
         }
+        // A declared package folder (`package_dir={"": "Lib"}`) wins over the guess: the tests must
+        // import the tree under test, not the build's copy of it.
+        if let declared = Self.declaredPackageRoot(setupPy: text("setup.py"), setupCfg: text("setup.cfg"),
+                                                   pyproject: text("pyproject.toml")) {
+            sourceRoot = declared
+        }
         if let rawName = name { name = Self.normalize(rawName) }
     }
 
@@ -304,6 +310,39 @@ struct PythonProject {
     }
 
     // MARK: - Small helpers
+
+    /// The folder the project's packages live in when its build configuration names one:
+    /// setuptools' `package_dir={"": "Lib"}` (setup.py), `package_dir = =Lib` (setup.cfg),
+    /// `[tool.setuptools.package-dir] "" = "Lib"` or `[tool.setuptools.packages.find] where`
+    /// (pyproject.toml). Only a plain relative folder is accepted.
+    static func declaredPackageRoot(setupPy: String?, setupCfg: String?, pyproject: String?) -> String? {
+        var candidates: [String] = []
+        if let pyproject {
+            let toml = TOMLReader.parse(pyproject)
+            if let table = toml["tool.setuptools.package-dir"]?.table, let root = table[""]?.string { candidates.append(root) }
+            if let wheres = toml["tool.setuptools.packages.find.where"]?.strings, wheres.count == 1 { candidates.append(wheres[0]) }
+        }
+        if let setupCfg, let value = INIFile(setupCfg).value("options", "package_dir") {
+            for line in value.components(separatedBy: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces).isEmpty {
+                    candidates.append(parts[1].trimmingCharacters(in: .whitespaces))
+                }
+            }
+        }
+        if let setupPy {
+            candidates += matches(#"package_dir\s*=\s*\{\s*['"]['"]\s*:\s*['"]([^'"]+)['"]"#, in: setupPy)
+        }
+        return candidates.lazy.map { candidate -> String in
+            var value = candidate.trimmingCharacters(in: .whitespaces)
+            while value.hasPrefix("./") { value.removeFirst(2) }
+            while value.hasSuffix("/") { value.removeLast() }
+            return value
+        }.first { value in
+            !value.isEmpty && value != "." && !value.hasPrefix("/") && !value.split(separator: "/").contains("..")
+                && value.range(of: #"^[A-Za-z0-9_./-]+$"#, options: .regularExpression) != nil
+        }
+    }
 
     /// A tox deps line without its leading factor condition (`py{38,39}: pkg` → `pkg`).
     static func dropsFactors(_ line: String) -> String {

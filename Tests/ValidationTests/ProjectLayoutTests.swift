@@ -1,0 +1,73 @@
+import Foundation
+import Store
+import Validation
+import XCTest
+
+/// Layouts that worked in the build checkout but not in the test tree: tests run in a fresh export
+/// of the task's tree (with the gold patch), while the environment was built from another checkout.
+/// - A package folder named in the build configuration (`package_dir={"": "Lib"}`, fontTools):
+///   PYTHONPATH must name that folder of the test tree, or the editable install's path (the build
+///   checkout, without the fix) answers the import, and no test can fail before and pass after.
+/// - A version taken from git (setuptools_scm, twine and pytest): the exported tree has no .git, so
+///   the build must be told the version, and the version module it writes into the checkout must
+///   reach the test tree.
+final class ProjectLayoutTests: XCTestCase {
+    private static let brokenCore = "def add(a, b):\n    return a - b\n"
+    private static let fixedCore = "def add(a, b):\n    return a + b\n"
+    private static let tests = "from calc.core import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
+
+    /// A repository with `files` plus a broken `add`, and a pull request fixing it with a test;
+    /// validated; returns the verdict.
+    private func validate(_ name: String, files: [String: String], package: String) throws -> VerdictRecord {
+        let repo = try FixtureRepo(name)
+        let base = try repo.commit("Initial import", files.merging([
+            "\(package)/calc/core.py": Self.brokenCore,
+            "tests/test_core.py": "from calc.core import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n",
+        ]) { $1 })
+        let head = try repo.commit("Fix add", ["\(package)/calc/core.py": Self.fixedCore, "tests/test_core.py": Self.tests])
+        let task = try repo.task("forge-tests__\(name)-1", repo: "forge-tests/\(name)", base: base, head: head,
+                                 code: ["\(package)/calc/core.py"], tests: ["tests/test_core.py"])
+        let store = try Harness.store()
+        try store.save(tasks: [task])
+        _ = try BatchValidation.run(tasks: [task], validator: try Harness.validator(repo, reruns: 0), store: store)
+        return try XCTUnwrap(try store.verdict(instanceID: task.instanceID, kind: .validation))
+    }
+
+    func testPackagesUnderADeclaredFolderAreImportedFromTheTreeUnderTest() throws {
+        let verdict = try validate("libdir", files: [
+            "setup.py": "from setuptools import setup, find_packages\n"
+                + "setup(name='calc', version='1.0', package_dir={'': 'Lib'}, packages=find_packages('Lib'))\n",
+            "Lib/calc/__init__.py": "",
+        ], package: "Lib")
+        XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
+        XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_add"])
+        XCTAssertEqual(verdict.passToPass, ["tests/test_core.py::test_zero"])
+    }
+
+    func testVersionFromGitBuildsWithoutGitAndItsVersionModuleReachesTheTests() throws {
+        let verdict = try validate("scm", files: [
+            "pyproject.toml": """
+            [build-system]
+            requires = ["setuptools>=64", "setuptools_scm>=8"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "calc"
+            dynamic = ["version"]
+            requires-python = ">=3.8"
+
+            [tool.setuptools_scm]
+            version_file = "calc/_version.py"
+
+            [tool.setuptools.packages.find]
+            include = ["calc*"]
+
+            """,
+            // The package refuses to import without the file the build writes.
+            "calc/__init__.py": "from ._version import version as __version__\n",
+            ".gitignore": "calc/_version.py\n",
+        ], package: ".")
+        XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
+        XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_add"])
+    }
+}
