@@ -114,8 +114,9 @@ extension EnvironmentBuilder {
 
         // What each rung installs.
         var adjustments: [String] = []
-        let extras = (recipe.install.extras + python.toxExtras.filter { !recipe.install.extras.contains($0) })
-            .filter { python.extras[$0] != nil }
+        var extras: [String] = []
+        for extra in recipe.install.extras + python.toxExtras + python.selfReferencedExtras
+        where python.extras[extra] != nil && !extras.contains(extra) { extras.append(extra) }
         let projectTarget = project.directory.path + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]")
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
         // tox writes file options glued to their value (`-rrequirements-dev.txt`); uv wants `-r FILE`.

@@ -22,6 +22,8 @@ struct PythonProject {
     var toxDependencyLines: [String] = []
     /// Extras tox installs the project with (`[testenv] extras`).
     var toxExtras: [String] = []
+    /// Extras the project's own test requirements ask of it (`pdm[pytest]` in pdm's test group).
+    var selfReferencedExtras: [String] = []
     var otherTestRequirements: [String] = []
     /// Test requirement files (paths relative to the project root) that exist among the manifests.
     var requirementFiles: [String] = []
@@ -58,9 +60,15 @@ struct PythonProject {
                 otherTestRequirements += Self.poetryRequirements(toml[group])
             }
             // PEP 735 dependency groups (`[dependency-groups] tests = [...]`), with `include-group`.
+            // PEP 735 groups, and the tools' own forms before it: PDM's dev-dependencies groups and
+            // uv's dev-dependencies list.
             for group in Self.testDependencyGroups where otherTestRequirements.isEmpty {
                 otherTestRequirements += Self.dependencyGroup(group, in: toml["dependency-groups"]?.table ?? [:])
             }
+            for group in Self.testDependencyGroups where otherTestRequirements.isEmpty {
+                otherTestRequirements += Self.dependencyGroup(group, in: toml["tool.pdm.dev-dependencies"]?.table ?? [:])
+            }
+            if otherTestRequirements.isEmpty { otherTestRequirements += toml["tool.uv.dev-dependencies"]?.strings ?? [] }
             if toml["tool.pytest"] != nil { mentionsPytest = true }
             if let legacyTox = toml["tool.tox.legacy_tox_ini"]?.string { readTox(legacyTox) }
         }
@@ -135,6 +143,24 @@ struct PythonProject {
             sourceRoot = declared
         }
         if let rawName = name { name = Self.normalize(rawName) }
+        // A test requirement naming the project itself (`pdm[pytest]`) asks for its extras: those
+        // join the project's install, and the line goes (a dated release of the project from the
+        // index would replace the tree under test).
+        for line in otherTestRequirements + toxDependencyLines where isSelfReference(Self.dropsFactors(line)) {
+            for extra in Self.requirementExtras(Self.dropsFactors(line)) where !selfReferencedExtras.contains(extra) {
+                selfReferencedExtras.append(extra)
+            }
+        }
+        let project = self
+        otherTestRequirements.removeAll { project.isSelfReference($0) }
+        toxDependencyLines.removeAll { project.isSelfReference(Self.dropsFactors($0)) }
+    }
+
+    /// `name[a, b] >= 1` → `["a", "b"]`.
+    static func requirementExtras(_ requirement: String) -> [String] {
+        guard let open = requirement.firstIndex(of: "["), let close = requirement[open...].firstIndex(of: "]") else { return [] }
+        return requirement[requirement.index(after: open)..<close].split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// One consistent set of test requirement files. pip-compile layouts (`requirements/tests.txt`,
