@@ -153,28 +153,46 @@ extension Repository {
 
     /// Writes a commit's tree into `directory` (created if needed): regular files, the executable
     /// bit, symlinks, and an empty directory per submodule. No `.git` is written.
-    public func exportTree(of commit: ObjectID, to directory: String) throws {
+    /// Writes the tree of `commit` into `directory`. With `skippingMissingObjects`, files and folders
+    /// whose objects the clone lacks (a partial clone, a mirror without its largest blobs) are left
+    /// out instead of failing the export; their paths (relative) are returned.
+    @discardableResult
+    public func exportTree(of commit: ObjectID, to directory: String, skippingMissingObjects: Bool = false) throws -> [String] {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try export(tree: try tree(commit), to: Array(directory.utf8))
+        var missing: [String] = []
+        try export(tree: try tree(commit), to: Array(directory.utf8), relative: [],
+                   missing: skippingMissingObjects ? { missing.append($0) } : nil)
+        return missing
     }
 
-    private func export(tree: Tree, to directory: [UInt8]) throws {
+    private func export(tree: Tree, to directory: [UInt8], relative: [UInt8], missing: ((String) -> Void)?) throws {
         for entry in tree.entries {
             let path = directory + [UInt8(ascii: "/")] + entry.nameBytes
+            let relativePath = relative.isEmpty ? entry.nameBytes : relative + [UInt8(ascii: "/")] + entry.nameBytes
             let shown = String(decoding: path, as: UTF8.self)
+            // A missing object is skipped only when the caller asked; any other error still fails.
+            func skippable(_ error: Error) -> Bool {
+                guard let missing, let gitError = error as? GitError, gitError.code == .notFound else { return false }
+                missing(String(decoding: relativePath, as: UTF8.self))
+                return true
+            }
             switch entry.kind {
             case .directory:
+                let subtree: Tree
+                do { subtree = try self.tree(entry.id) } catch where skippable(error) { continue }
                 try posix(path, "creating directory") { mkdir($0, 0o755) == 0 || errno == EEXIST }
-                try export(tree: try self.tree(entry.id), to: path)
+                try export(tree: subtree, to: path, relative: relativePath, missing: missing)
             case .submodule:
                 try posix(path, "creating directory") { mkdir($0, 0o755) == 0 || errno == EEXIST }
             case .symlink:
-                let target = try blob(entry.id) + [0]
+                let target: [UInt8]
+                do { target = try blob(entry.id) + [0] } catch where skippable(error) { continue }
                 try posix(path, "creating symlink") { cPath in
                     target.withUnsafeBufferPointer { symlink(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), cPath) == 0 }
                 }
             case .file, .executable:
-                let data = try blob(entry.id)
+                let data: [UInt8]
+                do { data = try blob(entry.id) } catch where skippable(error) { continue }
                 let mode: mode_t = entry.kind == .executable ? 0o755 : 0o644
                 var descriptor: Int32 = -1
                 try posix(path, "creating file") { descriptor = Glibc.open($0, O_WRONLY | O_CREAT | O_TRUNC, mode); return descriptor >= 0 }

@@ -78,7 +78,13 @@ public final class TestRunner: @unchecked Sendable {
         guard let base = ObjectID(hex: spec.task.baseCommit) else {
             throw ValidationError.badTask(spec.task.instanceID, "base_commit is not a commit id: '\(spec.task.baseCommit)'")
         }
-        try lock.withLock { try repository.exportTree(of: base, to: work) }
+        // Files whose objects the clone lacks are left out of the tree (and listed in the run
+        // folder): a test that needs one fails before and after alike, so it decides nothing.
+        let missing = try lock.withLock { try repository.exportTree(of: base, to: work, skippingMissingObjects: true) }
+        if !missing.isEmpty {
+            try? ("objects missing from the clone; left out of this tree:\n" + missing.joined(separator: "\n") + "\n")
+                .write(toFile: folder + "/missing-objects.txt", atomically: true, encoding: .utf8)
+        }
         if let files = environment.generatedFiles, let overlay = environment.generatedDirectory {
             GeneratedFiles.apply(files, from: overlay, to: work)
         }

@@ -121,7 +121,11 @@ public final class Validator: @unchecked Sendable {
             if !FileManager.default.fileExists(atPath: checkout + "/.complete") {
                 try? FileManager.default.removeItem(atPath: checkout)
                 try FileManager.default.createDirectory(atPath: checkout, withIntermediateDirectories: true)
-                try repository.exportTree(of: setup, to: checkout)
+                // Objects the clone lacks (a mirror without its largest blobs) are left out and listed.
+                let missing = try repository.exportTree(of: setup, to: checkout, skippingMissingObjects: true)
+                if !missing.isEmpty {
+                    try? (missing.joined(separator: "\n") + "\n").write(toFile: checkout + ".missing-objects.txt", atomically: true, encoding: .utf8)
+                }
                 FileManager.default.createFile(atPath: checkout + "/.complete", contents: Data())
             }
             let date = Self.parseDate(task.createdAt) ?? Date()
