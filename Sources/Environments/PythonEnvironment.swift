@@ -120,8 +120,21 @@ extension EnvironmentBuilder {
         let projectTarget = project.directory.path + (extras.isEmpty ? "" : "[\(extras.joined(separator: ","))]")
         var testRequirementArguments = python.requirementFiles.flatMap { ["-r", manifestDirectory.appendingPathComponent($0).path] }
         // tox writes file options glued to their value (`-rrequirements-dev.txt`); uv wants `-r FILE`.
-        let extraLines = (python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements)
+        var extraLines = (python.toxDependencies(for: choice.interpreter.version) + python.otherTestRequirements)
             .map(Self.separatingFileOption).map(Self.datedInsteadOfURL).filter { !Self.isDevTool($0, recipe.install.devTools) }
+        // A file named by tox or nox that the tree does not have (nox's downstream sessions install
+        // another project's requirements from its clone) cannot be read: left out, and said.
+        let absentFiles = extraLines.compactMap { line -> String? in
+            guard let file = Self.includedFile(line), file.hasPrefix("/") || !FileManager.default.fileExists(
+                atPath: project.directory.appendingPathComponent(file).path) else { return nil }
+            return file
+        }
+        if !absentFiles.isEmpty {
+            extraLines.removeAll { Self.includedFile($0).map(absentFiles.contains) ?? false }
+            let note = "left out requirement files the tree does not have: " + absentFiles.joined(separator: ", ")
+            adjustments.append(note)
+            Self.appendLog("# \(note)\n", to: logPath)
+        }
         if !extraLines.isEmpty {
             let url = manifestDirectory.appendingPathComponent(".forge-test-requirements.txt")
             try? (extraLines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
@@ -295,6 +308,13 @@ extension EnvironmentBuilder {
             generatedFiles: generated.isEmpty ? nil : generated, generatedDirectory: generated.isEmpty ? nil : generatedDirectory.path,
             sourceRoot: roots[0], builtFrom: project.directory.path, buildLogPath: logPath,
             buildSeconds: Date().timeIntervalSince(started), builtAt: ISODates.format(Date()), reused: false)
+    }
+
+    /// The file of a `-r FILE` / `-c FILE` line (separated as uv wants it), else nil.
+    static func includedFile(_ line: String) -> String? {
+        let parts = line.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2, ["-r", "-c", "--requirement", "--constraint"].contains(parts[0]) else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
     }
 
     /// Folders of `checkout` (relative; "" for its root) that an editable install put on the
