@@ -55,7 +55,7 @@ public final class EnvironmentBuilder: @unchecked Sendable {
 
     /// Bumped whenever a change to how environments are built can turn a failure into a success:
     /// failures recorded by another revision are built again, not served from the cache.
-    public static let revision = 3
+    public static let revision = 4
 
     /// The interpreters on this machine (discovered once per builder).
     public func interpreters() -> InterpreterCatalog {

@@ -156,22 +156,31 @@ enum InterpreterSelector {
     /// The choice, or nil when nothing installed satisfies the constraint.
     static func choose(from catalog: InterpreterCatalog, constraint: Constraint, policy: Recipe.InterpreterPolicy,
                        date: Date) -> InterpreterChoice? {
+        ranked(from: catalog, constraint: constraint, policy: policy, date: date).first
+    }
+
+    /// Every installed interpreter that satisfies the constraint, best first: those released
+    /// (plus the margin) before the date, newest first, then the later ones, oldest first. The
+    /// builder falls back along this list when an environment cannot be built on the first.
+    static func ranked(from catalog: InterpreterCatalog, constraint: Constraint, policy: Recipe.InterpreterPolicy,
+                       date: Date) -> [InterpreterChoice] {
         let minimum = policy.minimum.flatMap(PythonVersion.init)
+        var seenVersions = Set<String>()
         let usable = catalog.interpreters.filter { interpreter in
             constraint.accepts(interpreter.version) && (minimum.map { interpreter.version >= $0 } ?? true)
+                && seenVersions.insert(interpreter.version.majorMinor).inserted // one build per minor
         }
-        guard !usable.isEmpty else { return nil }
         let margin = TimeInterval(policy.releaseMarginDays) * 86_400
-        let releasedBefore = usable.filter { interpreter in
+        func releasedBefore(_ interpreter: PythonInterpreter) -> Bool {
             guard let released = CPythonReleases.releaseDate(of: interpreter.version) else { return false }
             return released.addingTimeInterval(margin) <= date
         }
-        if let newest = releasedBefore.max(by: { $0.version < $1.version }) {
-            return InterpreterChoice(interpreter: newest, constraint: constraint.text, constraintSource: constraint.source)
-        }
-        let oldest = usable.min(by: { $0.version < $1.version })!
-        return InterpreterChoice(interpreter: oldest, constraint: constraint.text, constraintSource: constraint.source,
-                                 note: "no satisfying interpreter was released \(policy.releaseMarginDays) days before \(ISODates.format(date)); using the oldest that satisfies")
+        let before = usable.filter(releasedBefore).sorted { $0.version > $1.version }
+        let later = usable.filter { !releasedBefore($0) }.sorted { $0.version < $1.version }
+        let laterNote = "no satisfying interpreter was released \(policy.releaseMarginDays) days before \(ISODates.format(date)); using the oldest that satisfies"
+        return before.map { InterpreterChoice(interpreter: $0, constraint: constraint.text, constraintSource: constraint.source) }
+            + later.map { InterpreterChoice(interpreter: $0, constraint: constraint.text, constraintSource: constraint.source,
+                                            note: before.isEmpty ? laterNote : nil) }
     }
 }
 

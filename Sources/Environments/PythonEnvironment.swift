@@ -40,10 +40,11 @@ extension EnvironmentBuilder {
             throw EnvironmentFailure(kind: .missingToolchain, reason: "uv not found in PATH, $FORGE_UV or pyenv versions")
         }
         let catalog = interpreters()
-        guard let choice = InterpreterSelector.choose(from: catalog, constraint: constraint, policy: recipe.interpreter,
-                                                      date: project.createdAt)
-                ?? constraint.fallback.flatMap({ InterpreterSelector.choose(from: catalog, constraint: $0.constraint,
-                                                                            policy: recipe.interpreter, date: project.createdAt) }) else {
+        var choices = InterpreterSelector.ranked(from: catalog, constraint: constraint, policy: recipe.interpreter, date: project.createdAt)
+        if choices.isEmpty, let wider = constraint.fallback?.constraint {
+            choices = InterpreterSelector.ranked(from: catalog, constraint: wider, policy: recipe.interpreter, date: project.createdAt)
+        }
+        guard !choices.isEmpty else {
             let runtime = "missing \(constraint.text)"
             let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
             let installed = catalog.interpreters.map { $0.version.description }
@@ -54,20 +55,41 @@ extension EnvironmentBuilder {
                     + "; installed: " + (installed.isEmpty ? "none" : installed.joined(separator: ", "))), key: key,
                 identity: Self.identity(recipe: recipe, runtime: runtime, manifests: manifests))
         }
-        let runtime = "cpython \(choice.interpreter.version) \(choice.interpreter.path)"
-        let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
-        let identity = Self.identity(recipe: recipe, runtime: "cpython-\(choice.interpreter.version)", manifests: manifests)
-        return try withKey(key, identity: identity, build: { directory in
-            try buildPython(project, recipe: recipe, manifests: manifests, requirementIncludes: requirementIncludes,
-                            python: python, choice: choice, uv: uv, key: key, directory: directory)
-        }, isUsable: { ready in
-            ready.venvPath.map { FileManager.default.isExecutableFile(atPath: $0 + "/bin/python") } ?? false
-        })
+        // The first choice, then (when it cannot build or resolve) the next installed interpreters
+        // that satisfy the constraint: a dependency as of the date may have no wheel and no
+        // buildable source for the newest Python, yet install on an older one.
+        var fallbackNotes: [String] = []
+        let attempts = min(choices.count, Self.maximumInterpreterAttempts)
+        var index = 0
+        while true {
+            let choice = choices[index]
+            let runtime = "cpython \(choice.interpreter.version) \(choice.interpreter.path)"
+            let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
+            let identity = Self.identity(recipe: recipe, runtime: "cpython-\(choice.interpreter.version)", manifests: manifests)
+            let notes = fallbackNotes
+            do {
+                return try withKey(key, identity: identity, build: { directory in
+                    try buildPython(project, recipe: recipe, manifests: manifests, requirementIncludes: requirementIncludes,
+                                    python: python, choice: choice, uv: uv, key: key, directory: directory, fallbackNotes: notes)
+                }, isUsable: { ready in
+                    ready.venvPath.map { FileManager.default.isExecutableFile(atPath: $0 + "/bin/python") } ?? false
+                })
+            } catch let failure as EnvironmentFailure
+                where [.buildFailure, .unresolvableDependency].contains(failure.kind) && index + 1 < attempts {
+                fallbackNotes.append("interpreter fallback: Python \(choice.interpreter.version.majorMinor) could not be used (\(failure.kind.rawValue): "
+                                     + String(failure.reason.prefix(160)) + ")")
+                index += 1
+            }
+        }
     }
+
+    /// Interpreters tried per environment before the build counts as failed.
+    static let maximumInterpreterAttempts = 3
 
     private func buildPython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data],
                              requirementIncludes: Set<String>, python: PythonProject,
-                             choice: InterpreterChoice, uv: String, key: String, directory: URL) throws -> PreparedEnvironment {
+                             choice: InterpreterChoice, uv: String, key: String, directory: URL,
+                             fallbackNotes: [String] = []) throws -> PreparedEnvironment {
         let started = Date()
         let manager = FileManager.default
         let logPath = directory.appendingPathComponent("build.log").path
@@ -113,7 +135,8 @@ extension EnvironmentBuilder {
             + "# exclude-newer: \(excludeNewer); sandbox: \(sandbox == nil ? "none" : "bubblewrap")\n", to: logPath)
 
         // What each rung installs.
-        var adjustments: [String] = []
+        var adjustments: [String] = fallbackNotes
+        for note in fallbackNotes { Self.appendLog("# \(note)\n", to: logPath) }
         var extras: [String] = []
         for extra in recipe.install.extras + python.toxExtras + python.selfReferencedExtras
         where python.extras[extra] != nil && !extras.contains(extra) { extras.append(extra) }

@@ -45,3 +45,27 @@ final class TestRequirementSourcesTests: XCTestCase {
                       "\(environment.adjustments ?? [])")
     }
 }
+
+/// When nothing installs on the first interpreter, the next installed ones that satisfy the
+/// project are tried, and the environment says so.
+final class InterpreterFallbackTests: XCTestCase {
+    func testADependencyThatCannotBuildOnTheNewestPythonFallsBackToTheNextOne() throws {
+        let project = Fixture.project(["calc/__init__.py": "", "tests/test_calc.py": "def test_ok():\n    assert True\n"],
+                                      name: "fallback")
+        // A dependency whose build imports `imp`, gone in Python 3.12 (old setup.py files did).
+        Fixture.write([
+            "vendor/oldhelper/setup.py": "import imp\nfrom setuptools import setup\nsetup(name='oldhelper', version='1.0', py_modules=['oldhelper'])\n",
+            "vendor/oldhelper/oldhelper.py": "VALUE = 1\n",
+            "pyproject.toml": "[project]\nname = \"calc\"\nversion = \"1.0\"\nrequires-python = \">=3.8\"\n",
+            "requirements-test.txt": "oldhelper @ file://\(project.path)/vendor/oldhelper\n",
+        ], into: project)
+        let catalog = InterpreterCatalog.discover()
+        let minors = Set(catalog.interpreters.map(\.version.majorMinor))
+        try XCTSkipUnless(minors.contains("3.12") && minors.contains("3.11"), "needs Python 3.12 and 3.11 installed; have \(minors.sorted())")
+        let environment = try Fixture.builder().prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2024-06-01")))
+        XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor, "3.11")
+        XCTAssertTrue((environment.adjustments ?? []).contains { $0.hasPrefix("interpreter fallback: Python 3.12 could not be used") },
+                      "\(environment.adjustments ?? [])")
+        XCTAssertTrue(environment.resolvedPackages.contains { $0.hasPrefix("oldhelper") }, "\(environment.resolvedPackages)")
+    }
+}
