@@ -92,8 +92,8 @@ final class SlurmPlanTests: XCTestCase {
 
         // What the killed task stored was kept, not done again; the rest was done once.
         let log = try String(contentsOfFile: "\(shared)/cluster/forge/logs/01-validate-\(resubmitted)_\(victim).out", encoding: .utf8)
-        XCTAssertTrue(log.contains(Self.summaryLine("skipped (already validated)", storedBeforeKill.count)), log)
-        XCTAssertTrue(log.contains(Self.summaryLine("tasks tried", victimTasks - storedBeforeKill.count)), log)
+        XCTAssertEqual(Self.summaryValue("skipped (already validated)", in: log), "\(storedBeforeKill.count)", log)
+        XCTAssertEqual(Self.summaryValue("tasks tried", in: log), "\(victimTasks - storedBeforeKill.count)", log)
         let shard = try TaskStore(path: shardDB)
         for (id, finishedAt) in storedBeforeKill {
             XCTAssertEqual(try shard.verdict(instanceID: id, kind: .validation)?.finishedAt, finishedAt, "\(id) was validated again")
@@ -126,10 +126,10 @@ final class SlurmPlanTests: XCTestCase {
         return (String(words[2].dropLast()), String(words[4]))
     }
 
-    /// A row of `forge validate`'s summary table.
-    private static func summaryLine(_ label: String, _ count: Int) -> String {
-        let width = "skipped (already validated)".count
-        return label.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(count)"
+    /// A value of `forge validate`'s summary table (`label<spaces>value`).
+    private static func summaryValue(_ label: String, in log: String) -> String? {
+        log.split(separator: "\n").first { $0.hasPrefix(label + " ") }
+            .map { String($0.dropFirst(label.count)).trimmingCharacters(in: .whitespaces) }
     }
 }
 
@@ -201,15 +201,15 @@ final class LocalSlurm {
         """.write(toFile: dir + "/slurm.conf", atomically: true, encoding: .utf8)
 
         let started = [
-            try ClusterSupport.run("/usr/sbin/munged", ["--force", "--key-file=\(dir)/munge/munge.key", "--socket=\(dir)/munge/munge.sock",
-                                                         "--pid-file=\(dir)/munge/munged.pid", "--log-file=\(dir)/munge/munged.log",
-                                                         "--seed-file=\(dir)/munge/seed"]),
-            try ClusterSupport.run("/usr/sbin/slurmctld", ["-f", dir + "/slurm.conf"]),
-            try ClusterSupport.run("/usr/sbin/slurmd", ["-f", dir + "/slurm.conf", "-N", "forgenode"]),
+            try spawnDaemon(["/usr/sbin/munged", "--force", "--key-file=\(dir)/munge/munge.key", "--socket=\(dir)/munge/munge.sock",
+                             "--pid-file=\(dir)/munge/munged.pid", "--log-file=\(dir)/munge/munged.log", "--seed-file=\(dir)/munge/seed"],
+                            log: dir + "/log/munged.out"),
+            try spawnDaemon(["/usr/sbin/slurmctld", "-f", dir + "/slurm.conf"], log: dir + "/log/slurmctld.out"),
+            try spawnDaemon(["/usr/sbin/slurmd", "-f", dir + "/slurm.conf", "-N", "forgenode"], log: dir + "/log/slurmd.out"),
         ]
         for result in started where result.status != 0 {
             slurm.stop()
-            throw ClusterSupport.Failure(description: "a Slurm daemon did not start: \(result.output)\n\(slurm.logs())")
+            throw ClusterSupport.Failure(description: "a Slurm daemon did not start (exit \(result.status))\n\(slurm.logs())")
         }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
@@ -251,7 +251,7 @@ final class LocalSlurm {
     }
 
     func logs() -> String {
-        ["log/slurmctld.log", "log/slurmd.log", "munge/munged.log"].map {
+        ["log/slurmctld.log", "log/slurmd.log", "munge/munged.log", "log/munged.out", "log/slurmctld.out", "log/slurmd.out"].map {
             "== \($0)\n" + ((try? String(contentsOfFile: "\(directory)/\($0)", encoding: .utf8))?.suffix(1500) ?? "")
         }.joined(separator: "\n")
     }
@@ -264,6 +264,26 @@ final class LocalSlurm {
             kill(pid, SIGTERM)
             for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
         }
+    }
+
+    /// Starts a daemon that forks into the background and waits for the foreground part to exit.
+    /// Not through `Process`: the daemon inherits the descriptor `Process` watches for the child's
+    /// end, so `waitUntilExit` would wait for the daemon itself.
+    private static func spawnDaemon(_ argv: [String], log: String) throws -> (status: Int32, Void) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var pid = pid_t()
+        let arguments = argv.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, arguments, environ)
+        guard spawned == 0 else { throw ClusterSupport.Failure(description: "cannot start \(argv[0]): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return ((status >> 8) & 0xff, ())
     }
 
     private static func freePort() throws -> Int {
