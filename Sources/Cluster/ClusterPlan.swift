@@ -268,10 +268,8 @@ public struct ClusterPlan: Sendable {
     /// The step's own command for shard `$i`, then its done marker.
     func runLines(_ index: Int) -> [String] {
         let step = steps[index]
-        var arguments = [step.kind.rawValue] + step.arguments
         let fixed = step.kind.takesWorkspace ? " --workspace \(ShellWords.quote(workspace))" : ""
-        arguments = [forge] + arguments
-        return ["\(ShellWords.join(arguments)) --shard \"$i/\(shards)\" --db \"$shard_db\"\(fixed)",
+        return ["\(ShellWords.join([forge, step.kind.rawValue] + step.arguments)) --shard \"$i/\(shards)\" --db \"$shard_db\"\(fixed)",
                 "touch \"$step/shard-$i.done\""]
     }
 
