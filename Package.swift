@@ -62,12 +62,16 @@ let package = Package(
         // Stage 4: training the policy on tasks — pretrain, DSA warm-up and sparse stages, SFT, GRPO.
         .target(name: "Training", dependencies: ["Model", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
 
+        // Past one machine: Slurm job arrays and Kubernetes Indexed Jobs over `--shard i/N` steps,
+        // with a merge job per step. Writes files for existing schedulers; schedules nothing itself.
+        .target(name: "Cluster", dependencies: [.product(name: "Yams", package: "Yams")]),
+
         // The embedded sample project and the end-to-end demo.
         .target(name: "Sample", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox", "Synthesis",
+            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox", "Synthesis", "Cluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -95,6 +99,10 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
+        // Generated Slurm and Kubernetes plans run for real: a single-node Slurm, the Kubernetes
+        // API models, Indexed Job commands run locally, concurrent validators on one workspace.
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "forge", "Store", "Sample",
+                                                        .product(name: "Yams", package: "Yams")]),
         // Attacks on confinement and scoring, driven through Forge's own entry points.
         .testTarget(name: "AdversarialTests", dependencies: ["forge", "AgentSandbox", "Serving", "Evaluation", "Validation", "Environments",
                                                              "Sandbox", "TestReports", "Sample", "Mining", "Store", "Git", "PathRules"]),

@@ -9,7 +9,8 @@ import Glibc
 /// Cache layout under `root`: `uv-cache/` (shared by every environment), `envs/<key>/` holding
 /// `venv/`, `manifests/` (the bytes the key was computed from), `build.log`, one log per install
 /// rung, and `environment.json` (ready) or `failure.json` (failed). A build holds
-/// `envs/<key>.lock` (flock), so concurrent requests for one key build it once.
+/// `envs/<key>.lock` (flock, see `FileLock`), so concurrent requests for one key, from any
+/// process on any host sharing `root`, build it once and reuse it after.
 public final class EnvironmentBuilder: @unchecked Sendable {
     public struct Options: Sendable {
         /// uv's path; nil finds it in PATH or pyenv's versions.
@@ -139,16 +140,24 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         return String(SHA256.hex(text).prefix(24))
     }
 
-    /// Runs `body` holding the key's lock; returns a cached result first when there is one.
+    /// Runs `build` holding the key's lock; returns a cached result first when there is one.
+    ///
+    /// Many processes, on many hosts sharing `root`, may ask for one key at once: one builds,
+    /// the others wait on the lock and then reuse what it recorded. A venv cannot be built in a
+    /// temporary folder and renamed into place (its scripts and `pyvenv.cfg` hold absolute
+    /// paths), so the commit point is `environment.json`, written by rename after the build:
+    /// without it nothing uses the folder. A holder that died mid-build leaves a folder without
+    /// it and a lock the kernel already released; the next builder moves that folder aside
+    /// (one rename, so a crash here leaves no half-deleted environment at the key's path) and
+    /// builds from nothing.
     func withKey(_ key: String, identity: EnvironmentFailure.Identity, build: (URL) throws -> PreparedEnvironment,
                  isUsable: (PreparedEnvironment) -> Bool) throws -> PreparedEnvironment {
         let lockPath = root.appendingPathComponent("envs").appendingPathComponent("\(key).lock").path
-        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw EnvironmentFailure(kind: .internalError, reason: "cannot open lock \(lockPath): \(String(cString: strerror(errno)))", key: key)
+        let lock: FileLock
+        do { lock = try FileLock.acquire(lockPath) } catch {
+            throw EnvironmentFailure(kind: .internalError, reason: "\(error)", key: key)
         }
-        defer { flock(descriptor, LOCK_UN); close(descriptor) }
-        flock(descriptor, LOCK_EX)
+        defer { lock.release() }
         switch recorded(key: key) {
         case .success(var ready)? where isUsable(ready):
             ready.reused = true
@@ -160,8 +169,13 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         }
         let directory = environmentDirectory(key)
         let manager = FileManager.default
-        try? manager.removeItem(at: directory.appendingPathComponent("environment.json"))
-        try? manager.removeItem(at: directory.appendingPathComponent("failure.json"))
+        if manager.fileExists(atPath: directory.path) {
+            let aside = root.appendingPathComponent("envs").appendingPathComponent(".stale-\(key)-\(UUID().uuidString)")
+            do { try manager.moveItem(at: directory, to: aside) } catch {
+                throw EnvironmentFailure(kind: .internalError, reason: "cannot move the unfinished build \(directory.path) aside: \(error)", key: key)
+            }
+            try? manager.removeItem(at: aside)
+        }
         do {
             try manager.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {

@@ -10,7 +10,7 @@ struct Forge: AsyncParsableCommand {
             SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
             StoreCommand.self, ValidateCommand.self, EvalCommand.self, ReportCommand.self, DemoCommand.self,
             TokenizerCommand.self, ServeCommand.self, LMCommand.self, TrainCommand.self, AgentCommand.self,
-            SandboxCommand.self, SynthCommand.self,
+            SandboxCommand.self, SynthCommand.self, ClusterCommand.self,
         ]
     )
 

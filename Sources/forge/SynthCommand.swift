@@ -106,10 +106,14 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
         SensitivePaths.register([workspace])
+        let parsedShard = try shard.map { try Shard(parsing: $0) } ?? .all
+        // Every shard runs the clean suite and exports the source tree under fixed names; shards
+        // running at once on one workspace (a cluster's array tasks) each get their own folders.
+        let shardFolder = parsedShard.count > 1 ? "/shard-\(parsedShard.index)-of-\(parsedShard.count)" : ""
         let options = SynthesisOptions(strategies: try parsedStrategies, maxTasks: max, maxCandidates: maxCandidates,
                                        jobs: jobs, reruns: reruns, useSandbox: !noSandbox, testSelection: !noTestSelection,
-                                       shard: try shard.map { try Shard(parsing: $0) } ?? .all,
-                                       runsDirectory: workspace + "/runs", workDirectory: workspace + "/synth")
+                                       shard: parsedShard, runsDirectory: workspace + "/runs" + shardFolder,
+                                       workDirectory: workspace + "/synth" + shardFolder)
         let summary = try Self.synthesize(store: try store.open(), db: store.db, repo: repo, clone: clone, commit: commit, commits: commits,
                                           workspace: workspace, recipes: recipes, options: options)
         print(summary.table)
