@@ -68,6 +68,17 @@ public final class EnvironmentBuilder: @unchecked Sendable {
         return found
     }
 
+    /// Discovers the interpreters again (after uv installed one); a catalog given in the options
+    /// stays as given.
+    func rediscoverInterpreters() -> InterpreterCatalog {
+        lock.lock()
+        defer { lock.unlock() }
+        if let given = options.interpreters { return given }
+        let found = InterpreterCatalog.discover(uv: uvPath, tools: tools)
+        catalog = found
+        return found
+    }
+
     /// Returns the project's environment, building it on the first request for its key.
     /// Throws `EnvironmentFailure` (recorded as `failure.json` when a key was computed).
     public func prepare(_ project: ProjectSnapshot) throws -> PreparedEnvironment {

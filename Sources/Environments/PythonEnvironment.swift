@@ -39,10 +39,22 @@ extension EnvironmentBuilder {
         guard let uv = uvPath else {
             throw EnvironmentFailure(kind: .missingToolchain, reason: "uv not found in PATH, $FORGE_UV or pyenv versions")
         }
-        let catalog = interpreters()
-        var choices = InterpreterSelector.ranked(from: catalog, constraint: constraint, policy: recipe.interpreter, date: project.createdAt)
-        if choices.isEmpty, let wider = constraint.fallback?.constraint {
-            choices = InterpreterSelector.ranked(from: catalog, constraint: wider, policy: recipe.interpreter, date: project.createdAt)
+        var catalog = interpreters()
+        func rank() -> [InterpreterChoice] {
+            let choices = InterpreterSelector.ranked(from: catalog, constraint: constraint, policy: recipe.interpreter, date: project.createdAt)
+            guard choices.isEmpty, let wider = constraint.fallback?.constraint else { return choices }
+            return InterpreterSelector.ranked(from: catalog, constraint: wider, policy: recipe.interpreter, date: project.createdAt)
+        }
+        var choices = rank()
+        var installNote: String?
+        if choices.isEmpty {
+            // No installed interpreter fits: uv installs one where it can reach its downloads.
+            let outcome = installInterpreter(constraint: constraint, policy: recipe.interpreter, date: project.createdAt, uv: uv)
+            installNote = outcome.message
+            if outcome.installed {
+                catalog = rediscoverInterpreters()
+                choices = rank()
+            }
         }
         guard !choices.isEmpty else {
             let runtime = "missing \(constraint.text)"
@@ -52,13 +64,14 @@ extension EnvironmentBuilder {
                 kind: .missingInterpreter,
                 reason: "no installed interpreter satisfies \(constraint.text) (from \(constraint.source))"
                     + (recipe.interpreter.minimum.map { " and >=\($0)" } ?? "")
-                    + "; installed: " + (installed.isEmpty ? "none" : installed.joined(separator: ", "))), key: key,
+                    + "; installed: " + (installed.isEmpty ? "none" : installed.joined(separator: ", "))
+                    + (installNote.map { "; \($0)" } ?? "")), key: key,
                 identity: Self.identity(recipe: recipe, runtime: runtime, manifests: manifests))
         }
         // The first choice, then (when it cannot build or resolve) the next installed interpreters
         // that satisfy the constraint: a dependency as of the date may have no wheel and no
         // buildable source for the newest Python, yet install on an older one.
-        var fallbackNotes: [String] = []
+        var fallbackNotes: [String] = installNote.map { [$0] } ?? []
         let attempts = min(choices.count, Self.maximumInterpreterAttempts)
         var index = 0
         while true {
@@ -81,6 +94,29 @@ extension EnvironmentBuilder {
                 index += 1
             }
         }
+    }
+
+    /// Installs, with `uv python install`, the newest CPython minor that satisfies the constraint
+    /// and was released (plus the margin) before the date, else the oldest that satisfies it.
+    /// Returns whether it installed and a line saying what happened (why not: uv's own reason,
+    /// e.g. that its downloads cannot be reached from this machine).
+    func installInterpreter(constraint: InterpreterSelector.Constraint, policy: Recipe.InterpreterPolicy, date: Date,
+                            uv: String) -> (installed: Bool, message: String) {
+        let minimum = policy.minimum.flatMap(PythonVersion.init)
+        let margin = TimeInterval(policy.releaseMarginDays) * 86_400
+        let minors = CPythonReleases.minorReleaseDates.keys.compactMap { PythonVersion($0) }
+            .filter { version in constraint.accepts(version) && (minimum.map { version >= $0 } ?? true) }
+        let released = minors.filter { CPythonReleases.releaseDate(of: $0).map { $0.addingTimeInterval(margin) <= date } ?? false }
+        guard let wanted = released.max() ?? minors.min() else {
+            return (false, "no CPython release satisfies \(constraint.text) for uv python install")
+        }
+        let argv = [uv, "python", "install", wanted.majorMinor]
+        let result = try? tools.capture(argv, environment: ["UV_PYTHON_DOWNLOADS": "automatic", "NO_COLOR": "1"], timeout: 600)
+        guard let result, result.status == 0 else {
+            let reason = result.map { Self.decisiveLine($0.stderr + $0.stdout) } ?? "could not run uv"
+            return (false, "uv python install \(wanted.majorMinor) failed (uv's Python downloads unreachable from this machine?): \(reason)")
+        }
+        return (true, "installed CPython \(wanted.majorMinor) with uv python install (no installed interpreter satisfied \(constraint.text))")
     }
 
     /// Interpreters tried per environment before the build counts as failed.

@@ -69,3 +69,28 @@ final class InterpreterFallbackTests: XCTestCase {
         XCTAssertTrue(environment.resolvedPackages.contains { $0.hasPrefix("oldhelper") }, "\(environment.resolvedPackages)")
     }
 }
+
+/// A project no installed interpreter satisfies: uv installs one where its downloads can be
+/// reached; where they cannot, the failure says that it tried and why it could not.
+final class InterpreterInstallTests: XCTestCase {
+    func testAMissingInterpreterIsInstalledWithUVOrTheFailureSaysWhyNot() throws {
+        let wanted = "3.14"
+        try XCTSkipIf(Fixture.interpreters.interpreters.contains { $0.version.majorMinor == wanted }, "Python \(wanted) is installed already")
+        let project = Fixture.project([
+            "pyproject.toml": "[project]\nname = \"calc\"\nversion = \"1.0\"\nrequires-python = \"==\(wanted).*\"\n",
+            "calc/__init__.py": "",
+        ], name: "newpython")
+        // No fixed catalog: the builder must see what uv installs.
+        let builder = EnvironmentBuilder(root: Fixture.directory("install-root"), recipes: try RecipeBook(directory: Fixture.recipesDirectory),
+                                         options: .init(uvCacheDirectory: Fixture.uvCache))
+        do {
+            let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2026-01-15")))
+            XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor, wanted)
+            XCTAssertTrue((environment.adjustments ?? []).contains { $0.hasPrefix("installed CPython \(wanted) with uv python install") },
+                          "\(environment.adjustments ?? [])")
+        } catch let failure as EnvironmentFailure {
+            XCTAssertEqual(failure.kind, .missingInterpreter)
+            XCTAssertTrue(failure.reason.contains("uv python install \(wanted) failed"), failure.reason)
+        }
+    }
+}
