@@ -29,10 +29,10 @@ for repo in $repos; do
   echo "# mining $repo" >&2
   nice -n "$nice" "$forge" mine "$clone" --repo "$repo" --db "$db" > "$work/mine-${repo/\//__}.log" 2>&1 \
     || echo "# $repo: forge mine failed: $(tail -1 "$work/mine-${repo/\//__}.log")" >&2
-  for id in $(python3 -c 'import json,sys; [print(t["instance_id"]) for t in map(json.loads, open(sys.argv[1])) if t["repo"]==sys.argv[2]]' "$tasks" "$repo"); do
-    nice -n "$nice" "$forge" validate --db "$db" --clone "$clone" --tasks "$id" --jobs "$jobs" --reruns "$reruns" \
-      --workspace "$work/ws" >> "$work/validate-${repo/\//__}.log" 2>&1
-  done
+  # One batch per repository: --tasks takes the instance ids as a comma-separated list.
+  ids=$(python3 -c 'import json,sys; print(",".join(t["instance_id"] for t in map(json.loads, open(sys.argv[1])) if t["repo"]==sys.argv[2]))' "$tasks" "$repo")
+  nice -n "$nice" "$forge" validate --db "$db" --clone "$clone" --tasks "$ids" --jobs "$jobs" --reruns "$reruns" \
+    --workspace "$work/ws" >> "$work/validate-${repo/\//__}.log" 2>&1
 done
 
 python3 - "$tasks" "$db" "$clones" "$here/Recipes/repos" $repos <<'PY'

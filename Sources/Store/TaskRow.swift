@@ -107,7 +107,8 @@ public struct UpsertCounts: Hashable, Sendable, CustomStringConvertible {
 public struct TaskFilter: Hashable, Sendable {
     /// Exact `owner/name`.
     public var repo: String?
-    /// SQLite GLOB on the instance id, case-sensitive: `psf__requests-*`, `*-1[0-9]`.
+    /// SQLite GLOB on the instance id, case-sensitive: `psf__requests-*`, `*-1[0-9]`; several
+    /// separated by commas match any of them (`psf__requests-1142,psf__requests-2317`).
     public var idGlob: String?
     /// Inclusive lower bound on `created_at`, any ISO-8601 form (`2023-01-01` is midnight UTC).
     public var createdSince: String?
@@ -131,7 +132,13 @@ public struct TaskFilter: Hashable, Sendable {
     func request() throws -> QueryInterfaceRequest<TaskRow> {
         var request = TaskRow.all()
         if let repo { request = request.filter(Column("repo") == repo) }
-        if let idGlob { request = request.filter(sql: "instance_id GLOB ?", arguments: [idGlob]) }
+        if let idGlob {
+            // Comma-separated globs (instance ids hold no commas): a list of ids, as SWE-bench's
+            // `--instance_ids` takes, or several patterns.
+            let globs = idGlob.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let clause = Array(repeating: "instance_id GLOB ?", count: max(globs.count, 1)).joined(separator: " OR ")
+            request = request.filter(sql: "(\(clause))", arguments: StatementArguments(globs.isEmpty ? [idGlob] : globs))
+        }
         if let createdSince {
             request = request.filter(Column("created_at_utc") >= (try Self.bound(createdSince, "since")))
         }

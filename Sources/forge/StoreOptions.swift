@@ -19,7 +19,7 @@ struct TaskSelection: ParsableArguments {
     @Option(help: "Only tasks of this repository (owner/name).")
     var repo: String?
 
-    @Option(name: .customLong("tasks"), help: ArgumentHelp("Instance id glob, e.g. 'psf__requests-*'.", valueName: "glob"))
+    @Option(name: .customLong("tasks"), help: ArgumentHelp("Instance id globs, comma-separated: 'psf__requests-*', or a list of ids 'a-1,b-2'.", valueName: "globs"))
     var idGlob: String?
 
     @Option(help: ArgumentHelp("Only tasks created at or after this ISO-8601 date.", valueName: "date"))

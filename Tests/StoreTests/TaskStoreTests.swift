@@ -72,6 +72,7 @@ final class TaskStoreTests: StoreTestCase {
         XCTAssertEqual(try ids(TaskFilter(idGlob: "psf__requests-1*")), ["psf__requests-1", "psf__requests-10"])
         XCTAssertEqual(try ids(TaskFilter(idGlob: "*-1?")), ["pallets__flask-11", "pallets__flask-12", "psf__requests-10"])
         XCTAssertEqual(try ids(TaskFilter(idGlob: "PSF__*")), [], "GLOB is case-sensitive")
+        XCTAssertEqual(try ids(TaskFilter(idGlob: "psf__requests-10, pallets__flask-1*")), ["pallets__flask-11", "pallets__flask-12", "psf__requests-10"], "a comma-separated list matches any")
         XCTAssertEqual(try ids(TaskFilter(createdSince: "2023-01-01")),
                        ["pallets__flask-11", "pallets__flask-12", "psf__requests-10", "psf__requests-2"])
         XCTAssertEqual(try ids(TaskFilter(createdBefore: "2023-01-01T01:00:00Z")), ["psf__requests-1", "psf__requests-2"])
