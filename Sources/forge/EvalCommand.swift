@@ -132,6 +132,7 @@ struct EvalCommand: ParsableCommand {
                                               stop: stop) { bar.update(done: $0, total: $1) }
         bar.finish()
         print(summary.table)
+        try InterruptWatch.exitIfInterrupted()
     }
 
     /// `preds.jsonl` → `preds`.

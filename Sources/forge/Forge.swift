@@ -1,4 +1,5 @@
 import ArgumentParser
+import Environments
 import Foundation
 
 @main
@@ -6,6 +7,7 @@ struct Forge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Turn software repositories into verified training tasks for code agents.",
+        version: "forge 0.5.0 (environment builder revision \(EnvironmentBuilder.revision))",
         subcommands: [
             SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
             StoreCommand.self, ValidateCommand.self, EvalCommand.self, ReportCommand.self, DemoCommand.self,

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Validation
 
@@ -15,8 +16,19 @@ final class InterruptWatch {
         source.setEventHandler {
             FileHandle.standardError.write(Data("\ninterrupted: finishing the \(inFlight) in flight, then stopping\n".utf8))
             stop.stop()
+            InterruptWatch.interrupted.stop()
         }
         source.resume()
+    }
+
+    /// Raised by any watch's first Ctrl-C in this process.
+    private static let interrupted = StopFlag()
+
+    /// After a batch command has printed what it finished: exit status 130 (as a shell reports a
+    /// command killed by SIGINT) when Ctrl-C stopped it, so scripts can tell a cut-short batch
+    /// from a finished one; the same command again resumes.
+    static func exitIfInterrupted() throws {
+        if interrupted.isStopped { throw ExitCode(130) }
     }
 
     func cancel() {

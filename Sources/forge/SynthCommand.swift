@@ -117,6 +117,7 @@ struct SynthCommand: ParsableCommand {
         let summary = try Self.synthesize(store: try store.open(), db: store.db, repo: repo, clone: clone, commit: commit, commits: commits,
                                           workspace: workspace, recipes: recipes, options: options)
         print(summary.table)
+        try InterruptWatch.exitIfInterrupted()
     }
 
     /// Synthesis from the newest `commits` validated base commits of `repo` (or `commit`),

@@ -63,6 +63,7 @@ struct ValidateCommand: ParsableCommand {
         let summary = try Self.validate(tasks: tasks, clone: clone, store: taskStore, workspace: workspace,
                                         recipes: recipes, jobs: jobs, reruns: reruns, sandbox: !noSandbox, force: force)
         print(summary.table)
+        try InterruptWatch.exitIfInterrupted()
     }
 
     /// Shared with `forge demo`.
