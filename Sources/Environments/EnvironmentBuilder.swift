@@ -54,9 +54,10 @@ public final class EnvironmentBuilder: @unchecked Sendable {
     var uvCache: URL { options.uvCacheDirectory ?? root.appendingPathComponent("uv-cache") }
     var uvPath: String? { options.uvPath ?? ToolRunner.locateUV() }
 
-    /// Bumped whenever a change to how environments are built can turn a failure into a success:
-    /// failures recorded by another revision are built again, not served from the cache.
-    public static let revision = 4
+    /// Bumped whenever a change to how environments are built changes what gets installed or can
+    /// turn a failure into a success: it is part of every cache key, and failures recorded by
+    /// another revision are built again, not served from the cache.
+    public static let revision = 5
 
     /// The interpreters on this machine (discovered once per builder).
     public func interpreters() -> InterpreterCatalog {
@@ -146,7 +147,9 @@ public final class EnvironmentBuilder: @unchecked Sendable {
 
     /// SHA-256 over the recipe, the interpreter or toolchain identity and the manifests' bytes.
     static func cacheKey(ecosystem: Ecosystem, recipe: Recipe, runtime: String, manifests: [String: Data]) -> String {
-        var text = "forge-environment-v1\n\(ecosystem.rawValue)\nrecipe \(recipe.contentHash)\nruntime \(runtime)\n"
+        // The builder's revision keys the cache too: an environment built by an older builder
+        // (without a rung that changes what gets installed) is not reused by a newer one.
+        var text = "forge-environment-v1\nbuilder \(revision)\n\(ecosystem.rawValue)\nrecipe \(recipe.contentHash)\nruntime \(runtime)\n"
         for path in manifests.keys.sorted() { text += "manifest \(path) \(SHA256.hex(manifests[path]!))\n" }
         return String(SHA256.hex(text).prefix(24))
     }

@@ -157,7 +157,8 @@ extension EnvironmentBuilder {
         // Projects that take their version from git (setuptools_scm, hatch-vcs, pdm-backend's scm
         // source, poetry-dynamic-versioning) cannot build from the exported tree, which has no
         // .git ("LookupError: unable to detect version"): they are told the version the miner found.
-        for (name, value) in Self.pretendedVersion(project.version) { environment[name] = value }
+        for (name, value) in Self.pretendedVersion(project.version, project: python.name,
+                                                   buildRequires: python.buildRequirements) { environment[name] = value }
         let sandbox: Sandbox?
         do {
             sandbox = try installSandbox(projectDirectory: project.directory, environmentDirectory: directory,
@@ -443,13 +444,25 @@ extension EnvironmentBuilder {
     }
 
     /// The environment variables that tell git-versioned build backends the version: the task's
-    /// `major.minor` as `major.minor.0`, `0.0.0` when the miner found none.
-    static func pretendedVersion(_ version: String?) -> [String: String] {
+    /// `major.minor` as `major.minor.0`, `0.0.0` when the miner found none. For the project only:
+    /// setuptools_scm (and hatch-vcs) read a variable named after the distribution; a global one
+    /// would also override the versions of dependencies built from sdists (lazy-object-proxy
+    /// 1.10.0 then built as the project's version and uv refused it). pdm-backend's and
+    /// poetry-dynamic-versioning's variables have no per-distribution form, so they are set only
+    /// when the project's own build requires those backends.
+    static func pretendedVersion(_ version: String?, project name: String?, buildRequires: [String]) -> [String: String] {
         let parts = (version ?? "").split(separator: ".").prefix(3).map(String.init)
         let numeric = !parts.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
         let value = numeric ? (parts + Array(repeating: "0", count: max(0, 3 - parts.count))).joined(separator: ".") : "0.0.0"
-        return ["SETUPTOOLS_SCM_PRETEND_VERSION": value, "PDM_BUILD_SCM_VERSION": value,
-                "POETRY_DYNAMIC_VERSIONING_BYPASS": value]
+        var variables: [String: String] = [:]
+        if let name, !name.isEmpty {
+            let distribution = name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
+            variables["SETUPTOOLS_SCM_PRETEND_VERSION_FOR_" + distribution] = value
+        }
+        let backends = Set(buildRequires.compactMap(PythonProject.requirementName))
+        if backends.contains("pdm-backend") || backends.contains("pdm-pep517") { variables["PDM_BUILD_SCM_VERSION"] = value }
+        if backends.contains("poetry-dynamic-versioning") { variables["POETRY_DYNAMIC_VERSIONING_BYPASS"] = value }
+        return variables
     }
 
     /// Recreates the venv, runs one `uv pip install`, and classifies a failure from uv's output.

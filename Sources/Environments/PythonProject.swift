@@ -22,6 +22,8 @@ struct PythonProject {
     var toxDependencyLines: [String] = []
     /// Extras tox installs the project with (`[testenv] extras`).
     var toxExtras: [String] = []
+    /// `[build-system] requires` of pyproject.toml.
+    var buildRequirements: [String] = []
     /// Extras the project's own test requirements ask of it (`pdm[pytest]` in pdm's test group).
     var selfReferencedExtras: [String] = []
     var otherTestRequirements: [String] = []
@@ -44,6 +46,7 @@ struct PythonProject {
         if let pyproject = text("pyproject.toml") {
             let toml = TOMLReader.parse(pyproject)
             name = toml["project.name"]?.string ?? toml["tool.poetry.name"]?.string
+            buildRequirements = toml["build-system.requires"]?.strings ?? []
             if let requires = toml["project.requires-python"]?.string {
                 requiresPython = (requires, "pyproject.toml [project] requires-python")
             } else if let poetryPython = toml["tool.poetry.dependencies.python"]?.string {

@@ -32,4 +32,15 @@ final class SourceRootTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: site.appendingPathComponent("zz.pth").path, withDestinationPath: "/etc/passwd")
         XCTAssertEqual(EnvironmentBuilder.editableRoots(venv: venv.path, checkout: checkout), ["Lib", "src"])
     }
+
+    func testGitVersionedBuildsAreToldTheVersionForTheProjectOnly() {
+        XCTAssertEqual(EnvironmentBuilder.pretendedVersion("5.4", project: "smart-open", buildRequires: ["setuptools", "setuptools_scm"]),
+                       ["SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SMART_OPEN": "5.4.0"])
+        XCTAssertEqual(EnvironmentBuilder.pretendedVersion(nil, project: "pdm", buildRequires: ["pdm-backend"]),
+                       ["SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PDM": "0.0.0", "PDM_BUILD_SCM_VERSION": "0.0.0"])
+        XCTAssertEqual(EnvironmentBuilder.pretendedVersion("1.2.3", project: nil, buildRequires: ["poetry-dynamic-versioning>=1"]),
+                       ["POETRY_DYNAMIC_VERSIONING_BYPASS": "1.2.3"])
+        XCTAssertNil(EnvironmentBuilder.pretendedVersion("2.0", project: "calc", buildRequires: [])["SETUPTOOLS_SCM_PRETEND_VERSION"],
+                     "never the global variable: dependencies built from sdists would take the project's version")
+    }
 }
