@@ -1,6 +1,8 @@
 import Environments
 import Foundation
 import Git
+import PathRules
+import Sandbox
 import Store
 import TestReports
 
@@ -116,8 +118,13 @@ public final class Validator: @unchecked Sendable {
         guard let setup = ObjectID(hex: task.environmentSetupCommit) ?? ObjectID(hex: task.baseCommit) else {
             throw ValidationError.badTask(task.instanceID, "environment_setup_commit is not a commit id")
         }
+        // A gold patch that adds a dependency (pylint's appdirs) needs it installed for the after
+        // runs, as SWE-bench's environments at the version's last commit have it: the manifests
+        // are built with the patch's changes to them applied.
+        let manifestPatch = Self.dependencyManifestPart(of: task.patch)
         return try environmentLock.withLock {
             let checkout = "\(checkoutsDirectory)/\(setup.hex)"
+                + (manifestPatch.isEmpty ? "" : "-deps-" + SHA256.hex(Data(manifestPatch.utf8)).prefix(12))
             if !FileManager.default.fileExists(atPath: checkout + "/.complete") {
                 try? FileManager.default.removeItem(atPath: checkout)
                 try FileManager.default.createDirectory(atPath: checkout, withIntermediateDirectories: true)
@@ -126,12 +133,40 @@ public final class Validator: @unchecked Sendable {
                 if !missing.isEmpty {
                     try? (missing.joined(separator: "\n") + "\n").write(toFile: checkout + ".missing-objects.txt", atomically: true, encoding: .utf8)
                 }
+                if !manifestPatch.isEmpty {
+                    // Where the manifests moved on between the setup commit and the base, the
+                    // patch may not apply: the environment is then the setup commit's own.
+                    let scratch = checkout + ".patch"
+                    try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+                    _ = try? PatchApplier.apply(manifestPatch, in: checkout, scratch: scratch, index: 0, runner: CommandRunner())
+                }
                 FileManager.default.createFile(atPath: checkout + "/.complete", contents: Data())
             }
             let date = Self.parseDate(task.createdAt) ?? Date()
             return try environments.prepare(ProjectSnapshot(directory: URL(fileURLWithPath: checkout), repo: task.repo,
                                                             version: task.version, createdAt: date))
         }
+    }
+
+    /// The sections of `patch` that change dependency manifests (root or one folder down):
+    /// packaging files, tox/nox files and requirement files.
+    static func dependencyManifestPart(of patch: String) -> String {
+        let lines = patch.split(separator: "\n", omittingEmptySubsequences: false)
+        var part: [Substring] = []
+        for section in PatchPaths.sections(of: patch) where !section.isTraditional && section.paths.contains(where: isDependencyManifest) {
+            part += lines[section.lineRange]
+        }
+        guard !part.isEmpty else { return "" }
+        let text = part.joined(separator: "\n")
+        return text.hasSuffix("\n") ? text : text + "\n"
+    }
+
+    static func isDependencyManifest(_ path: String) -> Bool {
+        let components = path.split(separator: "/")
+        guard let name = components.last.map({ $0.lowercased() }), components.count <= 2 else { return false }
+        if ["setup.py", "setup.cfg", "pyproject.toml", "tox.ini", "noxfile.py", "pipfile"].contains(name) { return true }
+        let isRequirementsFolder = components.count == 2 && components[0].lowercased().hasPrefix("requirements")
+        return (name.hasSuffix(".txt") || name.hasSuffix(".in")) && (name.contains("requirements") || isRequirementsFolder)
     }
 
     private func finish(_ task: TaskRecord, _ status: ValidationStatus, _ reason: ValidationReason?, detail: String,

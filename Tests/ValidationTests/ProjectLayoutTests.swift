@@ -70,4 +70,33 @@ final class ProjectLayoutTests: XCTestCase {
         XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
         XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_add"])
     }
+
+    /// A fix that needs a new dependency (pylint's appdirs): the environment is built from the
+    /// manifests with the gold patch's changes to them, so the after runs can import it.
+    func testAGoldPatchThatAddsADependencyGetsItInstalled() throws {
+        let repo = try FixtureRepo("newdep")
+        let setup = "from setuptools import setup\nsetup(name='calc', version='1.0', packages=['calc'], install_requires=[%@])\n"
+        let base = try repo.commit("Initial import", [
+            "setup.py": setup.replacingOccurrences(of: "%@", with: ""),
+            "calc/__init__.py": "",
+            "calc/core.py": "def parse(text):\n    return None\n",
+            "tests/test_core.py": "def test_nothing():\n    assert True\n",
+        ])
+        // six: nothing pytest itself pulls in.
+        let head = try repo.commit("Parse bytes too, with six", [
+            "setup.py": setup.replacingOccurrences(of: "%@", with: "'six'"),
+            "calc/core.py": "import six\n\n\ndef parse(text):\n    return six.ensure_text(text).upper()\n",
+            "tests/test_core.py": "from calc.core import parse\n\n\ndef test_nothing():\n    assert True\n\n\n"
+                + "def test_parse():\n    assert parse(b'ab') == 'AB'\n",
+        ])
+        let task = try repo.task("forge-tests__newdep-1", repo: "forge-tests/newdep", base: base, head: head,
+                                 code: ["setup.py", "calc/core.py"], tests: ["tests/test_core.py"])
+        let store = try Harness.store()
+        try store.save(tasks: [task])
+        _ = try BatchValidation.run(tasks: [task], validator: try Harness.validator(repo, reruns: 0), store: store)
+        let verdict = try XCTUnwrap(try store.verdict(instanceID: task.instanceID, kind: .validation))
+        XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
+        XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_parse"])
+        XCTAssertEqual(verdict.passToPass, ["tests/test_core.py::test_nothing"])
+    }
 }
