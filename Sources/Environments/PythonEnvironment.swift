@@ -54,12 +54,16 @@ extension EnvironmentBuilder {
                     + "; installed: " + (installed.isEmpty ? "none" : installed.joined(separator: ", "))), key: key,
                 identity: Self.identity(recipe: recipe, runtime: runtime, manifests: manifests))
         }
+        // The runner is chosen from files beyond the manifests (a runner script, CI, docs): the
+        // choice keys the cache too, so one set of manifests run two ways makes two environments.
+        let runnerChoice = Self.chooseRunner(recipe: recipe, python: python, projectDirectory: project.directory)
         let runtime = "cpython \(choice.interpreter.version) \(choice.interpreter.path)"
+            + (runnerChoice.name == "pytest" ? "" : " runner \(runnerChoice.name)")
         let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
         let identity = Self.identity(recipe: recipe, runtime: "cpython-\(choice.interpreter.version)", manifests: manifests)
         return try withKey(key, identity: identity, build: { directory in
             try buildPython(project, recipe: recipe, manifests: manifests, requirementIncludes: requirementIncludes,
-                            python: python, choice: choice, uv: uv, key: key, directory: directory)
+                            python: python, choice: choice, runnerChoice: runnerChoice, uv: uv, key: key, directory: directory)
         }, isUsable: { ready in
             ready.venvPath.map { FileManager.default.isExecutableFile(atPath: $0 + "/bin/python") } ?? false
         })
@@ -67,7 +71,8 @@ extension EnvironmentBuilder {
 
     private func buildPython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data],
                              requirementIncludes: Set<String>, python: PythonProject,
-                             choice: InterpreterChoice, uv: String, key: String, directory: URL) throws -> PreparedEnvironment {
+                             choice: InterpreterChoice, runnerChoice: (name: String, reason: String), uv: String, key: String,
+                             directory: URL) throws -> PreparedEnvironment {
         let started = Date()
         let manager = FileManager.default
         let logPath = directory.appendingPathComponent("build.log").path
@@ -174,7 +179,7 @@ extension EnvironmentBuilder {
                 default: requested = [projectTarget]
                 }
                 if rung == .editableExtrasRequirements { requested += testRequirementArguments }
-                requested += recipe.install.packages
+                requested += recipe.install.packages + (recipe.test.runners[runnerChoice.name]?.packages ?? [])
                 let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
                                           arguments: (compilesWithUV ? ["--compile-bytecode"] : [])
                                             + ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends
@@ -228,8 +233,10 @@ extension EnvironmentBuilder {
                 Self.appendLog("# \(note)\n$ " + reseed.joined(separator: " ") + "\n" + (reseeded.map { $0.stdout + $0.stderr } ?? "could not run uv\n"), to: logPath)
             }
         }
-        let runnerName = chooseRunner(recipe: recipe, python: python)
+        let runnerName = runnerChoice.name
         var runner = recipe.test.runners[runnerName]!
+        Self.appendLog("# test runner: \(runnerName) (\(runnerChoice.reason))\n", to: logPath)
+        if runnerName != "pytest" { adjustments.append("test runner \(runnerName): \(runnerChoice.reason)") }
         if runnerName == "pytest" {
             // The project's own specifiers for its runner packages bound the runner's upgrade.
             let requirementLines = manifests.filter { RequirementIncludes.isRequirementFormat($0.key) || requirementIncludes.contains($0.key) }
@@ -258,7 +265,7 @@ extension EnvironmentBuilder {
         let packages = (freeze?.stdout ?? "").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         Self.appendLog("\n# resolved packages (\(packages.count)):\n" + packages.joined(separator: "\n") + "\n", to: logPath)
 
-        var envVars = recipe.test.env
+        var envVars = recipe.test.env.merging(runner.env ?? [:]) { $1 }
         let interpreterBin = URL(fileURLWithPath: choice.interpreter.path).deletingLastPathComponent().path
         envVars["VIRTUAL_ENV"] = "{venv}"
         envVars["PATH"] = "{venv}/bin:\(interpreterBin):/usr/local/bin:/usr/bin:/bin"
@@ -330,13 +337,6 @@ extension EnvironmentBuilder {
     }
 
     /// `auto`: unittest when the project's tox/nox commands run it and nothing mentions pytest.
-    private func chooseRunner(recipe: Recipe, python: PythonProject) -> String {
-        if recipe.test.runner != "auto" { return recipe.test.runner }
-        if python.mentionsUnittest && !python.mentionsPytest && recipe.test.runners["unittest"] != nil { return "unittest" }
-        if recipe.test.runners["pytest"] != nil { return "pytest" }
-        return recipe.test.runners.keys.sorted()[0]
-    }
-
     /// What kind of failure uv's output shows.
     static func classify(_ output: String) -> EnvironmentFailure.Kind {
         let resolution = ["No solution found when resolving", "requirements are unsatisfiable",

@@ -1,0 +1,136 @@
+import Foundation
+
+/// What a project says about how it runs its tests, for `test.runner: auto`: the commands of its
+/// tox environments and nox sessions, and the text of its CI configurations and docs (the recipe's
+/// `test.evidence` globs: `.travis.yml`, `.github/workflows/*.yml`, `README*`, ...).
+///
+/// Conftest files and pytest settings do not decide: projects with their own runner script keep
+/// them so that pytest also works (SymPy has `conftest.py` and `pytest.ini` beside `bin/test`), but
+/// their CI and docs run the script, and SWE-bench runs it too. So a runner script wins when that
+/// evidence invokes it and runs pytest nowhere; a script that hands over to pytest itself
+/// (`pytest.main`, `-m pytest`) is a wrapper, and pytest runs the files directly instead.
+struct RunnerEvidence {
+    /// Evidence lines, each with the file it came from (`tox.ini` for tox commands).
+    var lines: [(file: String, text: String)]
+    var projectDirectory: URL?
+
+    /// Largest evidence file read: a README is small; a multi-megabyte file is not documentation.
+    static let maximumFileBytes = 1 << 20
+
+    init(project: PythonProject, projectDirectory: URL?, globs: [String]) {
+        self.projectDirectory = projectDirectory
+        lines = project.testCommandLines.map { ("tox.ini/noxfile.py", $0) }
+        guard let projectDirectory else { return }
+        for path in Self.files(matching: globs, in: projectDirectory) {
+            let url = projectDirectory.appendingPathComponent(path)
+            // Read through a no-follow check: a checked-out link could point anywhere on the host.
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
+                  attributes[.type] as? FileAttributeType == .typeRegular,
+                  (attributes[.size] as? Int ?? 0) <= Self.maximumFileBytes,
+                  let data = FileManager.default.contents(atPath: url.path) else { continue }
+            let text = String(decoding: data, as: UTF8.self)
+            lines += text.split(whereSeparator: \.isNewline).map { (path, String($0)) }
+        }
+    }
+
+    /// Root-relative paths matching the globs; a glob's folders are literal, its last component
+    /// a pattern (`.github/workflows/*.yml`).
+    static func files(matching globs: [String], in directory: URL) -> [String] {
+        var found: [String] = []
+        for glob in globs {
+            let folder = (glob as NSString).deletingLastPathComponent
+            let pattern = (glob as NSString).lastPathComponent
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent(folder).path)) ?? []
+            for name in names.sorted() where fnmatch(pattern, name, 0) == 0 {
+                let path = folder.isEmpty ? name : folder + "/" + name
+                if !found.contains(path) { found.append(path) }
+            }
+        }
+        return found
+    }
+
+    /// The first evidence line that runs `script`: its path as a word (`bin/test`, `./bin/test`,
+    /// `python bin/test`, not `bin/test_travis.sh`), or its file name when that has an extension
+    /// (`runtests.py`: tox runs it after `changedir = tests`). nil when none does.
+    func invocation(of script: String) -> (file: String, text: String)? {
+        var spellings = [script]
+        let name = (script as NSString).lastPathComponent
+        if name.contains("."), name != script { spellings.append(name) }
+        let patterns = spellings.map { #"(^|[\s"'`(/=])"# + NSRegularExpression.escapedPattern(for: $0) + #"($|[\s"'`);&|])"# }
+        return lines.first { line in patterns.contains { line.text.range(of: $0, options: .regularExpression) != nil } }
+    }
+
+    /// The first line that runs pytest (`pytest`, `py.test`, `-m pytest`) rather than installing
+    /// it (`pip install pytest`) or naming a plugin (`pytest-cov`, `pytest.ini`).
+    var pytestCommand: (file: String, text: String)? {
+        lines.first { line in
+            let text = line.text.trimmingCharacters(in: .whitespaces)
+            guard !text.hasPrefix("#"), !text.lowercased().contains("install") else { return false }
+            return text.range(of: #"(^|[\s"'`(/=])(py\.test|pytest)($|[\s"'`);&|])"#, options: .regularExpression) != nil
+        }
+    }
+
+    /// The first line holding one of the spellings (`nosetests`, `-m unittest`).
+    func mention(of spellings: [String]) -> (file: String, text: String)? {
+        lines.first { line in spellings.contains { line.text.contains($0) } }
+    }
+
+    /// Whether the script (read from the checkout) runs pytest itself, in code rather than comments.
+    func isPytestWrapper(_ script: String) -> Bool {
+        guard let projectDirectory,
+              let data = FileManager.default.contents(atPath: projectDirectory.appendingPathComponent(script).path) else { return false }
+        let code = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }.joined(separator: "\n")
+        return code.range(of: #"(import pytest|from pytest|pytest\.main|-m['",\s]+pytest|\[\s*['"]pytest['"])"#,
+                          options: .regularExpression) != nil
+    }
+
+    /// Whether the script is a regular file of the checkout (not a link out of it).
+    func hasScript(_ script: String) -> Bool {
+        guard let projectDirectory,
+              let attributes = try? FileManager.default.attributesOfItem(atPath: projectDirectory.appendingPathComponent(script).path)
+        else { return false }
+        return attributes[.type] as? FileAttributeType == .typeRegular
+    }
+}
+
+extension EnvironmentBuilder {
+    /// The test runner for a Python project under `test.runner: auto`, and why (for the build log):
+    /// 1. a runner whose `script` the project has, that its tox/nox commands, CI or docs invoke,
+    ///    where none of them runs pytest and the script does not wrap pytest;
+    /// 2. a runner whose `invoked_by` spelling appears there or in the manifests (setup.py,
+    ///    requirement files) while nothing in the project mentions pytest;
+    /// 3. pytest (which also runs unittest-style tests).
+    static func chooseRunner(recipe: Recipe, python: PythonProject, projectDirectory: URL?) -> (name: String, reason: String) {
+        if recipe.test.runner != "auto" { return (recipe.test.runner, "the recipe names it") }
+        let evidence = RunnerEvidence(project: python, projectDirectory: projectDirectory, globs: recipe.test.evidence)
+        let pytestCommand = evidence.pytestCommand
+        for (name, runner) in recipe.test.runners.sorted(by: { $0.key < $1.key }) {
+            guard let script = runner.script, evidence.hasScript(script), !evidence.isPytestWrapper(script),
+                  let invocation = evidence.invocation(of: script) else { continue }
+            if let pytestCommand {
+                return (defaultRunner(recipe), "\(script) is invoked in \(invocation.file), but \(pytestCommand.file) runs pytest: "
+                        + pytestCommand.text.trimmingCharacters(in: .whitespaces).prefix(120))
+            }
+            return (name, "\(script) is the project's runner: \(invocation.file) runs it ('"
+                    + invocation.text.trimmingCharacters(in: .whitespaces).prefix(120) + "') and nothing runs pytest")
+        }
+        if !python.mentionsPytest {
+            for (name, runner) in recipe.test.runners.sorted(by: { $0.key < $1.key }) {
+                guard let spellings = runner.invokedBy, !spellings.isEmpty else { continue }
+                if let mention = evidence.mention(of: spellings) {
+                    return (name, "\(mention.file) runs \(name) ('" + mention.text.trimmingCharacters(in: .whitespaces).prefix(120)
+                            + "') and nothing mentions pytest")
+                }
+                if let spelling = spellings.first(where: python.manifestTestText.contains) {
+                    return (name, "the manifests run \(name) ('\(spelling)') and nothing mentions pytest")
+                }
+            }
+        }
+        return (defaultRunner(recipe), "default")
+    }
+
+    private static func defaultRunner(_ recipe: Recipe) -> String {
+        recipe.test.runners["pytest"] != nil ? "pytest" : recipe.test.runners.keys.sorted()[0]
+    }
+}
