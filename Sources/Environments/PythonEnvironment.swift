@@ -237,7 +237,21 @@ extension EnvironmentBuilder {
         var runner = recipe.test.runners[runnerName]!
         Self.appendLog("# test runner: \(runnerName) (\(runnerChoice.reason))\n", to: logPath)
         if runnerName != "pytest" { adjustments.append("test runner \(runnerName): \(runnerChoice.reason)") }
+        var toxEnvironment: [String: String] = [:]
         if runnerName == "pytest" {
+            let toxOptions = ToxPytestSettings.options(fromCommands: python.testCommandLines)
+            toxEnvironment = ToxPytestSettings.environment(fromSetenv: python.toxSetenv)
+            if !toxOptions.isEmpty, let files = runner.command.firstIndex(where: { $0.contains("{test_files}") }) {
+                runner.command.insert(contentsOf: toxOptions, at: files)
+            }
+            if !toxOptions.isEmpty || !toxEnvironment.isEmpty {
+                let note = "from the project's tox/nox test command: "
+                    + (toxOptions.isEmpty ? "" : "pytest options \(toxOptions.joined(separator: " "))")
+                    + (toxOptions.isEmpty || toxEnvironment.isEmpty ? "" : "; ")
+                    + (toxEnvironment.isEmpty ? "" : "environment " + toxEnvironment.keys.sorted().joined(separator: ", "))
+                adjustments.append(note)
+                Self.appendLog("# \(note)\n", to: logPath)
+            }
             // The project's own specifiers for its runner packages bound the runner's upgrade.
             let requirementLines = manifests.filter { RequirementIncludes.isRequirementFormat($0.key) || requirementIncludes.contains($0.key) }
                 .values.flatMap { String(decoding: $0, as: UTF8.self).components(separatedBy: "\n") } + extraLines
@@ -265,7 +279,7 @@ extension EnvironmentBuilder {
         let packages = (freeze?.stdout ?? "").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         Self.appendLog("\n# resolved packages (\(packages.count)):\n" + packages.joined(separator: "\n") + "\n", to: logPath)
 
-        var envVars = recipe.test.env.merging(runner.env ?? [:]) { $1 }
+        var envVars = recipe.test.env.merging(runner.env ?? [:]) { $1 }.merging(toxEnvironment) { $1 }
         let interpreterBin = URL(fileURLWithPath: choice.interpreter.path).deletingLastPathComponent().path
         envVars["VIRTUAL_ENV"] = "{venv}"
         envVars["PATH"] = "{venv}/bin:\(interpreterBin):/usr/local/bin:/usr/bin:/bin"

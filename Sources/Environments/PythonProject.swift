@@ -34,6 +34,8 @@ struct PythonProject {
     var testCommandLines: [String] = []
     /// setup.py, noxfile.py, test requirement files, tox deps and extras, as one text.
     var manifestTestText = ""
+    /// `[testenv] setenv` as tox.ini writes it (`NAME = value` lines), when there is one.
+    var toxSetenv: String?
     /// Where importable code lives relative to the root (`src` or empty).
     var sourceRoot = ""
     /// A build step that needs another toolchain or the network (`setup.py runs npm`), when the
@@ -278,6 +280,7 @@ struct PythonProject {
         toxDependencyLines += deps
         toxExtras += INIFile.list(ini.value(base, "extras")).flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.contains(":") && !toxExtras.contains($0) }
+        toxSetenv = toxSetenv ?? ini.value(base, "setenv")
         let commandLines = INIFile.list(ini.value(base, "commands")).map(substitute)
         testCommandLines += commandLines
         let commands = commandLines.joined(separator: "\n")

@@ -134,3 +134,83 @@ extension EnvironmentBuilder {
         recipe.test.runners["pytest"] != nil ? "pytest" : recipe.test.runners.keys.sorted()[0]
     }
 }
+
+/// What the project's tox environment (or nox session) adds to a pytest run, read rather than
+/// running tox: the options of its pytest command that change which tests run or how they judge
+/// (`-W error`, `-p no:cacheprovider`, `-m "not network"`, `--strict-markers`,
+/// `--doctest-modules`, `--import-mode`), and its `setenv` variables. Reporting, coverage,
+/// parallelism and stop-early options (`--cov`, `-n 4`, `-x`, `--durations`) and paths are not
+/// taken: Forge runs the task's files and reads every result. Options the installed pytest does
+/// not know are left out later, as for the recipe's own.
+enum ToxPytestSettings {
+    /// Options that take a value (separate, `=`-joined, or glued to a short option).
+    static let valueOptions = ["-W", "--pythonwarnings", "-p", "-m", "--doctest-glob", "--import-mode"]
+    static let flagOptions = ["--strict", "--strict-markers", "--strict-config", "--doctest-modules"]
+    /// Variables Forge sets itself, or that would carry options and plugins past the check above.
+    static let ignoredVariables: Set<String> = ["PYTHONPATH", "PATH", "HOME", "VIRTUAL_ENV", "TMPDIR", "PYTEST_ADDOPTS",
+                                                "PYTEST_PLUGINS", "PYTHONHOME", "PYTHONSTARTUP", "LD_PRELOAD", "LD_LIBRARY_PATH"]
+
+    /// The kept options of the first command line that runs pytest.
+    static func options(fromCommands lines: [String]) -> [String] {
+        for line in lines {
+            let words = shellWords(line)
+            guard let start = words.firstIndex(where: { ["pytest", "py.test"].contains(($0 as NSString).lastPathComponent) }) else { continue }
+            var kept: [String] = []
+            var index = start + 1
+            while index < words.count {
+                let word = words[index]
+                index += 1
+                if flagOptions.contains(word) { kept.append(word); continue }
+                if let option = valueOptions.first(where: { word == $0 }) {
+                    if index < words.count { kept += [option, words[index]]; index += 1 }
+                    continue
+                }
+                if valueOptions.contains(where: { ($0.hasPrefix("--") && word.hasPrefix($0 + "=")) || (!$0.hasPrefix("--") && word.hasPrefix($0)) }) {
+                    kept.append(word)
+                }
+            }
+            return kept
+        }
+        return []
+    }
+
+    /// `NAME = value` lines of `setenv`, `{toxinidir}` as the checkout; values with other tox
+    /// substitutions, and the variables Forge owns, are left out.
+    static func environment(fromSetenv text: String?) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in (text ?? "").components(separatedBy: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let name = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            value = value.replacingOccurrences(of: "{toxinidir}", with: "{source}")
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !name.contains(":"),
+                  !ignoredVariables.contains(name.uppercased()),
+                  !value.replacingOccurrences(of: "{source}", with: "").contains("{") else { continue }
+            result[name] = value
+        }
+        return result
+    }
+
+    /// Words of a command line, quotes removed (`-m "not network"` → `-m`, `not network`).
+    static func shellWords(_ line: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var quote: Character?
+        var inWord = false
+        for character in line {
+            if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+                continue
+            }
+            if character == "\"" || character == "'" { quote = character; inWord = true; continue }
+            if character.isWhitespace {
+                if inWord { words.append(current); current = ""; inWord = false }
+                continue
+            }
+            current.append(character)
+            inWord = true
+        }
+        if inWord { words.append(current) }
+        return words
+    }
+}

@@ -121,4 +121,29 @@ final class RunnerDetectionTests: XCTestCase {
                            + "'test.runners.bin-test.script' must be a path inside the project, got '../../etc/runner'")
         }
     }
+
+    /// tox's pytest command and setenv, read instead of running tox (sphinx's layout).
+    func testToxPytestOptionsAndEnvironment() {
+        let project = PythonProject(manifests: ["tox.ini": Data("""
+            [tox]
+            envlist = docs,flake8,py{36,37,38,39}
+            [testenv]
+            usedevelop = True
+            extras = test
+            setenv =
+                PYTHONWARNINGS = all,ignore::ImportWarning:importlib._bootstrap_external
+                PYTEST_ADDOPTS = {env:PYTEST_ADDOPTS:} --color yes
+                PYTHONPATH = {toxinidir}/src
+                DATA_DIR = {toxinidir}/tests/data
+                CACHE = {envtmpdir}/cache
+            commands =
+                python -X dev -m pytest -x --durations 25 -n 4 --cov=pkg -W error::DeprecationWarning -pno:warnings -m "not network" --strict-markers tests/ {posargs}
+            """.utf8)], requirementPatterns: [], projectDirectory: nil)
+        XCTAssertEqual(ToxPytestSettings.options(fromCommands: project.testCommandLines),
+                       ["-W", "error::DeprecationWarning", "-pno:warnings", "-m", "not network", "--strict-markers"])
+        XCTAssertEqual(ToxPytestSettings.environment(fromSetenv: project.toxSetenv),
+                       ["PYTHONWARNINGS": "all,ignore::ImportWarning:importlib._bootstrap_external",
+                        "DATA_DIR": "{source}/tests/data"])
+        XCTAssertEqual(ToxPytestSettings.options(fromCommands: ["flake8 src", "sphinx-build -W docs out"]), [])
+    }
 }
