@@ -350,7 +350,6 @@ extension EnvironmentBuilder {
             || output.contains("missing the `build_editable` hook")
     }
 
-    /// `auto`: unittest when the project's tox/nox commands run it and nothing mentions pytest.
     /// What kind of failure uv's output shows.
     static func classify(_ output: String) -> EnvironmentFailure.Kind {
         let resolution = ["No solution found when resolving", "requirements are unsatisfiable",

@@ -28,7 +28,6 @@ struct PythonProject {
     /// `requirements.txt` at the root, for the dependencies-only rung.
     var rootRequirementFiles: [String] = []
     var mentionsPytest = false
-    var mentionsUnittest = false
     /// The test commands tox (`[testenv] commands`) and nox (`session.run(...)`) run, one a line:
     /// evidence for the runner choice (`RunnerEvidence`).
     var testCommandLines: [String] = []
@@ -123,7 +122,6 @@ struct PythonProject {
         manifestTestText = testText
         let lowered = testText.lowercased()
         if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }
-        if lowered.contains("-m unittest") || lowered.contains("unittest discover") { mentionsUnittest = true }
 
         if let projectDirectory {
             let manager = FileManager.default
@@ -286,7 +284,6 @@ struct PythonProject {
         let commands = commandLines.joined(separator: "\n")
         let lowered = commands.lowercased()
         if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }
-        if lowered.contains("-m unittest") || lowered.contains("unittest discover") { mentionsUnittest = true }
     }
 
     /// Tox `deps` that apply to an interpreter: unconditional lines, and `py38: pkg` / `py3: pkg`
