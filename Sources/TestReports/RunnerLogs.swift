@@ -41,7 +41,7 @@ public enum BinTestLog {
             if line.hasSuffix("[OK]") || line.hasSuffix("[FAIL]") {
                 line = String(line[..<line.lastIndex(of: "[")!]).trimmingCharacters(in: .whitespaces)
             }
-            if let open = line.range(of: ".py["), line.hasSuffix("]") || line[open.upperBound...].contains("]") {
+            if let open = line.range(of: ".py["), line[open.upperBound...].contains("]") {
                 // `sympy/core/tests/test_basic.py[24]` starts a file (its result may follow on the line).
                 file = String(line[..<open.lowerBound]) + ".py"
                 pending = nil
