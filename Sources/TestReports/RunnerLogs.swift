@@ -47,6 +47,8 @@ public enum BinTestLog {
                 pending = nil
                 continue
             }
+            // unittest's `name (module.Class) ... ok` is another runner's line, not this one's.
+            if line.contains(" ... ") { pending = nil; continue }
             let words = line.split(separator: " ", omittingEmptySubsequences: true)
             guard let first = words.first else { continue }
             if first.hasPrefix("test_"), first.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
