@@ -22,15 +22,22 @@ struct RunnerEvidence {
         lines = project.testCommandLines.map { ("tox.ini/noxfile.py", $0) }
         guard let projectDirectory else { return }
         for path in Self.files(matching: globs, in: projectDirectory) {
-            let url = projectDirectory.appendingPathComponent(path)
-            // Read through a no-follow check: a checked-out link could point anywhere on the host.
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-                  attributes[.type] as? FileAttributeType == .typeRegular,
-                  (attributes[.size] as? Int ?? 0) <= Self.maximumFileBytes,
-                  let data = FileManager.default.contents(atPath: url.path) else { continue }
+            guard let url = Self.regularFile(path, in: projectDirectory),
+                  let data = FileManager.default.contents(atPath: url.path), data.count <= Self.maximumFileBytes else { continue }
             let text = String(decoding: data, as: UTF8.self)
             lines += text.split(whereSeparator: \.isNewline).map { (path, String($0)) }
         }
+    }
+
+    /// The file at `path` when it is a regular file inside the checkout: a checked-out link (of the
+    /// file or of a folder on the way) could point anywhere on the host.
+    static func regularFile(_ path: String, in directory: URL) -> URL? {
+        let url = directory.appendingPathComponent(path)
+        let root = directory.resolvingSymlinksInPath().path
+        guard url.resolvingSymlinksInPath().path.hasPrefix(root + "/"),
+              let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
+              attributes[.type] as? FileAttributeType == .typeRegular else { return nil }
+        return url
     }
 
     /// Root-relative paths matching the globs; a glob's folders are literal, its last component
@@ -77,8 +84,8 @@ struct RunnerEvidence {
 
     /// Whether the script (read from the checkout) runs pytest itself, in code rather than comments.
     func isPytestWrapper(_ script: String) -> Bool {
-        guard let projectDirectory,
-              let data = FileManager.default.contents(atPath: projectDirectory.appendingPathComponent(script).path) else { return false }
+        guard let projectDirectory, let url = Self.regularFile(script, in: projectDirectory),
+              let data = FileManager.default.contents(atPath: url.path) else { return false }
         let code = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
             .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }.joined(separator: "\n")
         return code.range(of: #"(import pytest|from pytest|pytest\.main|-m['",\s]+pytest|\[\s*['"]pytest['"])"#,
@@ -87,10 +94,7 @@ struct RunnerEvidence {
 
     /// Whether the script is a regular file of the checkout (not a link out of it).
     func hasScript(_ script: String) -> Bool {
-        guard let projectDirectory,
-              let attributes = try? FileManager.default.attributesOfItem(atPath: projectDirectory.appendingPathComponent(script).path)
-        else { return false }
-        return attributes[.type] as? FileAttributeType == .typeRegular
+        projectDirectory.flatMap { Self.regularFile(script, in: $0) } != nil
     }
 }
 

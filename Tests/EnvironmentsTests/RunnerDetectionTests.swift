@@ -54,6 +54,24 @@ final class RunnerDetectionTests: XCTestCase {
         XCTAssertEqual(try choose(project).name, "pytest")
     }
 
+    /// Links in a hostile checkout: a runner script or evidence folder pointing out of it counts as absent.
+    func testLinksOutOfTheCheckoutAreNotRead() throws {
+        let outside = Fixture.project(["workflows/ci.yml": "steps:\n  - run: bin/test\n", "runner": "#!/usr/bin/env python\n"], name: "outside")
+        defer { try? FileManager.default.removeItem(at: outside) }
+        let directory = Fixture.project(["setup.py": "from setuptools import setup\nsetup(name='x')\n"], name: "links")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("bin/test").path,
+                                                   withDestinationPath: outside.appendingPathComponent("runner").path)
+        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent(".github").path, withDestinationPath: outside.path)
+        let recipe = try RecipeBook(directory: Fixture.recipesDirectory).recipe(for: .python)
+        let project = PythonProject(manifests: [:], requirementPatterns: [], projectDirectory: directory)
+        let evidence = RunnerEvidence(project: project, projectDirectory: directory, globs: recipe.test.evidence)
+        XCTAssertFalse(evidence.hasScript("bin/test"))
+        XCTAssertNil(evidence.invocation(of: "bin/test"), "\(evidence.lines)")
+        XCTAssertEqual(EnvironmentBuilder.chooseRunner(recipe: recipe, python: project, projectDirectory: directory).name, "pytest")
+    }
+
     func testScriptMentionedButAbsentIsIgnored() throws {
         var project = Self.scriptProject
         project["bin/test"] = nil
