@@ -23,7 +23,8 @@ struct RunnerEvidence {
         guard let projectDirectory else { return }
         for path in Self.files(matching: globs, in: projectDirectory) {
             guard let url = Self.regularFile(path, in: projectDirectory),
-                  let data = FileManager.default.contents(atPath: url.path), data.count <= Self.maximumFileBytes else { continue }
+                  let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size <= Self.maximumFileBytes,
+                  let data = FileManager.default.contents(atPath: url.path) else { continue }
             let text = String(decoding: data, as: UTF8.self)
             lines += text.split(whereSeparator: \.isNewline).map { (path, String($0)) }
         }
