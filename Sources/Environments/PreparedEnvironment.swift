@@ -154,6 +154,8 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
         let lists: [String: [String]] = [
             "test_files": testFiles,
             "test_modules": TestSelectors.pythonModules(testFiles),
+            "script_test_modules": TestSelectors.pythonModules(testFiles, relativeTo: testRunner.script.map {
+                ($0 as NSString).deletingLastPathComponent }),
             "swift_test_filters": TestSelectors.swiftFilters(testFiles),
             "cargo_test_targets": TestSelectors.cargoTargets(testFiles),
         ]
@@ -260,11 +262,17 @@ public struct EnvironmentFailure: Error, Codable, Hashable, Sendable, CustomStri
 
 /// Maps test files to the selectors each runner takes.
 enum TestSelectors {
-    /// `tests/test_x.py` → `tests.test_x` (and `src/` stripped).
-    static func pythonModules(_ files: [String]) -> [String] {
+    /// `tests/test_x.py` → `tests.test_x` (and `src/` stripped). With `folder` (a runner script's,
+    /// such as Django's `tests` for `tests/runtests.py`), files inside it are named relative to it:
+    /// `tests/admin_views/tests.py` → `admin_views.tests`, the labels such a script takes.
+    static func pythonModules(_ files: [String], relativeTo folder: String? = nil) -> [String] {
         unique(files.filter { $0.hasSuffix(".py") }.map { file -> String in
             var path = String(file.dropLast(3))
-            if path.hasPrefix("src/") { path.removeFirst(4) }
+            if let folder, !folder.isEmpty, path.hasPrefix(folder + "/") {
+                path.removeFirst(folder.count + 1)
+            } else if path.hasPrefix("src/") {
+                path.removeFirst(4)
+            }
             return path.replacingOccurrences(of: "/", with: ".")
         })
     }

@@ -68,6 +68,9 @@ extension EnvironmentBuilder {
                     + (installNote.map { "; \($0)" } ?? "")), key: key,
                 identity: Self.identity(recipe: recipe, runtime: runtime, manifests: manifests))
         }
+        // The runner is chosen from files beyond the manifests (a runner script, CI, docs): the
+        // choice keys the cache too, so one set of manifests run two ways makes two environments.
+        let runnerChoice = Self.chooseRunner(recipe: recipe, python: python, projectDirectory: project.directory)
         // The first choice, then (when it cannot build or resolve) the next installed interpreters
         // that satisfy the constraint: a dependency as of the date may have no wheel and no
         // buildable source for the newest Python, yet install on an older one.
@@ -77,13 +80,15 @@ extension EnvironmentBuilder {
         while true {
             let choice = choices[index]
             let runtime = "cpython \(choice.interpreter.version) \(choice.interpreter.path)"
+                + (runnerChoice.name == "pytest" ? "" : " runner \(runnerChoice.name)")
             let key = Self.cacheKey(ecosystem: .python, recipe: recipe, runtime: runtime, manifests: manifests)
             let identity = Self.identity(recipe: recipe, runtime: "cpython-\(choice.interpreter.version)", manifests: manifests)
             let notes = fallbackNotes
             do {
                 return try withKey(key, identity: identity, build: { directory in
                     try buildPython(project, recipe: recipe, manifests: manifests, requirementIncludes: requirementIncludes,
-                                    python: python, choice: choice, uv: uv, key: key, directory: directory, fallbackNotes: notes)
+                                    python: python, choice: choice, runnerChoice: runnerChoice, uv: uv, key: key,
+                                    directory: directory, fallbackNotes: notes)
                 }, isUsable: { ready in
                     ready.venvPath.map { FileManager.default.isExecutableFile(atPath: $0 + "/bin/python") } ?? false
                 })
@@ -124,8 +129,8 @@ extension EnvironmentBuilder {
 
     private func buildPython(_ project: ProjectSnapshot, recipe: Recipe, manifests: [String: Data],
                              requirementIncludes: Set<String>, python: PythonProject,
-                             choice: InterpreterChoice, uv: String, key: String, directory: URL,
-                             fallbackNotes: [String] = []) throws -> PreparedEnvironment {
+                             choice: InterpreterChoice, runnerChoice: (name: String, reason: String), uv: String, key: String,
+                             directory: URL, fallbackNotes: [String] = []) throws -> PreparedEnvironment {
         let started = Date()
         let manager = FileManager.default
         let logPath = directory.appendingPathComponent("build.log").path
@@ -254,7 +259,7 @@ extension EnvironmentBuilder {
                 default: requested = [projectTarget]
                 }
                 if rung == .editableExtrasRequirements { requested += testRequirementArguments }
-                requested += recipe.install.packages
+                requested += recipe.install.packages + (recipe.test.runners[runnerChoice.name]?.packages ?? [])
                 let attempt = try runRung(rung, form: form, uv: uv, interpreter: choice.interpreter.path, venv: venv,
                                           arguments: (compilesWithUV ? ["--compile-bytecode"] : [])
                                             + ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends
@@ -308,9 +313,25 @@ extension EnvironmentBuilder {
                 Self.appendLog("# \(note)\n$ " + reseed.joined(separator: " ") + "\n" + (reseeded.map { $0.stdout + $0.stderr } ?? "could not run uv\n"), to: logPath)
             }
         }
-        let runnerName = chooseRunner(recipe: recipe, python: python)
+        let runnerName = runnerChoice.name
         var runner = recipe.test.runners[runnerName]!
+        Self.appendLog("# test runner: \(runnerName) (\(runnerChoice.reason))\n", to: logPath)
+        if runnerName != "pytest" { adjustments.append("test runner \(runnerName): \(runnerChoice.reason)") }
+        var toxEnvironment: [String: String] = [:]
         if runnerName == "pytest" {
+            let toxOptions = ToxPytestSettings.options(fromCommands: python.testCommandLines)
+            toxEnvironment = ToxPytestSettings.environment(fromSetenv: python.toxSetenv)
+            if !toxOptions.isEmpty, let files = runner.command.firstIndex(where: { $0.contains("{test_files}") }) {
+                runner.command.insert(contentsOf: toxOptions, at: files)
+            }
+            if !toxOptions.isEmpty || !toxEnvironment.isEmpty {
+                let note = "from the project's tox/nox test command: "
+                    + (toxOptions.isEmpty ? "" : "pytest options \(toxOptions.joined(separator: " "))")
+                    + (toxOptions.isEmpty || toxEnvironment.isEmpty ? "" : "; ")
+                    + (toxEnvironment.isEmpty ? "" : "environment " + toxEnvironment.keys.sorted().joined(separator: ", "))
+                adjustments.append(note)
+                Self.appendLog("# \(note)\n", to: logPath)
+            }
             // The project's own specifiers for its runner packages bound the runner's upgrade.
             let requirementLines = manifests.filter { RequirementIncludes.isRequirementFormat($0.key) || requirementIncludes.contains($0.key) }
                 .values.flatMap { String(decoding: $0, as: UTF8.self).components(separatedBy: "\n") } + extraLines
@@ -358,7 +379,7 @@ extension EnvironmentBuilder {
             Self.appendLog("# \(note)\n", to: logPath)
         }
 
-        var envVars = recipe.test.env
+        var envVars = recipe.test.env.merging(runner.env ?? [:]) { $1 }.merging(toxEnvironment) { $1 }
         let interpreterBin = URL(fileURLWithPath: choice.interpreter.path).deletingLastPathComponent().path
         envVars["VIRTUAL_ENV"] = "{venv}"
         envVars["PATH"] = "{venv}/bin:\(interpreterBin):/usr/local/bin:/usr/bin:/bin"
@@ -519,14 +540,6 @@ extension EnvironmentBuilder {
     static func lacksEditableHook(_ output: String) -> Bool {
         output.contains("no attribute 'build_editable'") || output.contains("does not support editable")
             || output.contains("missing the `build_editable` hook")
-    }
-
-    /// `auto`: unittest when the project's tox/nox commands run it and nothing mentions pytest.
-    private func chooseRunner(recipe: Recipe, python: PythonProject) -> String {
-        if recipe.test.runner != "auto" { return recipe.test.runner }
-        if python.mentionsUnittest && !python.mentionsPytest && recipe.test.runners["unittest"] != nil { return "unittest" }
-        if recipe.test.runners["pytest"] != nil { return "pytest" }
-        return recipe.test.runners.keys.sorted()[0]
     }
 
     /// What kind of failure uv's output shows.

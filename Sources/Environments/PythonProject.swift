@@ -32,7 +32,13 @@ struct PythonProject {
     /// `requirements.txt` at the root, for the dependencies-only rung.
     var rootRequirementFiles: [String] = []
     var mentionsPytest = false
-    var mentionsUnittest = false
+    /// The test commands tox (`[testenv] commands`) and nox (`session.run(...)`) run, one a line:
+    /// evidence for the runner choice (`RunnerEvidence`).
+    var testCommandLines: [String] = []
+    /// setup.py, noxfile.py, test requirement files, tox deps and extras, as one text.
+    var manifestTestText = ""
+    /// `[testenv] setenv` as tox.ini writes it (`NAME = value` lines), when there is one.
+    var toxSetenv: String?
     /// Where importable code lives relative to the root (`src` or empty).
     var sourceRoot = ""
     /// A build step that needs another toolchain or the network (`setup.py runs npm`), when the
@@ -102,6 +108,7 @@ struct PythonProject {
         if let toxIni = text("tox.ini") { readTox(toxIni) }
         if let noxfile = text("noxfile.py") {
             testText += noxfile
+            testCommandLines += Self.matches(#"session\.run\(([^)]*)\)"#, in: noxfile).map { Self.stringLiterals(in: $0).joined(separator: " ") }
             for call in Self.matches(#"session\.install\(([^)]*)\)"#, in: noxfile) {
                 let arguments = Self.stringLiterals(in: call)
                 var index = 0
@@ -123,9 +130,9 @@ struct PythonProject {
         for path in requirementFiles { testText += text(path) ?? "" }
         testText += toxDependencyLines.joined(separator: "\n") + otherTestRequirements.joined(separator: "\n")
         testText += extras.values.flatMap { $0 }.joined(separator: "\n")
+        manifestTestText = testText
         let lowered = testText.lowercased()
         if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }
-        if lowered.contains("-m unittest") || lowered.contains("unittest discover") { mentionsUnittest = true }
 
         if let projectDirectory {
             let manager = FileManager.default
@@ -315,10 +322,12 @@ struct PythonProject {
         toxDependencyLines += deps
         toxExtras += INIFile.list(ini.value(base, "extras")).flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.contains(":") && !toxExtras.contains($0) }
-        let commands = INIFile.list(ini.value(base, "commands")).map(substitute).joined(separator: "\n")
+        toxSetenv = toxSetenv ?? ini.value(base, "setenv")
+        let commandLines = INIFile.list(ini.value(base, "commands")).map(substitute)
+        testCommandLines += commandLines
+        let commands = commandLines.joined(separator: "\n")
         let lowered = commands.lowercased()
         if lowered.contains("pytest") || lowered.contains("py.test") { mentionsPytest = true }
-        if lowered.contains("-m unittest") || lowered.contains("unittest discover") { mentionsUnittest = true }
     }
 
     /// Tox `deps` that apply to an interpreter: unconditional lines, and `py38: pkg` / `py3: pkg`

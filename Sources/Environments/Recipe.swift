@@ -93,6 +93,10 @@ public struct Recipe: Codable, Hashable, Sendable {
         /// `auto` or a key of `runners`.
         public var runner: String
         public var runners: [String: TestRunnerSpec]
+        /// Globs (root-relative, `*` within one path component) of the files whose text says how
+        /// the project runs its tests — CI configurations, READMEs, contributing guides — read by
+        /// `auto` together with tox and nox commands to find a runner script the project uses.
+        public var evidence: [String] = []
         public var env: [String: String]
         public var timeout: Double
         /// Sandbox limits for test runs, agent shells and synthesis helpers.
@@ -113,19 +117,32 @@ public struct Recipe: Codable, Hashable, Sendable {
 /// How to run one kind of test runner: an argv template and where its verdicts come from.
 ///
 /// Placeholders: `{python}`, `{venv}`, `{source}`, `{junit}`, `{tool}` are replaced inside any
-/// argument; an argument holding `{test_files}`, `{test_modules}`, `{swift_test_filters}` or
-/// `{cargo_test_targets}` is repeated once per item and dropped when there are none.
+/// argument; an argument holding `{test_files}`, `{test_modules}`, `{script_test_modules}`,
+/// `{swift_test_filters}` or `{cargo_test_targets}` is repeated once per item and dropped when
+/// there are none.
 public struct TestRunnerSpec: Codable, Hashable, Sendable {
     public var command: [String]
     public var report: TestReportKind
     /// Every JUnit file the run writes (templates over `{junit}`/`{junit_base}`); default `[{junit}]`.
     public var reports: [String]
-    /// Log parser name for TestReports (`pytest`, `unittest`, `xctest`, `cargo`).
+    /// Log parser name for TestReports (`pytest`, `unittest`, `bin-test`, `xctest`, `cargo`).
     public var logFormat: String
+    /// The project's own runner script this runner runs (`bin/test`, `tests/runtests.py`): `auto`
+    /// chooses the runner when the script is there and the project's CI, docs or tox run it and
+    /// never pytest. `{script_test_modules}` names test modules relative to the script's folder.
+    public var script: String? = nil
+    /// Command spellings (`nosetests`, `-m unittest`) that, found in the project's tox/nox
+    /// commands, CI or docs with no mention of pytest anywhere, make `auto` choose this runner.
+    public var invokedBy: [String]? = nil
+    /// Environment for this runner's test runs, over `test.env`.
+    public var env: [String: String]? = nil
+    /// Distributions this runner needs beside `install.packages` (nose), installed with the project.
+    public var packages: [String]? = nil
 
     /// `{junit_base}` is the JUnit path without its `.xml`.
     public static let scalarPlaceholders = ["python", "venv", "source", "junit", "junit_base", "tool"]
-    public static let listPlaceholders = ["test_files", "test_modules", "swift_test_filters", "cargo_test_targets"]
+    public static let listPlaceholders = ["test_files", "test_modules", "script_test_modules", "swift_test_filters",
+                                          "cargo_test_targets"]
 }
 
 /// A recipe file that cannot be used: one line naming file, line and culprit.

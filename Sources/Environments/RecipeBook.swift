@@ -215,11 +215,20 @@ public struct RecipeBook: Sendable {
                 if let reportsNode = spec["reports"] {
                     try checkPlaceholders(reports, node: reportsNode, runner: name, key: "reports")
                 }
+                // The script is read from and run inside the checkout: a path that leaves it is refused.
+                if let scriptNode = spec["script"], let script = scriptNode.string,
+                   script.isEmpty || script.hasPrefix("/") || script.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+                    throw scriptNode.error("'test.runners.\(name).script' must be a path inside the project, got '\(script)'")
+                }
                 runners[name] = TestRunnerSpec(
                     command: command,
                     report: report,
                     reports: reports,
-                    logFormat: spec["log_format"]?.string ?? name)
+                    logFormat: spec["log_format"]?.string ?? name,
+                    script: spec["script"]?.string,
+                    invokedBy: spec["invoked_by"]?.strings,
+                    env: spec["env"]?.stringMap,
+                    packages: spec["packages"]?.strings)
             }
         }
         let runnerChoice = testNode["runner"]?.string ?? "auto"
@@ -227,7 +236,7 @@ public struct RecipeBook: Sendable {
             throw testNode["runner"]!.error("'test.runner' is '\(runnerChoice)', which is not a key of 'test.runners' (\(runners.keys.sorted().joined(separator: ", ")))")
         }
         if runners.isEmpty { throw runnersNode.error("'test.runners' is empty") }
-        let test = Recipe.TestSpec(runner: runnerChoice, runners: runners,
+        let test = Recipe.TestSpec(runner: runnerChoice, runners: runners, evidence: testNode["evidence"]?.strings ?? [],
                                    env: testNode["env"]?.stringMap ?? [:],
                                    timeout: testNode["timeout"].map(number) ?? 1800,
                                    limits: resourceLimits(testNode["limits"]))

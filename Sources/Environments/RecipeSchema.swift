@@ -100,7 +100,12 @@ indirect enum RecipeSchema {
                       "runners": .dictionary(.map(["command": .stringList,
                                                    "report": .choice(TestReportKind.allCases.map(\.rawValue)),
                                                    "reports": .stringList,
-                                                   "log_format": .string])),
+                                                   "log_format": .string,
+                                                   "script": .string,
+                                                   "invoked_by": .stringList,
+                                                   "env": .stringMap,
+                                                   "packages": .stringList])),
+                      "evidence": .stringList,
                       "env": .stringMap, "timeout": .number, "limits": .map(["processes": .number, "memory_mb": .number, "file_size_mb": .number, "tmpfs_mb": .number, "cpu_seconds": .number, "open_files": .number])]),
     ]
 

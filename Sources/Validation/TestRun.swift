@@ -186,10 +186,29 @@ public final class TestRunner: @unchecked Sendable {
             return report
         }
         let log = SafeFile.text(atPath: logPath) ?? ""
-        switch environment.testRunner.logFormat {
-        case "cargo": return CargoTestLog.parse(log)
-        default: return PytestLog.parse(log)
+        return parseLog(log, format: environment.testRunner.logFormat)
+    }
+
+    /// Python log parsers by `log_format`; `pytest` for unknown names.
+    static let pythonLogParsers: [(format: String, parse: @Sendable (String) -> TestReport)] = [
+        ("pytest", PytestLog.parse), ("unittest", UnittestLog.parse), ("bin-test", BinTestLog.parse),
+    ]
+
+    /// The log read with its runner's format. A Python log that format finds no test in is read
+    /// with the other Python formats, first non-empty wins, with a warning: a runner script chosen
+    /// from a project's CI may print another runner's output (a script that runs unittest).
+    static func parseLog(_ log: String, format: String) -> TestReport {
+        if format == "cargo" { return CargoTestLog.parse(log) }
+        let own = pythonLogParsers.first { $0.format == format } ?? pythonLogParsers[0]
+        let report = own.parse(log)
+        guard report.isEmpty else { return report }
+        for other in pythonLogParsers where other.format != own.format {
+            var fallback = other.parse(log)
+            guard !fallback.isEmpty else { continue }
+            fallback.warn("no \(own.format) results in the log; read as \(other.format) output")
+            return fallback
         }
+        return report
     }
 }
 

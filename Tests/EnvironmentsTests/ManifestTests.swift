@@ -172,7 +172,7 @@ final class ManifestTests: XCTestCase {
                        ["attrs==21.4.0", "-rrequirements/test.txt", "mock"])
         XCTAssertEqual(configured.toxDependencies(for: PythonVersion("3.7.16")!),
                        ["attrs==21.4.0", "-rrequirements/test.txt", "typing_extensions"])
-        XCTAssertTrue(configured.mentionsUnittest)
+        XCTAssertEqual(configured.testCommandLines, ["python -m unittest discover "])
 
         let poetry = PythonProject(manifests: ["pyproject.toml": Data("""
             [tool.poetry]

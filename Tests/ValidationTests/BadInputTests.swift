@@ -106,7 +106,7 @@ final class BadInputTests: XCTestCase {
 
         let recipeReason = try reason(badRecipe)
         XCTAssertEqual(recipeReason, "env build failed: invalid-recipe: Recipes/repos/forge-tests__typo.yaml:4: "
-                       + "'test.runner' is 'pytset', which is not a key of 'test.runners' (pytest, unittest)")
+                       + "'test.runner' is 'pytset', which is not a key of 'test.runners' (bin-test, nose, pytest, runtests, unittest)")
 
         // Its test fails before (no calc.net) and after (no network in the sandbox): the verdict
         // says why there is no FAIL_TO_PASS, quoting the connection error.
