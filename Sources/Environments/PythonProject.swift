@@ -109,7 +109,7 @@ struct PythonProject {
         if let noxfile = text("noxfile.py") {
             testText += noxfile
             testCommandLines += Self.matches(#"session\.run\(([^)]*)\)"#, in: noxfile).map { Self.stringLiterals(in: $0).joined(separator: " ") }
-            for call in Self.matches(#"session\.install\(([^)]*)\)"#, in: noxfile) {
+            for call in Self.matches(#"session\.install\(([^)]*)\)"#, in: Self.noxTestSessions(noxfile)) {
                 let arguments = Self.stringLiterals(in: call)
                 var index = 0
                 while index < arguments.count {
@@ -348,6 +348,32 @@ struct PythonProject {
     }
 
     // MARK: - Small helpers
+
+    /// The parts of a noxfile that set up tests: the top-level functions whose names say `test`
+    /// (`test`, `tests_impl`, `test_brotlipy`), when there are any; else the whole file. Lint,
+    /// docs, type-check, packaging and downstream sessions install what tests do not need, and
+    /// their pins may contradict the test pins (urllib3: trio 0.25 for tests, 0.23 for emscripten).
+    static func noxTestSessions(_ noxfile: String) -> String {
+        var blocks: [(name: String, body: String)] = []
+        var current: (name: String, lines: [Substring])?
+        for line in noxfile.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("def ") {
+                if let open = current { blocks.append((open.name, open.lines.joined(separator: "\n"))) }
+                let name = line.dropFirst(4).prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+                current = (String(name), [line])
+            } else if let first = line.first, !first.isWhitespace, first != "#", first != ")", first != "@" {
+                if let open = current { blocks.append((open.name, open.lines.joined(separator: "\n"))); current = nil }
+            } else {
+                current?.lines.append(line)
+            }
+        }
+        if let open = current { blocks.append((open.name, open.lines.joined(separator: "\n"))) }
+        let tests = blocks.filter { block in
+            let name = block.name.lowercased()
+            return name.contains("test") && !["downstream", "integration", "lint", "docs", "mypy", "typing"].contains { name.contains($0) }
+        }
+        return tests.isEmpty ? noxfile : tests.map(\.body).joined(separator: "\n")
+    }
 
     /// The folder the project's packages live in when its build configuration names one:
     /// setuptools' `package_dir={"": "Lib"}` (setup.py), `package_dir = =Lib` (setup.cfg),

@@ -30,13 +30,13 @@ final class TestRequirementSourcesTests: XCTestCase {
     }
 
     func testRequirementFilesTheTreeDoesNotHaveAreLeftOutAndSaid() throws {
-        // nox's downstream session installs another project's requirements from its own clone.
+        // A test session that installs a requirements file from another project's clone.
         let project = Fixture.project([
             "pyproject.toml": "[project]\nname = \"calc\"\nversion = \"1.0\"\nrequires-python = \">=3.8\"\n",
             "calc/__init__.py": "",
             "dev-requirements.txt": "iniconfig\n",
             "noxfile.py": "import nox\n\n@nox.session\ndef test(session):\n    session.install('-r', 'dev-requirements.txt')\n"
-                + "    session.run('pytest')\n\n@nox.session\ndef downstream(session):\n    session.install('-r', 'requirements-dev.txt')\n",
+                + "    session.install('-r', 'requirements-dev.txt')\n    session.run('pytest')\n",
             "tests/test_calc.py": "def test_ok():\n    assert True\n",
         ])
         let environment = try Fixture.builder().prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2024-01-01")))

@@ -28,3 +28,43 @@ final class ToxSubstitutionTests: XCTestCase {
         XCTAssertTrue(project.mentionsPytest)
     }
 }
+
+/// Only a noxfile's test sessions give test requirements.
+final class NoxSessionTests: XCTestCase {
+    func testOnlyTestSessionsGiveRequirements() {
+        let noxfile = """
+        import nox
+
+        def tests_impl(session, extras="socks"):
+            session.install("-r", "dev-requirements.txt")
+            session.install(f".[{extras}]")
+            session.run("pytest", "tests")
+
+
+        @nox.session(python=["3.9", "3.12"])
+        def test(session):
+            tests_impl(session)
+
+
+        @nox.session
+        def emscripten(session):
+            session.install("-r", "emscripten-requirements.txt")
+
+
+        @nox.session
+        def mypy(session):
+            session.install("-r", "mypy-requirements.txt")
+            session.run("mypy", "src")
+
+
+        @nox.session
+        def downstream_requests(session):
+            session.install("-r", "requirements-dev.txt")
+        """
+        let project = PythonProject(manifests: ["noxfile.py": Data(noxfile.utf8)], requirementPatterns: [], projectDirectory: nil)
+        XCTAssertEqual(project.otherTestRequirements, ["-r dev-requirements.txt"])
+        let withoutTests = PythonProject(manifests: ["noxfile.py": Data("@nox.session\ndef check(session):\n    session.install(\"attrs\")\n".utf8)],
+                                         requirementPatterns: [], projectDirectory: nil)
+        XCTAssertEqual(withoutTests.otherTestRequirements, ["attrs"], "no session says test: the whole file counts")
+    }
+}
