@@ -24,7 +24,7 @@ struct SyntheticHistory {
     }
 
     /// Emits the stream; returns the number of PRs of each style.
-    mutating func render(_ emit: (String) throws -> Void) rethrows -> [String: Int] {
+    mutating func render(_ emit: (String) throws -> Void) throws -> [String: Int] {
         for module in 0..<modules {
             // Functions spread through the file, so later hunks land between earlier ones.
             files["src/mod_\(module).py"] = (0..<max(1, hunks)).flatMap { ["def f_\(module)_base_\($0)():", "    return \($0)", ""] }

@@ -64,9 +64,9 @@ public final class Miner {
         //    compact graph of it.
         var graph = CommitGraph(repository: repository, isComplete: previous.tips.isEmpty)
         var found: [(landing: Landing, time: Int64, rank: Int)] = []
-        let walk = try repository.walk(from: tips, hiding: previous.tips, order: .unsorted)
+        var walk: RevisionWalk? = try repository.walk(from: tips, hiding: previous.tips, order: .unsorted)
         var walked = 0
-        while let id = try walk.next() {
+        while let id = try walk!.next() {
             walked += 1
             if walked % 1000 == 0 { progress?(walked, nil) }
             let info = try repository.commitInfo(id)
@@ -77,6 +77,7 @@ public final class Miner {
                 found.append((landing, node.committerTime, rank))
             }
         }
+        walk = nil   // libgit2 keeps every commit it walked until the walk is freed
         let defaultLine = Set(defaultTip.map { graph.walkedFirstParentLine(from: $0) } ?? [])
         var candidates: [Int: [PullRequestDiscovery.Candidate]] = [:]
         for (landing, time, rank) in found {

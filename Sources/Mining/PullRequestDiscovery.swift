@@ -288,9 +288,10 @@ struct PullRequestDiscovery {
             do {
                 // A PR ref checked before, unchanged since, is compared with new commits only.
                 let among = fresh[number] == nil ? newCommits : nil
-                if let entry = own[number], let (commit, parent) = try recommits.match(head: head, commits: entry.commits,
-                                                                                      forks: entry.forks, defaultTip: defaultTip,
-                                                                                      among: among) {
+                // A default-branch commit or PR commit whose objects are missing only means no match.
+                if let entry = own[number], let (commit, parent) = try unlessMissing({
+                    try recommits.match(head: head, commits: entry.commits, forks: entry.forks, defaultTip: defaultTip, among: among)
+                }) ?? nil {
                     landed[number] = Landing(number: number, style: .squash, commit: commit, head: commit,
                                              targetParent: parent, baseIsTargetParent: true)
                 } else if graph.isComplete, graph.contains(head) {
@@ -316,14 +317,17 @@ struct PullRequestDiscovery {
 /// Changed lines are taken as multiset differences of the files' old and new lines, not from a
 /// diff: no diff algorithm, no binary patches, and the same answer for similarity. A commit's
 /// paths and lines are kept once computed (a busy author's commits are candidates for many of
-/// their PRs), up to `cacheLimit` commits.
+/// their PRs), up to `cacheLimit` commits, so memory stays bounded on any history.
 final class EditedRecommitMatcher {
     let repository: Repository
     let byAuthor: [Int: [ObjectID]]
     let graph: CommitGraph
     let window: Int64 = 180 * 86_400
     let threshold = 0.5
-    let cacheLimit = 4_096
+    /// Commits whose paths and lines are kept; changes of more lines than `largeChange` are
+    /// not kept (a few huge commits would otherwise hold most of the memory).
+    let cacheLimit = 1_024
+    let largeChange = 2_000
     private var pathsCache: [ObjectID: Set<[UInt8]>] = [:]
     private var linesCache: [ObjectID: LineSet] = [:]
 
@@ -381,7 +385,7 @@ final class EditedRecommitMatcher {
             if let known = linesCache[id] { theirs = known } else {
                 theirs = try lines(try repository.changedFiles(from: parent, to: id))
                 if linesCache.count >= cacheLimit { linesCache.removeAll(keepingCapacity: true) }
-                linesCache[id] = theirs
+                if theirs.total <= largeChange { linesCache[id] = theirs }
             }
             let score = pull!.similarity(theirs)
             if score >= threshold, best == nil || score > best!.score { best = (id, parent, score, node.committerTime) }
