@@ -91,7 +91,7 @@ public final class Miner {
 
         // 2. PR refs: a squash with a ref gets the PR head; the rest may have landed by rebase.
         let pullHeads = try PullRequestDiscovery.pullHeads(references, repository: repository)
-        for (number, landing) in landings where landing.style == .squash {
+        for (number, landing) in landings where landing.style == .squash && !landing.isFlattenedMerge {
             if let head = pullHeads[number], repository.contains(head), head != landing.commit {
                 landings[number] = Landing(number: number, style: .squash, commit: landing.commit, head: head,
                                            targetParent: landing.targetParent, baseIsTargetParent: false)

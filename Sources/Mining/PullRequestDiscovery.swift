@@ -14,6 +14,9 @@ struct Landing {
     let targetParent: ObjectID?
     /// True when `base` is simply `targetParent` (a squash commit without a PR ref).
     let baseIsTargetParent: Bool
+    /// A merge flattened into one commit: the commit itself is the change, even when a PR ref
+    /// exists (its parent is the base, as GitHub's `base.sha` has it).
+    var isFlattenedMerge = false
 }
 
 /// Finds merged pull requests: merge commits, squash commits, and PR refs whose patches landed.
@@ -72,7 +75,7 @@ struct PullRequestDiscovery {
         }
         if let number = mergedPullNumber(subject: subject) {
             return (Landing(number: number, style: .squash, commit: id, head: id, targetParent: parents.first,
-                            baseIsTargetParent: true), 3)
+                            baseIsTargetParent: true, isFlattenedMerge: true), 3)
         }
         return nil
     }

@@ -52,6 +52,7 @@ final class UntidyHistoryTests: XCTestCase {
     func testSingleParentCommitWithMergeSubjectIsALanding() throws {
         let f = try project()
         let flattenedHead = try pullBranch(f, "atz", number: 8399)
+        try f.write("README", "main moved on\n"); try f.commit("Main moves on before the merge")
         let parent = try f.head()
         // The merge flattened: the PR's change as one commit on main, its subject kept.
         try f.git("merge", "-q", "--squash", flattenedHead)
@@ -66,7 +67,7 @@ final class UntidyHistoryTests: XCTestCase {
         XCTAssertEqual(result.tasks.map(\.pullNumber), [12, 8399])
         let flattened = try XCTUnwrap(result.tasks.last)
         XCTAssertEqual(flattened.mergeCommit, landing)
-        XCTAssertEqual(flattened.baseCommit, parent)
+        XCTAssertEqual(flattened.baseCommit, parent, "the flattened commit's parent, not the PR ref's fork point")
         XCTAssertEqual(flattened.mergeStyle, .squash)
         XCTAssertEqual(result.tasks.first?.mergeCommit, merge12)
         XCTAssertEqual(result.tasks.first?.mergeStyle, .merge)
