@@ -7,7 +7,7 @@ struct ForgeBench: AsyncParsableCommand {
         commandName: "forge-bench",
         abstract: "Forge's benchmarks: each prints a table with Forge against a baseline run side by side.",
         discussion: "Build with -c release: swift run -c release forge-bench <benchmark>.",
-        subcommands: [MiningBenchmark.self, ValidationBenchmark.self, EvalBenchmark.self, ModelBenchmark.self, SandboxBenchmark.self,
+        subcommands: [MiningBenchmark.self, MiningGitBaseline.self, ValidationBenchmark.self, EvalBenchmark.self, ModelBenchmark.self, SandboxBenchmark.self,
                       SynthBenchmark.self, ConfinementBenchmark.self])
 }
 

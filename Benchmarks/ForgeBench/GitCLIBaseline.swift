@@ -22,12 +22,13 @@ enum GitCLIBaseline {
                 landed.insert(number); diffs.append((parents[0], commit))
             }
         }
-        // Rebase merges: every PR ref not landed by a merge or squash, diffed against main.
+        // Rebase merges: every PR ref not landed by a merge or squash, diffed against the default branch.
+        let main = try git(["symbolic-ref", "--short", "HEAD"], in: repository).trimmingCharacters(in: .whitespacesAndNewlines)
         let refs = try git(["for-each-ref", "--format=%(refname)", "refs/pull"], in: repository)
         for ref in refs.split(separator: "\n") {
             let parts = ref.split(separator: "/")
             guard parts.count == 4, let number = Int(parts[2]), !landed.contains(number) else { continue }
-            diffs.append(("main...\(ref)", ""))
+            diffs.append(("\(main)...\(ref)", ""))
         }
         var result = Result()
         for (from, to) in diffs {

@@ -306,7 +306,14 @@ extension Repository {
         try diff(from: old, to: new, options: options, allowBlobBackend: true)
     }
 
-    func diff(from old: ObjectID?, to new: ObjectID, options: DiffOptions, allowBlobBackend: Bool) throws -> Diff {
+    /// As `diff(from:to:options:)`, reusing `changes` (this pair's `changedFiles`, computed by the
+    /// caller to decide whether the diff is needed at all).
+    public func diff(from old: ObjectID?, to new: ObjectID, changes: [FileChange], options: DiffOptions = DiffOptions()) throws -> Diff {
+        try diff(from: old, to: new, options: options, allowBlobBackend: true, changes: changes)
+    }
+
+    func diff(from old: ObjectID?, to new: ObjectID, options: DiffOptions, allowBlobBackend: Bool,
+              changes known: [FileChange]? = nil) throws -> Diff {
         var diffOptions = git_diff_options()
         try check(git_diff_options_init(&diffOptions, UInt32(GIT_DIFF_OPTIONS_VERSION)), "initializing diff options")
         // git diff: indent heuristic on by default; --binary implies full 40-hex index lines.
@@ -319,7 +326,7 @@ extension Repository {
         if allowBlobBackend {
             // Regular files only, no mode changes, and no add/delete pair that could be a rename:
             // then each file's patch can be made from its two blobs alone.
-            let changes = try changedFiles(from: old, to: new)
+            let changes = try known ?? changedFiles(from: old, to: new)
             let regular: Set<UInt32> = [0, 0o100644, 0o100755]
             let simple = changes.allSatisfy {
                 regular.contains($0.oldMode) && regular.contains($0.newMode) && ($0.oldMode == $0.newMode || $0.oldMode == 0 || $0.newMode == 0)

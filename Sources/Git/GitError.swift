@@ -37,6 +37,14 @@ let libgit2Ready: Void = {
     // Re-hashing every object on read (libgit2's default, unlike git) doubles the cost of a walk;
     // damaged objects still fail to inflate or parse, with an error naming them.
     _ = forge_git_enable_strict_hash_verification(0)
+    // Memory that does not grow with the repository. libgit2 maps pack files in windows of 1 GiB
+    // (up to 8 GiB mapped) and keeps 256 MiB of parsed objects: on a large history the mapped pack
+    // pages alone count hundreds of MiB against the process. Smaller windows under a mapped limit
+    // are unmapped least-recently-used first; the object cache (shared by every handle) keeps
+    // the trees and commits that neighbouring diffs reuse.
+    _ = forge_git_set_mwindow_size(32 << 20)
+    _ = forge_git_set_mwindow_mapped_limit(128 << 20)
+    _ = forge_git_set_cache_max_size(96 << 20)
 }()
 
 /// Throws a `GitError` when a libgit2 call returned a negative code.

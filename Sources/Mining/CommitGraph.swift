@@ -11,6 +11,10 @@ struct CommitGraph {
         let authorKey: Int
         /// Hash of the subject line.
         let subjectKey: Int
+        /// Hashes of the author's e-mail (lowercased) and name without the time: what a
+        /// maintainer who re-commits a contributor's change with edits usually keeps.
+        let authorEmailKey: Int
+        let authorNameKey: Int
         /// True for a single-parent commit whose subject ends in "(#N)".
         let isSquash: Bool
 
@@ -22,6 +26,8 @@ struct CommitGraph {
             hasher.combine(info.authorName); hasher.combine(info.authorEmail); hasher.combine(info.authorTime)
             authorKey = hasher.finalize()
             subjectKey = info.summary.hashValue
+            authorEmailKey = info.authorEmail.lowercased().hashValue
+            authorNameKey = info.authorName.hashValue
             isSquash = parents.count <= 1 && PullRequestDiscovery.squashedPullNumber(subject: info.summary) != nil
         }
     }

@@ -29,57 +29,69 @@ public final class Miner {
         self.repository = repository; self.repo = repo; self.options = options
     }
 
-    /// Mines every merged PR not mined before. `progress(done, total)` is called while walking
-    /// history (total unknown) and while building tasks (total = PRs found).
+    /// Mines every merged PR not mined before and returns all tasks at once: for small
+    /// repositories and tests. Large ones use `mine(metadata:previous:batchSize:progress:write:)`,
+    /// which never holds more than one batch of tasks.
     public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(),
                      progress: ((_ done: Int, _ total: Int?) -> Void)? = nil) throws -> MiningResult {
+        var tasks: [TaskRecord] = []
+        let summary = try mine(metadata: metadata, previous: previous, progress: progress) { batch in
+            tasks += batch.tasks
+        }
+        return MiningResult(tasks: tasks, skipped: summary.skipped, state: summary.state, commitsWalked: summary.commitsWalked)
+    }
+
+    /// Mines every merged PR not mined before, handing tasks to `write` in batches of at most
+    /// `batchSize` (in PR-number order) as they are built; only one batch is held at a time, so
+    /// memory does not grow with the number of PRs. Each batch carries the state to save with it
+    /// (in the same transaction): a run stopped between batches resumes after the last written
+    /// one. Only the last batch's state records the walked tips; until then a re-run walks the
+    /// history again but rebuilds no task already written. `progress(done, total)` is called
+    /// while walking history (total unknown) and while building tasks (total = PRs found).
+    public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(), batchSize: Int = 256,
+                     progress: ((_ done: Int, _ total: Int?) -> Void)? = nil,
+                     write: (MiningBatch) throws -> Void) throws -> MiningSummary {
         // All work goes through handles that read the repository as bare: the working tree's
         // .gitattributes are no input to mining, and skipping them saves system calls for every
         // diffed file. The first handle's caches stay warm for the first worker.
         let repository = try Repository.open(self.repository.gitDirectory, ignoringWorkingTree: true)
         let references = try repository.references()
         let tips = Array(Set(references.filter { $0.isBranch || $0.isTag }.compactMap(\.commit))).sorted()
-        let defaultBranch = try repository.defaultBranch()
-        let defaultTip = defaultBranch?.commit
+        let defaultTip = try repository.defaultBranch()?.commit
         let discovery = PullRequestDiscovery(repository: repository, previous: previous)
 
-        // 1. Walk new history for merge and squash commits, keeping a compact graph of it.
+        // 1. Walk new history (every branch and tag) for merge and squash commits, keeping a
+        //    compact graph of it.
         var graph = CommitGraph(repository: repository, isComplete: previous.tips.isEmpty)
-        var found: [(landing: Landing, time: Int64)] = []
-        let walk = try repository.walk(from: tips, hiding: previous.tips, order: .unsorted)
+        var found: [(landing: Landing, time: Int64, rank: Int)] = []
+        var walk: RevisionWalk? = try repository.walk(from: tips, hiding: previous.tips, order: .unsorted)
         var walked = 0
-        while let id = try walk.next() {
+        while let id = try walk!.next() {
             walked += 1
             if walked % 1000 == 0 { progress?(walked, nil) }
             let info = try repository.commitInfo(id)
-            let subject = info.summary
             let node = CommitGraph.Node(info)
             graph.add(id, node)
-            let parents = node.parents
-            var landing: Landing?
-            if parents.count >= 2, let number = PullRequestDiscovery.mergedPullNumber(subject: subject) {
-                landing = Landing(number: number, style: .merge, commit: id, head: parents[1], targetParent: parents[0],
-                                  baseIsTargetParent: false)
-            } else if node.isSquash, let number = PullRequestDiscovery.squashedPullNumber(subject: subject) {
-                landing = Landing(number: number, style: .squash, commit: id, head: id, targetParent: parents.first,
-                                  baseIsTargetParent: true)
-            }
-            if let landing, !previous.minedPullNumbers.contains(landing.number) {
-                found.append((landing, node.committerTime))
+            if let (landing, rank) = PullRequestDiscovery.landing(of: id, node, subject: info.summary),
+               !previous.minedPullNumbers.contains(landing.number) {
+                found.append((landing, node.committerTime, rank))
             }
         }
+        walk = nil   // libgit2 keeps every commit it walked until the walk is freed
         let defaultLine = Set(defaultTip.map { graph.walkedFirstParentLine(from: $0) } ?? [])
         var candidates: [Int: [PullRequestDiscovery.Candidate]] = [:]
-        for (landing, time) in found {
-            candidates[landing.number, default: []].append(.init(landing: landing, time: time,
+        for (landing, time, rank) in found {
+            candidates[landing.number, default: []].append(.init(landing: landing, time: time, rank: rank,
                                                                  onDefaultLine: defaultLine.contains(landing.commit)))
         }
+        found = []
         progress?(walked, nil)
         var landings = PullRequestDiscovery.chooseBest(candidates)
+        candidates = [:]
 
         // 2. PR refs: a squash with a ref gets the PR head; the rest may have landed by rebase.
         let pullHeads = try PullRequestDiscovery.pullHeads(references, repository: repository)
-        for (number, landing) in landings where landing.style == .squash {
+        for (number, landing) in landings where landing.style == .squash && !landing.isFlattenedMerge {
             if let head = pullHeads[number], repository.contains(head), head != landing.commit {
                 landings[number] = Landing(number: number, style: .squash, commit: landing.commit, head: head,
                                            targetParent: landing.targetParent, baseIsTargetParent: false)
@@ -95,79 +107,109 @@ public final class Miner {
                 let found = try discovery.findRebased(candidates: unresolved, titles: titles, defaultTip: defaultTip,
                                                       graph: graph, maxCommits: options.maxCommitsPerPullRequest)
                 landings.merge(found.landed) { first, _ in first }
-                skipped += found.notMerged.map { SkippedPullRequest(number: $0, reason: .notMerged) }
+                skipped += found.notMerged.map { SkippedPullRequest(number: $0.number, reason: $0.reason) }
                 skipped += found.missing.map { SkippedPullRequest(number: $0.key, reason: $0.value) }
                 patchIDs.merge(found.patchIDs) { $1 }
-                for number in found.notMerged { unmerged[number] = unresolved[number] }
+                for miss in found.notMerged { unmerged[miss.number] = unresolved[miss.number] }
             } else {
                 skipped += unresolved.keys.map { SkippedPullRequest(number: $0, reason: .notMerged) }
             }
         }
-        // 3. One task per landing, one PR at a time per worker (only one diff in memory each).
-        let ordered = landings.values.sorted { $0.number < $1.number }
-        let outcomes = try buildTasks(ordered, in: repository, graph: graph, metadata: metadata, references: references,
-                                      progress: progress)
-        var tasks: [TaskRecord] = []
-        for (landing, outcome) in zip(ordered, outcomes) {
-            switch outcome {
-            case .task(let task): tasks.append(task)
-            case .skipped(let reason): skipped.append(SkippedPullRequest(number: landing.number, reason: reason))
-            }
-        }
 
-        var state = MiningState(tips: tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs,
-                                unmergedPullHeads: unmerged)
-        state.minedPullNumbers.formUnion(landings.keys)
-        // Missing objects may arrive with the next fetch: those PRs are tried again then.
-        for skip in skipped { if case .missingObject = skip.reason { state.minedPullNumbers.remove(skip.number) } }
-        return MiningResult(tasks: tasks, skipped: skipped.sorted { $0.number < $1.number }, state: state,
-                            commitsWalked: walked)
+        // 3. Tasks, built in batches on all workers and handed over batch by batch.
+        var state = MiningState(tips: previous.tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs,
+                                unmergedPullHeads: previous.unmergedPullHeads)
+        let ordered = landings.values.sorted { $0.number < $1.number }
+        landings = [:]
+        let builders = try TaskBuilders(miner: self, repository: repository, graph: graph, metadata: metadata,
+                                        references: references)
+        var summary = MiningSummary(commitsWalked: walked)
+        var batchStart = 0
+        progress?(0, ordered.count)
+        repeat {
+            let batch = Array(ordered[batchStart..<min(ordered.count, batchStart + max(1, batchSize))])
+            let outcomes = try builders.build(batch, done: batchStart, total: ordered.count, progress: progress)
+            var tasks: [TaskRecord] = []
+            var batchSkips: [SkippedPullRequest] = []
+            for (landing, outcome) in zip(batch, outcomes) {
+                switch outcome {
+                case .task(let task): tasks.append(task)
+                case .skipped(let reason): batchSkips.append(SkippedPullRequest(number: landing.number, reason: reason))
+                }
+                state.minedPullNumbers.insert(landing.number)
+            }
+            batchStart += batch.count
+            let isLast = batchStart >= ordered.count
+            // Missing objects may arrive with the next fetch: those PRs are tried again then.
+            for skip in batchSkips { if case .missingObject = skip.reason { state.minedPullNumbers.remove(skip.number) } }
+            skipped += batchSkips
+            if isLast { state.tips = tips; state.unmergedPullHeads = unmerged }
+            summary.record(tasks)
+            try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
+        } while batchStart < ordered.count
+        summary.skipped = skipped.sorted { $0.number < $1.number }
+        summary.state = state
+        return summary
+    }
+}
+
+/// One `TaskBuilder` per worker thread, each with its own libgit2 handle (a handle must not be
+/// shared between threads), kept for the whole run so their memoized first-parent walks and
+/// version lookups serve every batch.
+final class TaskBuilders {
+    private let builders: [TaskBuilder]
+
+    init(miner: Miner, repository: Repository, graph: CommitGraph, metadata: Metadata?, references: [Reference]) throws {
+        builders = try (0..<max(1, miner.options.workers)).map { worker in
+            let handle = worker == 0 ? repository : try Repository.open(repository.gitDirectory, ignoringWorkingTree: true)
+            return try TaskBuilder(repository: handle, repo: miner.repo, options: miner.options, metadata: metadata,
+                                   references: references, graph: graph)
+        }
     }
 
-    /// Builds tasks on `options.workers` threads, each with its own libgit2 repository handle (a
-    /// handle must not be shared between threads) and a contiguous run of PRs, so the memoized
-    /// first-parent walks of neighbouring PRs stay in one worker. Results keep `landings`' order.
-    private func buildTasks(_ landings: [Landing], in repository: Repository, graph: CommitGraph, metadata: Metadata?,
-                            references: [Reference],
-                            progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
-        let total = landings.count
-        let workers = max(1, min(options.workers, total / 16))   // tiny runs are not worth a thread
-        let chunk = (total + workers - 1) / max(workers, 1)
+    /// Builds the batch's tasks on every worker; results keep `landings`' order. Workers take runs
+    /// of a few neighbouring PRs at a time from a shared counter: neighbours share bases (memos
+    /// stay hot), and no worker waits at the end of the batch for another's long run.
+    func build(_ landings: [Landing], done: Int, total: Int, progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
+        let count = landings.count
+        let workers = count < 16 ? 1 : builders.count   // tiny batches are not worth a thread
+        let run = 4
         let lock = NSLock()
-        var outcomes = [TaskBuilder.Outcome?](repeating: nil, count: total)
+        var outcomes = [TaskBuilder.Outcome?](repeating: nil, count: count)
+        var next = 0
+        var finished = done
         var firstError: Error?
-        var done = 0
-        progress?(0, total)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let range = (worker * chunk)..<min(total, (worker + 1) * chunk)
-            guard !range.isEmpty else { return }
-            do {
-                let repository = worker == 0 ? repository : try Repository.open(repository.gitDirectory, ignoringWorkingTree: true)
-                let builder = try TaskBuilder(repository: repository, repo: repo, options: options, metadata: metadata,
-                                              references: references, graph: graph)
-                for index in range {
+            let builder = builders[worker]
+            while true {
+                lock.lock()
+                let start = next
+                next += run
+                let stop = firstError != nil
+                lock.unlock()
+                guard !stop, start < count else { return }
+                for index in start..<min(count, start + run) {
                     // A PR whose objects the clone lacks is skipped, naming the object; the rest
                     // are still mined.
                     let outcome: TaskBuilder.Outcome
                     do {
                         outcome = try builder.task(for: landings[index])
                     } catch {
-                        guard let missing = SkipReason.missingObject(error) else { throw error }
+                        guard let missing = SkipReason.missingObject(error) else {
+                            lock.lock()
+                            if firstError == nil { firstError = error }
+                            lock.unlock()
+                            return
+                        }
                         outcome = .skipped(missing)
                     }
                     lock.lock()
                     outcomes[index] = outcome
-                    done += 1
-                    let finished = done
-                    let stop = firstError != nil
+                    finished += 1
+                    let reported = finished
                     lock.unlock()
-                    progress?(finished, total)
-                    if stop { return }
+                    progress?(reported, total)
                 }
-            } catch {
-                lock.lock()
-                if firstError == nil { firstError = error }
-                lock.unlock()
             }
         }
         if let firstError { throw firstError }

@@ -94,6 +94,9 @@ public struct MiningState: Codable, Hashable, Sendable {
 public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
     /// A `refs/pull/N/head` whose changes never reached the default branch.
     case notMerged
+    /// The PR's head is in the history of some branch or tag, but not the default branch's, and
+    /// no commit there names the PR (a fast-forward into a maintenance or feature branch).
+    case landedElsewhere(String)
     /// The clone lacks commits the task needs (shallow clone): which, and why.
     case historyIncomplete(String)
     /// The PR's head and base are the same tree.
@@ -111,6 +114,7 @@ public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
     /// The reason without its details, for counting skips by kind.
     public var category: String {
         switch self {
+        case .landedElsewhere: return "landed off the default branch unnamed"
         case .historyIncomplete: return "history incomplete"
         case .patchTooLarge: return "patch too large"
         case .outsideDateRange: return "outside the date range"
@@ -123,6 +127,7 @@ public enum SkipReason: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notMerged: return "pull request ref never landed on the default branch"
+        case .landedElsewhere(let detail): return "landed off the default branch without a commit naming it: \(detail)"
         case .historyIncomplete(let detail): return "history incomplete: \(detail)"
         case .emptyDiff: return "no changes between base and head"
         case .noTestChanges: return "no test changes"
@@ -163,4 +168,36 @@ public struct MiningResult: Sendable {
     public var state: MiningState
     /// Commits walked in this run (0 when nothing changed since `previous`).
     public var commitsWalked: Int
+}
+
+/// One batch of a streaming mining run: write its tasks and its state in one transaction.
+public struct MiningBatch: Sendable {
+    /// Tasks built in this batch, by pull request number.
+    public var tasks: [TaskRecord]
+    /// PRs of this batch that did not become tasks.
+    public var skipped: [SkippedPullRequest]
+    /// The state after this batch: saved with its tasks, a stopped run resumes after them.
+    public var state: MiningState
+    /// True for the run's last batch (its state records the walked tips).
+    public var isLast: Bool
+}
+
+/// What a streaming mining run did, without its tasks (they went to the batches).
+public struct MiningSummary: Sendable {
+    public var commitsWalked: Int
+    /// Tasks built in all batches.
+    public var taskCount = 0
+    /// Tasks by merge style (`merge`, `squash`, `rebase`).
+    public var tasksByStyle: [String: Int] = [:]
+    /// Every PR found and not turned into a task, with its reason.
+    public var skipped: [SkippedPullRequest] = []
+    /// Pass this to the next run.
+    public var state = MiningState()
+
+    init(commitsWalked: Int) { self.commitsWalked = commitsWalked }
+
+    mutating func record(_ tasks: [TaskRecord]) {
+        taskCount += tasks.count
+        for task in tasks { tasksByStyle[task.mergeStyle?.rawValue ?? "unknown", default: 0] += 1 }
+    }
 }

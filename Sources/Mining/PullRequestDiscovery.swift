@@ -14,6 +14,9 @@ struct Landing {
     let targetParent: ObjectID?
     /// True when `base` is simply `targetParent` (a squash commit without a PR ref).
     let baseIsTargetParent: Bool
+    /// A merge flattened into one commit: the commit itself is the change, even when a PR ref
+    /// exists (its parent is the base, as GitHub's `base.sha` has it).
+    var isFlattenedMerge = false
 }
 
 /// Finds merged pull requests: merge commits, squash commits, and PR refs whose patches landed.
@@ -47,9 +50,40 @@ struct PullRequestDiscovery {
         return number
     }
 
+    /// The landing a walked commit records, if any, with its rank (lower wins for one PR):
+    /// 0 `Merge pull request #N from …` merge commits; 1 `… (#N)` squash commits; 2 merge
+    /// commits whose subject is the PR title with `(#N)` (maintainers who edit the merge
+    /// message: pytest's #5787 and #5840); 3 single-parent commits with a `Merge pull request #N`
+    /// subject (a merge flattened by a later rebase of its branch: pytest's #8399). The last two
+    /// only fill in PRs the first two miss.
+    static func landing(of id: ObjectID, _ node: CommitGraph.Node, subject: String) -> (Landing, rank: Int)? {
+        let parents = node.parents
+        if parents.count >= 2 {
+            if let number = mergedPullNumber(subject: subject) {
+                return (Landing(number: number, style: .merge, commit: id, head: parents[1], targetParent: parents[0],
+                                baseIsTargetParent: false), 0)
+            }
+            if let number = squashedPullNumber(subject: subject) {
+                return (Landing(number: number, style: .merge, commit: id, head: parents[1], targetParent: parents[0],
+                                baseIsTargetParent: false), 2)
+            }
+            return nil
+        }
+        if node.isSquash, let number = squashedPullNumber(subject: subject) {
+            return (Landing(number: number, style: .squash, commit: id, head: id, targetParent: parents.first,
+                            baseIsTargetParent: true), 1)
+        }
+        if let number = mergedPullNumber(subject: subject) {
+            return (Landing(number: number, style: .squash, commit: id, head: id, targetParent: parents.first,
+                            baseIsTargetParent: true, isFlattenedMerge: true), 3)
+        }
+        return nil
+    }
+
     struct Candidate {
         let landing: Landing
         let time: Int64
+        let rank: Int
         var onDefaultLine: Bool
     }
 
@@ -60,9 +94,7 @@ struct PullRequestDiscovery {
             // A merge commit beats a squash subject (backports often reuse "(#N)"); the default
             // branch beats other branches; the first landing beats later cherry-picks.
             let best = list.min { a, b in
-                let keyA = (a.landing.style == .merge ? 0 : 1, a.onDefaultLine ? 0 : 1, a.time)
-                let keyB = (b.landing.style == .merge ? 0 : 1, b.onDefaultLine ? 0 : 1, b.time)
-                return keyA < keyB
+                (a.rank, a.onDefaultLine ? 0 : 1, a.time) < (b.rank, b.onDefaultLine ? 0 : 1, b.time)
             }!
             chosen[number] = best.landing
         }
@@ -93,8 +125,8 @@ struct PullRequestDiscovery {
     /// cherry-pick keeps — the author's name, email and timestamp, or the subject (also the PR
     /// title, for squashes) — are compared. A change re-landed with both rewritten is missed.
     func findRebased(candidates: [Int: ObjectID], titles: [Int: String], defaultTip: ObjectID, graph: CommitGraph,
-                     maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [Int], missing: [Int: SkipReason],
-                                                 patchIDs: [ObjectID: ObjectID]) {
+                     maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [(number: Int, reason: SkipReason)],
+                                                 missing: [Int: SkipReason], patchIDs: [ObjectID: ObjectID]) {
         var cache = previous.patchIDs
         var computed: [ObjectID: ObjectID] = [:]
         func patchID(_ id: ObjectID) throws -> ObjectID {
@@ -107,7 +139,7 @@ struct PullRequestDiscovery {
         // the line walked now; when nothing was walked there, nothing needs looking at.
         let fresh = candidates.filter { previous.unmergedPullHeads[$0.key] != $0.value }
         let walkedLine = graph.walkedFirstParentLine(from: defaultTip)
-        if fresh.isEmpty && walkedLine.isEmpty { return ([:], candidates.keys.sorted(), [:], [:]) }
+        if fresh.isEmpty && walkedLine.isEmpty { return ([:], candidates.keys.sorted().map { ($0, .notMerged) }, [:], [:]) }
         let onDefaultBranch = try graph.reachable(from: defaultTip)
 
         // Each candidate's own commits: from its head back to the default branch's history.
@@ -142,6 +174,7 @@ struct PullRequestDiscovery {
         let bound = oldestHead == Int64.max ? Int64.max : oldestHead - 86_400
         let newCommits = Set(walkedLine)
         var keyed: [ObjectID] = []                   // first-parent commits sharing a key with a PR commit
+        var byAuthor: [Int: [ObjectID]] = [:]        // the line's plain commits by author e-mail and name
         var position: [ObjectID: Int] = [:]
         var matchedKeys = Set<Int>()
         var current: ObjectID? = defaultTip
@@ -156,6 +189,8 @@ struct PullRequestDiscovery {
             olderInARow = 0
             // Merges and other PRs' squash commits are not rebased commits.
             guard node.parents.count == 1, !node.isSquash else { continue }
+            byAuthor[node.authorEmailKey, default: []].append(id)
+            byAuthor[node.authorNameKey, default: []].append(id)
             let hits = [node.authorKey, node.subjectKey].filter { wanted.contains($0) }
             guard !hits.isEmpty else { continue }
             matchedKeys.formUnion(hits)
@@ -208,10 +243,10 @@ struct PullRequestDiscovery {
         }
 
         var landed: [Int: Landing] = [:]
-        var notMerged: [Int] = []
+        var unmatched: [(number: Int, head: ObjectID)] = []
         var missing: [Int: SkipReason] = [:]
         for (number, head) in candidates.sorted(by: { $0.key < $1.key }) {
-            guard let entry = own[number], !entry.keys.isDisjoint(with: matchedKeys) else { notMerged.append(number); continue }
+            guard let entry = own[number], !entry.keys.isDisjoint(with: matchedKeys) else { unmatched.append((number, head)); continue }
             do {
                 var matches: [(commit: ObjectID, isHead: Bool)] = []
                 for (id, node) in entry.commits where node.parents.count == 1
@@ -237,7 +272,7 @@ struct PullRequestDiscovery {
                     }
                     if landing != nil { style = .squash }
                 }
-                guard let landing else { notMerged.append(number); continue }
+                guard let landing else { unmatched.append((number, head)); continue }
                 let parent = try graph.node(landing)?.parents.first
                 landed[number] = Landing(number: number, style: style, commit: landing, head: head,
                                          targetParent: parent, baseIsTargetParent: false)
@@ -247,6 +282,145 @@ struct PullRequestDiscovery {
                 missing[number] = reason
             }
         }
+
+        // Re-committed with edits: a plain first-parent commit by one of the PR's authors, made
+        // after the PR's head, whose changed lines mostly are the PR's.
+        var notMerged: [(number: Int, reason: SkipReason)] = []
+        let recommits = EditedRecommitMatcher(repository: repository, byAuthor: byAuthor, graph: graph)
+        for (number, head) in unmatched {
+            do {
+                // A PR ref checked before, unchanged since, is compared with new commits only.
+                let among = fresh[number] == nil ? newCommits : nil
+                // A default-branch commit or PR commit whose objects are missing only means no match.
+                if let entry = own[number], let (commit, parent) = try unlessMissing({
+                    try recommits.match(head: head, commits: entry.commits, forks: entry.forks, defaultTip: defaultTip, among: among)
+                }) ?? nil {
+                    landed[number] = Landing(number: number, style: .squash, commit: commit, head: commit,
+                                             targetParent: parent, baseIsTargetParent: true)
+                } else if graph.isComplete, graph.contains(head) {
+                    notMerged.append((number, .landedElsewhere("head \(head.abbreviated()) is in a branch's or tag's history")))
+                } else {
+                    notMerged.append((number, .notMerged))
+                }
+            } catch {
+                guard let reason = SkipReason.missingObject(error) else { throw error }
+                missing[number] = reason
+            }
+        }
         return (landed, notMerged, missing, computed)
+    }
+}
+
+/// Finds the commit on the default branch's first-parent line where a maintainer re-committed a
+/// pull request's change with edits and without its number: same author (e-mail or name, not
+/// the time), committed from one day before the PR's head to `window` after it, touching at least
+/// one of the same files, and sharing at least `threshold` of the changed lines (Dice coefficient
+/// over added and deleted lines, whitespace-trimmed, blank lines ignored).
+///
+/// Changed lines are taken as multiset differences of the files' old and new lines, not from a
+/// diff: no diff algorithm, no binary patches, and the same answer for similarity. A commit's
+/// paths and lines are kept once computed (a busy author's commits are candidates for many of
+/// their PRs), up to `cacheLimit` commits, so memory stays bounded on any history.
+final class EditedRecommitMatcher {
+    let repository: Repository
+    let byAuthor: [Int: [ObjectID]]
+    let graph: CommitGraph
+    let window: Int64 = 180 * 86_400
+    let threshold = 0.5
+    /// Commits whose paths and lines are kept; changes of more lines than `largeChange` are
+    /// not kept (a few huge commits would otherwise hold most of the memory).
+    let cacheLimit = 1_024
+    let largeChange = 2_000
+    private var pathsCache: [ObjectID: Set<[UInt8]>] = [:]
+    private var linesCache: [ObjectID: LineSet] = [:]
+
+    init(repository: Repository, byAuthor: [Int: [ObjectID]], graph: CommitGraph) {
+        self.repository = repository; self.byAuthor = byAuthor; self.graph = graph
+    }
+
+    /// A change as a multiset of signed line hashes.
+    struct LineSet {
+        var counts: [Int: Int] = [:]
+        var total = 0
+
+        /// Dice coefficient of the two multisets.
+        func similarity(_ other: LineSet) -> Double {
+            guard total + other.total > 0 else { return 0 }
+            var shared = 0
+            let (small, large) = counts.count <= other.counts.count ? (counts, other.counts) : (other.counts, counts)
+            for (line, count) in small { shared += min(count, large[line] ?? 0) }
+            return 2 * Double(shared) / Double(total + other.total)
+        }
+    }
+
+    /// The matching commit and its parent, or nil.
+    func match(head: ObjectID, commits: [(id: ObjectID, node: CommitGraph.Node)], forks: Set<ObjectID>,
+               defaultTip: ObjectID, among: Set<ObjectID>? = nil) throws -> (ObjectID, ObjectID?)? {
+        guard let headNode = commits.first(where: { $0.id == head })?.node else { return nil }
+        var authors = Set<Int>()
+        for (_, node) in commits where node.parents.count == 1 { authors.formUnion([node.authorEmailKey, node.authorNameKey]) }
+        let earliest = headNode.committerTime - 86_400, latest = headNode.committerTime + window
+        var seen = Set<ObjectID>()
+        var nearby: [(id: ObjectID, node: CommitGraph.Node)] = []
+        for key in authors {
+            for id in byAuthor[key] ?? [] where among?.contains(id) ?? true && seen.insert(id).inserted {
+                guard let node = try graph.node(id), node.committerTime >= earliest, node.committerTime <= latest else { continue }
+                nearby.append((id, node))
+            }
+        }
+        guard !nearby.isEmpty else { return nil }
+        guard let base = forks.count == 1 ? forks.first : try repository.mergeBase(head, defaultTip) else { return nil }
+        let pullChanges = try repository.changedFiles(from: base, to: head)
+        let pullPaths = Set(pullChanges.map(\.path))
+        var pull: LineSet?
+        var best: (id: ObjectID, parent: ObjectID?, score: Double, time: Int64)?
+        for (id, node) in nearby.sorted(by: { $0.node.committerTime < $1.node.committerTime }) {
+            let parent = node.parents.first
+            let paths: Set<[UInt8]>
+            if let known = pathsCache[id] { paths = known } else {
+                paths = Set(try repository.changedFiles(from: parent, to: id).map(\.path))
+                if pathsCache.count >= cacheLimit { pathsCache.removeAll(keepingCapacity: true) }
+                pathsCache[id] = paths
+            }
+            guard !paths.isDisjoint(with: pullPaths) else { continue }
+            if pull == nil { pull = try lines(pullChanges) }
+            let theirs: LineSet
+            if let known = linesCache[id] { theirs = known } else {
+                theirs = try lines(try repository.changedFiles(from: parent, to: id))
+                if linesCache.count >= cacheLimit { linesCache.removeAll(keepingCapacity: true) }
+                if theirs.total <= largeChange { linesCache[id] = theirs }
+            }
+            let score = pull!.similarity(theirs)
+            if score >= threshold, best == nil || score > best!.score { best = (id, parent, score, node.committerTime) }
+        }
+        return best.map { ($0.id, $0.parent) }
+    }
+
+    /// Added lines (new minus old) and deleted lines (old minus new) of every text file changed.
+    private func lines(_ changes: [FileChange]) throws -> LineSet {
+        var set = LineSet()
+        for change in changes {
+            var counts: [Int: Int] = [:]
+            for (id, sign) in [(change.oldID, -1), (change.newID, 1)] {
+                guard let id else { continue }
+                let bytes = try repository.blob(id)
+                if bytes.prefix(8_000).contains(0) { counts = [:]; break }   // binary: no lines
+                for line in bytes.split(separator: 10) {
+                    let text = line.drop { $0 == 32 || $0 == 9 }
+                    var end = text.endIndex
+                    while end > text.startIndex, [32, 9, 13].contains(text[end - 1]) { end -= 1 }
+                    guard end > text.startIndex else { continue }
+                    var hasher = Hasher()
+                    text[text.startIndex..<end].withUnsafeBytes { hasher.combine(bytes: $0) }
+                    counts[hasher.finalize(), default: 0] += sign
+                }
+            }
+            for (line, count) in counts where count != 0 {
+                // Signed line: an added line and the same line deleted are different changes.
+                set.counts[line &* 31 &+ (count > 0 ? 1 : 2), default: 0] += abs(count)
+                set.total += abs(count)
+            }
+        }
+        return set
     }
 }

@@ -63,8 +63,25 @@ final class TaskBuilder {
         // The PR's commits: messages, links, and the time of its first commit.
         let prCommits = try pullRequestCommits(landing)
 
+        // Which files changed decides most skips before any patch (or rename detection, the
+        // costliest part of a diff) is made. Pairing renames only merges a deleted file into an
+        // added one, under the added path: a category absent from the changed paths is absent
+        // from the diff, and one present on an added or modified file stays present.
+        let changes = try repository.changedFiles(from: base, to: landing.head)
+        guard !changes.isEmpty else { return .skipped(.emptyDiff) }
+        if options.requireTestAndCode, options.includePaths.isEmpty, options.excludePaths.isEmpty {
+            var categories = Set<FileCategory>(), surviving = Set<FileCategory>()
+            for change in changes {
+                let category = PathClassifier.category(of: change.pathString)
+                categories.insert(category)
+                if change.newID != nil { surviving.insert(category) }
+            }
+            if !categories.contains(.test) { return .skipped(.noTestChanges) }
+            if !categories.contains(.code) && surviving.contains(.test) { return .skipped(.noCodeChanges) }
+        }
+
         // The diff, split into code, tests and other files.
-        let diff = try repository.diff(from: base, to: landing.head)
+        let diff = try repository.diff(from: base, to: landing.head, changes: changes)
         guard diff.count > 0 else { return .skipped(.emptyDiff) }
         var code: [Int] = [], tests: [Int] = [], other: [Int] = []
         var lines = 0, bytes = 0

@@ -101,32 +101,36 @@ struct MineCommand: ParsableCommand {
 
         let started = Date()
         let bar = ProgressBar("mining \(name)")
-        let result = try Miner(repository: repository, repo: name, options: options)
-            .mine(metadata: loadedMetadata, previous: previous) { done, total in bar.update(done: done, total: total) }
+        let shardFilter = try shard.map(Shard.init(parsing:))
+        // Tasks go to the store batch by batch, each batch with the state that follows it in one
+        // transaction: memory stays flat, and an interrupted run resumes after the last batch.
+        var counts = UpsertCounts()
+        var inShard = 0
+        let summary = try Miner(repository: repository, repo: name, options: options)
+            .mine(metadata: loadedMetadata, previous: previous, progress: { done, total in bar.update(done: done, total: total) }) { batch in
+                let tasks = batch.tasks.filter { shardFilter?.contains($0.instanceID) ?? true }
+                let state = MiningStateRecord(repo: name, walkedTips: batch.state.tips.map(\.hex),
+                                              cache: try JSONEncoder().encode(batch.state))
+                let written = try taskStore.save(tasks: tasks, miningStates: [state])
+                counts.inserted += written.inserted; counts.updated += written.updated; counts.unchanged += written.unchanged
+                inShard += tasks.count
+            }
         bar.finish()
 
-        let shardFilter = try shard.map(Shard.init(parsing:))
-        let tasks = result.tasks.filter { shardFilter?.contains($0.instanceID) ?? true }
-        let state = MiningStateRecord(repo: name, walkedTips: result.state.tips.map(\.hex),
-                                      cache: try JSONEncoder().encode(result.state))
-        let counts = try taskStore.save(tasks: tasks, miningStates: [state])
-
         let seconds = Date().timeIntervalSince(started)
-        var byStyle: [String: Int] = [:]
-        for task in result.tasks { byStyle[task.mergeStyle?.rawValue ?? "unknown", default: 0] += 1 }
-        print("mined \(name): \(result.commitsWalked) commits walked in \(String(format: "%.2f", seconds)) s")
-        print("tasks: \(result.tasks.count) new (" + byStyle.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-              + ")" + (shardFilter.map { ", \(tasks.count) in shard \($0)" } ?? ""))
+        print("mined \(name): \(summary.commitsWalked) commits walked in \(String(format: "%.2f", seconds)) s")
+        print("tasks: \(summary.taskCount) new (" + summary.tasksByStyle.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+              + ")" + (shardFilter.map { ", \(inShard) in shard \($0)" } ?? ""))
         print("store \(store.db): \(counts)")
-        let merged = result.tasks.count + result.skipped.filter { $0.reason != .notMerged }.count
-        print("merged pull requests found: \(merged) (\(result.tasks.count) became tasks)")
-        if !result.skipped.isEmpty {
+        let merged = summary.taskCount + summary.skipped.filter { $0.reason != .notMerged }.count
+        print("merged pull requests found: \(merged) (\(summary.taskCount) became tasks)")
+        if !summary.skipped.isEmpty {
             var byReason: [String: Int] = [:]
-            for skipped in result.skipped { byReason[skipped.reason.category, default: 0] += 1 }
-            print("skipped \(result.skipped.count) pull request(s): "
+            for skipped in summary.skipped { byReason[skipped.reason.category, default: 0] += 1 }
+            print("skipped \(summary.skipped.count) pull request(s): "
                   + byReason.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-            for skipped in result.skipped.sorted(by: { $0.number < $1.number }).prefix(verbose ? .max : 10) { print("  \(skipped)") }
-            if !verbose, result.skipped.count > 10 { print("  … \(result.skipped.count - 10) more (--verbose lists all)") }
+            for skipped in summary.skipped.prefix(verbose ? .max : 10) { print("  \(skipped)") }
+            if !verbose, summary.skipped.count > 10 { print("  … \(summary.skipped.count - 10) more (--verbose lists all)") }
         }
     }
 

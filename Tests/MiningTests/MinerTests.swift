@@ -281,12 +281,16 @@ final class MinerTests: XCTestCase {
 
         let repository = try Repository.open(f.path)
         let plain = try Miner(repository: repository, repo: "a/b").mine()
-        XCTAssertEqual(plain.tasks.map(\.pullNumber), [1])
+        XCTAssertEqual(plain.tasks.map(\.pullNumber), [1, 2])
         XCTAssertEqual(plain.tasks.first?.mergeStyle, .rebase)
         XCTAssertEqual(plain.tasks.first?.mergeCommit, landing1)
         XCTAssertEqual(plain.tasks.first?.baseCommit, try f.revParse("main~4"), "the fork point, before the unrelated change")
         XCTAssertFalse(plain.state.patchIDs.isEmpty, "blobs differed, so patch-ids decided (and are cached)")
-        XCTAssertEqual(plain.skipped, [SkippedPullRequest(number: 2, reason: .notMerged)], "no key links the squash to PR 2")
+        // No key links the squash to PR 2, but its author and changed lines do: the squash commit,
+        // as it landed, is the task.
+        XCTAssertEqual(plain.skipped, [])
+        XCTAssertEqual(plain.tasks.last?.mergeCommit, landing2)
+        XCTAssertEqual(plain.tasks.last?.baseCommit, try f.revParse("\(landing2)^"))
 
         var metadata = Metadata()
         try metadata.read(Array(#"{"number": 2, "title": "Improve twenty", "body": "", "head": {"sha": "\#(head2)"}}"#.utf8), source: "m")
