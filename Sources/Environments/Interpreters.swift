@@ -134,10 +134,16 @@ enum InterpreterSelector {
                               text: text + ", one of " + classified.sorted().joined(separator: ", "),
                               source: source + " and Trove classifiers", fallback: .init(declared))
         }
+        // Classifiers and tox envs name the versions a project was tested on, not a requirement:
+        // when none of those is installed (sympy 1.0 names 2.6–3.5; uv drives 3.6 and later), the
+        // nearest installed interpreter is tried (ranked oldest first, as none was released before
+        // the task's date), and the environment says so.
+        let untested = Constraint.Box(Constraint(accepts: { _ in true }, text: "any installed (the hinted versions are not)",
+                                                 source: "nearest installed interpreter"))
         if !project.classifierVersions.isEmpty {
             let minors = Set(project.classifierVersions.map(\.majorMinor))
             return Constraint(accepts: { minors.contains($0.majorMinor) },
-                              text: "one of " + minors.sorted().joined(separator: ", "), source: "Trove classifiers")
+                              text: "one of " + minors.sorted().joined(separator: ", "), source: "Trove classifiers", fallback: untested)
         }
         if let major = project.classifierOnlyMajor {
             return Constraint(accepts: { $0.major == major }, text: "==\(major).*", source: "Trove classifier Python :: \(major) :: Only")
@@ -145,7 +151,7 @@ enum InterpreterSelector {
         if !project.toxVersions.isEmpty {
             let minors = Set(project.toxVersions.map(\.majorMinor))
             return Constraint(accepts: { minors.contains($0.majorMinor) },
-                              text: "one of " + minors.sorted().joined(separator: ", "), source: "tox envlist")
+                              text: "one of " + minors.sorted().joined(separator: ", "), source: "tox envlist", fallback: untested)
         }
         let fallback = policy.fallbackRequires ?? ""
         let set = try VersionSpecifierSet(fallback)

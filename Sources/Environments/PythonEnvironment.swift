@@ -214,6 +214,20 @@ extension EnvironmentBuilder {
         let dependencyFile = manifestDirectory.appendingPathComponent(".forge-dependencies.txt")
         try? (dependencyLines.joined(separator: "\n") + "\n").write(to: dependencyFile, atomically: true, encoding: .utf8)
 
+        // setuptools_scm releases that cannot tell the project's name from a legacy setup.py
+        // (`use_scm_version` with the name in setup.cfg) ignore the per-distribution variable;
+        // every release reads a PKG-INFO at the root, as in an sdist. Written for the project's
+        // checkout only, so dependencies keep their own versions.
+        if python.takesVersionFromGit {
+            let pkgInfo = project.directory.appendingPathComponent("PKG-INFO")
+            var info = stat()
+            if lstat(pkgInfo.path, &info) != 0 {
+                let version = Self.pretendedVersionValue(project.version)
+                try? "Metadata-Version: 1.0\nName: \(python.name ?? "unknown")\nVersion: \(version)\n"
+                    .write(to: pkgInfo, atomically: true, encoding: .utf8)
+                adjustments.append("version from git: PKG-INFO with version \(version) written for setuptools_scm (the tree has no .git)")
+            }
+        }
         // What the install writes into the checkout is found by comparing before and after.
         let filesBeforeInstall = GeneratedFiles.regularFiles(under: project.directory)
         let ladder = recipe.install.ladder
@@ -464,6 +478,13 @@ extension EnvironmentBuilder {
         return roots
     }
 
+    /// `5.4` → `5.4.0`; `0.0.0` when the miner found no numeric version.
+    static func pretendedVersionValue(_ version: String?) -> String {
+        let parts = (version ?? "").split(separator: ".").prefix(3).map(String.init)
+        let numeric = !parts.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+        return numeric ? (parts + Array(repeating: "0", count: max(0, 3 - parts.count))).joined(separator: ".") : "0.0.0"
+    }
+
     /// The environment variables that tell git-versioned build backends the version: the task's
     /// `major.minor` as `major.minor.0`, `0.0.0` when the miner found none. For the project only:
     /// setuptools_scm (and hatch-vcs) read a variable named after the distribution; a global one
@@ -472,9 +493,7 @@ extension EnvironmentBuilder {
     /// poetry-dynamic-versioning's variables have no per-distribution form, so they are set only
     /// when the project's own build requires those backends.
     static func pretendedVersion(_ version: String?, project name: String?, buildRequires: [String]) -> [String: String] {
-        let parts = (version ?? "").split(separator: ".").prefix(3).map(String.init)
-        let numeric = !parts.isEmpty && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
-        let value = numeric ? (parts + Array(repeating: "0", count: max(0, 3 - parts.count))).joined(separator: ".") : "0.0.0"
+        let value = pretendedVersionValue(version)
         var variables: [String: String] = [:]
         if let name, !name.isEmpty {
             let distribution = name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()

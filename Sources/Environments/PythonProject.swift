@@ -24,6 +24,8 @@ struct PythonProject {
     var toxExtras: [String] = []
     /// `[build-system] requires` of pyproject.toml.
     var buildRequirements: [String] = []
+    /// The version comes from git through setuptools_scm (or hatch-vcs, built on it).
+    var takesVersionFromGit = false
     /// Extras the project's own test requirements ask of it (`pdm[pytest]` in pdm's test group).
     var selfReferencedExtras: [String] = []
     var otherTestRequirements: [String] = []
@@ -153,6 +155,10 @@ struct PythonProject {
             sourceRoot = declared
         }
         if let rawName = name { name = Self.normalize(rawName) }
+        let scmBuilders: Set<String> = ["setuptools-scm", "hatch-vcs"]
+        takesVersionFromGit = buildRequirements.contains { Self.requirementName($0).map(scmBuilders.contains) ?? false }
+            || (text("setup.py").map { $0.contains("use_scm_version") || $0.contains("setuptools_scm") } ?? false)
+            || (text("setup.cfg").map { $0.contains("setuptools_scm") || $0.contains("setuptools-scm") } ?? false)
         // A test requirement naming the project itself (`pdm[pytest]`) asks for its extras: those
         // join the project's install, and the line goes (a dated release of the project from the
         // index would replace the tree under test).

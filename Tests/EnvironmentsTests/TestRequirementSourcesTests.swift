@@ -94,3 +94,20 @@ final class InterpreterInstallTests: XCTestCase {
         }
     }
 }
+
+/// Classifiers name the Pythons a project was tested on, not a requirement: when none of them is
+/// installed (sympy 1.0: 2.6–3.5), the nearest installed interpreter builds the environment.
+final class ClassifierFallbackTests: XCTestCase {
+    func testClassifiersNamingOnlyUninstalledPythonsFallBackToTheNearestInstalledOne() throws {
+        let project = Fixture.project([
+            "setup.py": "from setuptools import setup\nsetup(name='oldcalc', version='1.0', packages=['oldcalc'],\n"
+                + "      classifiers=['Programming Language :: Python :: 2.7', 'Programming Language :: Python :: 3.4'])\n",
+            "oldcalc/__init__.py": "",
+        ], name: "classifiers")
+        let nearest = try XCTUnwrap(Fixture.interpreters.interpreters.map(\.version).filter { $0 >= PythonVersion([3, 6]) }.min())
+        try XCTSkipIf(["2.7", "3.4"].contains(nearest.majorMinor))
+        let environment = try Fixture.builder().prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2015-06-01")))
+        XCTAssertEqual(environment.interpreter?.interpreter.version.majorMinor, nearest.majorMinor)
+        XCTAssertEqual(environment.interpreter?.constraintSource, "nearest installed interpreter")
+    }
+}

@@ -99,4 +99,18 @@ final class ProjectLayoutTests: XCTestCase {
         XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_parse"])
         XCTAssertEqual(verdict.passToPass, ["tests/test_core.py::test_nothing"])
     }
+
+    /// pytest as of 2019: `use_scm_version` in setup.py, the name in setup.cfg, an older
+    /// setuptools_scm that does not read the per-distribution variable then.
+    func testLegacySetupPyWithVersionFromGitBuildsWithoutGit() throws {
+        let verdict = try validate("legacyscm", files: [
+            "pyproject.toml": "[build-system]\nrequires = [\"setuptools>=40.0\", \"setuptools_scm<7\", \"wheel\"]\n"
+                + "build-backend = \"setuptools.build_meta\"\n",
+            "setup.cfg": "[metadata]\nname = calc\n\n[options]\npackages = calc\n",
+            "setup.py": "from setuptools import setup\n\nsetup(use_scm_version={'write_to': 'calc/_version.py'}, setup_requires=['setuptools_scm'])\n",
+            "calc/__init__.py": "from ._version import version as __version__\n",
+        ], package: ".")
+        XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
+        XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_add"])
+    }
 }
