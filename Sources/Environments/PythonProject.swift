@@ -342,10 +342,10 @@ struct PythonProject {
         let own = ["py\(version.major)\(version.minor)", "py\(version.major)", "py"]
         var result: [String] = []
         for line in toxDependencyLines {
-            if let match = line.range(of: #"^[A-Za-z0-9_,!{}.\-]+:\s"#, options: .regularExpression) {
-                let factors = Self.expandBraces(String(line[match].dropLast().trimmingCharacters(in: .whitespaces).dropLast()))
-                guard factors.contains(where: { own.contains($0) }) else { continue }
-                result.append(String(line[match.upperBound...]).trimmingCharacters(in: .whitespaces))
+            let (condition, requirement) = Self.factorCondition(line)
+            if let condition {
+                guard Self.expandBraces(condition).contains(where: { own.contains($0) }) else { continue }
+                result.append(requirement.trimmingCharacters(in: .whitespaces))
             } else {
                 result.append(line)
             }
@@ -414,11 +414,16 @@ struct PythonProject {
         }
     }
 
-    /// A tox deps line without its leading factor condition (`py{38,39}: pkg` → `pkg`).
-    static func dropsFactors(_ line: String) -> String {
-        guard let match = line.range(of: #"^[A-Za-z0-9_,!{}.\-]+:\s"#, options: .regularExpression) else { return line }
-        return String(line[match.upperBound...])
+    /// A tox deps line split at its leading factor condition: `py{38,39}: pkg` → (`py{38,39}`, `pkg`);
+    /// a line without one → (nil, the line).
+    static func factorCondition(_ line: String) -> (condition: String?, requirement: String) {
+        guard let match = line.range(of: #"^[A-Za-z0-9_,!{}.\-]+:\s"#, options: .regularExpression) else { return (nil, line) }
+        let condition = line[match].trimmingCharacters(in: .whitespaces).dropLast().trimmingCharacters(in: .whitespaces)
+        return (condition, String(line[match.upperBound...]))
     }
+
+    /// A tox deps line without its leading factor condition (`py{38,39}: pkg` → `pkg`).
+    static func dropsFactors(_ line: String) -> String { factorCondition(line).requirement }
 
     /// `py{38,39}-django{22,30}` → all combinations; commas at depth 0 separate items.
     static func expandBraces(_ text: String) -> [String] {
