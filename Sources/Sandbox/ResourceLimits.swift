@@ -59,6 +59,11 @@ public enum ResourceLimitHit: String, Sendable, Hashable, Codable, CustomStringC
     /// reports a child's death by signal N as exit 128 + N) or the error a limit makes programs
     /// print. Only consulted for runs that failed, so a passing run is never relabelled; the text
     /// is the sandboxed code's own output, so a run can at most make its failure look like a limit.
+    ///
+    /// A marker counts only where an error is reported: at the start of a line (after pytest's
+    /// `E` prefix and indentation) or after an error's `Name:` or a program's `name:` prefix. A
+    /// failing test run prints test names, reprs and docs too, and ipython's `test_memoryerror` or
+    /// a repr of `builtins` must not turn the expected failures of a before run into a limit.
     static func detect(termination: Termination, logTail: String) -> ResourceLimitHit? {
         let signal: Int32?
         switch termination {
@@ -76,6 +81,35 @@ public enum ResourceLimitHit: String, Sendable, Hashable, Codable, CustomStringC
             (.disk, ["No space left on device", "[Errno 28]"]),
             (.cpuTime, ["CPU time limit exceeded"]),
         ]
-        return markers.first { $0.1.contains { logTail.contains($0) } }?.0
+        let starts = logTail.split(whereSeparator: \.isNewline).flatMap(Self.errorStarts)
+        return markers.first { _, texts in
+            starts.contains { start in texts.contains { Self.begins(start, with: $0) } }
+        }?.0
+    }
+
+    /// Where an error report may start in a log line: after leading indentation and pytest's `E`
+    /// column, then after each `name: ` prefix that names who reports (`OSError: `, `bash: fork: `,
+    /// `/bin/sh: 1: `, `fatal error: runtime: `) or a C++ runtime's `terminate called after
+    /// throwing an instance of '`.
+    private static func errorStarts(_ line: Substring) -> [Substring] {
+        var rest = line.drop { $0 == " " || $0 == "\t" }
+        if rest.hasPrefix("E ") { rest = rest.dropFirst(2).drop { $0 == " " } }
+        let thrown = "terminate called after throwing an instance of '"
+        if rest.hasPrefix(thrown) { rest = rest.dropFirst(thrown.count) }
+        var starts = [rest]
+        while let colon = rest.firstIndex(of: ":"), rest[rest.index(after: colon)...].hasPrefix(" ") {
+            let name = rest[..<colon]
+            guard !name.isEmpty, name.allSatisfy({ !$0.isWhitespace }) || name.hasSuffix(" error") else { break }
+            rest = rest[rest.index(colon, offsetBy: 2)...]
+            starts.append(rest)
+        }
+        return starts
+    }
+
+    /// `text` starts with `marker` as a whole word (`MemoryError`, not `MemoryErrorTest`).
+    private static func begins(_ text: Substring, with marker: String) -> Bool {
+        guard text.hasPrefix(marker) else { return false }
+        guard let next = text.dropFirst(marker.count).first else { return true }
+        return !(next.isLetter || next.isNumber || next == "_")
     }
 }
