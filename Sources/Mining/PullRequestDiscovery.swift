@@ -24,13 +24,15 @@ struct PullRequestDiscovery {
     let repository: Repository
     let previous: MiningState
 
-    /// `Merge pull request #12 from owner/branch` → 12.
+    /// `Merge pull request #12 from owner/branch` → 12; also a bare `Merge pull request #12` or
+    /// `Merge pull request #12: title` (merges made with an edited message: python-control #1104).
     static func mergedPullNumber(subject: String) -> Int? {
         let prefix = "Merge pull request #"
         guard subject.hasPrefix(prefix) else { return nil }
         let rest = subject.dropFirst(prefix.count)
         let digits = rest.prefix { $0.isNumber }
-        guard !digits.isEmpty, rest.dropFirst(digits.count).hasPrefix(" from ") else { return nil }
+        let after = rest.dropFirst(digits.count)
+        guard !digits.isEmpty, after.isEmpty || after.hasPrefix(" ") || after.hasPrefix(":") else { return nil }
         return Int(digits)
     }
 

@@ -49,6 +49,26 @@ final class UntidyHistoryTests: XCTestCase {
         XCTAssertEqual(task.patch + task.testPatch, try f.git("diff", "--binary", base, head))
     }
 
+    /// python-control's #1104 and #1145 were merged with the message edited down to
+    /// `Merge pull request #N`: no ` from owner/branch`.
+    func testMergeCommitWithABareMergeSubjectIsAMerge() throws {
+        let f = try project()
+        let base = try f.head()
+        let head = try pullBranch(f, "bare", number: 1104)
+        try f.write("README", "unrelated\n"); try f.commit("Unrelated change on main")
+        try f.git("merge", "-q", "--no-ff", "-m", "Merge pull request #1104", head)
+        let merge = try f.head()
+
+        let result = try Miner(repository: try Repository.open(f.path), repo: "a/b").mine()
+        XCTAssertEqual(result.skipped, [])
+        let task = try XCTUnwrap(result.tasks.first { $0.pullNumber == 1104 })
+        XCTAssertEqual(task.mergeStyle, .merge)
+        XCTAssertEqual(task.mergeCommit, merge)
+        XCTAssertEqual(task.baseCommit, base)
+        XCTAssertEqual(PullRequestDiscovery.mergedPullNumber(subject: "Merge pull request #12: fix it"), 12)
+        XCTAssertNil(PullRequestDiscovery.mergedPullNumber(subject: "Merge pull request #12x"))
+    }
+
     func testSingleParentCommitWithMergeSubjectIsALanding() throws {
         let f = try project()
         let flattenedHead = try pullBranch(f, "atz", number: 8399)
