@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "Sandbox"),
         // Reads test runners' output files through Sandbox's `SafeFile`: sandboxed code wrote them.
         .target(name: "TestReports", dependencies: ["Sandbox"]),
-        .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")],
+                plugins: ["EmbedFiles"]),
         .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
         .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
@@ -45,12 +46,12 @@ let package = Package(
         // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
         // and reverted PRs, tried with call-map test selection and kept when tests catch them.
         .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
-                resources: [.copy("forge_synth.py")]),
+                exclude: ["forge_synth.py"], plugins: ["EmbedFiles"]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
         .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
-                resources: [.copy("openapi.yaml")]),
+                exclude: ["openapi.yaml"], plugins: ["EmbedFiles"]),
         // SWE-ReX-compatible agent sandboxes (`forge sandbox serve`): persistent bubblewrap shells over a task's workspace.
         .target(name: "AgentSandbox", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
                                                       .product(name: "Hummingbird", package: "hummingbird"),
@@ -65,6 +66,11 @@ let package = Package(
         // Past one machine: Slurm job arrays and Kubernetes Indexed Jobs over `--shard i/N` steps,
         // with a merge job per step. Writes files for existing schedulers; schedules nothing itself.
         .target(name: "Cluster", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // Data files compiled into the modules that read them (recipes, helper scripts), so a
+        // relocated binary needs nothing beside it.
+        .executableTarget(name: "embed-files", path: "Sources/EmbedFilesTool"),
+        .plugin(name: "EmbedFiles", capability: .buildTool(), dependencies: ["embed-files"], path: "Sources/EmbedFilesPlugin"),
 
         // The embedded sample project and the end-to-end demo.
         .target(name: "Sample", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),

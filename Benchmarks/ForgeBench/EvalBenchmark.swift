@@ -25,7 +25,7 @@ struct EvalBenchmark: ParsableCommand {
         let (clone, storePath) = try BenchSample.mined(in: root, removingStaleFolder: true)
         let store = try TaskStore(path: storePath)
         let fileManager = FileManager.default
-        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
+        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook.bundled())
         let validator = Validator(repository: try Repository.open(clone), environments: builder,
                                   options: ValidationOptions(reruns: 0, jobs: 2, runsDirectory: root.appendingPathComponent("runs").path))
         let validation = try BatchValidation.run(tasks: try store.tasks(), validator: validator, store: store)

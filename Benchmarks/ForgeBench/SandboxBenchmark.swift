@@ -29,7 +29,7 @@ struct SandboxBenchmark: AsyncParsableCommand {
         let (clone, storePath) = try BenchSample.mined(in: root, removingStaleFolder: true)
         let store = try TaskStore(path: storePath)
         let fileManager = FileManager.default
-        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
+        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook.bundled())
         let id = TaskRecord.instanceID(repo: SampleRepository.repoName, pullNumber: 1)
         if try store.task(id: id)?.isEvaluable != true {
             let validator = Validator(repository: try Repository.open(clone), environments: builder,

@@ -30,7 +30,7 @@ struct SynthBenchmark: ParsableCommand {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: root, withIntermediateDirectories: true)
         let (clonePath, storePath, repoName) = try prepareSample(root: root)
-        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
+        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook.bundled())
         let store = try TaskStore(path: storePath)
         let valid = Set(try store.verdicts(kind: .validation, status: "valid").map(\.instanceID))
         let history = try store.tasks(matching: TaskFilter(repo: repoName))
@@ -91,7 +91,7 @@ struct SynthBenchmark: ParsableCommand {
         }
         let (clonePath, storePath) = try BenchSample.mined(in: root, removingStaleFolder: false)
         let store = try TaskStore(path: storePath)
-        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
+        let builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook.bundled())
         let validator = Validator(repository: try Repository.open(clonePath), environments: builder,
                                   options: ValidationOptions(reruns: 0, jobs: 2, runsDirectory: root.appendingPathComponent("runs").path))
         _ = try BatchValidation.run(tasks: try store.tasks(), validator: validator, store: store)

@@ -25,7 +25,7 @@ struct ValidationBenchmark: ParsableCommand {
         let created = try SampleRepository.createSynchronously(in: root.path)
         let tasks = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
             .mine(metadata: try Metadata.load(contentsOf: created.metadata)).tasks
-        let book = try RecipeBook(directory: RecipeBook.bundledDirectory())
+        let book = try RecipeBook.bundled()
 
         // Environment builds: cold (fresh uv cache), then warm uv cache in a fresh environments root.
         var buildSeconds: [Double] = []

@@ -4,64 +4,97 @@ import Sandbox
 /// Every recipe in a `Recipes/` folder, validated at load: `<ecosystem>.yaml` files and
 /// `repos/<owner>__<name>.yaml` overrides (keyed by their `repo:` and optional `versions:` range).
 public struct RecipeBook: Sendable {
-    /// The folder the recipes were read from.
-    public let directory: URL
+    /// Where the recipes came from: a folder's path, or `Recipes (built in)`.
+    public let origin: String
     private var ecosystemNodes: [Ecosystem: RecipeNode] = [:]
     private var repositoryNodes: [String: RecipeNode] = [:]
 
-    /// Reads and validates every recipe file; the first problem is thrown as `RecipeError`
-    /// (`Recipes/python.yaml:12: unknown key 'instal'`).
+    /// Reads and validates every recipe file of a folder; the first problem is thrown as
+    /// `RecipeError` (`Recipes/python.yaml:12: unknown key 'instal'`).
     public init(directory: URL) throws {
-        self.directory = directory.standardizedFileURL
-        let manager = FileManager.default
-        let prefix = self.directory.lastPathComponent
-        guard let names = try? manager.contentsOfDirectory(atPath: self.directory.path) else {
-            throw RecipeError(file: prefix, line: nil, message: "recipe folder \(self.directory.path) cannot be read")
+        let directory = directory.standardizedFileURL
+        let prefix = directory.lastPathComponent
+        guard let top = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else {
+            throw RecipeError(file: prefix, line: nil, message: "recipe folder \(directory.path) cannot be read")
         }
-        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-            let display = "\(prefix)/\(name)"
-            let node = try Self.read(self.directory.appendingPathComponent(name), display: display,
-                                     schema: RecipeSchema.ecosystemFile)
-            guard let ecosystemText = node["ecosystem"]?.string, let ecosystem = Ecosystem(rawValue: ecosystemText) else {
-                throw node.error("missing key 'ecosystem'")
+        let repos = (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("repos").path)) ?? []
+        var files: [String: String] = [:]
+        for relative in top.map({ $0 }) + repos.map({ "repos/" + $0 }) where Self.isRecipeFile(relative) {
+            let display = "\(prefix)/\(relative)"
+            var isDirectory: ObjCBool = false
+            let path = directory.appendingPathComponent(relative).path
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw RecipeError(file: display, line: nil, message: "cannot be read")
             }
-            if ecosystemNodes[ecosystem] != nil {
-                throw node["ecosystem"]!.error("a second recipe for ecosystem '\(ecosystem.rawValue)'")
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw RecipeError(file: display, line: nil, message: "is not UTF-8")
             }
-            ecosystemNodes[ecosystem] = node
-            _ = try Self.decode(node) // a base recipe must be complete on its own
+            files[relative] = text
         }
-        let reposDirectory = self.directory.appendingPathComponent("repos")
-        for name in ((try? manager.contentsOfDirectory(atPath: reposDirectory.path)) ?? []).sorted()
-        where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-            let display = "\(prefix)/repos/\(name)"
-            let node = try Self.read(reposDirectory.appendingPathComponent(name), display: display,
-                                     schema: RecipeSchema.repositoryFile)
-            guard let repo = node["repo"]?.string, repo.split(separator: "/").count == 2 else {
-                throw node.error(node["repo"] == nil ? "missing key 'repo' (owner/name)"
-                                                     : "'repo' must be owner/name")
-            }
-            for rangeNode in [node["versions"]].compactMap({ $0 }) + (node["variants"].map(Self.listItems) ?? [])
-                .compactMap({ $0["versions"] }) {
-                do { _ = try VersionSpecifierSet(rangeNode.string ?? "") } catch {
-                    throw rangeNode.error("\(error)")
-                }
-            }
-            if repositoryNodes[repo.lowercased()] != nil {
-                throw node.error("a second recipe for repository '\(repo)'")
-            }
-            repositoryNodes[repo.lowercased()] = node
-        }
+        try self.init(files: files, origin: directory.path, displayPrefix: prefix)
     }
 
-    /// The recipes folder shipped with Forge's sources (`<package>/Recipes`), or `$FORGE_RECIPES`.
-    public static func bundledDirectory() -> URL {
+    /// The recipes compiled into Forge when it was built (the package's `Recipes/`), so a binary
+    /// copied anywhere has them; `$FORGE_RECIPES` names a folder to use instead.
+    public static func bundled() throws -> RecipeBook {
         if let path = ProcessInfo.processInfo.environment["FORGE_RECIPES"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
+            return try RecipeBook(directory: URL(fileURLWithPath: path))
         }
-        return URL(fileURLWithPath: #filePath)
+        return try RecipeBook(files: EmbeddedFiles.contents, origin: "Recipes (built in)", displayPrefix: "Recipes")
+    }
+
+    /// The given folder (`--recipes`) when there is one, else the built-in recipes.
+    public static func load(directory: String?) throws -> RecipeBook {
+        try directory.map { try RecipeBook(directory: URL(fileURLWithPath: $0)) } ?? bundled()
+    }
+
+    /// The package's `Recipes/` folder in the checkout Forge was built from: for tests and tools
+    /// that need the files themselves.
+    public static func bundledDirectory() -> URL {
+        URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Recipes")
+    }
+
+    private static func isRecipeFile(_ relative: String) -> Bool {
+        relative.hasSuffix(".yaml") || relative.hasSuffix(".yml")
+    }
+
+    /// Recipes from file texts keyed by their path relative to the recipes folder
+    /// (`python.yaml`, `repos/psf__requests.yaml`); files are shown as `displayPrefix/path`.
+    init(files: [String: String], origin: String, displayPrefix: String) throws {
+        self.origin = origin
+        for (relative, text) in files.sorted(by: { $0.key < $1.key }) where Self.isRecipeFile(relative) {
+            let display = "\(displayPrefix)/\(relative)"
+            if !relative.contains("/") {
+                let node = try RecipeParser.parse(text, file: display, schema: RecipeSchema.ecosystemFile)
+                guard let ecosystemText = node["ecosystem"]?.string, let ecosystem = Ecosystem(rawValue: ecosystemText) else {
+                    throw node.error("missing key 'ecosystem'")
+                }
+                if ecosystemNodes[ecosystem] != nil {
+                    throw node["ecosystem"]!.error("a second recipe for ecosystem '\(ecosystem.rawValue)'")
+                }
+                ecosystemNodes[ecosystem] = node
+                _ = try Self.decode(node) // a base recipe must be complete on its own
+            } else if relative.hasPrefix("repos/"), relative.dropFirst("repos/".count).contains("/") == false {
+                let node = try RecipeParser.parse(text, file: display, schema: RecipeSchema.repositoryFile)
+                guard let repo = node["repo"]?.string, repo.split(separator: "/").count == 2 else {
+                    throw node.error(node["repo"] == nil ? "missing key 'repo' (owner/name)"
+                                                         : "'repo' must be owner/name")
+                }
+                for rangeNode in [node["versions"]].compactMap({ $0 }) + (node["variants"].map(Self.listItems) ?? [])
+                    .compactMap({ $0["versions"] }) {
+                    do { _ = try VersionSpecifierSet(rangeNode.string ?? "") } catch {
+                        throw rangeNode.error("\(error)")
+                    }
+                }
+                if repositoryNodes[repo.lowercased()] != nil {
+                    throw node.error("a second recipe for repository '\(repo)'")
+                }
+                repositoryNodes[repo.lowercased()] = node
+            }
+        }
     }
 
     /// Ecosystems with a base recipe.
@@ -73,7 +106,7 @@ public struct RecipeBook: Sendable {
     /// The base recipe of an ecosystem.
     public func recipe(for ecosystem: Ecosystem) throws -> Recipe {
         guard let node = ecosystemNodes[ecosystem] else {
-            throw RecipeError(file: directory.lastPathComponent, line: nil,
+            throw RecipeError(file: origin, line: nil,
                               message: "no recipe for ecosystem '\(ecosystem.rawValue)'")
         }
         return try Self.decode(node)
@@ -117,16 +150,6 @@ public struct RecipeBook: Sendable {
     private static func listItems(_ node: RecipeNode) -> [RecipeNode] {
         if case .list(let items) = node.value { return items }
         return []
-    }
-
-    private static func read(_ url: URL, display: String, schema: RecipeSchema) throws -> RecipeNode {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw RecipeError(file: display, line: nil, message: "cannot be read")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw RecipeError(file: display, line: nil, message: "is not UTF-8")
-        }
-        return try RecipeParser.parse(text, file: display, schema: schema)
     }
 
     /// Turns a merged, validated tree into a `Recipe`, checking what only the whole can tell.

@@ -132,9 +132,8 @@ public final class RewardServer: Sendable {
     }
 
     func openAPI() -> Response {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
-              let data = try? Data(contentsOf: url) else { return failure(.notFound("openapi.yaml")) }
-        return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        guard let text = EmbeddedFiles.contents["openapi.yaml"] else { return failure(.notFound("openapi.yaml")) }
+        return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     func listTasks(_ request: Request) -> Response {

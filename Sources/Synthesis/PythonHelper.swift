@@ -73,14 +73,27 @@ public enum SynthesisError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Runs `forge_synth.py` (shipped as this module's resource) with an environment's interpreter,
-/// in the sandbox when asked, seeing one tree read-only.
+/// Runs `forge_synth.py` (compiled into this module) with an environment's interpreter, in the
+/// sandbox when asked, seeing one tree read-only.
 struct PythonHelper: Sendable {
     let environment: PreparedEnvironment
     let useSandbox: Bool
 
-    /// The helper's folder (bound read-only into sandboxes) and its path.
-    static let directory: String = Bundle.module.resourceURL!.path
+    /// The helper's folder (bound read-only into sandboxes) and its path: a fresh private folder
+    /// per process (mkdtemp, so nobody else's file can stand in for it), readable by the
+    /// sandbox's unprivileged user.
+    static let directory: String = {
+        var template = Array((NSTemporaryDirectory() + "/forge-helper-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { fatalError("cannot create a folder for forge_synth.py: \(String(cString: strerror(errno)))") }
+        let folder = String(cString: made)
+        let script = folder + "/forge_synth.py"
+        guard let text = EmbeddedFiles.contents["forge_synth.py"],
+              FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
+            fatalError("cannot write \(script)")
+        }
+        chmod(folder, 0o755)
+        return folder
+    }()
     static var script: String { directory + "/forge_synth.py" }
 
     var python: String? { environment.venvPath.map { $0 + "/bin/python" } }

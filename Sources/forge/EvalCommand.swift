@@ -112,7 +112,7 @@ struct EvalCommand: ParsableCommand {
                 throw CommandFailure("\(error)")
             }
         }
-        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let book = try RecipeBook.load(directory: recipes)
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
                                          options: .init(sandboxInstalls: !noSandbox))
         // Runs under the two semantics keep apart, so resuming one never reuses the other's verdicts.

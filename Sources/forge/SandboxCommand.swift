@@ -110,7 +110,7 @@ struct SandboxServeCommand: AsyncParsableCommand {
         }
         let clones = try EvalCommand.resolveClones(clone, for: repositories.sorted(), workspace: workspace, db: store.db)
             .mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let book = try RecipeBook.load(directory: recipes)
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
         let database = URL(fileURLWithPath: store.db).standardizedFileURL.path
         let options = AgentSandboxOptions(outputCap: outputCap, maxActionTimeout: maxActionTimeout,

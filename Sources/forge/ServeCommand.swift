@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure("\(error)")
             }
         }
-        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let book = try RecipeBook.load(directory: recipes)
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
                                          options: .init(sandboxInstalls: !noSandbox))
         var configuration = ServerConfiguration(

@@ -149,7 +149,7 @@ struct SynthCommand: ParsableCommand {
                 throw CommandFailure("\(error)")
             }
         }
-        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let book = try RecipeBook.load(directory: recipes)
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
                                          options: .init(sandboxInstalls: options.useSandbox))
         let synthesizer = try Synthesizer(clone: clone, environments: builder, options: options)

@@ -254,7 +254,7 @@ struct TrainCommand: ParsableCommand {
 
     static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, cache: URL?) throws -> PatchRewarder {
         SensitivePaths.register([workspace])
-        let book = try RecipeBook(directory: RecipeBook.bundledDirectory())
+        let book = try RecipeBook.bundled()
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
                                          options: .init(sandboxInstalls: sandbox))
         let evaluator = try Evaluator(clones: clones, environments: builder,

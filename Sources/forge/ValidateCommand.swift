@@ -75,7 +75,7 @@ struct ValidateCommand: ParsableCommand {
             }
         }
         let repository = try Repository.open(clone)
-        let book = try RecipeBook(directory: recipes.map { URL(fileURLWithPath: $0) } ?? RecipeBook.bundledDirectory())
+        let book = try RecipeBook.load(directory: recipes)
         let environmentsRoot = URL(fileURLWithPath: workspace).appendingPathComponent("envs")
         let builder = EnvironmentBuilder(root: environmentsRoot, recipes: book,
                                          options: .init(sandboxInstalls: sandbox))
