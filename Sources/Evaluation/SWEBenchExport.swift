@@ -200,7 +200,7 @@ public enum SWEBenchExport {
         }
         lines += ["git apply -v - <<'\(heredoc)'", task.testPatch.hasSuffix("\n") ? String(task.testPatch.dropLast()) : task.testPatch, heredoc]
         lines.append("echo '\(startMarker)'")
-        lines.append(shellJoin(["\(venv)/bin/python", "-m", "pytest", "-rA", "-p", "no:cacheprovider"] + testFiles))
+        lines.append(shellJoin(["\(venv)/bin/python", "-m", "pytest", "-rA"] + testFiles))
         lines.append("echo '\(endMarker)'")
         if !testPatchFiles.isEmpty {
             lines.append("git checkout \(task.baseCommit) -- " + shellJoin(testPatchFiles) + " 2>/dev/null || true")

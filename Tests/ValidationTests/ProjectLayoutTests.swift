@@ -44,6 +44,28 @@ final class ProjectLayoutTests: XCTestCase {
         XCTAssertEqual(verdict.passToPass, ["tests/test_core.py::test_zero"])
     }
 
+    /// A pytest plugin that reads `config.cache` in a hook (pytest-memray's `limit_memory` mark,
+    /// urllib3's suite): with the cache plugin disabled every run ends in an INTERNALERROR after
+    /// the first test, so no task of such a project can be confirmed.
+    func testAPluginThatUsesPytestsCacheRuns() throws {
+        let verdict = try validate("cacheuser", files: [
+            "setup.py": "from setuptools import setup\nsetup(name='calc', version='1.0', packages=['calc'])\n",
+            "calc/__init__.py": "",
+            "conftest.py": """
+            import pytest
+
+            @pytest.hookimpl(hookwrapper=True)
+            def pytest_runtest_makereport(item, call):
+                item.config.cache.set("cacheuser/last", item.nodeid)
+                yield
+
+            """,
+        ], package: ".")
+        XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
+        XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_add"])
+        XCTAssertEqual(verdict.passToPass, ["tests/test_core.py::test_zero"])
+    }
+
     func testVersionFromGitBuildsWithoutGitAndItsVersionModuleReachesTheTests() throws {
         let verdict = try validate("scm", files: [
             "pyproject.toml": """
