@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import Store
 import Validation
 
@@ -190,7 +191,7 @@ public enum BatchEvaluation {
         var next = 0, done = 0
         var saveError: Error?
         progress(0, pending.count)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(evaluator.options.jobs, pending.count))) { _ in
+        WorkerPool.run(workers: max(1, min(evaluator.options.jobs, pending.count))) { _ in
             while true {
                 let index: Int? = lock.withLock {
                     guard next < pending.count, !stop.isStopped, saveError == nil else { return nil }

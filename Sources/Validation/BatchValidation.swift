@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import Store
 
 /// Counts for the summary table a batch ends with.
@@ -69,7 +70,7 @@ public enum BatchValidation {
         var next = 0
         var saveError: Error?
         progress(0, pending.count)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(validator.options.jobs, pending.count))) { _ in
+        WorkerPool.run(workers: max(1, min(validator.options.jobs, pending.count))) { _ in
             while true {
                 let index: Int? = lock.withLock {
                     guard next < pending.count, !stop.isStopped, saveError == nil else { return nil }

@@ -1,0 +1,36 @@
+import Foundation
+
+/// The one way Forge runs `--jobs` workers: `workers` dedicated threads, each running `work`
+/// (which pulls items from its caller's queue until none are left), joined before `run` returns.
+///
+/// Not `DispatchQueue.concurrentPerform`: it sizes its width to the active CPUs, so `--jobs 4`
+/// ran two test runs at a time on a 2-core machine although test runs mostly wait on their
+/// children. Dedicated threads also keep blocking waits off libdispatch's shared pool.
+public enum WorkerPool {
+    public static func run(workers: Int, _ work: (_ worker: Int) -> Void) {
+        let count = max(1, workers)
+        if count == 1 { work(0); return }
+        withoutActuallyEscaping(work) { work in
+            let box = WorkBox(work)
+            let group = DispatchGroup()
+            for worker in 0..<count {
+                group.enter()
+                let thread = Thread {
+                    box.work(worker)
+                    group.leave()
+                }
+                thread.stackSize = 8 << 20 // as a main thread's: parsers and builders recurse
+                thread.start()
+            }
+            group.wait()
+        }
+    }
+
+    /// Carries the caller's closure to the threads. Safe because `run` waits for every thread
+    /// before returning, so the closure never outlives the call, and the state it shares between
+    /// workers is the caller's to guard (each caller takes its items under a lock).
+    private final class WorkBox: @unchecked Sendable {
+        let work: (Int) -> Void
+        init(_ work: @escaping (Int) -> Void) { self.work = work }
+    }
+}
