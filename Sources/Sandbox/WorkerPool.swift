@@ -16,13 +16,16 @@ public enum WorkerPool {
             for worker in 0..<count {
                 group.enter()
                 let thread = Thread {
-                    box.work(worker)
+                    box.work?(worker)
                     group.leave()
                 }
                 thread.stackSize = 8 << 20 // as a main thread's: parsers and builders recurse
                 thread.start()
             }
             group.wait()
+            // The finished threads' blocks may still hold the box: let go of the closure here, or
+            // it would outlive the call (withoutActuallyEscaping traps on that).
+            box.work = nil
         }
     }
 
@@ -30,7 +33,7 @@ public enum WorkerPool {
     /// before returning, so the closure never outlives the call, and the state it shares between
     /// workers is the caller's to guard (each caller takes its items under a lock).
     private final class WorkBox: @unchecked Sendable {
-        let work: (Int) -> Void
+        var work: ((Int) -> Void)?
         init(_ work: @escaping (Int) -> Void) { self.work = work }
     }
 }
