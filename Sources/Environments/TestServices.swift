@@ -194,66 +194,75 @@ public enum ServiceLauncher {
     # Forge: start the run's loopback services, wait for their ports, run the tests, stop the services.
     import json, os, socket, subprocess, sys, time
 
+    with open(sys.argv[1]) as handle:
+        SPEC = json.load(handle)
+    STARTED = []
+
+
+    def stop():
+        for process in STARTED:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 5
+        for process in STARTED:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+    def fail(name, reason):
+        with open(SPEC["failure_path"], "w") as handle:
+            handle.write("%s\t%s\n" % (name, reason))
+        sys.stderr.write("forge: service '%s' %s\n" % (name, reason))
+        stop()
+        sys.exit(SPEC["failure_status"])
+
+
+    def start(service, test_env):
+        name = service["name"]
+        port = service.get("port")
+        if port is None:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+            probe.close()
+        fill = lambda text: text.replace("{port}", str(port))
+        log = open(service["log"], "ab")
+        try:
+            # Same process group as the wrapper: a kill of the run's group reaches the services too.
+            process = subprocess.Popen([fill(a) for a in service["command"]], env=service["service_env"], cwd=SPEC["cwd"],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        except OSError as error:
+            fail(name, "could not be started: %s" % error)
+        STARTED.append(process)
+        began = time.monotonic()
+        while True:
+            if process.poll() is not None:
+                fail(name, "exited with status %s before accepting connections on 127.0.0.1:%d" % (process.returncode, port))
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                pass
+            if time.monotonic() - began > service["ready_timeout"]:
+                fail(name, "did not accept connections on 127.0.0.1:%d within %g s" % (port, service["ready_timeout"]))
+            time.sleep(0.1)
+        log.write(("forge: ready on 127.0.0.1:%d after %.1f s\n" % (port, time.monotonic() - began)).encode())
+        log.flush()
+        for key, value in service["env"].items():
+            test_env[key] = fill(value)
+
+
     def main():
-        with open(sys.argv[1]) as handle:
-            spec = json.load(handle)
         test_argv = sys.argv[3:]
         test_env = dict(os.environ)
-        started = []
-
-        def stop():
-            for process in started:
-                if process.poll() is None:
-                    process.terminate()
-            deadline = time.monotonic() + 5
-            for process in started:
-                try:
-                    process.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-        def fail(name, reason):
-            with open(spec["failure_path"], "w") as handle:
-                handle.write("%s\t%s\n" % (name, reason))
-            sys.stderr.write("forge: service '%s' %s\n" % (name, reason))
-            stop()
-            sys.exit(spec["failure_status"])
-
-        for service in spec["services"]:
-            name = service["name"]
-            port = service["port"]
-            if port is None:
-                probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-                probe.close()
-            fill = lambda text: text.replace("{port}", str(port))
-            log = open(service["log"], "ab")
+        for service in SPEC["services"]:
             try:
-                # Same process group as the wrapper: a kill of the run's group reaches the services too.
-                process = subprocess.Popen([fill(a) for a in service["command"]], env=service["service_env"], cwd=spec["cwd"],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            except OSError as error:
-                fail(name, "could not be started: %s" % error)
-            started.append(process)
-            began = time.monotonic()
-            while True:
-                if process.poll() is not None:
-                    fail(name, "exited with status %s before accepting connections on 127.0.0.1:%d" % (process.returncode, port))
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    pass
-                if time.monotonic() - began > service["ready_timeout"]:
-                    fail(name, "did not accept connections on 127.0.0.1:%d within %g s" % (port, service["ready_timeout"]))
-                time.sleep(0.1)
-            log.write(("forge: ready on 127.0.0.1:%d after %.1f s\n" % (port, time.monotonic() - began)).encode())
-            log.flush()
-            for key, value in service["env"].items():
-                test_env[key] = fill(value)
-
+                start(service, test_env)
+            except Exception as error:  # a bug here must read as the service's failure, not as the tests'
+                fail(service["name"], "could not be started: %s: %s" % (type(error).__name__, error))
         try:
             tests = subprocess.Popen(test_argv, env=test_env)
         except OSError as error:
@@ -263,6 +272,7 @@ public enum ServiceLauncher {
         status = tests.wait()
         stop()
         sys.exit(128 - status if status < 0 else status)
+
 
     main()
 

@@ -107,9 +107,10 @@ final class TestServicesTests: XCTestCase {
             let folder = (run.logPath! as NSString).deletingLastPathComponent
             let serviceLog = try String(contentsOfFile: folder + "/service-files.log", encoding: .utf8)
             XCTAssertTrue(serviceLog.contains("forge: ready on 127.0.0.1:"), serviceLog)
-            // The server answered the test's request: its access log line is in the service's log.
-            XCTAssertTrue(serviceLog.contains("\"GET / HTTP/1.1\" 200"), serviceLog)
-            XCTAssertTrue(run.command.contains(ServiceLauncher.scriptName) || run.command.contains { $0.hasSuffix("/" + ServiceLauncher.scriptName) },
+            // After the gold patch the server answered the test's request (its access log line);
+            // before it, the test failed on the missing function and asked nothing.
+            XCTAssertEqual(serviceLog.contains("\"GET / HTTP/1.1\" 200"), run.phase == .after, serviceLog)
+            XCTAssertTrue(run.command.contains { $0.hasSuffix("/" + ServiceLauncher.scriptName) },
                           "the run went through the service wrapper: \(run.command)")
         }
     }
