@@ -178,15 +178,18 @@ public enum ServiceLauncher {
         return [first.venvPath + "/bin/python", "-I", "\(runFolder)/\(scriptName)", "\(runFolder)/\(specName)", "--"] + testArgv
     }
 
-    /// Why the services did not start, when the wrapper said so (its status and its file).
-    public static func failure(exitStatus: Int32?, hostFolder: String) -> ServiceFailure? {
+    /// Why the services did not start, when the wrapper said so (its status and its file, naming
+    /// one of `services`). The tests share the run folder and could write both; what they gain is
+    /// an `error` verdict, which scores nothing either way.
+    public static func failure(exitStatus: Int32?, hostFolder: String, services: [PreparedService]) -> ServiceFailure? {
         guard exitStatus == failureStatus,
-              let text = SafeFile.text(atPath: "\(hostFolder)/\(failureFile)")?.trimmingCharacters(in: .whitespacesAndNewlines),
-              !text.isEmpty else { return nil }
+              let text = SafeFile.text(atPath: "\(hostFolder)/\(failureFile)", maxBytes: 4096)?
+                .trimmingCharacters(in: .whitespacesAndNewlines) else { return nil }
         // "NAME\tREASON" as the script writes it.
         let parts = text.split(separator: "\t", maxSplits: 1).map(String.init)
-        return ServiceFailure(service: parts[0], reason: parts.count > 1 ? parts[1] : "did not start",
-                              logPath: "\(hostFolder)/service-\(parts[0]).log")
+        guard let name = parts.first, services.contains(where: { $0.name == name }) else { return nil }
+        return ServiceFailure(service: name, reason: parts.count > 1 ? String(parts[1].prefix(500)) : "did not start",
+                              logPath: "\(hostFolder)/service-\(name).log")
     }
 
     /// Python 3.6+ (services may run on any interpreter uv drives).

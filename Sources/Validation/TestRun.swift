@@ -156,7 +156,8 @@ public final class TestRunner: @unchecked Sendable {
             result = try runner.run(command)
         }
         record.command = argv
-        if let failure = ServiceLauncher.failure(exitStatus: result.timedOut ? nil : result.exitCode, hostFolder: folder) {
+        if let failure = ServiceLauncher.failure(exitStatus: result.timedOut ? nil : result.exitCode, hostFolder: folder,
+                                                 services: services) {
             try? fileManager.removeItem(atPath: work)
             throw failure
         }
