@@ -88,12 +88,12 @@ final class TestServicesTests: XCTestCase {
         return (repo, base, head)
     }
 
-    private func validate(repo: String) throws -> (TaskValidation, FixtureRepo) {
+    private func validate(repo: String, sandbox: Bool = true) throws -> (TaskValidation, FixtureRepo) {
         let (fixture, base, head) = try Self.fixture()
         let task = try fixture.task(TaskRecord.instanceID(repo: repo, pullNumber: 1), repo: repo, base: base, head: head,
                                     code: ["calc"], tests: ["tests"])
         let validator = Validator(repository: try Repository.open(fixture.path), environments: Self.environments,
-                                  options: ValidationOptions(reruns: 0, jobs: 1, useSandbox: true,
+                                  options: ValidationOptions(reruns: 0, jobs: 1, useSandbox: sandbox,
                                                              runsDirectory: Harness.scratch("service-runs").path))
         return (validator.validate(task), fixture)
     }
@@ -112,6 +112,23 @@ final class TestServicesTests: XCTestCase {
             XCTAssertEqual(serviceLog.contains("\"GET / HTTP/1.1\" 200"), run.phase == .after, serviceLog)
             XCTAssertTrue(run.command.contains { $0.hasSuffix("/" + ServiceLauncher.scriptName) },
                           "the run went through the service wrapper: \(run.command)")
+        }
+    }
+
+    /// --no-sandbox: no network namespace of its own, so the service takes a free port on the
+    /// host's loopback and is stopped when the tests end.
+    func testTheServiceRunsWithoutTheSandboxToo() throws {
+        let (validation, _) = try validate(repo: Self.servedRepo, sandbox: false)
+        XCTAssertEqual(validation.verdict.status, "valid", validation.verdict.reason ?? "")
+        XCTAssertEqual(validation.verdict.failToPass, ["tests/test_fetch.py::test_served"])
+        for run in validation.runs {
+            let folder = (run.logPath! as NSString).deletingLastPathComponent
+            let serviceLog = try String(contentsOfFile: folder + "/service-files.log", encoding: .utf8)
+            let port = try XCTUnwrap(serviceLog.components(separatedBy: "forge: ready on 127.0.0.1:").last?
+                .prefix { $0.isNumber }, serviceLog)
+            // Stopped with the run: nothing listens on its port any more.
+            XCTAssertThrowsError(try Harness.run(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port)), timeout=2)"],
+                                                 in: folder, environment: [:]), "service on port \(port) outlived its run")
         }
     }
 
