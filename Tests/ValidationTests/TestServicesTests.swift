@@ -178,10 +178,12 @@ final class TestServicesTests: XCTestCase {
                 XCTAssertTrue(error.description.hasPrefix("Recipes/repos/forge-tests__bad.yaml:"), "\(error)")
             }
         }
-        // The shipped psf/requests recipe declares httpbin, and services leave the environment's key alone.
+        // The shipped psf/requests recipe declares httpbin for releases before pytest-httpbin, and
+        // services leave the environment's key alone.
         let book = try RecipeBook(directory: RecipeBook.bundledDirectory())
-        let requests = try book.recipe(for: .python, repo: "psf/requests", version: "2.0")
+        let requests = try book.recipe(for: .python, repo: "psf/requests", version: "2.3")
         XCTAssertEqual(requests.test.services?["httpbin"]?.env["HTTPBIN_URL"], "http://127.0.0.1:{port}/")
+        XCTAssertNil(try book.recipe(for: .python, repo: "psf/requests", version: "2.27").test.services, "pytest-httpbin serves these")
         var without = requests
         without.test.services = nil
         XCTAssertEqual(requests.contentHash, without.contentHash)
