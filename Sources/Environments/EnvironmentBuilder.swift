@@ -107,13 +107,18 @@ public final class EnvironmentBuilder: @unchecked Sendable {
             manifests = files
             read = { files[$0] }
         }
+        var ready: PreparedEnvironment
         switch ecosystem {
         case .python:
             let followed = RequirementIncludes.follow(manifests, read: read)
             manifests = followed.manifests
-            return try preparePython(project, recipe: recipe, manifests: manifests, requirementIncludes: followed.included)
-        case .swift, .rust: return try prepareToolchain(project, recipe: recipe, manifests: manifests)
+            ready = try preparePython(project, recipe: recipe, manifests: manifests, requirementIncludes: followed.included)
+        case .swift, .rust: ready = try prepareToolchain(project, recipe: recipe, manifests: manifests)
         }
+        // Throws `ServiceFailure` (infrastructure), not `EnvironmentFailure`: the task's own
+        // environment is fine, and a service that cannot be built says nothing about the task.
+        if recipe.test.services?.isEmpty == false { ready.services = try prepareServices(for: recipe) }
+        return ready
     }
 
     /// The recorded environment or failure for a key, if any.

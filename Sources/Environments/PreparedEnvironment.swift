@@ -124,6 +124,10 @@ public struct PreparedEnvironment: Codable, Hashable, Sendable {
     public var builtAt: String
     /// True when `prepare` found this environment in the cache instead of building it.
     public var reused: Bool
+    /// The recipe's loopback services, ready to start in each test run (`ServiceLauncher`); nil
+    /// when it declares none. Attached by `prepare` on every request, never cached with the
+    /// environment: services have environments (and cache keys) of their own.
+    public var services: [PreparedService]? = nil
 
     public var sandboxLimits: ResourceLimits { testLimits ?? .standard }
 

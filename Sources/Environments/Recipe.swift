@@ -101,12 +101,18 @@ public struct Recipe: Codable, Hashable, Sendable {
         public var timeout: Double
         /// Sandbox limits for test runs, agent shells and synthesis helpers.
         public var limits: ResourceLimits = .standard
+        /// Loopback services started inside each test run's sandbox before the tests (an HTTP
+        /// server the tests would otherwise reach over the network), by name; nil when none.
+        public var services: [String: ServiceSpec]? = nil
     }
 
     /// Canonical SHA-256 of the recipe's content (not of where it came from).
     public var contentHash: String {
         var copy = self
         copy.sources = []
+        // Services live in environments of their own: declaring one does not change what the
+        // task's environment installs, so it must not rebuild it.
+        copy.test.services = nil
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(copy)) ?? Data()
@@ -143,6 +149,30 @@ public struct TestRunnerSpec: Codable, Hashable, Sendable {
     public static let scalarPlaceholders = ["python", "venv", "source", "junit", "junit_base", "tool"]
     public static let listPlaceholders = ["test_files", "test_modules", "script_test_modules", "swift_test_filters",
                                           "cargo_test_targets"]
+}
+
+/// A service a test run needs on loopback (`test.services.<name>`): its packages, installed from
+/// PyPI into an environment of its own (newest releases, not the task's date: the service is
+/// infrastructure, not the code under test), the command that serves on `{port}`, and the
+/// environment variables that tell the tests where it is. Started inside the run's sandbox, in
+/// its network namespace, so only that run reaches it.
+public struct ServiceSpec: Codable, Hashable, Sendable {
+    /// Distributions installed into the service's environment with uv (may be empty: the
+    /// interpreter's standard library, `python -m http.server`).
+    public var packages: [String]
+    /// PEP 440 specifiers over the service's Python (`>=3.8`); nil: the newest installed.
+    public var python: String?
+    /// argv template: `{python}` and `{venv}` are the service environment's, `{port}` the port.
+    public var command: [String]
+    /// A fixed port; nil picks a free one on 127.0.0.1 per run.
+    public var port: Int?
+    /// Seconds to wait for the port to accept connections before the run fails as infrastructure.
+    public var readyTimeout: Double
+    /// Environment for the tests, with `{port}` (e.g. `HTTPBIN_URL: http://127.0.0.1:{port}/`).
+    public var env: [String: String]
+
+    public static let commandPlaceholders = ["python", "venv", "port"]
+    public static let envPlaceholders = ["port"]
 }
 
 /// A recipe file that cannot be used: one line naming file, line and culprit.

@@ -259,10 +259,15 @@ public struct RecipeBook: Sendable {
             throw testNode["runner"]!.error("'test.runner' is '\(runnerChoice)', which is not a key of 'test.runners' (\(runners.keys.sorted().joined(separator: ", ")))")
         }
         if runners.isEmpty { throw runnersNode.error("'test.runners' is empty") }
-        let test = Recipe.TestSpec(runner: runnerChoice, runners: runners, evidence: testNode["evidence"]?.strings ?? [],
+        var test = Recipe.TestSpec(runner: runnerChoice, runners: runners, evidence: testNode["evidence"]?.strings ?? [],
                                    env: testNode["env"]?.stringMap ?? [:],
                                    timeout: testNode["timeout"].map(number) ?? 1800,
                                    limits: resourceLimits(testNode["limits"]))
+        if let servicesNode = testNode["services"], case .map(let pairs) = servicesNode.value, !pairs.isEmpty {
+            var services: [String: ServiceSpec] = [:]
+            for (name, spec) in pairs { services[name] = try decodeService(name, spec) }
+            test.services = services
+        }
 
         return Recipe(ecosystem: ecosystem,
                       markers: try required(["detect", "markers"]).strings,
@@ -270,6 +275,52 @@ public struct RecipeBook: Sendable {
                       manifests: node["manifests"]?.strings ?? [],
                       interpreter: interpreter, toolchain: toolchain, install: install, test: test,
                       sources: sources)
+    }
+
+    /// One `test.services.<name>` entry, checked: a name usable in file names, a command with
+    /// known placeholders, a port and a timeout that make sense, a valid Python range.
+    private static func decodeService(_ name: String, _ spec: RecipeNode) throws -> ServiceSpec {
+        let path = "test.services.\(name)"
+        guard !name.isEmpty, name.count <= 64,
+              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_".unicodeScalars.contains($0) }) else {
+            throw spec.error("service name '\(name)' must be letters, digits, '-' or '_'")
+        }
+        let commandNode = try requiredChild(spec, "command", path: path)
+        let command = commandNode.strings
+        if command.isEmpty { throw commandNode.error("'\(path).command' is empty") }
+        try checkServicePlaceholders(command, known: ServiceSpec.commandPlaceholders, node: commandNode, key: "\(path).command")
+        let env = spec["env"]?.stringMap ?? [:]
+        if let envNode = spec["env"] {
+            try checkServicePlaceholders(env.keys.sorted().map { env[$0]! }, known: ServiceSpec.envPlaceholders,
+                                         node: envNode, key: "\(path).env")
+        }
+        var port: Int?
+        if let portNode = spec["port"] {
+            guard let value = Int(portNode.string ?? ""), (1...65535).contains(value) else {
+                throw portNode.error("'\(path).port' must be between 1 and 65535")
+            }
+            port = value
+        }
+        let readyTimeout = Double(spec["ready_timeout"]?.string ?? "") ?? 60
+        if readyTimeout <= 0 { throw spec["ready_timeout"]!.error("'\(path).ready_timeout' must be positive") }
+        if let pythonNode = spec["python"] {
+            do { _ = try VersionSpecifierSet(pythonNode.string ?? "") } catch { throw pythonNode.error("\(error)") }
+        }
+        return ServiceSpec(packages: spec["packages"]?.strings ?? [], python: spec["python"]?.string, command: command,
+                           port: port, readyTimeout: readyTimeout, env: env)
+    }
+
+    private static func checkServicePlaceholders(_ values: [String], known: [String], node: RecipeNode, key: String) throws {
+        for value in values {
+            var rest = Substring(value)
+            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+                let name = String(rest[rest.index(after: open)..<close])
+                if !known.contains(name) {
+                    throw node.error("unknown placeholder '{\(name)}' in '\(key)' (known: \(known.joined(separator: ", ")))")
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+        }
     }
 
     private static func requiredChild(_ node: RecipeNode, _ key: String, path: String) throws -> RecipeNode {

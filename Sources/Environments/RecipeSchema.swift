@@ -106,6 +106,8 @@ indirect enum RecipeSchema {
                                                    "env": .stringMap,
                                                    "packages": .stringList])),
                       "evidence": .stringList,
+                      "services": .dictionary(.map(["packages": .stringList, "python": .string, "command": .stringList,
+                                                    "port": .integer, "ready_timeout": .number, "env": .stringMap])),
                       "env": .stringMap, "timeout": .number, "limits": .map(["processes": .number, "memory_mb": .number, "file_size_mb": .number, "tmpfs_mb": .number, "cpu_seconds": .number, "open_files": .number])]),
     ]
 

@@ -121,7 +121,11 @@ public final class TestRunner: @unchecked Sendable {
         let junit = folder + "/junit.xml"
         let testFiles = spec.testFiles ?? TestFiles.selected(from: spec.task.testPatch, ecosystem: environment.ecosystem)
         let recipeArgv = environment.testCommand(for: testFiles, junitPath: runFolder + "/junit.xml", projectDirectory: testbed)
-        let argv = spec.wrapCommand.map { $0(recipeArgv) } ?? recipeArgv
+        let testArgv = spec.wrapCommand.map { $0(recipeArgv) } ?? recipeArgv
+        // Services start inside the same sandbox (its network namespace: only this run reaches them).
+        let services = environment.services ?? []
+        let argv = try ServiceLauncher.prepare(services, testArgv: testArgv, hostFolder: folder, runFolder: runFolder,
+                                               workingDirectory: testbed)
         guard let executable = argv.first else {
             throw ValidationError.badEnvironment(environment.key, "the recipe's test command is empty")
         }
@@ -136,7 +140,7 @@ public final class TestRunner: @unchecked Sendable {
                               timeout: environment.testTimeout, killGracePeriod: 3)
         let result: CommandResult
         if useSandbox {
-            let readOnly = (environment.readOnlyPaths + [environment.builtFrom] + spec.extraReadOnlyPaths)
+            let readOnly = (environment.readOnlyPaths + [environment.builtFrom] + spec.extraReadOnlyPaths + services.flatMap(\.readOnlyPaths))
                 .filter { fileManager.fileExists(atPath: $0) }.map { BindMount($0) }
             // Hidden: every run folder (this one is bound back), the clone with its later history
             // and the other cached environments.
@@ -152,6 +156,11 @@ public final class TestRunner: @unchecked Sendable {
             result = try runner.run(command)
         }
         record.command = argv
+        if let failure = ServiceLauncher.failure(exitStatus: result.timedOut ? nil : result.exitCode, hostFolder: folder,
+                                                 services: services) {
+            try? fileManager.removeItem(atPath: work)
+            throw failure
+        }
         // A killed run has no exit status of its own: under the sandbox bwrap outlives its killed
         // child and exits 128+signal, which would read as the tests' exit status.
         record.exitStatus = result.timedOut || result.cancelled ? nil : result.exitCode.map(Int.init)
