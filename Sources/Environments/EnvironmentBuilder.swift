@@ -57,7 +57,7 @@ public final class EnvironmentBuilder: @unchecked Sendable {
     /// Bumped whenever a change to how environments are built changes what gets installed or can
     /// turn a failure into a success: it is part of every cache key, and failures recorded by
     /// another revision are built again, not served from the cache.
-    public static let revision = 7
+    public static let revision = 8
 
     /// The interpreters on this machine (discovered once per builder).
     public func interpreters() -> InterpreterCatalog {

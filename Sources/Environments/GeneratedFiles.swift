@@ -41,6 +41,26 @@ public enum GeneratedFiles {
         return found
     }
 
+    /// The list of the files an export wrote, kept in the checkout: checkouts are shared by the
+    /// builds of every environment of a setup commit, so what an earlier build generated there
+    /// (urllib3's `_version.py`) must still count as generated for the next build.
+    public static let exportListName = ".forge-exported-files"
+
+    /// Records the files of a fresh export of `root` (plus `markers`, files Forge writes there
+    /// next), so later builds tell generated files from the tree's own.
+    public static func recordExport(of root: URL, markers: [String] = []) throws {
+        let files = regularFiles(under: root).union(markers).union([exportListName]).sorted()
+        try (files.joined(separator: "\n") + "\n").write(to: root.appendingPathComponent(exportListName), atomically: true, encoding: .utf8)
+    }
+
+    /// The tree's own files: the export's list when there is one (read without following links:
+    /// an earlier build could have replaced it), else whatever is there now.
+    static func pristineFiles(of root: URL) -> Set<String> {
+        guard let data = try? SafeFile.read(exportListName, beneath: root.path, maxBytes: 64 << 20),
+              let text = String(data: data, encoding: .utf8) else { return regularFiles(under: root) }
+        return Set(text.split(separator: "\n").map(String.init))
+    }
+
     /// Copies the regular files under `root` that are not in `before` into `overlay`; returns their
     /// relative paths (sorted), or an empty list when nothing new appeared or the budget ran out.
     static func collect(from root: URL, before: Set<String>, into overlay: URL) -> [String] {

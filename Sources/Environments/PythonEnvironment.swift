@@ -228,8 +228,10 @@ extension EnvironmentBuilder {
                 adjustments.append("version from git: PKG-INFO with version \(version) written for setuptools_scm (the tree has no .git)")
             }
         }
-        // What the install writes into the checkout is found by comparing before and after.
-        let filesBeforeInstall = GeneratedFiles.regularFiles(under: project.directory)
+        // What the install writes into the checkout is found by comparing the export with what
+        // is there after it; the PKG-INFO Forge writes (now or for an earlier build) is not the build's.
+        let filesBeforeInstall = GeneratedFiles.pristineFiles(of: project.directory)
+            .union(python.takesVersionFromGit ? ["PKG-INFO"] : [])
         let ladder = recipe.install.ladder
         // A build that runs another toolchain (a JavaScript bundle through npm) or fetches from the
         // network spends minutes per environment, if it can finish at all in the sandbox: such a

@@ -1,4 +1,6 @@
+import Environments
 import Foundation
+import Git
 import Store
 import Validation
 import XCTest
@@ -14,6 +16,30 @@ import XCTest
 final class ProjectLayoutTests: XCTestCase {
     private static let brokenCore = "def add(a, b):\n    return a - b\n"
     private static let fixedCore = "def add(a, b):\n    return a + b\n"
+    /// A setuptools_scm project whose package imports the version module the build writes.
+    private static let scmFiles: [String: String] = [
+        "pyproject.toml": """
+        [build-system]
+        requires = ["setuptools>=64", "setuptools_scm>=8"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "calc"
+        dynamic = ["version"]
+        requires-python = ">=3.8"
+
+        [tool.setuptools_scm]
+        version_file = "calc/_version.py"
+
+        [tool.setuptools.packages.find]
+        include = ["calc*"]
+
+        """,
+        // The package refuses to import without the file the build writes.
+        "calc/__init__.py": "from ._version import version as __version__\n",
+        ".gitignore": "calc/_version.py\n",
+    ]
+
     private static let tests = "from calc.core import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
 
     /// A repository with `files` plus a broken `add`, and a pull request fixing it with a test;
@@ -67,30 +93,42 @@ final class ProjectLayoutTests: XCTestCase {
     }
 
     func testVersionFromGitBuildsWithoutGitAndItsVersionModuleReachesTheTests() throws {
-        let verdict = try validate("scm", files: [
-            "pyproject.toml": """
-            [build-system]
-            requires = ["setuptools>=64", "setuptools_scm>=8"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "calc"
-            dynamic = ["version"]
-            requires-python = ">=3.8"
-
-            [tool.setuptools_scm]
-            version_file = "calc/_version.py"
-
-            [tool.setuptools.packages.find]
-            include = ["calc*"]
-
-            """,
-            // The package refuses to import without the file the build writes.
-            "calc/__init__.py": "from ._version import version as __version__\n",
-            ".gitignore": "calc/_version.py\n",
-        ], package: ".")
+        let verdict = try validate("scm", files: Self.scmFiles, package: ".")
         XCTAssertEqual(verdict.status, "valid", verdict.reason ?? "")
         XCTAssertEqual(verdict.failToPass, ["tests/test_core.py::test_add"])
+    }
+
+    /// Checkouts are shared by every environment built for one setup commit: a second build (here
+    /// with a changed recipe, so another key) must still find the version module the first build
+    /// wrote there as generated (urllib3's `_version.py` went missing from the test trees).
+    func testASecondBuildOnTheSameCheckoutStillFindsTheFilesItGenerates() throws {
+        let changedRecipes = Harness.scratch("recipes-changed")
+        try FileManager.default.removeItem(at: changedRecipes)
+        try FileManager.default.copyItem(at: Harness.recipesDirectory, to: changedRecipes)
+        let python = changedRecipes.appendingPathComponent("python.yaml")
+        let text = try String(contentsOf: python, encoding: .utf8)
+        XCTAssertTrue(text.contains("\n  timeout: 900\n"))
+        try text.replacingOccurrences(of: "\n  timeout: 900\n", with: "\n  timeout: 901\n")
+            .write(to: python, atomically: true, encoding: .utf8)
+        let second = EnvironmentBuilder(root: Harness.processDirectory.appendingPathComponent("envs"),
+                                        recipes: try RecipeBook(directory: changedRecipes),
+                                        options: .init(uvCacheDirectory: Harness.base.appendingPathComponent("uv-cache")))
+
+        let repo = try FixtureRepo("scm-twice")
+        let base = try repo.commit("Initial import", Self.scmFiles.merging(["calc/core.py": Self.brokenCore, "tests/test_core.py": Self.tests]) { $1 })
+        let head = try repo.commit("Fix add", ["calc/core.py": Self.fixedCore])
+        let task = try repo.task("forge-tests__scm-twice-1", repo: "forge-tests/scm-twice", base: base, head: head,
+                                 code: ["calc/core.py"], tests: ["tests/test_core.py"])
+        var keys: [String] = []
+        for builder in [Harness.environments, second] {
+            let validator = Validator(repository: try Repository.open(repo.path), environments: builder,
+                                      options: ValidationOptions(reruns: 0, jobs: 1, useSandbox: true,
+                                                                 runsDirectory: Harness.scratch("runs").path))
+            let environment = try validator.environment(for: task)
+            keys.append(environment.key)
+            XCTAssertEqual(environment.generatedFiles, ["calc/_version.py"], "build \(keys.count)")
+        }
+        XCTAssertNotEqual(keys[0], keys[1], "the changed recipe builds another environment on the same checkout")
     }
 
     /// A fix that needs a new dependency (pylint's appdirs): the environment is built from the
