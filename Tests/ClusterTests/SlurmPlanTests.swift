@@ -143,7 +143,6 @@ final class SlurmPlanTests: XCTestCase {
     }
 }
 
-
 /// A single-node Slurm with real accounting, every daemon this test's own: munged; a private
 /// MariaDB (its own data folder and socket, a loopback port) holding slurmdbd's database;
 /// slurmdbd; slurmctld and slurmd. Ports are picked free on 127.0.0.1, configs, state and logs
@@ -288,7 +287,7 @@ final class LocalSlurm {
             var status: Int32 = 0
             if waitpid(server, &status, WNOHANG) == server {
                 database = nil
-                throw ClusterSupport.Failure(description: "mariadbd exited (status \(status))\n\(logs())")
+                throw ClusterSupport.Failure(description: "mariadbd exited (\(Self.describe(status)))\n\(logs())")
             }
             return Self.accepts(port: databasePort)
         }
@@ -399,7 +398,7 @@ final class LocalSlurm {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard status == 0 else {
-            throw ClusterSupport.Failure(description: "\(argv[0]) did not start (wait status \(status))\n\(logs())")
+            throw ClusterSupport.Failure(description: "\(argv[0]) did not start (\(Self.describe(status)))\n\(logs())")
         }
     }
 
@@ -419,6 +418,11 @@ final class LocalSlurm {
         let spawned = posix_spawn(&pid, argv[0], &actions, nil, arguments, variables)
         guard spawned == 0 else { throw ClusterSupport.Failure(description: "cannot start \(argv[0]): \(String(cString: strerror(spawned)))") }
         return pid
+    }
+
+    /// A `waitpid` status in words: `exit 2` or `signal 9`.
+    private static func describe(_ status: Int32) -> String {
+        status & 0x7f == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
     }
 
     /// `count` distinct free loopback ports (all bound at once, so none is picked twice).
