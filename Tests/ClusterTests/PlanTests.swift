@@ -77,7 +77,8 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(try ClusterResources.parseMemory("2G"), 2048)
     }
 
-    /// The image installs what README's set-up line installs, and CI installs Slurm for these tests.
+    /// The image installs what README's set-up line installs, and CI installs Slurm with its accounting
+    /// (slurmdbd, MariaDB) for these tests.
     func testDockerfileAndCIInstallWhatTheyMust() throws {
         var root = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { root.deleteLastPathComponent() }
@@ -87,7 +88,7 @@ final class PlanTests: XCTestCase {
         for package in packages { XCTAssertTrue(ContainerImage.dockerfile.contains(" \(package) "), "Dockerfile lacks \(package)") }
         let testLine = try XCTUnwrap(readme.split(separator: "\n").first { $0.contains("&& swift test") })
         let ci = try String(contentsOf: root.appendingPathComponent(".ci/run"), encoding: .utf8)
-        for package in ["slurm-wlm", "munge"] {
+        for package in ["slurm-wlm", "slurmdbd", "munge", "mariadb-server-core", "mariadb-client-core"] {
             XCTAssertTrue(testLine.contains(" \(package) "), "README's test line lacks \(package)")
             XCTAssertTrue(ci.contains(" \(package) "), ".ci/run lacks \(package)")
         }

@@ -2,13 +2,13 @@ import Foundation
 import Store
 import XCTest
 
-/// The generated Slurm scripts submitted to a real single-node Slurm (slurmctld and slurmd on
-/// this machine, munge for authentication, everything configured in a temp folder by the test).
+/// The generated Slurm scripts submitted to a real single-node Slurm with accounting (munge,
+/// MariaDB, slurmdbd, slurmctld and slurmd on this machine, all started and configured in a temp
+/// folder by the test), and what became of every job read back with `sacct`.
 ///
-/// Without slurmdbd, `sacct` has no accounting storage to read ("Slurm accounting storage is
-/// disabled"), and 22.05's `sacct --completion` cannot parse array records. So the controller
-/// writes `jobcomp/filetxt` — one record per finished job and array task, the records `sacct
-/// --completion` reads — and the test reads that file.
+/// Slurm 22.05 (Debian 12) keeps accounting only through slurmdbd, and slurmdbd only in MySQL or
+/// MariaDB: there is no file-backed accounting storage for `sacct` to read. So the test runs its
+/// own MariaDB server, the way a cluster's accounting does. Without those programs it skips.
 final class SlurmPlanTests: XCTestCase {
     func testValidateArrayOfFourShardsThenMergeEqualsOneValidateRun() throws {
         let slurm = try LocalSlurm.start()
@@ -21,11 +21,11 @@ final class SlurmPlanTests: XCTestCase {
         let (array, merge) = try Self.jobIDs(submitted.output)
         try slurm.waitUntilFinished([array, merge], timeout: 600)
 
-        let records = try slurm.completions()
-        let tasks = records.filter { $0.arrayJobID == array }
-        XCTAssertEqual(tasks.compactMap(\.arrayTaskID).sorted(), [1, 2, 3, 4], "\(records)")
-        XCTAssertEqual(Set(tasks.map(\.state)), ["COMPLETED"], "\(records)")
-        XCTAssertEqual(records.first { $0.jobID == merge }?.state, "COMPLETED", "\(records)")
+        let rows = try slurm.accounting([array, merge], rows: 5)
+        let tasks = rows.filter { $0.jobID == array }
+        XCTAssertEqual(tasks.compactMap(\.arrayTaskID).sorted(), [1, 2, 3, 4], "sacct: \(rows)")
+        XCTAssertEqual(Set(tasks.map(\.state)), ["COMPLETED"], "sacct: \(rows)")
+        XCTAssertEqual(rows.filter { $0.jobID == merge }.map(\.state), ["COMPLETED"], "sacct: \(rows)")
         for task in 1...4 {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(shared)/cluster/forge/logs/01-validate-\(array)_\(task).out"),
                           "one log per array task")
@@ -77,18 +77,23 @@ final class SlurmPlanTests: XCTestCase {
 
         let again = try slurm.control(["sbatch", "--parsable", "--array=\(victim)", plan + "/01-validate.sbatch"])
         XCTAssertEqual(again.status, 0, again.output)
-        let resubmitted = String(again.output.split(separator: "\n").last ?? "").split(separator: ";")[0]
+        let resubmitted = Self.parsableID(again.output)
         let newMerge = try slurm.control(["sbatch", "--parsable", "--dependency=afterok:\(resubmitted)", plan + "/01-validate-merge.sbatch"])
         XCTAssertEqual(newMerge.status, 0, newMerge.output)
-        let newMergeID = String(newMerge.output.split(separator: "\n").last ?? "").split(separator: ";")[0]
-        try slurm.waitUntilFinished([String(resubmitted), String(newMergeID)], timeout: 600)
+        let newMergeID = Self.parsableID(newMerge.output)
+        try slurm.waitUntilFinished([resubmitted, newMergeID], timeout: 600)
 
-        let records = try slurm.completions()
-        let first = records.filter { $0.arrayJobID == array }
-        XCTAssertEqual(first.first { $0.arrayTaskID == victim }?.state, "CANCELLED", "\(records)")
-        XCTAssertEqual(Set(first.filter { $0.arrayTaskID != victim }.map(\.state)), ["COMPLETED"], "\(records)")
-        XCTAssertEqual(records.filter { $0.arrayJobID == String(resubmitted) }.map(\.state), ["COMPLETED"], "\(records)")
-        XCTAssertEqual(records.first { $0.jobID == String(newMergeID) }?.state, "COMPLETED", "\(records)")
+        // sacct tells the whole story: the killed task CANCELLED, its siblings COMPLETED, the first
+        // merge CANCELLED without running, the resubmitted task and the new merge COMPLETED.
+        let rows = try slurm.accounting([array, merge, resubmitted, newMergeID], rows: 7)
+        let first = rows.filter { $0.jobID == array }
+        XCTAssertEqual(first.compactMap(\.arrayTaskID).sorted(), [1, 2, 3, 4], "sacct: \(rows)")
+        XCTAssertEqual(first.first { $0.arrayTaskID == victim }?.state, "CANCELLED", "sacct: \(rows)")
+        XCTAssertEqual(Set(first.filter { $0.arrayTaskID != victim }.map(\.state)), ["COMPLETED"], "sacct: \(rows)")
+        XCTAssertEqual(rows.filter { $0.jobID == merge }.map(\.state), ["CANCELLED"], "sacct: \(rows)")
+        XCTAssertEqual(rows.filter { $0.jobID == resubmitted }.map { "\($0.arrayTaskID ?? 0) \($0.state)" }, ["\(victim) COMPLETED"],
+                       "sacct: \(rows)")
+        XCTAssertEqual(rows.filter { $0.jobID == newMergeID }.map(\.state), ["COMPLETED"], "sacct: \(rows)")
 
         // What the killed task stored was kept, not done again; the rest was done once.
         let log = try String(contentsOfFile: "\(shared)/cluster/forge/logs/01-validate-\(resubmitted)_\(victim).out", encoding: .utf8)
@@ -126,6 +131,11 @@ final class SlurmPlanTests: XCTestCase {
         return (String(words[2].dropLast()), String(words[4]))
     }
 
+    /// `sbatch --parsable` prints `id` or `id;cluster` as its last line.
+    private static func parsableID(_ output: String) -> String {
+        String(output.split(separator: "\n").last?.split(separator: ";").first ?? "")
+    }
+
     /// A value of `forge validate`'s summary table (`label<spaces>value`).
     private static func summaryValue(_ label: String, in log: String) -> String? {
         log.split(separator: "\n").first { $0.hasPrefix(label + " ") }
@@ -133,45 +143,92 @@ final class SlurmPlanTests: XCTestCase {
     }
 }
 
-/// munged, slurmctld and slurmd as daemons on loopback ports picked free, state and logs in a
-/// temp folder, one partition of one node with this machine's CPUs.
+/// A single-node Slurm with real accounting, every daemon this test's own: munged; a private
+/// MariaDB (its own data folder and socket, a loopback port) holding slurmdbd's database;
+/// slurmdbd; slurmctld and slurmd. Ports are picked free on 127.0.0.1, configs, state and logs
+/// live in a temp folder; one partition of one node with this machine's CPUs.
 final class LocalSlurm {
     let directory: String
     var environment: [String: String] { ["SLURM_CONF": directory + "/slurm.conf"] }
+    /// mariadbd stays in the foreground, so it is this process's child; the Slurm daemons and
+    /// munged fork away and are found by their pid files.
+    private var database: pid_t?
 
-    struct Completion: CustomStringConvertible {
-        var jobID: String, arrayJobID: String?, arrayTaskID: Int?, state: String
-        var description: String { "\(jobID)[\(arrayJobID ?? "-")_\(arrayTaskID.map(String.init) ?? "-")]=\(state)" }
+    /// One row of `sacct -X`: an array task (`12_3`: job 12, task 3) or a plain job (`13`), and
+    /// the first word of its state (`CANCELLED by 0` is CANCELLED).
+    struct Accounting: CustomStringConvertible {
+        var jobID: String, arrayTaskID: Int?, state: String
+        var description: String { "\(jobID)\(arrayTaskID.map { "_\($0)" } ?? "")=\(state)" }
     }
+
+    private static let finalStates: Set = ["COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
+                                           "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"]
 
     private init(directory: String) { self.directory = directory }
 
     static func start() throws -> LocalSlurm {
-        let binaries = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/bin/squeue",
-                        "/usr/bin/scancel", "/usr/bin/sinfo"]
+        let binaries = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/slurmdbd",
+                        "/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/my_print_defaults",
+                        "/usr/bin/sbatch", "/usr/bin/squeue", "/usr/bin/scancel", "/usr/bin/sinfo", "/usr/bin/sacct",
+                        "/usr/bin/sacctmgr"]
         let missing = binaries.filter { !FileManager.default.isExecutableFile(atPath: $0) }
         guard missing.isEmpty else {
-            throw XCTSkip("Slurm is not installed (missing \(missing.joined(separator: ", "))): apt-get install slurm-wlm munge")
+            throw XCTSkip("Slurm with accounting is not installed (missing \(missing.joined(separator: ", "))): "
+                          + "apt-get install slurm-wlm slurmdbd munge mariadb-server-core mariadb-client-core")
         }
         guard getuid() == 0 else { throw XCTSkip("a local slurmd must run as root (it starts jobs as their owners)") }
         let slurm = LocalSlurm(directory: ClusterSupport.base + "/slurm-daemons-\(UUID().uuidString.prefix(8))")
-        let dir = slurm.directory
+        do {
+            try slurm.boot()
+        } catch {
+            slurm.stop()
+            throw error
+        }
+        return slurm
+    }
+
+    private func boot() throws {
+        let dir = directory
         let manager = FileManager.default
         for folder in ["munge", "state", "spool", "log"] {
             try manager.createDirectory(atPath: "\(dir)/\(folder)", withIntermediateDirectories: true)
         }
+        try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dir)
         try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dir + "/munge")
         var key = [UInt8](repeating: 0, count: 1024)
         for index in key.indices { key[index] = UInt8.random(in: 0...255) }
         manager.createFile(atPath: dir + "/munge/munge.key", contents: Data(key), attributes: [.posixPermissions: 0o400])
         let hostname = try ClusterSupport.run("/bin/hostname", ["-s"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let ports = try (0..<2).map { _ in try freePort() }
+        let ports = try Self.freePorts(4)
+        let (controllerPort, nodePort, accountingPort, databasePort) = (ports[0], ports[1], ports[2], ports[3])
         let cpus = ProcessInfo.processInfo.activeProcessorCount
+        let password = UUID().uuidString
+
+        // slurmdbd refuses a slurmdbd.conf that others can read (it holds the database password).
+        manager.createFile(atPath: dir + "/slurmdbd.conf", contents: Data("""
+        AuthType=auth/munge
+        AuthInfo=socket=\(dir)/munge/munge.sock
+        DbdHost=localhost
+        DbdAddr=127.0.0.1
+        DbdPort=\(accountingPort)
+        SlurmUser=root
+        PidFile=\(dir)/slurmdbd.pid
+        LogFile=\(dir)/log/slurmdbd.log
+        StorageType=accounting_storage/mysql
+        StorageHost=127.0.0.1
+        StoragePort=\(databasePort)
+        StorageUser=slurm
+        StoragePass=\(password)
+        StorageLoc=slurm_acct_db
+
+        """.utf8), attributes: [.posixPermissions: 0o600])
+        // AccountingStoragePass is, with slurmdbd, the munge socket that the controller's and the
+        // clients' connections to slurmdbd use; without it they would ask /run/munge's munged.
         try """
         ClusterName=forgetest
         SlurmctldHost=\(hostname)(127.0.0.1)
-        SlurmctldPort=\(ports[0])
-        SlurmdPort=\(ports[1])
+        SlurmctldPort=\(controllerPort)
+        SlurmdPort=\(nodePort)
         SlurmUser=root
         AuthType=auth/munge
         AuthInfo=socket=\(dir)/munge/munge.sock
@@ -189,10 +246,11 @@ final class LocalSlurm {
         SchedulerType=sched/backfill
         SelectType=select/cons_tres
         SelectTypeParameters=CR_CPU
-        AccountingStorageType=accounting_storage/none
+        AccountingStorageType=accounting_storage/slurmdbd
+        AccountingStorageHost=127.0.0.1
+        AccountingStoragePort=\(accountingPort)
+        AccountingStoragePass=\(dir)/munge/munge.sock
         JobAcctGatherType=jobacct_gather/none
-        JobCompType=jobcomp/filetxt
-        JobCompLoc=\(dir)/jobcomp.txt
         ReturnToService=2
         KillWait=5
         NodeName=forgenode NodeHostname=\(hostname) NodeAddr=127.0.0.1 CPUs=\(cpus) RealMemory=8000 State=UNKNOWN
@@ -200,76 +258,153 @@ final class LocalSlurm {
 
         """.write(toFile: dir + "/slurm.conf", atomically: true, encoding: .utf8)
 
-        let started = [
-            try spawnDaemon(["/usr/sbin/munged", "--force", "--key-file=\(dir)/munge/munge.key", "--socket=\(dir)/munge/munge.sock",
-                             "--pid-file=\(dir)/munge/munged.pid", "--log-file=\(dir)/munge/munged.log", "--seed-file=\(dir)/munge/seed"],
-                            log: dir + "/log/munged.out"),
-            try spawnDaemon(["/usr/sbin/slurmctld", "-f", dir + "/slurm.conf"], log: dir + "/log/slurmctld.out"),
-            try spawnDaemon(["/usr/sbin/slurmd", "-f", dir + "/slurm.conf", "-N", "forgenode"], log: dir + "/log/slurmd.out"),
-        ]
-        for result in started where result.status != 0 {
-            slurm.stop()
-            throw ClusterSupport.Failure(description: "a Slurm daemon did not start (exit \(result.status))\n\(slurm.logs())")
+        try spawnDaemon(["/usr/sbin/munged", "--force", "--key-file=\(dir)/munge/munge.key", "--socket=\(dir)/munge/munge.sock",
+                         "--pid-file=\(dir)/munge/munged.pid", "--log-file=\(dir)/munge/munged.log", "--seed-file=\(dir)/munge/seed"],
+                        log: dir + "/log/munged.out")
+
+        // The database: system tables in a fresh data folder, then the server, which creates
+        // slurmdbd's user (loopback only) from its init file before it accepts connections.
+        let install = try ClusterSupport.run("/usr/bin/mariadb-install-db", [
+            "--no-defaults", "--datadir=\(dir)/db", "--user=root", "--auth-root-authentication-method=normal",
+            "--skip-test-db", "--innodb-log-file-size=8M",
+        ], in: dir)
+        guard install.status == 0 else {
+            throw ClusterSupport.Failure(description: "mariadb-install-db exited \(install.status): \(install.output.suffix(2000))")
         }
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let state = try? slurm.control(["sinfo", "-h", "-o", "%t"]).output, state.hasPrefix("idle") { return slurm }
-            usleep(250_000)
+        try """
+        CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '\(password)';
+        GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+
+        """.write(toFile: dir + "/db-init.sql", atomically: true, encoding: .utf8)
+        let server = try Self.spawn([
+            "/usr/sbin/mariadbd", "--no-defaults", "--user=root", "--datadir=\(dir)/db", "--socket=\(dir)/mariadb.sock",
+            "--bind-address=127.0.0.1", "--port=\(databasePort)", "--skip-name-resolve", "--init-file=\(dir)/db-init.sql",
+            "--pid-file=\(dir)/mariadb.pid", "--log-error=\(dir)/log/mariadb.log",
+            "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=8M", "--innodb-lock-wait-timeout=900",
+        ], log: dir + "/log/mariadb.out", environment: environment)
+        database = server
+        try waitFor("MariaDB to listen on port \(databasePort)", timeout: 180) {
+            var status: Int32 = 0
+            if waitpid(server, &status, WNOHANG) == server {
+                database = nil
+                throw ClusterSupport.Failure(description: "mariadbd exited (\(Self.describe(status)))\n\(logs())")
+            }
+            return Self.accepts(port: databasePort)
         }
-        slurm.stop()
-        throw ClusterSupport.Failure(description: "the local Slurm node never became idle\n\(slurm.logs())")
+
+        // slurmdbd creates its tables on first start; the cluster must be registered before the
+        // controller starts, or the controller finds no TRES in the database and stops.
+        try spawnDaemon(["/usr/sbin/slurmdbd"], log: dir + "/log/slurmdbd.out")
+        try waitFor("slurmdbd to answer", timeout: 180) { try control(["sacctmgr", "-n", "-P", "list", "cluster"]).status == 0 }
+        let added = try control(["sacctmgr", "-i", "add", "cluster", "forgetest"])
+        guard added.status == 0 else {
+            throw ClusterSupport.Failure(description: "sacctmgr add cluster exited \(added.status): \(added.output)\n\(logs())")
+        }
+
+        try spawnDaemon(["/usr/sbin/slurmctld", "-f", dir + "/slurm.conf"], log: dir + "/log/slurmctld.out")
+        try spawnDaemon(["/usr/sbin/slurmd", "-f", dir + "/slurm.conf", "-N", "forgenode"], log: dir + "/log/slurmd.out")
+        try waitFor("the local Slurm node to become idle", timeout: 120) {
+            (try? control(["sinfo", "-h", "-o", "%t"]).output)?.hasPrefix("idle") == true
+        }
     }
 
-    /// Runs a Slurm client (`sbatch`, `scancel`, ...) against this cluster.
+    /// Runs a Slurm client (`sbatch`, `scancel`, `sacct`, ...) against this cluster.
     func control(_ argv: [String]) throws -> (status: Int32, output: String) {
         try ClusterSupport.run("/usr/bin/env", argv, in: directory, environment: environment)
     }
 
     /// Polls `squeue` until none of `jobs` (array tasks included) is pending or running.
     func waitUntilFinished(_ jobs: [String], timeout: TimeInterval) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        try waitFor("jobs \(jobs) to leave the queue", timeout: timeout) {
             let queue = try control(["squeue", "-h", "-j", jobs.joined(separator: ","), "-o", "%i %T %r"])
-            if queue.status == 0, queue.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return }
-            sleep(1)
+            return queue.status == 0 && queue.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         }
-        throw ClusterSupport.Failure(description: "jobs \(jobs) still queued after \(Int(timeout)) s\n\(logs())")
     }
 
-    /// The job completion records (`JobId=… JobState=… ArrayJobId=… ArrayTaskId=…` per line).
-    func completions() throws -> [Completion] {
-        let text = (try? String(contentsOfFile: directory + "/jobcomp.txt", encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map { line in
-            var fields: [String: String] = [:]
-            for word in line.split(separator: " ") {
-                let pair = word.split(separator: "=", maxSplits: 1)
-                if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+    /// What `sacct -X` says of `jobs` (one row per array task), once it shows `rows` rows all in a
+    /// final state: slurmctld hands finished jobs to slurmdbd asynchronously, so a job gone from
+    /// `squeue` can still read RUNNING for a moment. After `timeout`, the rows as they are.
+    func accounting(_ jobs: [String], rows expected: Int, timeout: TimeInterval = 120) throws -> [Accounting] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let sacct = try control(["sacct", "-j", jobs.joined(separator: ","), "-X", "-n", "-P", "--format=JobID,State"])
+            guard sacct.status == 0 else {
+                throw ClusterSupport.Failure(description: "sacct exited \(sacct.status): \(sacct.output)\n\(logs())")
             }
-            return Completion(jobID: fields["JobId"] ?? "", arrayJobID: fields["ArrayJobId"],
-                              arrayTaskID: fields["ArrayTaskId"].flatMap { Int($0) }, state: fields["JobState"] ?? "")
+            let rows = sacct.output.split(separator: "\n").compactMap { line -> Accounting? in
+                let fields = line.split(separator: "|", omittingEmptySubsequences: false)
+                guard fields.count == 2 else { return nil }
+                let id = fields[0].split(separator: "_", maxSplits: 1)
+                return Accounting(jobID: String(id[0]), arrayTaskID: id.count == 2 ? Int(id[1]) : nil,
+                                  state: String(fields[1].split(separator: " ").first ?? ""))
+            }
+            let settled = rows.count == expected && rows.allSatisfy { Self.finalStates.contains($0.state) }
+            if settled || Date() >= deadline { return rows }
+            sleep(1)
         }
     }
 
     func logs() -> String {
-        ["log/slurmctld.log", "log/slurmd.log", "munge/munged.log", "log/munged.out", "log/slurmctld.out", "log/slurmd.out"].map {
+        ["log/slurmctld.log", "log/slurmd.log", "log/slurmdbd.log", "log/mariadb.log", "munge/munged.log", "log/munged.out",
+         "log/slurmctld.out", "log/slurmd.out", "log/slurmdbd.out", "log/mariadb.out"].map {
             "== \($0)\n" + ((try? String(contentsOfFile: "\(directory)/\($0)", encoding: .utf8))?.suffix(1500) ?? "")
         }.joined(separator: "\n")
     }
 
-    /// Stops the daemons this test started (by their pid files), slurmd first.
+    /// Stops what this test started, in order (jobs' daemons, accounting, database, munged last,
+    /// since the others talk through it on their way out). The database's files go; logs stay.
     func stop() {
-        for pidFile in ["slurmd.pid", "slurmctld.pid", "munge/munged.pid"] {
-            guard let text = try? String(contentsOfFile: "\(directory)/\(pidFile)", encoding: .utf8),
-                  let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { continue }
-            kill(pid, SIGTERM)
-            for _ in 0..<50 where kill(pid, 0) == 0 { usleep(100_000) }
+        let pidFile = { (name: String) -> pid_t? in
+            (try? String(contentsOfFile: "\(self.directory)/\(name)", encoding: .utf8))
+                .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.flatMap { $0 > 1 ? $0 : nil }
         }
+        for pid in [pidFile("slurmd.pid"), pidFile("slurmctld.pid"), pidFile("slurmdbd.pid"), database, pidFile("munge/munged.pid")] {
+            if let pid { Self.terminate(pid) }
+        }
+        database = nil
+        try? FileManager.default.removeItem(atPath: directory + "/db")
+    }
+
+    /// SIGTERM, then SIGKILL if it is still there after 30 s: a slurmd that cannot reach its
+    /// controller sits out SIGTERM for minutes. A zombie counts as gone (its parent reaps it).
+    private static func terminate(_ pid: pid_t) {
+        func gone() -> Bool {
+            if waitpid(pid, nil, WNOHANG) == pid || kill(pid, 0) != 0 { return true }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+        }
+        kill(pid, SIGTERM)
+        for _ in 0..<300 where !gone() { usleep(100_000) }
+        guard !gone() else { return }
+        kill(pid, SIGKILL)
+        for _ in 0..<50 where !gone() { usleep(100_000) }
+    }
+
+    /// Polls `ready` every 250 ms; throws with the daemons' logs after `timeout`.
+    private func waitFor(_ what: String, timeout: TimeInterval, _ ready: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try ready() { return }
+            usleep(250_000)
+        }
+        throw ClusterSupport.Failure(description: "timed out after \(Int(timeout)) s waiting for \(what)\n\(logs())")
     }
 
     /// Starts a daemon that forks into the background and waits for the foreground part to exit.
     /// Not through `Process`: the daemon inherits the descriptor `Process` watches for the child's
     /// end, so `waitUntilExit` would wait for the daemon itself.
-    private static func spawnDaemon(_ argv: [String], log: String) throws -> (status: Int32, Void) {
+    private func spawnDaemon(_ argv: [String], log: String) throws {
+        let pid = try Self.spawn(argv, log: log, environment: environment)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else {
+            throw ClusterSupport.Failure(description: "\(argv[0]) did not start (\(Self.describe(status)))\n\(logs())")
+        }
+    }
+
+    /// Starts `argv` with stdin from /dev/null, stdout and stderr appended to `log`, and
+    /// `environment` over this process's; returns its pid without waiting.
+    private static func spawn(_ argv: [String], log: String, environment: [String: String]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -278,28 +413,52 @@ final class LocalSlurm {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var pid = pid_t()
         let arguments = argv.map { strdup($0) } + [nil]
-        defer { arguments.forEach { free($0) } }
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, arguments, environ)
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0)=\($1)") } + [nil]
+        defer { (arguments + variables).forEach { free($0) } }
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, arguments, variables)
         guard spawned == 0 else { throw ClusterSupport.Failure(description: "cannot start \(argv[0]): \(String(cString: strerror(spawned)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return ((status >> 8) & 0xff, ())
+        return pid
     }
 
-    private static func freePort() throws -> Int {
+    /// A `waitpid` status in words: `exit 2` or `signal 9`.
+    private static func describe(_ status: Int32) -> String {
+        status & 0x7f == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+    }
+
+    /// `count` distinct free loopback ports (all bound at once, so none is picked twice).
+    private static func freePorts(_ count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        return try (0..<count).map { _ in
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            sockets.append(socket)
+            var address = loopback(port: 0)
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                    bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
+                }
+            }
+            guard bound else { throw ClusterSupport.Failure(description: "cannot find a free port") }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+    }
+
+    /// Whether something listens on 127.0.0.1:`port`.
+    private static func accepts(port: Int) -> Bool {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
+        var address = loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-                bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw ClusterSupport.Failure(description: "cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        address.sin_port = UInt16(port).bigEndian
+        return address
     }
 }
