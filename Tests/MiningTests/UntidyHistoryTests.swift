@@ -32,39 +32,32 @@ final class UntidyHistoryTests: XCTestCase {
         return head
     }
 
-    func testMergeCommitTitledLikeASquashIsAMerge() throws {
+    /// A PR merged with `--no-ff` under `subject` comes out as a merge landing with its base.
+    private func assertMergedUnder(_ subject: String, number: Int) throws {
         let f = try project()
         let base = try f.head()
-        let head = try pullBranch(f, "chained", number: 5787)
+        let head = try pullBranch(f, "pr\(number)", number: number)
         try f.write("README", "unrelated\n"); try f.commit("Unrelated change on main")
-        try f.git("merge", "-q", "--no-ff", "-m", "Serialize/deserialize chained exceptions (#5787)", head)
+        try f.git("merge", "-q", "--no-ff", "-m", subject, head)
         let merge = try f.head()
 
         let result = try Miner(repository: try Repository.open(f.path), repo: "a/b").mine()
-        XCTAssertEqual(result.skipped, [])
-        let task = try XCTUnwrap(result.tasks.first { $0.pullNumber == 5787 })
+        XCTAssertEqual(result.skipped, [], subject)
+        let task = try XCTUnwrap(result.tasks.first { $0.pullNumber == number }, subject)
         XCTAssertEqual(task.mergeStyle, .merge)
         XCTAssertEqual(task.mergeCommit, merge)
         XCTAssertEqual(task.baseCommit, base)
         XCTAssertEqual(task.patch + task.testPatch, try f.git("diff", "--binary", base, head))
     }
 
+    func testMergeCommitTitledLikeASquashIsAMerge() throws {
+        try assertMergedUnder("Serialize/deserialize chained exceptions (#5787)", number: 5787)
+    }
+
     /// python-control's #1104 and #1145 were merged with the message edited down to
     /// `Merge pull request #N`: no ` from owner/branch`.
     func testMergeCommitWithABareMergeSubjectIsAMerge() throws {
-        let f = try project()
-        let base = try f.head()
-        let head = try pullBranch(f, "bare", number: 1104)
-        try f.write("README", "unrelated\n"); try f.commit("Unrelated change on main")
-        try f.git("merge", "-q", "--no-ff", "-m", "Merge pull request #1104", head)
-        let merge = try f.head()
-
-        let result = try Miner(repository: try Repository.open(f.path), repo: "a/b").mine()
-        XCTAssertEqual(result.skipped, [])
-        let task = try XCTUnwrap(result.tasks.first { $0.pullNumber == 1104 })
-        XCTAssertEqual(task.mergeStyle, .merge)
-        XCTAssertEqual(task.mergeCommit, merge)
-        XCTAssertEqual(task.baseCommit, base)
+        try assertMergedUnder("Merge pull request #1104", number: 1104)
         XCTAssertEqual(PullRequestDiscovery.mergedPullNumber(subject: "Merge pull request #12: fix it"), 12)
         XCTAssertNil(PullRequestDiscovery.mergedPullNumber(subject: "Merge pull request #12x"))
     }
