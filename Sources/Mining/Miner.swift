@@ -41,20 +41,24 @@ public final class Miner {
         return MiningResult(tasks: tasks, skipped: summary.skipped, state: summary.state, commitsWalked: summary.commitsWalked)
     }
 
-    /// Mines every merged PR not mined before, handing tasks to `write` in batches of at most
-    /// `batchSize` (in PR-number order) as they are built; only one batch is held at a time, so
-    /// memory does not grow with the number of PRs. Each batch carries the state to save with it
-    /// (in the same transaction): a run stopped between batches resumes after the last written
-    /// one. Only the last batch's state records the walked tips; until then a re-run walks the
-    /// history again but rebuilds no task already written. `progress(done, total)` is called
-    /// while walking history (total unknown) and while building tasks (total = PRs found).
+    /// Mines every merged PR not mined before, handing tasks to `write` in batches (in PR-number
+    /// order) as they are built; only one batch is held at a time, so memory does not grow with
+    /// the number of PRs. A batch ends after `batchSize` PRs or once its tasks hold `batchBytes`
+    /// of patch text, whichever comes first: a few old PRs of a big project carry tens of MB of
+    /// patch each, and a batch of them, counted by PRs alone, would set the peak memory. Each
+    /// batch carries the state to save with it (in the same transaction): a run stopped between
+    /// batches resumes after the last written one. Only the last batch's state records the
+    /// walked tips; until then a re-run walks the history again but rebuilds no task already
+    /// written. `progress(done, total)` is called while walking history (total unknown) and while
+    /// building tasks (total = PRs found).
     public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(), batchSize: Int = 256,
-                     progress: ((_ done: Int, _ total: Int?) -> Void)? = nil,
+                     batchBytes: Int = 16 << 20, progress: ((_ done: Int, _ total: Int?) -> Void)? = nil,
                      write: (MiningBatch) throws -> Void) throws -> MiningSummary {
         // All work goes through handles that read the repository as bare: the working tree's
         // .gitattributes are no input to mining, and skipping them saves system calls for every
         // diffed file. The first handle's caches stay warm for the first worker.
         let repository = try Repository.open(self.repository.gitDirectory, ignoringWorkingTree: true)
+        HeapRelease.keepLargeBlocksMapped()
         let references = try repository.references()
         let tips = Array(Set(references.filter { $0.isBranch || $0.isTag }.compactMap(\.commit))).sorted()
         let defaultTip = try repository.defaultBranch()?.commit
@@ -127,8 +131,9 @@ public final class Miner {
         var batchStart = 0
         progress?(0, ordered.count)
         repeat {
-            let batch = Array(ordered[batchStart..<min(ordered.count, batchStart + max(1, batchSize))])
-            let outcomes = try builders.build(batch, done: batchStart, total: ordered.count, progress: progress)
+            let outcomes = try builders.build(ordered[batchStart..<min(ordered.count, batchStart + max(1, batchSize))],
+                                              byteBudget: batchBytes, done: batchStart, total: ordered.count, progress: progress)
+            let batch = ordered[batchStart..<(batchStart + outcomes.count)]
             var tasks: [TaskRecord] = []
             var batchSkips: [SkippedPullRequest] = []
             for (landing, outcome) in zip(batch, outcomes) {
@@ -146,6 +151,7 @@ public final class Miner {
             if isLast { state.tips = tips; state.unmergedPullHeads = unmerged }
             summary.record(tasks)
             try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
+            HeapRelease.returnFreePages()   // the batch's patches, freed on the workers' arenas
         } while batchStart < ordered.count
         summary.skipped = skipped.sorted { $0.number < $1.number }
         summary.state = state
@@ -167,10 +173,16 @@ final class TaskBuilders {
         }
     }
 
-    /// Builds the batch's tasks on every worker; results keep `landings`' order. Workers take runs
-    /// of a few neighbouring PRs at a time from a shared counter: neighbours share bases (memos
-    /// stay hot), and no worker waits at the end of the batch for another's long run.
-    func build(_ landings: [Landing], done: Int, total: Int, progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
+    /// Builds tasks for a prefix of `landings` on every worker and returns that prefix's outcomes,
+    /// in order: all of `landings`, or fewer once the finished tasks hold `byteBudget` bytes of
+    /// patch text (at least one PR is always built). Workers take runs of a few neighbouring PRs
+    /// at a time from a shared counter: neighbours share bases (memos stay hot), and no worker
+    /// waits at the end of the batch for another's long run. Once the budget is spent no new run
+    /// is taken, so the prefix ends where the counter stopped: only runs already taken finish
+    /// beyond the budget.
+    func build(_ landings: ArraySlice<Landing>, byteBudget: Int, done: Int, total: Int,
+               progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
+        let landings = Array(landings)
         let count = landings.count
         let workers = count < 16 ? 1 : builders.count   // tiny batches are not worth a thread
         let run = 4
@@ -178,14 +190,15 @@ final class TaskBuilders {
         var outcomes = [TaskBuilder.Outcome?](repeating: nil, count: count)
         var next = 0
         var finished = done
+        var bytes = 0
         var firstError: Error?
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let builder = builders[worker]
             while true {
                 lock.lock()
                 let start = next
-                next += run
-                let stop = firstError != nil
+                let stop = firstError != nil || (start > 0 && bytes >= byteBudget)
+                if !stop { next = min(count, next + run) }
                 lock.unlock()
                 guard !stop, start < count else { return }
                 for index in start..<min(count, start + run) {
@@ -205,6 +218,7 @@ final class TaskBuilders {
                     }
                     lock.lock()
                     outcomes[index] = outcome
+                    if case .task(let task) = outcome { bytes += task.patchTextBytes }
                     finished += 1
                     let reported = finished
                     lock.unlock()
@@ -213,6 +227,14 @@ final class TaskBuilders {
             }
         }
         if let firstError { throw firstError }
-        return outcomes.map { $0! }
+        return outcomes[..<next].map { $0! }
+    }
+}
+
+extension TaskRecord {
+    /// What a task holds that grows with its pull request: its three patches and its statement
+    /// (UTF-8 bytes; O(1) for native strings).
+    var patchTextBytes: Int {
+        patch.utf8.count + testPatch.utf8.count + otherPatch.utf8.count + problemStatement.utf8.count + hintsText.utf8.count
     }
 }
