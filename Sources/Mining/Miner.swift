@@ -54,6 +54,8 @@ public final class Miner {
     public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(), batchSize: Int = 256,
                      batchBytes: Int = 16 << 20, progress: ((_ done: Int, _ total: Int?) -> Void)? = nil,
                      write: (MiningBatch) throws -> Void) throws -> MiningSummary {
+        // A state from other discovery rules would keep PRs those rules missed skipped for good.
+        let previous = previous.isCurrent ? previous : MiningState()
         // All work goes through handles that read the repository as bare: the working tree's
         // .gitattributes are no input to mining, and skipping them saves system calls for every
         // diffed file. The first handle's caches stay warm for the first worker.

@@ -47,15 +47,26 @@ public struct MiningState: Codable, Hashable, Sendable {
     /// PR refs found not merged, with the head they had: unchanged, they are only compared with
     /// the default branch's new commits next time.
     public var unmergedPullHeads: [Int: ObjectID]
+    /// The discovery rules the state was made with (`MiningState.currentRules` when saved).
+    public var rules: Int
+
+    /// Bumped whenever a change to how landings are recognised can find PRs in history already
+    /// walked (a merge subject read another way): a state saved under other rules is not resumed
+    /// from, or those PRs would stay skipped for good.
+    public static let currentRules = 2
 
     public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:],
-                unmergedPullHeads: [Int: ObjectID] = [:]) {
+                unmergedPullHeads: [Int: ObjectID] = [:], rules: Int = MiningState.currentRules) {
         self.tips = tips; self.minedPullNumbers = minedPullNumbers; self.patchIDs = patchIDs
-        self.unmergedPullHeads = unmergedPullHeads
+        self.unmergedPullHeads = unmergedPullHeads; self.rules = rules
     }
+
+    /// Whether a run may resume from this state, or must walk the whole history again.
+    public var isCurrent: Bool { rules == Self.currentRules }
 
     private enum CodingKeys: String, CodingKey {
         case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids", unmergedPullHeads = "unmerged_pull_heads"
+        case rules
     }
 
     public init(from decoder: Decoder) throws {
@@ -78,6 +89,8 @@ public struct MiningState: Codable, Hashable, Sendable {
             }
             unmergedPullHeads[pull] = head
         }
+        // States saved before rules were recorded count as rules 1.
+        rules = try container.decodeIfPresent(Int.self, forKey: .rules) ?? 1
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -87,6 +100,7 @@ public struct MiningState: Codable, Hashable, Sendable {
         try container.encode(Dictionary(uniqueKeysWithValues: patchIDs.map { ($0.key.hex, $0.value) }), forKey: .patchIDs)
         try container.encode(Dictionary(uniqueKeysWithValues: unmergedPullHeads.map { (String($0.key), $0.value) }),
                              forKey: .unmergedPullHeads)
+        try container.encode(rules, forKey: .rules)
     }
 }
 

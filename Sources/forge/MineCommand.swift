@@ -97,6 +97,9 @@ struct MineCommand: ParsableCommand {
         var previous = MiningState()
         if !full, let saved = try taskStore.miningState(repo: name), let cache = saved.cache {
             previous = try JSONDecoder().decode(MiningState.self, from: cache)
+            if !previous.isCurrent {
+                print("the saved mining state is from other discovery rules: walking the whole history again")
+            }
         }
 
         let started = Date()

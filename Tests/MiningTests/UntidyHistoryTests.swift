@@ -62,6 +62,32 @@ final class UntidyHistoryTests: XCTestCase {
         XCTAssertNil(PullRequestDiscovery.mergedPullNumber(subject: "Merge pull request #12x"))
     }
 
+    /// A state saved by a miner with other discovery rules (before bare merge subjects counted) is
+    /// not resumed from: its skipped PRs would stay skipped. A current one is.
+    func testAStateFromOtherDiscoveryRulesWalksTheHistoryAgain() throws {
+        let f = try project()
+        let head = try pullBranch(f, "bare", number: 1145)
+        try f.git("merge", "-q", "--no-ff", "-m", "Merge pull request #1145", head)
+        let miner = Miner(repository: try Repository.open(f.path), repo: "a/b")
+        let first = try miner.mine()
+        XCTAssertEqual(first.tasks.map(\.pullNumber), [1145])
+        XCTAssertTrue(first.state.isCurrent)
+        XCTAssertEqual(try miner.mine(previous: first.state).commitsWalked, 0, "a current state resumes")
+
+        var older = first.state
+        older.rules = MiningState.currentRules - 1
+        older.minedPullNumbers = []
+        let decoded = try JSONDecoder().decode(MiningState.self, from: try JSONEncoder().encode(older))
+        XCTAssertFalse(decoded.isCurrent)
+        let again = try miner.mine(previous: decoded)
+        XCTAssertGreaterThan(again.commitsWalked, 0)
+        XCTAssertEqual(again.tasks.map(\.pullNumber), [1145])
+        // A state saved before rules were recorded decodes as rules 1.
+        var legacy = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(first.state)) as! [String: Any]
+        legacy["rules"] = nil
+        XCTAssertEqual(try JSONDecoder().decode(MiningState.self, from: try JSONSerialization.data(withJSONObject: legacy)).rules, 1)
+    }
+
     func testSingleParentCommitWithMergeSubjectIsALanding() throws {
         let f = try project()
         let flattenedHead = try pullBranch(f, "atz", number: 8399)
