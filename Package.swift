@@ -87,8 +87,10 @@ let package = Package(
             "Sandbox", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
-        .testTarget(name: "GitTests", dependencies: ["Git"]),
-        .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store", "PathRules"]),
+        // Scratch git repositories built with the git CLI, for the Git and Mining tests.
+        .target(name: "GitFixtures", path: "Tests/GitFixtures"),
+        .testTarget(name: "GitTests", dependencies: ["Git", "GitFixtures"]),
+        .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store", "PathRules", "GitFixtures"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),

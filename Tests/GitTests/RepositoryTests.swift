@@ -1,4 +1,5 @@
 import Foundation
+import GitFixtures
 import XCTest
 @testable import Git
 

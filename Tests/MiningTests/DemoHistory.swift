@@ -1,4 +1,5 @@
 import Foundation
+import GitFixtures
 @testable import Git
 
 /// A small Python project whose history holds every kind of pull request the miner must handle.

@@ -1,4 +1,5 @@
 import Foundation
+import GitFixtures
 
 /// A GitHub-like history written with `git fast-import`, for scale tests and benchmarks.
 ///

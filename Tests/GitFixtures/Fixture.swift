@@ -2,12 +2,13 @@ import Foundation
 import XCTest
 
 /// A scratch git repository built with the git CLI, isolated from the user's configuration.
-final class Fixture {
-    let root: URL
-    var path: String { root.path }
+/// Shared by the Git and Mining tests (a test-support target, not a copy in each).
+public final class Fixture {
+    public let root: URL
+    public var path: String { root.path }
     private var clock = 1_600_000_000
 
-    init(_ name: String = "repo") throws {
+    public init(_ name: String = "repo") throws {
         root = FileManager.default.temporaryDirectory
             .appendingPathComponent("forge-git-\(UUID().uuidString)")
             .appendingPathComponent(name)
@@ -17,7 +18,7 @@ final class Fixture {
 
     deinit { try? FileManager.default.removeItem(at: root.deletingLastPathComponent()) }
 
-    static let environment: [String: String] = {
+    public static let environment: [String: String] = {
         var env = ProcessInfo.processInfo.environment
         for key in env.keys where key.hasPrefix("GIT_") { env[key] = nil }
         env["GIT_CONFIG_NOSYSTEM"] = "1"
@@ -30,7 +31,7 @@ final class Fixture {
 
     /// Runs a command; returns stdout bytes; fails the test (throws) on a non-zero exit.
     @discardableResult
-    static func run(_ arguments: [String], in directory: String, input: [UInt8]? = nil,
+    public static func run(_ arguments: [String], in directory: String, input: [UInt8]? = nil,
                     environment extra: [String: String] = [:]) throws -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -42,44 +43,49 @@ final class Fixture {
         try process.run()
         if let input { inPipe.fileHandleForWriting.write(Data(input)) }
         try inPipe.fileHandleForWriting.close()
-        var output = Data()
+        // stdout is drained on another thread while stderr is read here, so neither pipe fills.
+        let output = Drained()
         let group = DispatchGroup()
         group.enter()
-        DispatchQueue.global().async { output = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async { output.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         let errors = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw FixtureError(message: "\(arguments.joined(separator: " ")) failed: \(String(decoding: errors, as: UTF8.self))")
         }
-        return Array(output)
+        return Array(output.data)
     }
 
+    /// What the reading thread drained; read only after `group.wait()`, which orders the write
+    /// before the read.
+    private final class Drained: @unchecked Sendable { var data = Data() }
+
     @discardableResult
-    func git(_ arguments: String..., input: [UInt8]? = nil) throws -> String {
+    public func git(_ arguments: String..., input: [UInt8]? = nil) throws -> String {
         try git(arguments, input: input)
     }
 
     @discardableResult
-    func git(_ arguments: [String], input: [UInt8]? = nil) throws -> String {
+    public func git(_ arguments: [String], input: [UInt8]? = nil) throws -> String {
         String(decoding: try gitBytes(arguments, input: input), as: UTF8.self)
     }
 
-    func gitBytes(_ arguments: [String], input: [UInt8]? = nil) throws -> [UInt8] {
+    public func gitBytes(_ arguments: [String], input: [UInt8]? = nil) throws -> [UInt8] {
         try Fixture.run(["git"] + arguments, in: path, input: input, environment: dates())
     }
 
     /// Runs a bash script in the repository (for names with raw bytes: $'caf\xe9').
     @discardableResult
-    func sh(_ script: String) throws -> String {
+    public func sh(_ script: String) throws -> String {
         String(decoding: try Fixture.run(["bash", "-c", script], in: path, environment: dates()), as: UTF8.self)
     }
 
-    func write(_ relativePath: String, _ content: String, executable: Bool = false) throws {
+    public func write(_ relativePath: String, _ content: String, executable: Bool = false) throws {
         try write(relativePath, Array(content.utf8), executable: executable)
     }
 
-    func write(_ relativePath: String, _ bytes: [UInt8], executable: Bool = false) throws {
+    public func write(_ relativePath: String, _ bytes: [UInt8], executable: Bool = false) throws {
         let url = root.appendingPathComponent(relativePath)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(bytes).write(to: url)
@@ -88,15 +94,15 @@ final class Fixture {
 
     /// Stages everything and commits; returns the new commit id.
     @discardableResult
-    func commit(_ message: String) throws -> String {
+    public func commit(_ message: String) throws -> String {
         try git("add", "-A")
         try git("commit", "-q", "--allow-empty", "-m", message)
         return try head()
     }
 
-    func head() throws -> String { try git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines) }
+    public func head() throws -> String { try git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines) }
 
-    func revParse(_ revision: String) throws -> String {
+    public func revParse(_ revision: String) throws -> String {
         try git("rev-parse", revision).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -108,4 +114,7 @@ final class Fixture {
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible { let message: String; var description: String { message } }
+public struct FixtureError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
