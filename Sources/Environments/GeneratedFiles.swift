@@ -46,10 +46,10 @@ public enum GeneratedFiles {
     /// (urllib3's `_version.py`) must still count as generated for the next build.
     public static let exportListName = ".forge-exported-files"
 
-    /// Records the files of a fresh export of `root` (plus `markers`, files Forge writes there
-    /// next), so later builds tell generated files from the tree's own.
-    public static func recordExport(of root: URL, markers: [String] = []) throws {
-        let files = regularFiles(under: root).union(markers).union([exportListName]).sorted()
+    /// Records the files of a fresh export of `root`, so later builds tell generated files from
+    /// the tree's own. Written atomically, the list also marks the export complete.
+    public static func recordExport(of root: URL) throws {
+        let files = regularFiles(under: root).union([exportListName]).sorted()
         try (files.joined(separator: "\n") + "\n").write(to: root.appendingPathComponent(exportListName), atomically: true, encoding: .utf8)
     }
 

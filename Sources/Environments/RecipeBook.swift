@@ -19,7 +19,7 @@ public struct RecipeBook: Sendable {
         }
         let repos = (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("repos").path)) ?? []
         var files: [String: String] = [:]
-        for relative in top.map({ $0 }) + repos.map({ "repos/" + $0 }) where Self.isRecipeFile(relative) {
+        for relative in top + repos.map({ "repos/" + $0 }) where Self.isRecipeFile(relative) {
             let display = "\(prefix)/\(relative)"
             var isDirectory: ObjCBool = false
             let path = directory.appendingPathComponent(relative).path

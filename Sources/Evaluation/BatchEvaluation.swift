@@ -191,7 +191,7 @@ public enum BatchEvaluation {
         var next = 0, done = 0
         var saveError: Error?
         progress(0, pending.count)
-        WorkerPool.run(workers: max(1, min(evaluator.options.jobs, pending.count))) { _ in
+        WorkerPool.run(workers: min(evaluator.options.jobs, pending.count)) { _ in
             while true {
                 let index: Int? = lock.withLock {
                     guard next < pending.count, !stop.isStopped, saveError == nil else { return nil }

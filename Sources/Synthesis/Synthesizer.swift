@@ -236,7 +236,7 @@ public final class Synthesizer: @unchecked Sendable {
         let counted = summary[keyPath: measure]
         let total = options.maxTasks.map { min($0 - summary.kept, pending.count) } ?? pending.count
         progress(0, total)
-        WorkerPool.run(workers: max(1, min(options.jobs, pending.count))) { _ in
+        WorkerPool.run(workers: min(options.jobs, pending.count)) { _ in
             while true {
                 let index: Int? = lock.withLock {
                     guard next < pending.count, !stop.isStopped, failure == nil, !reachedLimits(shared) else { return nil }

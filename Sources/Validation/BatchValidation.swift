@@ -70,7 +70,7 @@ public enum BatchValidation {
         var next = 0
         var saveError: Error?
         progress(0, pending.count)
-        WorkerPool.run(workers: max(1, min(validator.options.jobs, pending.count))) { _ in
+        WorkerPool.run(workers: min(validator.options.jobs, pending.count)) { _ in
             while true {
                 let index: Int? = lock.withLock {
                     guard next < pending.count, !stop.isStopped, saveError == nil else { return nil }

@@ -125,10 +125,10 @@ public final class Validator: @unchecked Sendable {
         return try environmentLock.withLock {
             let checkout = "\(checkoutsDirectory)/\(setup.hex)"
                 + (manifestPatch.isEmpty ? "" : "-deps-" + SHA256.hex(Data(manifestPatch.utf8)).prefix(12))
-            // A checkout from before export lists were kept is exported again: without the list,
-            // what earlier builds generated there would pass for the tree's own files.
-            if !FileManager.default.fileExists(atPath: checkout + "/.complete")
-                || !FileManager.default.fileExists(atPath: checkout + "/" + GeneratedFiles.exportListName) {
+            // The export's file list, written last, marks a complete checkout; one without it (cut
+            // short, or from before lists were kept) is exported again, or what earlier builds
+            // generated there would pass for the tree's own files.
+            if !FileManager.default.fileExists(atPath: checkout + "/" + GeneratedFiles.exportListName) {
                 try? FileManager.default.removeItem(atPath: checkout)
                 try FileManager.default.createDirectory(atPath: checkout, withIntermediateDirectories: true)
                 // Objects the clone lacks (a mirror without its largest blobs) are left out and listed.
@@ -143,8 +143,7 @@ public final class Validator: @unchecked Sendable {
                     try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
                     _ = try? PatchApplier.apply(manifestPatch, in: checkout, scratch: scratch, index: 0, runner: CommandRunner())
                 }
-                try GeneratedFiles.recordExport(of: URL(fileURLWithPath: checkout), markers: [".complete"])
-                FileManager.default.createFile(atPath: checkout + "/.complete", contents: Data())
+                try GeneratedFiles.recordExport(of: URL(fileURLWithPath: checkout))
             }
             let date = Self.parseDate(task.createdAt) ?? Date()
             return try environments.prepare(ProjectSnapshot(directory: URL(fileURLWithPath: checkout), repo: task.repo,
