@@ -115,5 +115,11 @@ let package = Package(
         .testTarget(name: "AdversarialTests", dependencies: ["forge", "AgentSandbox", "Serving", "Evaluation", "Validation", "Environments",
                                                              "Sandbox", "TestReports", "Sample", "Mining", "Store", "Git", "PathRules"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
+
+// Migration to Swift 6 language mode, leaf modules first: these targets still build in Swift 5 mode.
+let swift5Targets: Set<String> = ["Mining", "forge", "MiningTests", "ForgeCLITests"]
+for target in package.targets where swift5Targets.contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.swiftLanguageMode(.v5)]
+}

@@ -98,63 +98,84 @@ public struct RexHTTPError: Error, CustomStringConvertible, Sendable, Equatable 
     }
 }
 
+/// A JSON value as decoded from a request body: booleans and numbers kept apart (pydantic rejects
+/// `true` where it wants a number), objects as plain dictionaries.
+enum JSONValue: Decodable, Sendable, Equatable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
+        else if let number = try? container.decode(Double.self) { self = .number(number) }
+        else if let text = try? container.decode(String.self) { self = .string(text) }
+        else if let list = try? container.decode([JSONValue].self) { self = .array(list) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    var string: String? { if case .string(let text) = self { text } else { nil } }
+}
+
 /// Reads a request body's fields with pydantic's defaults, naming the field at fault.
-struct RequestFields {
-    let object: [String: Any]
+struct RequestFields: Sendable {
+    let object: [String: JSONValue]
 
     /// Parses a JSON object body; an empty body is `{}` (the client posts none to `/close`).
     init(_ data: Data) throws(RexHTTPError) {
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) { object = [:]; return }
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
+        let parsed: JSONValue
+        do { parsed = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw RexHTTPError(status: 422, detail: .validation(type: "json_invalid", location: ["body"], message: "JSON decode error: the body is not valid JSON"))
         }
-        guard let fields = parsed as? [String: Any] else {
+        guard case .object(let fields) = parsed else {
             throw RexHTTPError(status: 422, detail: .validation(type: "model_attributes_type", location: ["body"], message: "Input should be a valid dictionary or object"))
         }
         object = fields
     }
 
+    /// The field's value, or nil when it is absent or `null` (pydantic's default applies).
+    private func value(_ key: String) -> JSONValue? {
+        guard let value = object[key], value != .null else { return nil }
+        return value
+    }
+
     func string(_ key: String) throws(RexHTTPError) -> String {
         guard let value = object[key] else { throw .invalid(key, "Field required", type: "missing") }
-        guard let text = value as? String else { throw .invalid(key, "Input should be a valid string", type: "string_type") }
+        guard let text = value.string else { throw .invalid(key, "Input should be a valid string", type: "string_type") }
         return text
     }
 
     func string(_ key: String, default fallback: String) throws(RexHTTPError) -> String {
-        object[key] == nil || object[key] is NSNull ? fallback : try string(key)
+        value(key) == nil ? fallback : try string(key)
     }
 
     func optionalString(_ key: String) throws(RexHTTPError) -> String? {
-        object[key] == nil || object[key] is NSNull ? nil : try string(key)
+        value(key) == nil ? nil : try string(key)
     }
 
     func optionalNumber(_ key: String) throws(RexHTTPError) -> Double? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        let isFlag = value is Bool && ["true", "false"].contains("\(value)")
-        guard !isFlag, let number = value as? NSNumber else {
-            throw .invalid(key, "Input should be a valid number", type: "float_type")
-        }
-        return number.doubleValue
+        guard let value = value(key) else { return nil }
+        guard case .number(let number) = value else { throw .invalid(key, "Input should be a valid number", type: "float_type") }
+        return number
     }
 
     func bool(_ key: String, default fallback: Bool) throws(RexHTTPError) -> Bool {
-        guard let value = object[key], !(value is NSNull) else { return fallback }
-        guard let flag = value as? Bool else { throw .invalid(key, "Input should be a valid boolean", type: "bool_type") }
+        guard let value = value(key) else { return fallback }
+        guard case .bool(let flag) = value else { throw .invalid(key, "Input should be a valid boolean", type: "bool_type") }
         return flag
     }
 
     func strings(_ key: String) throws(RexHTTPError) -> [String] {
-        guard let value = object[key], !(value is NSNull) else { return [] }
-        guard let list = value as? [Any], let texts = list as? [String], texts.count == list.count else {
+        guard let value = value(key) else { return [] }
+        guard case .array(let list) = value, case let texts = list.compactMap(\.string), texts.count == list.count else {
             throw .invalid(key, "Input should be a valid list of strings", type: "list_type")
         }
         return texts
     }
 
     func stringMap(_ key: String) throws(RexHTTPError) -> [String: String]? {
-        guard let value = object[key], !(value is NSNull) else { return nil }
-        guard let map = value as? [String: Any], let texts = map as? [String: String], texts.count == map.count else {
+        guard let value = value(key) else { return nil }
+        guard case .object(let map) = value, case let texts = map.compactMapValues(\.string), texts.count == map.count else {
             throw .invalid(key, "Input should be a valid dictionary of strings", type: "dict_type")
         }
         return texts
@@ -214,12 +235,13 @@ struct ExecuteRequest {
         let shell = try fields.bool("shell", default: false)
         switch fields.object["command"] {
         case nil: throw .invalid("command", "Field required", type: "missing")
-        case let text as String:
+        case .string(let text):
             // subprocess.run semantics: a string is a shell line with shell=True, else one program.
             argv = shell ? ["/bin/sh", "-c", text] : [text]
             display = text
-        case let list as [Any]:
-            guard let words = list as? [String], words.count == list.count, !words.isEmpty else {
+        case .array(let list):
+            let words = list.compactMap(\.string)
+            guard words.count == list.count, !words.isEmpty else {
                 throw .invalid("command", "Input should be a non-empty list of strings", type: "list_type")
             }
             argv = shell ? ["/bin/sh", "-c", words[0]] + words.dropFirst() : words

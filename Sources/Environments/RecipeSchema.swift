@@ -55,7 +55,7 @@ struct RecipeNode: Sendable {
 }
 
 /// The shape every recipe file must have. Unknown keys and wrong types are errors with file:line.
-indirect enum RecipeSchema {
+indirect enum RecipeSchema: Sendable {
     case string
     /// A string from a fixed set.
     case choice([String])

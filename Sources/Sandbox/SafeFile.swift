@@ -229,11 +229,10 @@ public enum SafeFile {
 
     /// The target of `name` in `directory` when it is a symbolic link.
     private static func linkTarget(_ name: String, in directory: Int32) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlinkat(directory, name, &buffer, buffer.count - 1)
         guard n >= 0 else { return nil }
-        buffer[n] = 0
-        return String(cString: buffer)
+        return String(decoding: buffer[..<n], as: UTF8.self)
     }
 
     private static func components(_ path: String) -> [String] {

@@ -45,7 +45,7 @@ final class SynthesisSource: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: folder + "/tree.complete") {
             try? FileManager.default.removeItem(atPath: tree)
             try repository.exportTree(of: commit, to: tree)
-            FileManager.default.createFile(atPath: folder + "/tree.complete", contents: Data())
+            try Data().write(to: URL(fileURLWithPath: folder + "/tree.complete"))
         }
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
 

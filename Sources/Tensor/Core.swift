@@ -3,6 +3,7 @@
 import COpenBLAS
 import Dispatch
 import Foundation
+import Synchronization
 
 public typealias FloatPointer = UnsafeMutablePointer<Float>
 public typealias ConstFloatPointer = UnsafePointer<Float>
@@ -56,10 +57,16 @@ public enum Parallel {
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(previous) }
         let per = (count + workers - 1) / workers
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let start = worker * per
-            let end = min(count, start + per)
-            if start < end { body(worker, start..<end) }
+        withoutActuallyEscaping(body) { body in
+            // Kernels hand raw pointers into flat buffers (llm.c style), which Sendable cannot
+            // describe; each worker writes only its own rows, and concurrentPerform returns only
+            // after every worker has finished, so the closure never outlives this call.
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let start = worker * per
+                let end = min(count, start + per)
+                if start < end { body(worker, start..<end) }
+            }
         }
     }
 
@@ -72,18 +79,16 @@ public enum Parallel {
         let previous = openblas_get_num_threads()
         openblas_set_num_threads(1)
         defer { openblas_set_num_threads(previous) }
-        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        next.initialize(to: 0)
-        defer { next.deallocate() }
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            while true {
-                lock.lock()
-                let item = next.pointee
-                next.pointee += 1
-                lock.unlock()
-                if item >= count { return }
-                body(worker, item)
+        let next = Atomic<Int>(0)
+        withoutActuallyEscaping(body) { body in
+            // As in `chunks`: items are disjoint rows and the closure does not outlive the call.
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                while true {
+                    let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if item >= count { return }
+                    body(worker, item)
+                }
             }
         }
     }

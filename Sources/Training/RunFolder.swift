@@ -148,7 +148,7 @@ public final class RunFolder {
     public func append(_ line: MetricsLine) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        if !FileManager.default.fileExists(atPath: metricsURL.path) { FileManager.default.createFile(atPath: metricsURL.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: metricsURL.path) { try Data().write(to: metricsURL) }
         let handle = try FileHandle(forWritingTo: metricsURL)
         defer { try? handle.close() }
         try handle.seekToEnd()

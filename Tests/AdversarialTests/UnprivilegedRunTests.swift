@@ -47,7 +47,7 @@ final class UnprivilegedRunTests: XCTestCase {
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: home)
         let logPath = home + "-run.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        try Data().write(to: URL(fileURLWithPath: logPath))
         defer { try? FileManager.default.removeItem(atPath: logPath) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log

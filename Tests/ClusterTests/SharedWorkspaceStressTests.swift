@@ -35,7 +35,7 @@ final class SharedWorkspaceStressTests: XCTestCase {
                                  "--workspace", "ws-shared"]
             process.currentDirectoryURL = URL(fileURLWithPath: folder)
             let log = folder + "/" + job.db + ".log"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            try Data().write(to: URL(fileURLWithPath: log))
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
             process.standardError = handle

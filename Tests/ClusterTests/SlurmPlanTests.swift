@@ -199,7 +199,8 @@ final class LocalSlurm {
         try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: dir + "/munge")
         var key = [UInt8](repeating: 0, count: 1024)
         for index in key.indices { key[index] = UInt8.random(in: 0...255) }
-        manager.createFile(atPath: dir + "/munge/munge.key", contents: Data(key), attributes: [.posixPermissions: 0o400])
+        try Data(key).write(to: URL(fileURLWithPath: dir + "/munge/munge.key"))
+        try manager.setAttributes([.posixPermissions: 0o400], ofItemAtPath: dir + "/munge/munge.key")
         let hostname = try ClusterSupport.run("/bin/hostname", ["-s"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
         let ports = try Self.freePorts(4)
         let (controllerPort, nodePort, accountingPort, databasePort) = (ports[0], ports[1], ports[2], ports[3])
@@ -207,7 +208,7 @@ final class LocalSlurm {
         let password = UUID().uuidString
 
         // slurmdbd refuses a slurmdbd.conf that others can read (it holds the database password).
-        manager.createFile(atPath: dir + "/slurmdbd.conf", contents: Data("""
+        let written = manager.createFile(atPath: dir + "/slurmdbd.conf", contents: Data("""
         AuthType=auth/munge
         AuthInfo=socket=\(dir)/munge/munge.sock
         DbdHost=localhost
@@ -224,6 +225,7 @@ final class LocalSlurm {
         StorageLoc=slurm_acct_db
 
         """.utf8), attributes: [.posixPermissions: 0o600])
+        guard written else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: dir + "/slurmdbd.conf"]) }
         // AccountingStoragePass is, with slurmdbd, the munge socket that the controller's and the
         // clients' connections to slurmdbd use; without it they would ask /run/munge's munged.
         try """

@@ -33,7 +33,7 @@ enum ClusterSupport {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("forge-cluster-out-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        try Data().write(to: URL(fileURLWithPath: output.path))
         defer { try? FileManager.default.removeItem(at: output) }
         let handle = try FileHandle(forWritingTo: output)
         process.standardOutput = handle

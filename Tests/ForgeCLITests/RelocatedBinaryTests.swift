@@ -33,7 +33,7 @@ final class RelocatedBinaryTests: XCTestCase {
             environment["FORGE_RECIPES"] = nil
             process.environment = environment
             let log = folder + "/out-\(UUID().uuidString.prefix(6)).log"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            try Data().write(to: URL(fileURLWithPath: log))
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
             process.standardError = handle

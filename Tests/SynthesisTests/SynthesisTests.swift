@@ -6,6 +6,7 @@ import Mining
 import Sample
 import Store
 import Validation
+import Synchronization
 import XCTest
 @testable import Synthesis
 
@@ -31,7 +32,7 @@ final class SynthesizedSample: @unchecked Sendable {
     let summary: SynthesisSummary
     let kept: [TaskRecord]
 
-    static let options = { (root: URL) in
+    static func options(_ root: URL) -> SynthesisOptions {
         SynthesisOptions(maxCandidates: 30, jobs: 2, reruns: 0, runsDirectory: root.appendingPathComponent("runs").path,
                          workDirectory: root.appendingPathComponent("synth").path)
     }
@@ -112,14 +113,13 @@ final class SynthesisTests: XCTestCase {
                                       options: EvaluationOptions(runID: "synth-check", evaluationsDirectory: sample.root.appendingPathComponent("evals").path,
                                                                  jobs: 2, useSandbox: true))
         let noOp = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+notes\n"
-        let lock = NSLock()
-        var failures: [String] = []
+        let failures = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: sample.kept.count) { index in
             let task = sample.kept[index]
             let gold = evaluator.evaluate(Prediction(instanceID: task.instanceID, model: "gold", patch: task.patch), task: task)
             let empty = evaluator.evaluate(Prediction(instanceID: task.instanceID, model: "empty", patch: ""), task: task)
             let unchanged = evaluator.evaluate(Prediction(instanceID: task.instanceID, model: "noop", patch: noOp), task: task)
-            lock.withLock {
+            failures.withLock { failures in
                 if gold.result.status != .resolved { failures.append("\(task.instanceID) gold: \(gold.result.status) \(gold.result.reason)") }
                 if empty.result.status == .resolved { failures.append("\(task.instanceID) empty patch resolved") }
                 if unchanged.result.status != .unresolved {
@@ -127,7 +127,7 @@ final class SynthesisTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(failures, [])
+        XCTAssertEqual(failures.withLock { $0 }, [])
     }
 
     func testMutationThatBreaksNoTestIsDiscarded() throws {

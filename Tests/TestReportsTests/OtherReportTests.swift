@@ -94,7 +94,8 @@ final class JUnitGenericTests: XCTestCase {
 }
 
 final class CargoTestLogTests: XCTestCase {
-    static var crate = ""
+    // Set once in the class setUp, before XCTest runs this class's tests one after another.
+    nonisolated(unsafe) static var crate = ""
 
     override class func setUp() {
         super.setUp()

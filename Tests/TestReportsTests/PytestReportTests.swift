@@ -127,8 +127,9 @@ func pythonWithPytest(scratch: String) throws -> (executable: String, environmen
 }
 
 final class PytestReportTests: XCTestCase {
-    static var project = ""
-    static var python: (executable: String, environment: [String: String]) = ("", [:])
+    // Set once in the class setUp, before XCTest runs this class's tests one after another.
+    nonisolated(unsafe) static var project = ""
+    nonisolated(unsafe) static var python: (executable: String, environment: [String: String]) = ("", [:])
 
     override class func setUp() {
         super.setUp()
