@@ -48,11 +48,12 @@ let package = Package(
         .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
                 exclude: ["forge_synth.py"], plugins: ["EmbedFiles"]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
-        .target(name: "Serving", dependencies: ["Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
+        .target(name: "Serving", dependencies: ["Evaluation", "Environments", "Sandbox", "Store", "Git",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 exclude: ["openapi.yaml"], plugins: ["EmbedFiles"]),
         // SWE-ReX-compatible agent sandboxes (`forge sandbox serve`): persistent bubblewrap shells over a task's workspace.
+        // Its HTTP server shares Serving's API-key check; scoring is Evaluation's.
         .target(name: "AgentSandbox", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sandbox", "Store", "Git",
                                                       .product(name: "Hummingbird", package: "hummingbird"),
                                                       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),

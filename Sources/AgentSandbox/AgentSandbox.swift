@@ -2,7 +2,6 @@ import Environments
 import Evaluation
 import Foundation
 import Sandbox
-import Serving
 import Store
 import Validation
 

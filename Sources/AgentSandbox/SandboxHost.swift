@@ -2,7 +2,6 @@ import Environments
 import Evaluation
 import Foundation
 import Git
-import Serving
 import Store
 import Validation
 #if canImport(Glibc)

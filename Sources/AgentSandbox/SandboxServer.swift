@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ServiceLifecycle
+import Evaluation
 import Serving
 
 /// What `forge sandbox serve` is told.
@@ -177,9 +178,10 @@ public final class SandboxServer: Sendable {
     private func submit(_ sandbox: AgentSandbox, fields: RequestFields) async throws -> [String: Any] {
         let model = try fields.string("model_name_or_path", default: "forge-sandbox")
         let patch = try await blocking { try sandbox.diff() }
-        let request = ScoreRequest(instanceID: sandbox.task.instanceID, patch: patch, model: model)
         let scored: Scored
-        do { scored = try await host.scoring.score(request) } catch { throw RexError.runtime("scoring the submission failed: \(error)") }
+        do { scored = try await host.scoring.score(instanceID: sandbox.task.instanceID, patch: patch) } catch {
+            throw RexError.runtime("scoring the submission failed: \(error)")
+        }
         host.record(instanceID: sandbox.task.instanceID, model: model, patch: patch)
         let response = ScoreResponse(result: scored.result, task: scored.task, model: model, key: scored.key, cached: scored.cached)
         var object = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(response))) as? [String: Any] ?? [:]

@@ -216,7 +216,8 @@ public final class RewardServer: Sendable {
         if seen > limit { return failure(.bodyTooLarge(limit: limit)) }
         do {
             let scoreRequest = try ScoreRequest.decode(Data(bytes))
-            let scored = try await scoring.score(scoreRequest)
+            let scored: Scored
+            do { scored = try await scoring.score(instanceID: scoreRequest.instanceID, patch: scoreRequest.patch) } catch { throw ServingError(error) }
             let response = ScoreResponse(result: scored.result, task: scored.task, model: scoreRequest.model, key: scored.key, cached: scored.cached)
             // An infrastructure error is the server's failure, not a zero reward: answered 500, reward null.
             return json(response, status: scored.result.status == .error ? .internalServerError : .ok)

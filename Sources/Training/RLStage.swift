@@ -4,6 +4,7 @@
 // frozen reference (the model the stage started from). Only the first update is on-policy; the
 // later ones are where clipping and off-policy masking act.
 import Foundation
+import Synchronization
 import Model
 import Store
 
@@ -181,9 +182,8 @@ public enum RLStage {
 }
 
 /// Verdicts written by scoring threads, read after they all finished.
-final class VerdictBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var verdicts: [Int: ScoredPatch] = [:]
-    func set(_ index: Int, _ verdict: ScoredPatch) { lock.lock(); verdicts[index] = verdict; lock.unlock() }
-    func get(_ index: Int) -> ScoredPatch? { lock.lock(); defer { lock.unlock() }; return verdicts[index] }
+final class VerdictBox: Sendable {
+    private let verdicts = Mutex<[Int: ScoredPatch]>([:])
+    func set(_ index: Int, _ verdict: ScoredPatch) { verdicts.withLock { $0[index] = verdict } }
+    func get(_ index: Int) -> ScoredPatch? { verdicts.withLock { $0[index] } }
 }

@@ -67,7 +67,7 @@ struct DemoCommand: ParsableCommand {
                                       useSandbox: !noSandbox, testSelection: true, shard: .all,
                                       runsDirectory: workspace + "/runs", workDirectory: workspace + "/synth"))
         print(synthesis.table)
-        try DemoTraining.run(tasks: try store.tasks(), clones: [SampleRepository.repoName: created.repository], workspace: workspace,
+        try DemoTraining.run(tasks: try store.tasks(), store: store, clones: [SampleRepository.repoName: created.repository], workspace: workspace,
                              sandbox: !noSandbox)
     }
 }

@@ -244,7 +244,7 @@ struct TrainCommand: ParsableCommand {
             let (tasks, clones) = try common.tasks()
             let folder = try common.folder(stage: "rl", settings: settings)
             let rewarder = try TrainCommand.rewarder(clones: clones, workspace: common.workspace, runID: "rl-" + folder.url.lastPathComponent,
-                                                     jobs: jobs, sandbox: !noSandbox, cache: folder.url.appendingPathComponent("rewards.jsonl"))
+                                                     jobs: jobs, sandbox: !noSandbox, store: try common.store.open())
             try TrainCommand.perform("rl") { report in
                 _ = try RLStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, rewarder: rewarder,
                                     folder: folder, report: report)
@@ -252,14 +252,15 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, cache: URL?) throws -> PatchRewarder {
+    /// Rewards for `runID`'s samples, scored by Evaluation's scoring service and kept in `store`.
+    static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, store: TaskStore) throws -> PatchRewarder {
         SensitivePaths.register([workspace])
         let book = try RecipeBook.bundled()
         let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
                                          options: .init(sandboxInstalls: sandbox))
         let evaluator = try Evaluator(clones: clones, environments: builder,
                                       options: EvaluationOptions(runID: runID, evaluationsDirectory: workspace + "/evals", jobs: jobs, useSandbox: sandbox))
-        return try PatchRewarder(evaluator: evaluator, cacheURL: cache)
+        return PatchRewarder(scoring: ScoringService(evaluator: evaluator, store: store, options: ScoringOptions(workers: jobs)))
     }
 }
 
