@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
-        .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sample", "Mining", "Store"]),
+        .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sandbox", "Sample", "Mining", "Store"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "AgentSandboxTests", dependencies: ["AgentSandbox", "Serving", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),

@@ -1,6 +1,7 @@
 import Environments
 import Evaluation
 import Foundation
+import Synchronization
 import Git
 import Store
 import Validation
@@ -29,7 +30,7 @@ public enum SandboxHostError: Error, CustomStringConvertible, Sendable {
 /// environment), finding them by id, closing idle ones, and scoring their submissions through
 /// the reward service's `ScoringService` (so a submission is evaluated exactly as `forge eval`
 /// and `POST /score` would, and stored the same way).
-public final class SandboxHost: @unchecked Sendable {
+public final class SandboxHost: Sendable {
     public let root: String
     public let store: TaskStore
     public let scoring: ScoringService
@@ -38,8 +39,9 @@ public final class SandboxHost: @unchecked Sendable {
     public let predictionsFile: String
     private let clones: [String: String]
     private let validators: [String: Validator]
-    private let lock = NSLock()
-    private var sandboxes: [String: AgentSandbox] = [:]
+    private let sandboxes = Mutex<[String: AgentSandbox]>([:])
+    /// Held while a prediction line is appended, so that lines never interleave.
+    private let predictionsLock = Mutex(())
 
     /// `root` holds the sandboxes' folders; leftovers of processes that died are removed now.
     public init(root: String, store: TaskStore, clones: [String: String], environments: EnvironmentBuilder,
@@ -70,13 +72,13 @@ public final class SandboxHost: @unchecked Sendable {
         let name = id ?? instanceID
         guard let task = try store.task(id: instanceID) else { throw SandboxHostError.unknownTask(instanceID) }
         guard let clone = clones[task.repo], let validator = validators[task.repo] else { throw SandboxHostError.noClone(task.repo) }
-        try lock.withLock { if sandboxes[name] != nil { throw SandboxHostError.duplicate(name) } }
+        try sandboxes.withLock { (sandboxes) throws(SandboxHostError) in if sandboxes[name] != nil { throw SandboxHostError.duplicate(name) } }
         let environment: PreparedEnvironment
         do { environment = try validator.environment(for: task) } catch {
             throw SandboxHostError.environment(instanceID: instanceID, reason: "\(error)")
         }
         let sandbox = try AgentSandbox(id: Self.folderSafe(name), task: task, clone: clone, environment: environment, root: root, options: options)
-        let clash: Bool = lock.withLock {
+        let clash: Bool = sandboxes.withLock { sandboxes in
             if sandboxes[name] != nil { return true }
             sandboxes[name] = sandbox
             return false
@@ -85,36 +87,43 @@ public final class SandboxHost: @unchecked Sendable {
         return sandbox
     }
 
-    public func sandbox(_ id: String) -> AgentSandbox? { lock.withLock { sandboxes[id] } }
-    public var ids: [String] { lock.withLock { sandboxes.keys.sorted() } }
+    public func sandbox(_ id: String) -> AgentSandbox? { sandboxes.withLock { $0[id] } }
+    public var ids: [String] { sandboxes.withLock { $0.keys.sorted() } }
 
     /// Closes one sandbox: its processes are killed and its folder removed.
     public func close(_ id: String) {
         // Closed before it is forgotten: once `sandbox(id)` is nil, its files and processes are gone.
-        lock.withLock { sandboxes[id] }?.close()
-        lock.withLock { _ = sandboxes.removeValue(forKey: id) }
+        sandboxes.withLock { $0[id] }?.close()
+        _ = sandboxes.withLock { $0.removeValue(forKey: id) }
     }
 
     /// Closes sandboxes idle for `seconds` or more; returns their ids.
     @discardableResult
     public func closeIdle(after seconds: Double) -> [String] {
-        let idle = lock.withLock { sandboxes.filter { $0.value.idleSeconds >= seconds }.map(\.key) }
+        let idle = sandboxes.withLock { $0.filter { $0.value.idleSeconds >= seconds }.map(\.key) }
         for id in idle { close(id) }
         return idle
     }
 
     public func closeAll() { for id in ids { close(id) } }
 
-    /// Appends one SWE-bench prediction line.
-    func record(instanceID: String, model: String, patch: String) {
-        let line: [String: Any] = ["instance_id": instanceID, "model_name_or_path": model, "model_patch": patch]
-        guard var data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+    /// One line of a SWE-bench predictions file.
+    private struct PredictionLine: Encodable {
+        var instance_id: String, model_name_or_path: String, model_patch: String
+    }
+
+    /// Appends one SWE-bench prediction line (one `write` in append mode: lines never interleave).
+    func record(instanceID: String, model: String, patch: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(PredictionLine(instance_id: instanceID, model_name_or_path: model, model_patch: patch))
         data.append(0x0a)
-        lock.withLock {
+        try predictionsLock.withLock { _ throws(RexError) in
             let fd = Glibc.open(predictionsFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else { throw RexError.runtime("cannot open \(predictionsFile): \(String(cString: strerror(errno)))") }
             defer { Glibc.close(fd) }
-            _ = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
+            let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress!, $0.count) }
+            guard written == data.count else { throw RexError.runtime("cannot append to \(predictionsFile): \(String(cString: strerror(errno)))") }
         }
     }
 

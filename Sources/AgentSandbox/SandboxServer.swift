@@ -3,6 +3,7 @@ import Hummingbird
 import ServiceLifecycle
 import Evaluation
 import Serving
+import Synchronization
 
 /// What `forge sandbox serve` is told.
 public struct SandboxServerConfiguration: Sendable {
@@ -182,7 +183,7 @@ public final class SandboxServer: Sendable {
         do { scored = try await host.scoring.score(instanceID: sandbox.task.instanceID, patch: patch) } catch {
             throw RexError.runtime("scoring the submission failed: \(error)")
         }
-        host.record(instanceID: sandbox.task.instanceID, model: model, patch: patch)
+        try host.record(instanceID: sandbox.task.instanceID, model: model, patch: patch)
         let response = ScoreResponse(result: scored.result, task: scored.task, model: model, key: scored.key, cached: scored.cached)
         var object = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(response))) as? [String: Any] ?? [:]
         object["model_patch"] = patch
@@ -191,7 +192,7 @@ public final class SandboxServer: Sendable {
 }
 
 /// An answer kept as bytes, so that a retried request gets the same one.
-struct StoredReply: @unchecked Sendable {
+struct StoredReply: Sendable {
     var status: Int
     var data: Data
 
@@ -207,31 +208,30 @@ struct StoredReply: @unchecked Sendable {
 }
 
 /// A counting bound on the actions running at once.
-final class ActionSlots: @unchecked Sendable {
+final class ActionSlots: Sendable {
     let limit: Int
-    private let lock = NSLock()
-    private var running = 0
+    private let running = Mutex(0)
 
     init(limit: Int) { self.limit = limit }
 
     /// Takes a slot if one is free.
     func acquire() -> Bool {
-        lock.withLock {
+        running.withLock { running in
             guard running < limit else { return false }
             running += 1
             return true
         }
     }
-    func release() { lock.withLock { running -= 1 } }
+    func release() { running.withLock { $0 -= 1 } }
 }
 
-final class ReplyCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last: [String: (String, StoredReply)] = [:]
+/// Each sandbox's last answer with its request id, so that a retried request gets the same one.
+final class ReplyCache: Sendable {
+    private let last = Mutex<[String: (requestID: String, reply: StoredReply)]>([:])
     func get(sandbox: String, requestID: String) -> StoredReply? {
-        lock.withLock { last[sandbox].flatMap { $0.0 == requestID ? $0.1 : nil } }
+        last.withLock { $0[sandbox].flatMap { $0.requestID == requestID ? $0.reply : nil } }
     }
-    func set(sandbox: String, requestID: String, _ reply: StoredReply) { lock.withLock { last[sandbox] = (requestID, reply) } }
+    func set(sandbox: String, requestID: String, _ reply: StoredReply) { last.withLock { $0[sandbox] = (requestID, reply) } }
 }
 
 /// A request header by case-insensitive name.

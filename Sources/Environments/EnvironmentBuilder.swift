@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Sandbox
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 /// rung, and `environment.json` (ready) or `failure.json` (failed). A build holds
 /// `envs/<key>.lock` (flock, see `FileLock`), so concurrent requests for one key, from any
 /// process on any host sharing `root`, build it once and reuse it after.
-public final class EnvironmentBuilder: @unchecked Sendable {
+public final class EnvironmentBuilder: Sendable {
     public struct Options: Sendable {
         /// uv's path; nil finds it in PATH or pyenv's versions.
         public var uvPath: String?
@@ -38,14 +39,14 @@ public final class EnvironmentBuilder: @unchecked Sendable {
     public let recipes: RecipeBook
     public let options: Options
     let tools: ToolRunner
-    private let lock = NSLock()
-    private var catalog: InterpreterCatalog?
+    /// Discovered once per builder, on first use (a discovery runs `uv python list`).
+    private let catalog: Mutex<InterpreterCatalog?>
 
     public init(root: URL, recipes: RecipeBook, runner: CommandRunner = CommandRunner(), options: Options = Options()) {
         self.root = root.standardizedFileURL
         self.recipes = recipes
         self.options = options
-        self.catalog = options.interpreters
+        self.catalog = Mutex(options.interpreters)
         try? FileManager.default.createDirectory(at: root.appendingPathComponent("envs"), withIntermediateDirectories: true)
         try? FileManager.default.createDirectory(at: root.appendingPathComponent("scratch"), withIntermediateDirectories: true)
         self.tools = ToolRunner(runner: runner, scratch: root.appendingPathComponent("scratch").path)
@@ -61,23 +62,23 @@ public final class EnvironmentBuilder: @unchecked Sendable {
 
     /// The interpreters on this machine (discovered once per builder).
     public func interpreters() -> InterpreterCatalog {
-        lock.lock()
-        defer { lock.unlock() }
-        if let catalog { return catalog }
-        let found = InterpreterCatalog.discover(uv: uvPath, tools: tools)
-        catalog = found
-        return found
+        catalog.withLock { catalog in
+            if let catalog { return catalog }
+            let found = InterpreterCatalog.discover(uv: uvPath, tools: tools)
+            catalog = found
+            return found
+        }
     }
 
     /// Discovers the interpreters again (after uv installed one); a catalog given in the options
     /// stays as given.
     func rediscoverInterpreters() -> InterpreterCatalog {
-        lock.lock()
-        defer { lock.unlock() }
         if let given = options.interpreters { return given }
-        let found = InterpreterCatalog.discover(uv: uvPath, tools: tools)
-        catalog = found
-        return found
+        return catalog.withLock { catalog in
+            let found = InterpreterCatalog.discover(uv: uvPath, tools: tools)
+            catalog = found
+            return found
+        }
     }
 
     /// Returns the project's environment, building it on the first request for its key.

@@ -61,7 +61,7 @@ public struct InstanceEvaluation: Sendable {
 /// task's environment, `TestRunner` exports `base_commit` into a fresh folder, applies
 /// `test_patch` and the model patch and runs the tests in the sandbox. Each model's runs live
 /// in its own folder tree, so one model's files are never seen by another's.
-public final class Evaluator: @unchecked Sendable {
+public final class Evaluator: Sendable {
     public let options: EvaluationOptions
     /// Names the scoring rules; stores of verdicts (the reward server's, RL's `rewards.jsonl`)
     /// key on it, so a verdict reached under older rules — before test infrastructure was put

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PathRules
 import Sandbox
 import Validation
@@ -18,18 +19,22 @@ public enum ApplyMethod: String, Codable, Hashable, Sendable, CaseIterable {
 /// Applies a run's patches: the model's patch with SWE-bench-style forgiveness — repairs first,
 /// then ever looser tools until one works — then the tests put back, then `test_patch` with
 /// plain `git apply`. Every attempt is logged to `<scratch>/apply.log`. One instance per run: it remembers what worked.
-final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
+final class ModelPatchApplier: PatchApplying, Sendable {
     static let modelPatchName = "model_patch"
 
     private let runner = CommandRunner()
-    private let lock = NSLock()
-    private var method: ApplyMethod?
-    private var fixes: [PatchText.Fix] = []
+    /// What this run's application found, read by the evaluator after the run.
+    private struct Findings {
+        var method: ApplyMethod?
+        var fixes: [PatchText.Fix] = []
+        var restored: [TestInfrastructureGuard.Change] = []
+    }
+    private let findings = Mutex(Findings())
 
     /// What applied the model patch, once it has.
-    var appliedWith: ApplyMethod? { lock.withLock { method } }
+    var appliedWith: ApplyMethod? { findings.withLock { $0.method } }
     /// The repairs the model patch needed.
-    var repairs: [PatchText.Fix] { lock.withLock { fixes } }
+    var repairs: [PatchText.Fix] { findings.withLock { $0.fixes } }
 
     /// The files `test_patch` touches, put back after the model patch.
     private let testPatchPaths: Set<String>
@@ -37,14 +42,13 @@ final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
     private let runTestFiles: Set<String>?
     /// SWE-bench's exact semantics: only `test_patch`'s files are put back, and nothing stops the run.
     private let swebenchSemantics: Bool
-    private var restored: [TestInfrastructureGuard.Change] = []
 
     /// Guarded files the model patch changed, put back before `test_patch` was applied.
-    var restoredPaths: [String] { lock.withLock { restored.map(\.path) } }
+    var restoredPaths: [String] { findings.withLock { $0.restored.map(\.path) } }
     /// Those changes that affect the run (`TestInfrastructure.affectsRun`); never any under SWE-bench semantics.
     var runAffectingChanges: [String] {
-        lock.withLock {
-            swebenchSemantics ? [] : restored.filter {
+        findings.withLock { findings in
+            swebenchSemantics ? [] : findings.restored.filter {
                 TestInfrastructure.affectsRun($0.path, kind: $0.kind, runTestFiles: runTestFiles, testPatchPaths: testPatchPaths)
             }.map(\.path)
         }
@@ -64,7 +68,7 @@ final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
         let guardian = TestInfrastructureGuard(work: workDirectory, testPatchPaths: testPatchPaths, allInfrastructure: !swebenchSemantics)
         if let failure = try applyModelPatch(patch, in: workDirectory, scratch: scratch) { return failure }
         let changes = try guardian.restore()
-        lock.withLock { restored = changes }
+        findings.withLock { $0.restored = changes }
         let affecting = runAffectingChanges
         return affecting.isEmpty ? nil : "the patch changes the tests or their infrastructure: " + affecting.joined(separator: ", ")
     }
@@ -79,7 +83,7 @@ final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
     private func applyModelPatch(_ patch: String, in workDirectory: String, scratch: String) throws -> String? {
         let log = "\(scratch)/apply.log"
         let (text, repairs) = PatchText.normalized(patch)
-        lock.withLock { fixes = repairs }
+        findings.withLock { $0.fixes = repairs }
         let file = "\(scratch)/model_patch.normalized.diff"
         try text.write(toFile: file, atomically: true, encoding: .utf8)
 
@@ -109,7 +113,7 @@ final class ModelPatchApplier: PatchApplying, @unchecked Sendable {
                 messages.append("\(method.rawValue): \(message)")
                 continue
             }
-            lock.withLock { self.method = method }
+            findings.withLock { $0.method = method }
             return nil
         }
         return messages.joined(separator: "\n")

@@ -84,7 +84,7 @@ public enum SampleRepository {
 }
 
 /// Runs `git` in the sample repository with a sealed, deterministic environment.
-final class SampleGit: @unchecked Sendable {
+final class SampleGit {
     let directory: String
     /// Seconds since the epoch of the next commit; each commit advances it by an hour.
     private var clock: Int = 1_709_287_200 // 2024-03-01T10:00:00Z

@@ -23,13 +23,13 @@ public struct CommandRunner: Sendable {
 
     /// Runs `command` to completion on the calling thread.
     public func run(_ command: Command) throws -> CommandResult {
-        try ProcessRun(command: command, cancellation: CancellationFlag()).execute()
+        try ProcessRun(command: command, cancellation: StopFlag()).execute()
     }
 
     /// Runs `command` on a dedicated thread (never blocking the cooperative pool). Cancelling the
     /// task kills the process group like a timeout does; the result then has `cancelled == true`.
     public func run(_ command: Command) async throws -> CommandResult {
-        let flag = CancellationFlag()
+        let flag = StopFlag()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CommandResult, Error>) in
                 let thread = Thread {
@@ -43,17 +43,9 @@ public struct CommandRunner: Sendable {
                 thread.start()
             }
         } onCancel: {
-            flag.cancel()
+            flag.stop()
         }
     }
-}
-
-/// Set from any thread; read by the run loop.
-final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cancelled = false
-    func cancel() { lock.lock(); cancelled = true; lock.unlock() }
-    var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
 }
 
 /// Seconds on the monotonic clock.
@@ -117,12 +109,12 @@ final class CappedLog {
 /// One spawned process and its run loop.
 final class ProcessRun {
     private let command: Command
-    private let cancellation: CancellationFlag
+    private let cancellation: StopFlag
     /// How long to keep reading pipes after the main process exited and its group was killed
     /// (processes that escaped the group with setsid may still hold them).
     private let drainLimit = 2.0
 
-    init(command: Command, cancellation: CancellationFlag) {
+    init(command: Command, cancellation: StopFlag) {
         self.command = command
         self.cancellation = cancellation
     }
@@ -188,7 +180,7 @@ final class ProcessRun {
             if status == nil {
                 if termSentAt == nil {
                     if let limit = command.timeout, now - start >= limit { timedOut = true }
-                    if cancellation.isCancelled { cancelled = true }
+                    if cancellation.isStopped { cancelled = true }
                     if timedOut || cancelled {
                         family.rememberDescendants()
                         family.signal(SIGTERM, descendantsOnly: command.spareMainProcessOnTerminate)

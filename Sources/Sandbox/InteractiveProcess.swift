@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,13 +10,15 @@ import Glibc
 ///
 /// Owns the pid and both pipe ends. `terminate()` (and deinit) SIGKILLs the whole tree: its
 /// group and every descendant, which covers bwrap's sandboxed processes in their own session.
-public final class InteractiveProcess: @unchecked Sendable {
+public final class InteractiveProcess: Sendable {
     /// The spawned process (bwrap when sandboxed).
     public let pid: pid_t
-    private let lock = NSLock()
-    private var stdinFD: Int32
-    private var outputFD: Int32
-    private var reaped = false
+    private struct Pipes {
+        var stdinFD: Int32
+        var outputFD: Int32
+        var reaped = false
+    }
+    private let pipes: Mutex<Pipes>
 
     /// Spawns `command` wrapped by `sandbox` (its log path is not used: output comes back here).
     public init(_ command: Command, sandbox: Sandbox) throws {
@@ -41,8 +44,7 @@ public final class InteractiveProcess: @unchecked Sendable {
             close(input[1]); close(output[0])
             throw error
         }
-        stdinFD = input[1]
-        outputFD = output[0]
+        pipes = Mutex(Pipes(stdinFD: input[1], outputFD: output[0]))
     }
 
     deinit { terminate() }
@@ -52,7 +54,7 @@ public final class InteractiveProcess: @unchecked Sendable {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let fd = lock.withLock { stdinFD }
+            let fd = pipes.withLock { $0.stdinFD }
             guard fd >= 0 else { throw CommandError.pipeFailed(errno: EPIPE) }
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
             if n < 0 && errno == EINTR { continue }
@@ -63,7 +65,7 @@ public final class InteractiveProcess: @unchecked Sendable {
 
     /// Output available within `timeout` seconds: some bytes, [] when none came, nil at end of file.
     public func read(timeout: Double) -> [UInt8]? {
-        let fd = lock.withLock { outputFD }
+        let fd = pipes.withLock { $0.outputFD }
         guard fd >= 0 else { return nil }
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ready = poll(&entry, 1, Int32(max(0, timeout * 1000).rounded(.up)))
@@ -77,8 +79,8 @@ public final class InteractiveProcess: @unchecked Sendable {
 
     /// Whether the main process is still running.
     public var isRunning: Bool {
-        lock.withLock {
-            guard !reaped else { return false }
+        pipes.withLock { pipes in
+            guard !pipes.reaped else { return false }
             var info = siginfo_t()
             let rc = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT)
             return rc == 0 && info._sifields._sigchld.si_pid == 0
@@ -106,10 +108,9 @@ public final class InteractiveProcess: @unchecked Sendable {
     /// Closes stdin (a shell then exits by itself), waits up to `grace` seconds, then kills the
     /// whole tree and reaps it. Idempotent.
     public func terminate(grace: Double = 0) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !reaped else { return }
-        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
+        pipes.withLock { pipes in
+        guard !pipes.reaped else { return }
+        if pipes.stdinFD >= 0 { close(pipes.stdinFD); pipes.stdinFD = -1 }
         let deadline = monotonicSeconds() + grace
         var info = siginfo_t()
         while monotonicSeconds() < deadline {
@@ -122,26 +123,26 @@ public final class InteractiveProcess: @unchecked Sendable {
         family.waitUntilGone(limit: 2)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        reaped = true
-        if outputFD >= 0 { close(outputFD); outputFD = -1 }
+        pipes.reaped = true
+        if pipes.outputFD >= 0 { close(pipes.outputFD); pipes.outputFD = -1 }
+        }
     }
 }
 
 /// One thread that lives as long as the process and spawns every long-lived child. bwrap's
 /// --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that forked it exits:
 /// a child spawned from a request's short-lived thread would be killed with that thread.
-final class SpawnerThread: @unchecked Sendable {
+final class SpawnerThread: Sendable {
     static let shared = SpawnerThread()
-    private let condition = NSCondition()
-    private var jobs: [() -> Void] = []
+    private let jobs = Mutex<[@Sendable () -> Void]>([])
+    /// One signal per job queued.
+    private let queued = DispatchSemaphore(value: 0)
 
     private init() {
         let thread = Thread { [self] in
             while true {
-                condition.lock()
-                while jobs.isEmpty { condition.wait() }
-                let job = jobs.removeFirst()
-                condition.unlock()
+                queued.wait()
+                let job = jobs.withLock { $0.removeFirst() }
                 job()
             }
         }
@@ -150,14 +151,12 @@ final class SpawnerThread: @unchecked Sendable {
     }
 
     /// Runs `work` on the spawner thread and waits for it.
-    func perform<T>(_ work: @escaping () throws -> T) throws -> T {
-        var result: Result<T, Error>?
+    func perform<T: Sendable>(_ work: @escaping @Sendable () throws -> T) throws -> T {
+        let result = Mutex<Result<T, Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        condition.withLock {
-            jobs.append { result = Result { try work() }; done.signal() }
-            condition.signal()
-        }
+        jobs.withLock { $0.append { result.withLock { $0 = Result { try work() } }; done.signal() } }
+        queued.signal()
         done.wait()
-        return try result!.get()
+        return try result.withLock { $0! }.get()
     }
 }

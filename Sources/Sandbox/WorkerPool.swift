@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The one way Forge runs `--jobs` workers: `workers` dedicated threads, each running `work`
 /// (which pulls items from its caller's queue until none are left), joined before `run` returns.
@@ -36,4 +37,13 @@ public enum WorkerPool {
         var work: ((Int) -> Void)?
         init(_ work: @escaping (Int) -> Void) { self.work = work }
     }
+}
+
+/// The one cancellation signal: set from a signal handler (Ctrl-C) or another thread; workers
+/// finish the item in hand and take no new one, and a running child process is stopped.
+public final class StopFlag: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    public init() {}
+    public func stop() { stopped.store(true, ordering: .releasing) }
+    public var isStopped: Bool { stopped.load(ordering: .acquiring) }
 }

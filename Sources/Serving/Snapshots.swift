@@ -1,15 +1,15 @@
 import Foundation
 import Git
 import Store
+import Synchronization
 
 /// The tree at a task's `base_commit`, for an agent to work in: exported once into a folder and
 /// written once as a tar archive under `<root>/<instance_id>-<base commit>/`. Only the base
 /// tree: no test patch, no gold patch, no history.
-public final class Snapshots: @unchecked Sendable {
+public final class Snapshots: Sendable {
     public let root: String
-    private let lock = NSLock()
-    // libgit2 handles must not be used from two threads at once; `lock` serialises them.
-    private var repositories: [String: Repository] = [:]
+    // libgit2 handles must not be used from two threads at once: every export holds this lock.
+    private let repositories = Mutex<[String: Repository]>([:])
     private let clones: [String: String]
 
     public init(root: String, clones: [String: String]) {
@@ -19,10 +19,10 @@ public final class Snapshots: @unchecked Sendable {
 
     /// The folder holding the task's base tree, exported now if needed.
     public func tree(for task: TaskRecord) throws -> String {
-        try lock.withLock {
+        try repositories.withLock { repositories in
             let folder = folder(for: task) + "/tree"
             if FileManager.default.fileExists(atPath: folder) { return folder }
-            let (repository, commit) = try open(task)
+            let (repository, commit) = try open(task, opened: &repositories)
             let partial = folder + ".partial-\(getpid())"
             try? FileManager.default.removeItem(atPath: partial)
             do {
@@ -38,10 +38,10 @@ public final class Snapshots: @unchecked Sendable {
 
     /// The tar archive of the task's base tree, written now if needed.
     public func archive(for task: TaskRecord) throws -> String {
-        try lock.withLock {
+        try repositories.withLock { repositories in
             let path = folder(for: task) + "/snapshot.tar"
             if FileManager.default.fileExists(atPath: path) { return path }
-            let (repository, commit) = try open(task)
+            let (repository, commit) = try open(task, opened: &repositories)
             let partial = path + ".partial-\(getpid())"
             do {
                 try FileManager.default.createDirectory(atPath: folder(for: task), withIntermediateDirectories: true)
@@ -65,13 +65,13 @@ public final class Snapshots: @unchecked Sendable {
 
     private func folder(for task: TaskRecord) -> String { "\(root)/\(Identifier.pathComponent(task.instanceID))-\(Identifier.pathComponent(task.baseCommit))" }
 
-    /// Called with `lock` held.
-    private func open(_ task: TaskRecord) throws -> (Repository, ObjectID) {
+    /// Called with the lock held: `opened` is the locked cache of handles.
+    private func open(_ task: TaskRecord, opened: inout [String: Repository]) throws -> (Repository, ObjectID) {
         guard let commit = ObjectID(hex: task.baseCommit) else { throw SnapshotError.badCommit(task.baseCommit) }
-        if let repository = repositories[task.repo] { return (repository, commit) }
+        if let repository = opened[task.repo] { return (repository, commit) }
         guard let path = clones[task.repo] else { throw SnapshotError.noClone(task.repo) }
         let repository = try Repository.open(path)
-        repositories[task.repo] = repository
+        opened[task.repo] = repository
         return (repository, commit)
     }
 }

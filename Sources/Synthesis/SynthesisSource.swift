@@ -9,7 +9,7 @@ import Validation
 /// One clean commit being mutated, prepared once: its environment, its tree on disk, and its
 /// whole suite run `1 + reruns` times (the first traced), giving the tests that pass reliably,
 /// their durations and the call map (which tests call into which files, and how deep).
-final class SynthesisSource: @unchecked Sendable {
+final class SynthesisSource: Sendable {
     /// The validated task whose environment and metadata synthetic tasks inherit.
     let template: TaskRecord
     let commit: ObjectID
@@ -32,7 +32,7 @@ final class SynthesisSource: @unchecked Sendable {
 
     var supportsSelection: Bool { evidence != nil }
 
-    init(template: TaskRecord, commit: ObjectID, validator: Validator, runner: TestRunner, repository: Repository,
+    init(template: TaskRecord, commit: ObjectID, validator: Validator, runner: TestRunner, repository: SharedRepository,
          options: SynthesisOptions) throws {
         self.template = template
         self.commit = commit
@@ -43,8 +43,9 @@ final class SynthesisSource: @unchecked Sendable {
         scratch = folder + "/scratch"
         tree = folder + "/tree"
         if !FileManager.default.fileExists(atPath: folder + "/tree.complete") {
+            let tree = self.tree
             try? FileManager.default.removeItem(atPath: tree)
-            try repository.exportTree(of: commit, to: tree)
+            _ = try repository.withRepository { try $0.exportTree(of: commit, to: tree) }
             try Data().write(to: URL(fileURLWithPath: folder + "/tree.complete"))
         }
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)

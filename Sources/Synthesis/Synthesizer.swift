@@ -85,17 +85,16 @@ public struct SynthesisSummary: Sendable {
 /// tokens), combinations of them, and reverted historic PRs, each written as a commit, tried
 /// against the tests that call into the edited files, and kept iff some clean-passing test fails
 /// on it while the others still pass. Every try is saved as it finishes, so runs resume.
-public final class Synthesizer: @unchecked Sendable {
+public final class Synthesizer: Sendable {
     public let options: SynthesisOptions
-    let repository: Repository
-    /// libgit2 handles are not shared across threads; this guards `repository`.
-    let gitLock = NSLock()
+    /// Mutant commits are written here; the test runs read their own handles.
+    let repository: SharedRepository
     let runner: TestRunner
     let validator: Validator
 
     public init(clone: String, environments: EnvironmentBuilder, options: SynthesisOptions) throws {
         self.options = options
-        repository = try Repository.open(clone)
+        repository = SharedRepository(try Repository.open(clone))
         runner = TestRunner(repository: try Repository.open(clone), useSandbox: options.useSandbox)
         validator = Validator(repository: try Repository.open(clone), environments: environments,
                               options: ValidationOptions(reruns: options.reruns, jobs: options.jobs,
@@ -210,7 +209,7 @@ public final class Synthesizer: @unchecked Sendable {
 
     /// Writes the candidate's mutant commit (not yet referenced).
     func prepare(_ candidate: Candidate, source: SynthesisSource) throws -> Prepared {
-        try gitLock.withLock {
+        try repository.withRepository { repository in
             let (commit, tree) = try repository.writeCommit(replacing: candidate.files, in: source.commit,
                                                             message: "Forge synthetic task\n")
             let instanceID = "\(SynthesisSource.idPrefix(source.template.repo)).synth-\(tree.abbreviated(10))"

@@ -85,7 +85,7 @@ extension Synthesizer {
         let failToPass = failing
         let passToPass = source.passing.subtracting(failToPass).subtracting(flaky).sorted()
 
-        let gold = try gitLock.withLock {
+        let gold = try repository.withRepository { repository in
             String(decoding: try repository.diff(from: prepared.commit, to: source.commit).patchBytes(), as: UTF8.self)
         }
         let patchLines = gold.split(separator: "\n", omittingEmptySubsequences: false)
@@ -159,7 +159,7 @@ extension Synthesizer {
             status: trial.task == nil ? .discarded : .kept, reason: trial.reason,
             instanceID: trial.task?.instanceID, testsRun: trial.testsRun, seconds: trial.seconds)
         if let task = trial.task {
-            try gitLock.withLock {
+            try repository.withRepository { repository in
                 try repository.setReference("refs/forge/synth/\(task.instanceID)", to: prepared.commit)
             }
             try store.saveSynthesis(candidate, task: task, verdict: trial.verdict, runs: source.cleanRuns + trial.runs)

@@ -9,7 +9,7 @@ public typealias FloatPointer = UnsafeMutablePointer<Float>
 public typealias ConstFloatPointer = UnsafePointer<Float>
 
 /// A fixed-size, zero-initialised Float buffer that frees itself.
-public final class FloatBuffer: @unchecked Sendable {
+public final class FloatBuffer {
     public let count: Int
     public let pointer: FloatPointer
 

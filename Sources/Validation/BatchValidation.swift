@@ -45,15 +45,6 @@ public struct ValidationSummary: Sendable {
     }
 }
 
-/// Set from a signal handler: finish the tasks in flight, start no new ones.
-public final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stopped = false
-    public init() {}
-    public func stop() { lock.withLock { stopped = true } }
-    public var isStopped: Bool { lock.withLock { stopped } }
-}
-
 /// Validates many tasks in parallel, saving each task's result in its own transaction, so an
 /// interrupted batch resumes where it stopped: tasks with a validation verdict are skipped.
 public enum BatchValidation {

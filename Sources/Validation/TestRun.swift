@@ -55,18 +55,21 @@ public struct TestRunOutcome: Sendable {
 }
 
 /// Runs tests for tasks. Holds the repository (exports), the sandbox choice and the patch tools.
-public final class TestRunner: @unchecked Sendable {
-    public let repository: Repository
+public final class TestRunner: Sendable {
+    public let repository: SharedRepository
     public let useSandbox: Bool
     private let runner = CommandRunner()
-    private let lock = NSLock() // libgit2 handles are not shared across threads
 
     /// Where a sandboxed run sees its tree and its run folder (logs, JUnit XML).
     public static let sandboxTestbed = "/tmp/testbed"
     public static let sandboxRunFolder = "/tmp/forge-run"
 
-    public init(repository: Repository, useSandbox: Bool) {
+    public init(repository: SharedRepository, useSandbox: Bool) {
         self.repository = repository; self.useSandbox = useSandbox
+    }
+
+    public convenience init(repository: sending Repository, useSandbox: Bool) {
+        self.init(repository: SharedRepository(repository), useSandbox: useSandbox)
     }
 
     public func run(_ spec: TestRunSpec, environment: PreparedEnvironment) throws -> TestRunOutcome {
@@ -80,7 +83,7 @@ public final class TestRunner: @unchecked Sendable {
         }
         // Files whose objects the clone lacks are left out of the tree (and listed in the run
         // folder): a test that needs one fails before and after alike, so it decides nothing.
-        let missing = try lock.withLock { try repository.exportTree(of: base, to: work, skippingMissingObjects: true) }
+        let missing = try repository.withRepository { try $0.exportTree(of: base, to: work, skippingMissingObjects: true) }
         if !missing.isEmpty {
             try? ("objects missing from the clone; left out of this tree:\n" + missing.joined(separator: "\n") + "\n")
                 .write(toFile: folder + "/missing-objects.txt", atomically: true, encoding: .utf8)

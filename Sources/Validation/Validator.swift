@@ -34,19 +34,21 @@ public struct TaskValidation: Sendable {
 }
 
 /// Confirms gold patches: before (test patch) and after (test + gold patch) runs, with reruns.
-public final class Validator: @unchecked Sendable {
+public final class Validator: Sendable {
     public let options: ValidationOptions
     private let runner: TestRunner
     private let environments: EnvironmentBuilder
-    private let repository: Repository
+    /// Shared with `runner`: one lock for every use of the libgit2 handle.
+    private let repository: SharedRepository
     private let environmentLock = NSLock()
     private let checkoutsDirectory: String
 
-    public init(repository: Repository, environments: EnvironmentBuilder, options: ValidationOptions) {
-        self.repository = repository
+    public init(repository: sending Repository, environments: EnvironmentBuilder, options: ValidationOptions) {
+        let shared = SharedRepository(repository)
+        self.repository = shared
         self.environments = environments
         self.options = options
-        self.runner = TestRunner(repository: repository, useSandbox: options.useSandbox)
+        self.runner = TestRunner(repository: shared, useSandbox: options.useSandbox)
         self.checkoutsDirectory = environments.root.appendingPathComponent("checkouts").path
     }
 
@@ -132,7 +134,7 @@ public final class Validator: @unchecked Sendable {
                 try? FileManager.default.removeItem(atPath: checkout)
                 try FileManager.default.createDirectory(atPath: checkout, withIntermediateDirectories: true)
                 // Objects the clone lacks (a mirror without its largest blobs) are left out and listed.
-                let missing = try repository.exportTree(of: setup, to: checkout, skippingMissingObjects: true)
+                let missing = try repository.withRepository { try $0.exportTree(of: setup, to: checkout, skippingMissingObjects: true) }
                 if !missing.isEmpty {
                     try? (missing.joined(separator: "\n") + "\n").write(toFile: checkout + ".missing-objects.txt", atomically: true, encoding: .utf8)
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Sandbox
 import Validation
 
 /// Ctrl-C for batch commands: the first SIGINT says so on stderr and raises `stop`, so the batch
