@@ -67,6 +67,11 @@ let package = Package(
         // with a merge job per step. Writes files for existing schedulers; schedules nothing itself.
         .target(name: "Cluster", dependencies: [.product(name: "Yams", package: "Yams")]),
 
+        // The stages wired together once (store, recipes, environment builder, sandbox, clones):
+        // what `forge`'s commands call, so that they only parse flags and print.
+        .target(name: "Pipeline", dependencies: ["Mining", "Validation", "Evaluation", "Synthesis", "Environments", "Sandbox",
+                                                 "Store", "Git"]),
+
         // Data files compiled into the modules that read them (recipes, helper scripts), so a
         // relocated binary needs nothing beside it.
         .executableTarget(name: "embed-files", path: "Sources/EmbedFilesTool"),
@@ -77,7 +82,7 @@ let package = Package(
 
         .executableTarget(name: "forge", dependencies: [
             "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
-            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox", "Synthesis", "Cluster",
+            "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox", "Synthesis", "Cluster", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -106,6 +111,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Git", "Store", "Validation", "GitFixtures"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
         // Generated Slurm and Kubernetes plans run for real: a single-node Slurm, the Kubernetes
         // API models, Indexed Job commands run locally, concurrent validators on one workspace.

@@ -17,6 +17,10 @@ public enum Interruption {
 
     public static var requested: Bool { flag != 0 }
 
+    /// What the handlers do, for a caller that watches the signals itself (the `forge` commands'
+    /// one Ctrl-C path).
+    public static func request() { flag = 1 }
+
     public static func install() {
         signal(SIGINT) { _ in Interruption.flag = 1 }
         signal(SIGTERM) { _ in Interruption.flag = 1 }

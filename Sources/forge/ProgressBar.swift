@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// A progress bar on standard error with count, rate and ETA.
 ///
@@ -59,4 +60,19 @@ final class ProgressBar: @unchecked Sendable {
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
                          : String(format: "%02d:%02d", s / 60, s % 60)
     }
+}
+
+extension ProgressBar {
+    /// Runs `body` with a bar labelled `label` fed by the progress it is given; the bar is
+    /// finished however `body` ends.
+    static func showing<T>(_ label: String, _ body: (_ progress: @escaping PipelineProgress) throws -> T) rethrows -> T {
+        let bar = ProgressBar(label)
+        defer { bar.finish() }
+        return try body { bar.update(done: $0, total: $1) }
+    }
+}
+
+/// A notice (a warning, a note about resuming) on standard error, apart from the results.
+func printToStandardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }
