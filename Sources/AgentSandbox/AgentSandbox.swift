@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import Sandbox
 import Store
+import Synchronization
 import Validation
 
 /// Limits and isolation settings shared by every sandbox of a host.
@@ -30,7 +31,7 @@ public struct AgentSandboxOptions: Sendable {
 /// under one bubblewrap policy: the workspace read-write at /testbed, the environment read-only,
 /// no network, and everything else of the host read-only with Forge's own files hidden.
 /// Blocking methods: call them off the cooperative pool.
-public final class AgentSandbox: @unchecked Sendable {
+public final class AgentSandbox: Sendable {
     /// Where the agent sees its workspace: where validation and evaluation runs see their trees
     /// (so test ids match), SWE-bench's /testbed under the sandbox's own /tmp (the read-only
     /// root has no mount point for /testbed itself).
@@ -47,11 +48,21 @@ public final class AgentSandbox: @unchecked Sendable {
     let environmentVariables: [String: String]
     let options: AgentSandboxOptions
     private let control: String
-    private let lock = NSLock()
-    private var sessions: [String: ShellSession] = [:]
-    private var counter = 0
-    private var lastUsed = monotonicNow()
-    private(set) var isClosed = false
+    private struct State {
+        var sessions: [String: ShellSession] = [:]
+        /// Numbers the control files of sessions and commands.
+        var counter = 0
+        var lastUsed = monotonicNow()
+        var isClosed = false
+
+        func checkOpen(_ id: String) throws(RexError) {
+            if isClosed { throw RexError.runtime("sandbox \(id) is closed") }
+        }
+
+        mutating func nextStamp() -> Int { counter += 1; return counter }
+    }
+    private let state = Mutex(State())
+    var isClosed: Bool { state.withLock { $0.isClosed } }
 
     /// Prepares the workspace and the policy; starts no process yet.
     init(id: String, task: TaskRecord, clone: String, environment: PreparedEnvironment, root: String, options: AgentSandboxOptions) throws {
@@ -92,8 +103,8 @@ public final class AgentSandbox: @unchecked Sendable {
     deinit { close() }
 
     /// Seconds since the last request.
-    var idleSeconds: Double { lock.withLock { monotonicNow() - lastUsed } }
-    func touch() { lock.withLock { lastUsed = monotonicNow() } }
+    var idleSeconds: Double { state.withLock { monotonicNow() - $0.lastUsed } }
+    func touch() { state.withLock { $0.lastUsed = monotonicNow() } }
 
     // MARK: - Sessions
 
@@ -102,18 +113,18 @@ public final class AgentSandbox: @unchecked Sendable {
         _ = try fields.choice("session_type", ["bash"], default: "bash")
         let startup = try fields.strings("startup_source")
         let startupTimeout = try fields.optionalNumber("startup_timeout") ?? 1
-        let file: (host: String, sandbox: String) = try lock.withLock {
-            try checkOpen()
-            guard sessions[name] == nil else { throw RexError.sessionExists("session \(name) already exists") }
-            counter += 1
-            return ("\(control)/session-\(counter).sh", "\(Self.controlPath)/session-\(counter).sh")
+        let file: (host: String, sandbox: String) = try state.withLock { (state) throws(RexError) in
+            try state.checkOpen(id)
+            guard state.sessions[name] == nil else { throw RexError.sessionExists("session \(name) already exists") }
+            let stamp = state.nextStamp()
+            return ("\(control)/session-\(stamp).sh", "\(Self.controlPath)/session-\(stamp).sh")
         }
         let (session, output) = try ShellSession.start(name: name, sandbox: sandbox, environment: environmentVariables,
                                                        workingDirectory: Self.workspacePath, commandFile: file,
                                                        startupSource: startup, startupTimeout: startupTimeout)
-        let raced: Bool = lock.withLock {
-            if isClosed || sessions[name] != nil { return true }
-            sessions[name] = session
+        let raced: Bool = state.withLock { state in
+            if state.isClosed || state.sessions[name] != nil { return true }
+            state.sessions[name] = session
             return false
         }
         if raced {
@@ -164,24 +175,20 @@ public final class AgentSandbox: @unchecked Sendable {
     }
 
     private func lookUp(_ name: String) throws -> ShellSession {
-        try lock.withLock {
-            try checkOpen()
-            guard let session = sessions[name] else { throw RexError.sessionDoesNotExist("session \(pythonRepr(name)) does not exist") }
+        try state.withLock { (state) throws(RexError) in
+            try state.checkOpen(id)
+            guard let session = state.sessions[name] else { throw RexError.sessionDoesNotExist("session \(pythonRepr(name)) does not exist") }
             return session
         }
     }
 
-    private func dropSession(_ name: String) { _ = lock.withLock { sessions.removeValue(forKey: name) } }
-
-    private func checkOpen() throws {
-        if isClosed { throw RexError.runtime("sandbox \(id) is closed") }
-    }
+    private func dropSession(_ name: String) { _ = state.withLock { $0.sessions.removeValue(forKey: name) } }
 
     // MARK: - One-off commands and files
 
     func execute(_ fields: RequestFields) throws -> [String: Any] {
         let request = try ExecuteRequest(fields)
-        let stamp: Int = try lock.withLock { try checkOpen(); counter += 1; return counter }
+        let stamp: Int = try state.withLock { (state) throws(RexError) in try state.checkOpen(id); return state.nextStamp() }
         let out = "\(control)/exec-\(stamp).out", err = "\(control)/exec-\(stamp).err"
         defer { unlink(out); unlink(err) }
         let timeout = min(request.timeout ?? options.maxActionTimeout, options.maxActionTimeout)
@@ -203,13 +210,13 @@ public final class AgentSandbox: @unchecked Sendable {
     func readFile(_ fields: RequestFields) throws -> [String: Any] {
         let path = try fields.string("path")
         let errors = try fields.optionalString("errors") ?? "strict"
-        try lock.withLock { try checkOpen() }
+        try state.withLock { (state) throws(RexError) in try state.checkOpen(id) }
         return ["content": try workspace.read(path, sandboxRoot: Self.workspacePath, lossy: errors != "strict", maxBytes: options.maxFileBytes)]
     }
 
     func writeFile(_ fields: RequestFields) throws -> [String: Any] {
         let content = try fields.string("content"), path = try fields.string("path")
-        try lock.withLock { try checkOpen() }
+        try state.withLock { (state) throws(RexError) in try state.checkOpen(id) }
         try workspace.write(Data(content.utf8), to: path, sandboxRoot: Self.workspacePath)
         return [:]
     }
@@ -219,7 +226,7 @@ public final class AgentSandbox: @unchecked Sendable {
     func upload(_ form: MultipartForm) throws -> [String: Any] {
         guard let file = form.files["file"] else { throw RexHTTPError.invalid("file", "Field required", type: "missing") }
         guard let target = form.fields["target_path"] else { throw RexHTTPError.invalid("target_path", "Field required", type: "missing") }
-        try lock.withLock { try checkOpen() }
+        try state.withLock { (state) throws(RexError) in try state.checkOpen(id) }
         guard form.fields["unzip"]?.lowercased() == "true" else {
             try workspace.write(file, to: target, sandboxRoot: Self.workspacePath)
             return [:]
@@ -234,7 +241,7 @@ public final class AgentSandbox: @unchecked Sendable {
             }
         }
         let inside = ([Substring(Self.workspacePath)] + folders).joined(separator: "/")
-        let stamp: Int = lock.withLock { counter += 1; return counter }
+        let stamp: Int = state.withLock { $0.nextStamp() }
         let archive = "upload-\(stamp).zip"
         try file.write(to: URL(fileURLWithPath: "\(control)/\(archive)"))
         defer { unlink("\(control)/\(archive)"); unlink("\(control)/\(archive).log") }
@@ -255,7 +262,7 @@ public final class AgentSandbox: @unchecked Sendable {
     /// sandbox (the agent controls `.git/config`: its git must never run on the host), through
     /// a throwaway index so the agent's own index is left alone.
     func diff() throws -> String {
-        let stamp: Int = try lock.withLock { try checkOpen(); counter += 1; return counter }
+        let stamp: Int = try state.withLock { (state) throws(RexError) in try state.checkOpen(id); return state.nextStamp() }
         let out = "\(control)/diff-\(stamp).out", err = "\(control)/diff-\(stamp).err"
         defer { unlink(out); unlink(err) }
         let script = """
@@ -278,10 +285,10 @@ public final class AgentSandbox: @unchecked Sendable {
 
     /// Kills every shell and process and removes the sandbox's files. Idempotent.
     public func close() {
-        let open: [ShellSession] = lock.withLock {
-            isClosed = true
-            defer { sessions = [:] }
-            return Array(sessions.values)
+        let open: [ShellSession] = state.withLock { state in
+            state.isClosed = true
+            defer { state.sessions = [:] }
+            return Array(state.sessions.values)
         }
         for session in open { session.close() }
         try? FileManager.default.removeItem(atPath: folder)

@@ -1,5 +1,6 @@
 import Foundation
 import Sandbox
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,18 +20,23 @@ struct ActionOutput: Sendable {
 /// `eval`s it at top level (so `declare`/`export` stay global) with stdin from /dev/null and
 /// stderr into stdout, and prints an end marker carrying `$?`. The marker holds a per-session
 /// random nonce and the action's sequence number, so output cannot end an action early by chance.
-final class ShellSession: @unchecked Sendable {
+final class ShellSession: Sendable {
     let name: String
     private let process: InteractiveProcess
     /// bash's pid on the host (bwrap is its ancestor), for SIGINT.
     private let shellPID: pid_t
     private let commandFile: (host: String, sandbox: String)
     private let nonce = (0..<4).map { _ in String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }.joined()
-    private var sequence = 0
-    /// Bytes read after the last marker (a background job's late output).
-    private var leftover: [UInt8] = []
-    private let lock = NSLock()
-    private(set) var isDead = false
+    /// What one action at a time reads and writes: held for the whole action.
+    private struct Conversation {
+        var sequence = 0
+        /// Bytes read after the last marker (a background job's late output).
+        var leftover: [UInt8] = []
+    }
+    private let conversation = Mutex(Conversation())
+    /// Set by `close()` from any thread, or when the shell is found gone.
+    private let dead = Atomic<Bool>(false)
+    var isDead: Bool { dead.load(ordering: .acquiring) }
 
     /// Seconds to wait for the shell to come back after SIGINT, before killing its children.
     static let interruptGrace = 1.0
@@ -70,25 +76,28 @@ final class ShellSession: @unchecked Sendable {
     /// Runs one command. Throws `RexError.incorrectSyntax` (nothing ran), `.commandTimeout` (the
     /// command was interrupted; the session goes on) or `.sessionNotInitialized` (the shell died).
     func run(_ command: String, timeout: Double?, outputCap: Int) throws -> ActionOutput {
-        try lock.withLock {
+        try conversation.withLock { (conversation) throws(RexError) in
             guard !isDead else { throw RexError.sessionNotInitialized("session '\(name)': its shell has exited") }
-            sequence += 1
-            try Data(command.utf8).write(to: URL(fileURLWithPath: commandFile.host))
+            conversation.sequence += 1
+            let (ran, syntax) = (marker("R", conversation), marker("S", conversation))
+            do { try Data(command.utf8).write(to: URL(fileURLWithPath: commandFile.host)) } catch {
+                throw RexError.runtime("cannot write the command file \(commandFile.host): \(error)")
+            }
             let file = commandFile.sandbox
             let line = "if /bin/bash -n \(file) 2>&1; then eval \"$(< \(file))\" < /dev/null 2>&1; "
-                + "printf '%s%d:\\n' '\(marker("R"))' \"$?\"; else printf '%s%d:\\n' '\(marker("S"))' \"$?\"; fi\n"
+                + "printf '%s%d:\\n' '\(ran)' \"$?\"; else printf '%s%d:\\n' '\(syntax)' \"$?\"; fi\n"
             try write(line)
             let deadline = timeout.map { monotonicNow() + $0 }
-            switch try read(until: [marker("R"), marker("S")], deadline: deadline, cap: outputCap) {
+            switch try read(until: [ran, syntax], deadline: deadline, cap: outputCap, conversation: &conversation) {
             case .ended(let kind, let code, let output):
-                if kind == marker("S") {
+                if kind == syntax {
                     throw RexError.incorrectSyntax(
                         message: "Error (exit code \(code)) while checking bash command \n\(pythonRepr(command))\n---- Stderr ----\n\(output)\n---- Stdout ----\n",
                         stdout: "", stderr: output)
                 }
                 return ActionOutput(output: output, exitCode: code)
             case .timedOut(let partial):
-                let recovered = interrupt()
+                let recovered = interrupt(&conversation)
                 let note = recovered ? "" : " (the shell did not recover and the session was closed)"
                 throw RexError.commandTimeout("timeout after \(pythonFloat(timeout ?? 0)) seconds while running command \(pythonRepr(command))\(note)"
                     + (partial.isEmpty ? "" : "\nOutput so far:\n\(partial)"))
@@ -98,52 +107,55 @@ final class ShellSession: @unchecked Sendable {
 
     /// SWE-ReX's `BashInterruptAction`: ^C whatever runs now; true when the shell answers again.
     func interruptNow() -> Bool {
-        lock.withLock {
+        conversation.withLock { conversation in
             guard !isDead else { return false }
-            sequence += 1
-            return interrupt()
+            conversation.sequence += 1
+            return interrupt(&conversation)
         }
     }
 
     /// Closes the shell and kills everything it started.
     func close() {
-        isDead = true
+        dead.store(true, ordering: .releasing)
         process.terminate(grace: 0.2)
     }
 
     // MARK: - Internals
 
-    private func marker(_ kind: String) -> String { "__FORGE_\(nonce)_\(sequence)_\(kind)" }
+    private func marker(_ kind: String, _ conversation: Conversation) -> String { "__FORGE_\(nonce)_\(conversation.sequence)_\(kind)" }
 
-    private func write(_ text: String) throws {
+    private func write(_ text: String) throws(RexError) {
         do { try process.write(text) } catch {
-            isDead = true
+            dead.store(true, ordering: .releasing)
             throw RexError.sessionNotInitialized("session '\(name)': its shell has exited")
         }
     }
 
     /// Sends a setup line and waits for its marker (used for startup).
     private func send(line: String, deadline: Double, display: String) throws -> String {
-        sequence += 1
-        try write(String(line.dropLast()) + "; printf '%s%d:\\n' '\(marker("R"))' \"$?\"\n")
-        switch try read(until: [marker("R")], deadline: deadline, cap: 1 << 20) {
+        try conversation.withLock { (conversation) throws(RexError) in
+        conversation.sequence += 1
+        let ran = marker("R", conversation)
+        try write(String(line.dropLast()) + "; printf '%s%d:\\n' '\(ran)' \"$?\"\n")
+        switch try read(until: [ran], deadline: deadline, cap: 1 << 20, conversation: &conversation) {
         case .ended(_, _, let output): return output
         case .timedOut:
             close()
             throw RexError.runtime("session '\(name)': the shell did not finish its \(display) in time")
         }
+        }
     }
 
     /// SIGINT to the shell and its children, then a line that prints a marker once the shell
     /// reads input again. A second SIGINT and the line again after `interruptGrace`; then SIGKILL
-    /// to the children; a shell still silent after that is killed. Called with `lock` held.
-    private func interrupt() -> Bool {
-        let recovery = marker("I")
+    /// to the children; a shell still silent after that is killed. Called within an action.
+    private func interrupt(_ conversation: inout Conversation) -> Bool {
+        let recovery = marker("I", conversation)
         let line = "printf '%s0:\\n' '\(recovery)'\n"
         for attempt in 0..<3 {
             InteractiveProcess.signalTree(rootedAt: shellPID, attempt < 2 ? SIGINT : SIGKILL, includingRoot: attempt < 2)
             guard (try? process.write(line)) != nil else { break }
-            if case .ended? = try? read(until: [recovery], deadline: monotonicNow() + Self.interruptGrace, cap: 1 << 20) {
+            if case .ended? = try? read(until: [recovery], deadline: monotonicNow() + Self.interruptGrace, cap: 1 << 20, conversation: &conversation) {
                 return true
             }
         }
@@ -158,10 +170,10 @@ final class ShellSession: @unchecked Sendable {
 
     /// Reads output until one of `markers` followed by `<code>:\n`. Keeps the first `cap` bytes of
     /// output (the rest is read and dropped, so the shell never blocks on a full pipe).
-    private func read(until markers: [String], deadline: Double?, cap: Int) throws -> ReadResult {
+    private func read(until markers: [String], deadline: Double?, cap: Int, conversation: inout Conversation) throws(RexError) -> ReadResult {
         var kept: [UInt8] = []
-        var scan = leftover   // unsearched bytes; only the last marker-length of them are retained
-        leftover = []
+        var scan = conversation.leftover   // unsearched bytes; only the last marker-length of them are retained
+        conversation.leftover = []
         var dropped = 0
         let patterns = markers.map { Array($0.utf8) }
         let longest = patterns.map(\.count).max() ?? 0
@@ -174,7 +186,7 @@ final class ShellSession: @unchecked Sendable {
                let end = scan[(index + pattern.count)...].firstIndex(of: UInt8(ascii: "\n")) {
                 let codeText = String(decoding: scan[(index + pattern.count)..<end], as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: ":"))
                 keep(scan[..<index], into: &kept, cap: cap, dropped: &dropped)
-                leftover = Array(scan[(end + 1)...])
+                conversation.leftover = Array(scan[(end + 1)...])
                 return .ended(kind: String(decoding: pattern, as: UTF8.self), code: Int(codeText) ?? -1, output: render(kept))
             }
             // Everything but a possible marker's beginning (plus its code) is output.
@@ -183,12 +195,12 @@ final class ShellSession: @unchecked Sendable {
             scan = Array(scan[(scan.count - hold)...])
             let now = monotonicNow()
             if let deadline, now >= deadline {
-                leftover = []
+                conversation.leftover = []
                 return .timedOut(partial: render(kept + scan))
             }
             let wait = deadline.map { min(0.25, max(0.001, $0 - now)) } ?? 0.25
             guard let bytes = process.read(timeout: wait) else {
-                isDead = true
+                dead.store(true, ordering: .releasing)
                 throw RexError.sessionNotInitialized("session '\(name)': the shell exited" + (kept.isEmpty ? "" : "; its last output:\n\(render(kept + scan))"))
             }
             scan += bytes

@@ -3,7 +3,7 @@ import Foundation
 
 /// Dense softmax attention over every earlier token, or DeepSeek Sparse Attention over the
 /// lightning indexer's top-k.
-public enum AttentionMode: String, Codable, Sendable {
+public enum AttentionMode: String, Codable, Sendable, CaseIterable {
     case dense, sparse
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Subprocess
 #if canImport(System)
 import System
@@ -52,17 +53,20 @@ public enum SampleRepository {
         }
     }
 
-    /// `create(in:)` for synchronous callers (commands and benchmarks that are not async).
+    /// `create(in:)` for synchronous callers (commands and benchmarks that are not async):
+    /// swift-subprocess, which writes the sample's history, is async only.
     @discardableResult
     public static func createSynchronously(in directory: String) throws -> Created {
-        let semaphore = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<Created, Error>!
+        let finished = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<Created, Error>?>(nil)
         Task.detached {
-            do { result = .success(try await create(in: directory)) } catch { result = .failure(error) }
-            semaphore.signal()
+            let outcome: Result<Created, Error>
+            do { outcome = .success(try await create(in: directory)) } catch { outcome = .failure(error) }
+            result.withLock { $0 = outcome }
+            finished.signal()
         }
-        semaphore.wait()
-        return try result.get()
+        finished.wait()
+        return try result.withLock { $0! }.get()
     }
 
     /// Writes the repository to `<directory>/textkit` and the metadata to `<directory>/metadata.jsonl`.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -188,16 +189,15 @@ public struct SandboxPolicy: Sendable, Hashable {
 /// Host paths no sandbox may see, registered once by whoever knows them (the CLI: its workspace,
 /// store and clones), hidden in every sandbox the process makes after that.
 public enum SensitivePaths {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var paths: [String] = []
+    private static let paths = Mutex<[String]>([])
 
     /// Adds paths (made absolute and standardized) to the process-wide hidden set.
     public static func register(_ newPaths: [String]) {
         let absolute = newPaths.filter { !$0.isEmpty }.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        lock.withLock { paths = Array(Set(paths + absolute)).sorted() }
+        paths.withLock { $0 = Array(Set($0 + absolute)).sorted() }
     }
 
-    public static var all: [String] { lock.withLock { paths } }
+    public static var all: [String] { paths.withLock { $0 } }
 }
 
 /// Who sandboxed code is: uid/gid 65534 (nobody) inside its user namespace, and on the host the
@@ -327,19 +327,18 @@ public struct Sandbox: Sendable {
 
     // MARK: - Probe
 
-    private static let probeLock = NSLock()
-    nonisolated(unsafe) private static var probeCache: [String: Result<SandboxCapabilities, SandboxError>] = [:]
+    private static let probeCache = Mutex<[String: Result<SandboxCapabilities, SandboxError>]>([:])
 
     /// Finds bwrap, prlimit and (as root) setpriv, and checks once per binary and process that
     /// the whole confinement works: a command really runs as the unprivileged uid.
     public static func probe(bwrapPath: String? = nil) throws -> SandboxCapabilities {
         let key = bwrapPath ?? ""
-        probeLock.lock()
-        defer { probeLock.unlock() }
-        if let cached = probeCache[key] { return try cached.get() }
-        let result = Result { try runProbe(bwrapPath: bwrapPath) }.mapError { $0 as! SandboxError }
-        probeCache[key] = result
-        return try result.get()
+        return try probeCache.withLock { cache in
+            if let cached = cache[key] { return cached }
+            let result = Result { try runProbe(bwrapPath: bwrapPath) }.mapError { $0 as! SandboxError }
+            cache[key] = result
+            return result
+        }.get()
     }
 
     private static func locate(_ name: String, explicit: String? = nil) throws -> String {

@@ -4,6 +4,7 @@
 import Environments
 import Foundation
 import Git
+import Model
 import Store
 
 public struct CorpusDocument: Codable, Sendable, Hashable {
@@ -67,6 +68,23 @@ public struct CodeCorpus: Sendable {
                                                        contentID: key, license: task.license ?? "unknown", bytes: bytes.count))
                 corpus.contents.append(bytes)
             }
+        }
+        return corpus
+    }
+
+    /// Source files under `folders` (hidden entries, binary and oversized files skipped), in
+    /// path order, deduplicated by content; repo and commit are empty, license "unknown".
+    public static func build(folders: [URL]) throws -> CodeCorpus {
+        var corpus = CodeCorpus(documents: [], contents: [])
+        var seen = Set<String>()
+        let files = try TokenizerCorpus.files(in: folders)
+            .filter { sourceExtensions.contains($0.pathExtension.lowercased()) }.sorted { $0.path < $1.path }
+        for file in files {
+            let bytes = try TokenizerCorpus.contents(of: file)
+            let key = SHA256.hex(Data(bytes))
+            guard bytes.count <= maximumFileBytes, !bytes.contains(0), seen.insert(key).inserted else { continue }
+            corpus.documents.append(CorpusDocument(repo: "", commit: "", path: file.path, contentID: key, license: "unknown", bytes: bytes.count))
+            corpus.contents.append(bytes)
         }
         return corpus
     }

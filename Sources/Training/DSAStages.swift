@@ -34,7 +34,7 @@ extension LanguageStages {
         throws -> (Transformer, Tokenizer, LanguageData) {
         let (model, tokenizer) = try start(from: run)
         if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
-        let corpus = try CodeCorpus.build(tasks: source.tasks, clones: source.clones, commitsPerRepository: commitsPerRepository)
+        let corpus = try source.corpus(commitsPerRepository: commitsPerRepository)
         return (model, tokenizer, try LanguageData(corpus: corpus, tokenizer: tokenizer, validationEvery: validationEvery))
     }
 

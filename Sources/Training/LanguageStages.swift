@@ -64,11 +64,19 @@ public struct PretrainSettings: Codable, Sendable, Equatable {
     public init() {}
 }
 
-/// What every LM stage needs besides its settings: the tasks (their repositories are the corpus) and clones.
+/// What every LM stage needs besides its settings: the tasks (their repositories are the corpus)
+/// and clones, or folders of source files (`forge train pretrain --corpus DIR`).
 public struct CorpusSource {
     public var tasks: [TaskRecord]
     public var clones: [String: String]
+    public var folders: [URL] = []
     public init(tasks: [TaskRecord], clones: [String: String]) { self.tasks = tasks; self.clones = clones }
+    public init(folders: [URL]) { self.tasks = []; self.clones = [:]; self.folders = folders }
+
+    func corpus(commitsPerRepository: Int) throws -> CodeCorpus {
+        folders.isEmpty ? try CodeCorpus.build(tasks: tasks, clones: clones, commitsPerRepository: commitsPerRepository)
+                        : try CodeCorpus.build(folders: folders)
+    }
 }
 
 public enum LanguageStages {
@@ -89,8 +97,11 @@ public enum LanguageStages {
     /// Dense next-token training from scratch; trains (or, resuming, reloads) the tokenizer.
     public static func pretrain(settings: PretrainSettings, source: CorpusSource, folder: RunFolder,
                                 report: StageReport) throws -> Transformer {
-        let corpus = try CodeCorpus.build(tasks: source.tasks, clones: source.clones, commitsPerRepository: settings.commitsPerRepository)
-        guard !corpus.contents.isEmpty else { throw TrainingDataError("the corpus is empty: no source files at the tasks' base commits") }
+        let corpus = try source.corpus(commitsPerRepository: settings.commitsPerRepository)
+        guard !corpus.contents.isEmpty else {
+            throw TrainingDataError(source.folders.isEmpty ? "the corpus is empty: no source files at the tasks' base commits"
+                                                           : "the corpus is empty: no source files under \(source.folders.map(\.path).joined(separator: ", "))")
+        }
         let tokenizer: Tokenizer
         if FileManager.default.fileExists(atPath: folder.tokenizerURL.path) {
             tokenizer = try Tokenizer.load(from: folder.tokenizerURL)

@@ -10,17 +10,16 @@
 import Foundation
 import Model
 import Reports
+import Synchronization
 
-/// Set by SIGINT/SIGTERM; stages finish the current step, checkpoint and stop.
+/// Set by the caller's Ctrl-C path (the `forge` commands' `InterruptWatch`); stages finish the
+/// current step, checkpoint and stop.
 public enum Interruption {
-    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+    private static let flag = Atomic<Bool>(false)
 
-    public static var requested: Bool { flag != 0 }
+    public static var requested: Bool { flag.load(ordering: .acquiring) }
 
-    public static func install() {
-        signal(SIGINT) { _ in Interruption.flag = 1 }
-        signal(SIGTERM) { _ in Interruption.flag = 1 }
-    }
+    public static func request() { flag.store(true, ordering: .releasing) }
 }
 
 /// The stage stopped on request after saving a checkpoint at `step`.

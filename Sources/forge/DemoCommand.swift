@@ -1,12 +1,7 @@
 import ArgumentParser
 import Foundation
-import Sandbox
-import Git
-import Mining
+import Pipeline
 import Sample
-import Store
-import Synthesis
-import Training
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,40 +29,47 @@ struct DemoCommand: ParsableCommand {
     var noTrain = false
 
     func run() throws {
-        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-        SensitivePaths.register([workspace])
         let demo = workspace + "/demo"
         try? FileManager.default.removeItem(atPath: demo)
         let created = try SampleRepository.createSynchronously(in: demo)
         print("1. sample: \(created.repository)")
 
-        let store = try TaskStore(path: demo + "/forge.db")
-        let result = try Miner(repository: try Repository.open(created.repository), repo: SampleRepository.repoName)
-            .mine(metadata: try Metadata.load(contentsOf: created.metadata))
-        try store.save(tasks: result.tasks)
-        print("2. mined \(result.tasks.count) tasks from \(result.commitsWalked) commits; skipped: "
-              + result.skipped.map(\.description).joined(separator: "; "))
+        let pipeline = Pipeline(workspace: Workspace(folder: workspace, database: demo + "/forge.db", useSandbox: !noSandbox))
+        let store = try pipeline.store()
+        // One Ctrl-C path for the whole demo: the stage running finishes its work in flight, then exit 130.
+        let interrupt = InterruptWatch(finishing: "work")
+        defer { interrupt.cancel() }
+        let mined = try pipeline.mine(Pipeline.MiningRequest(clone: created.repository, repo: SampleRepository.repoName,
+                                                             metadata: created.metadata), stop: interrupt.stop)
+        try interrupt.exitIfInterrupted()
+        let found = mined.summary!
+        print("2. mined \(found.taskCount) tasks from \(found.commitsWalked) commits; skipped: "
+              + found.skipped.map(\.description).joined(separator: "; "))
 
         print("3. validating (environment build, before/after runs, 1 rerun each)")
-        let summary = try ValidateCommand.validate(tasks: try store.tasks(), clone: created.repository, store: store,
-                                                   workspace: workspace, recipes: nil, jobs: jobs, reruns: 1,
-                                                   sandbox: !noSandbox, force: true)
+        let summary = try ProgressBar.showing("validating") { progress in
+            try pipeline.validate(tasks: try store.tasks(), clone: created.repository, jobs: jobs, reruns: 1, force: true,
+                                  stop: interrupt.stop, progress: progress)
+        }
         print(summary.table)
         print("\ntasks:")
         for verdict in try store.verdicts(kind: .validation).sorted(by: { $0.instanceID < $1.instanceID }) {
             print("  \(verdict.instanceID)  \(verdict.status)  \(verdict.reason ?? "FAIL_TO_PASS \(verdict.failToPass.count), PASS_TO_PASS \(verdict.passToPass.count)")")
         }
         print("\nexport them with: forge export --db \(demo)/forge.db")
+        try interrupt.exitIfInterrupted()
         guard !noTrain else { return }
         print("\n4. synthesising bug tasks from the validated commits (AST mutations and combinations)")
-        let synthesis = try SynthCommand.synthesize(
-            store: store, db: demo + "/forge.db", repo: SampleRepository.repoName, clone: created.repository, commit: nil, commits: 3,
-            workspace: workspace, recipes: nil,
-            options: SynthesisOptions(strategies: [.mutation, .combination], maxTasks: nil, maxCandidates: 120, jobs: jobs, reruns: 1,
-                                      useSandbox: !noSandbox, testSelection: true, shard: .all,
-                                      runsDirectory: workspace + "/runs", workDirectory: workspace + "/synth"))
-        print(synthesis.table)
-        try DemoTraining.run(tasks: try store.tasks(), store: store, clones: [SampleRepository.repoName: created.repository], workspace: workspace,
-                             sandbox: !noSandbox)
+        var synthesis = Pipeline.SynthesisRequest(repo: SampleRepository.repoName, clone: created.repository)
+        synthesis.commits = 3; synthesis.strategies = [.mutation, .combination]; synthesis.maxCandidates = 120
+        synthesis.jobs = jobs; synthesis.reruns = 1
+        let synthesized = try ProgressBar.showing("synthesising (tried)") { progress in
+            try pipeline.synthesize(synthesis, stop: interrupt.stop, progress: progress)
+        }
+        print(synthesized.table)
+        try interrupt.exitIfInterrupted()
+        try exitingOnTrainingInterruption {
+            try DemoTraining.run(tasks: try store.tasks(), clones: [SampleRepository.repoName: created.repository], pipeline: pipeline)
+        }
     }
 }

@@ -1,13 +1,14 @@
 import Foundation
 import Model
+import Pipeline
 import Store
 import Training
 
 /// The demo's training leg: a small policy through pretrain → warm-up → sparse → SFT → RL on the
 /// sample's tasks, minutes on 2 cores, ending with the held-out resolved rate before and after.
 enum DemoTraining {
-    static func run(tasks: [TaskRecord], store: TaskStore, clones: [String: String], workspace: String, sandbox: Bool) throws {
-        let runs = URL(fileURLWithPath: workspace).appendingPathComponent("demo/runs")
+    static func run(tasks: [TaskRecord], clones: [String: String], pipeline: Pipeline) throws {
+        let runs = URL(fileURLWithPath: pipeline.workspace.folder).appendingPathComponent("demo/runs")
         let source = CorpusSource(tasks: tasks, clones: clones)
         let report = StageReport(message: { print("   " + $0) })
         let split = TaskSplit(heldOutEvery: 4)
@@ -42,7 +43,7 @@ enum DemoTraining {
         let tuned = try SFTStage.run(settings: sft, from: sparseFolder.url, tasks: tasks, clones: clones, folder: sftFolder, report: report)
 
         print("8. RL: GRPO with the tests as the reward")
-        let rewarder = try TrainCommand.rewarder(clones: clones, workspace: workspace, runID: "demo-rl", jobs: 2, sandbox: sandbox, store: store)
+        let rewarder = PatchRewarder(scoring: try pipeline.scoring(clones: clones, runID: "demo-rl", jobs: 2))
         var rl = RLSettings()
         rl.prompt = prompt; rl.split = split; rl.steps = 6; rl.tasksPerStep = 4
         let rlFolder = try RunFolder(url: runs.appendingPathComponent("rl"), stage: "rl", config: rl)

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Environments
 import Evaluation
 import Foundation
-import Sandbox
+import Pipeline
 import Store
-import Validation
+
+extension EvaluationLayout: ExpressibleByArgument {}
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,7 +43,7 @@ struct EvalCommand: ParsableCommand {
     var predictions: String
 
     @Option(help: ArgumentHelp("Output layout: swebench (WORKSPACE/logs/run_evaluation/RUN-ID/MODEL/INSTANCE/, SWE-bench's files and report keys; the default) or forge (WORKSPACE/evals/...).", valueName: "layout"))
-    var layout: String = EvaluationLayout.swebench.rawValue
+    var layout: EvaluationLayout = .swebench
 
     @OptionGroup var store: StoreOptions
 
@@ -62,8 +62,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Recipes folder (default: the one shipped with Forge).", valueName: "path"))
     var recipes: String?
 
-    @Option(help: ArgumentHelp("Score only predictions in shard i of N (1-based, by instance id).", valueName: "i/N"))
-    var shard: String?
+    @Option(help: ArgumentHelp("Score only predictions in shard i of N (1-based, by instance id).", valueName: "i/N"),
+            transform: Shard.init(parsing:))
+    var shard: Shard?
 
     @Option(help: ArgumentHelp("Test time limit per prediction in seconds (default: the recipe's).", valueName: "seconds"))
     var timeout: Double?
@@ -82,100 +83,23 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if EvaluationLayout(rawValue: layout) == nil {
-            throw ValidationError("--layout: unsupported '\(layout)', expected \(EvaluationLayout.allCases.map(\.rawValue).joined(separator: " or "))")
-        }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
-        if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") } }
         if let runID, runID.isEmpty || runID.contains("/") || runID.hasPrefix(".") {
             throw ValidationError("--run-id must be a plain name (no '/'), got '\(runID)'")
         }
     }
 
     func run() throws {
-        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-        SensitivePaths.register([workspace])
-        let taskStore = try store.open()
-        // `gold`, as in SWE-bench: every gradable task's own patch (a file named gold needs a path: ./gold).
-        let loaded = predictions == PredictionsFile.goldName
-            ? PredictionsFile.gold(try taskStore.tasks().filter(\.isEvaluable))
-            : try PredictionsFile.load(path: predictions)
-        if loaded.isEmpty { throw ValidationError("--predictions gold: \(store.db) holds no gradable task (validate first)") }
-        let outputLayout = EvaluationLayout(rawValue: layout)!
-        let scope = try EvaluationScope(predictions: loaded, store: taskStore, shard: try shard.map { try Shard(parsing: $0) })
-        if !scope.unknownIDs.isEmpty {
-            let sample = scope.unknownIDs.sorted().prefix(5).joined(separator: ", ")
-            FileHandle.standardError.write(Data("warning: \(scope.unknownIDs.count) predicted instance id(s) are not in \(store.db), not scored: \(sample)\(scope.unknownIDs.count > 5 ? ", …" : "")\n".utf8))
-        }
-        if !noSandbox {
-            do { _ = try Sandbox.probe() } catch {
-                throw CommandFailure("\(error)")
-            }
-        }
-        let book = try RecipeBook.load(directory: recipes)
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
-                                         options: .init(sandboxInstalls: !noSandbox))
-        // Runs under the two semantics keep apart, so resuming one never reuses the other's verdicts.
-        let name = runID ?? Self.defaultRunID(predictions) + (swebenchSemantics ? "-swebench" : "")
-        let evaluator = try Evaluator(clones: try clones(for: scope.repositories), environments: builder,
-                                      options: EvaluationOptions(runID: name,
-                                                                 evaluationsDirectory: workspace + (outputLayout == .swebench ? "/logs/run_evaluation" : "/evals"),
-                                                                 jobs: jobs, useSandbox: !noSandbox, timeout: timeout, layout: outputLayout,
-                                                                 swebenchSemantics: swebenchSemantics))
+        var request = Pipeline.EvaluationRequest(predictions: predictions)
+        request.clones = clone; request.runID = runID; request.layout = layout; request.jobs = jobs; request.timeout = timeout
+        request.shard = shard; request.swebenchSemantics = swebenchSemantics; request.retryErrors = retryErrors; request.force = force
+        let pipeline = store.pipeline(workspace: workspace, recipes: recipes, sandbox: !noSandbox)
         let interrupt = InterruptWatch(finishing: "predictions")
         defer { interrupt.cancel() }
-        let stop = interrupt.stop
-
-        let bar = ProgressBar("evaluating")
-        let summary = try BatchEvaluation.run(predictions: loaded, tasks: scope.tasks, unknownIDs: scope.unknownIDs,
-                                              evaluator: evaluator, store: taskStore, retryErrors: retryErrors, force: force,
-                                              stop: stop) { bar.update(done: $0, total: $1) }
-        bar.finish()
+        let summary = try ProgressBar.showing("evaluating") { progress in
+            try pipeline.evaluate(request, stop: interrupt.stop, notice: printToStandardError, progress: progress)
+        }
         print(summary.table)
-        try InterruptWatch.exitIfInterrupted()
-    }
-
-    /// `preds.jsonl` → `preds`.
-    static func defaultRunID(_ path: String) -> String {
-        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let cleaned = Prediction.directoryName(model: name)
-        return cleaned.hasPrefix(".") ? "run" + cleaned : cleaned
-    }
-
-    /// owner/name → clone path, from --clone or the default places.
-    private func clones(for repositories: [String]) throws -> [String: String] {
-        try Self.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)
-    }
-
-    /// `--clone` entries (PATH, or owner/name=PATH) and the default places, for each repository;
-    /// shared with `forge serve`.
-    static func resolveClones(_ clone: [String], for repositories: [String], workspace: String, db: String) throws -> [String: String] {
-        var map: [String: String] = [:]
-        var bare: [String] = []
-        for entry in clone {
-            if let equals = entry.firstIndex(of: "="), entry[..<equals].split(separator: "/").count == 2 {
-                map[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
-            } else {
-                bare.append(entry)
-            }
-        }
-        if !bare.isEmpty {
-            let unnamed = repositories.filter { map[$0] == nil }
-            guard bare.count == 1, unnamed.count <= 1 else {
-                throw ValidationError("the tasks come from \(repositories.count) repositories (\(repositories.joined(separator: ", "))): name each clone, --clone owner/name=PATH")
-            }
-            if let repo = unnamed.first { map[repo] = bare[0] }
-        }
-        let databaseFolder = (db as NSString).deletingLastPathComponent
-        for repo in repositories where map[repo] == nil {
-            let name = String(repo.split(separator: "/").last ?? "")
-            let candidates = ["\(workspace)/clones/\(repo.replacingOccurrences(of: "/", with: "__"))",
-                              "\(workspace)/clones/\(name)", "\(databaseFolder.isEmpty ? "." : databaseFolder)/\(name)"]
-            guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-                throw ValidationError("no clone of \(repo): pass --clone \(repo)=PATH (looked in \(candidates.joined(separator: ", ")))")
-            }
-            map[repo] = found
-        }
-        return map
+        try interrupt.exitIfInterrupted()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Environments
 import Foundation
+import CStdio
 
 @main
 struct Forge: AsyncParsableCommand {
@@ -11,23 +12,40 @@ struct Forge: AsyncParsableCommand {
         subcommands: [
             SampleCommand.self, MineCommand.self, TasksCommand.self, ExportCommand.self, ImportCommand.self,
             StoreCommand.self, ValidateCommand.self, EvalCommand.self, ReportCommand.self, DemoCommand.self,
-            TokenizerCommand.self, ServeCommand.self, LMCommand.self, TrainCommand.self, AgentCommand.self,
+            TokenizerCommand.self, ServeCommand.self, TrainCommand.self, AgentCommand.self,
             SandboxCommand.self, SynthCommand.self, ClusterCommand.self,
         ]
     )
 
     static func main() async {
         // Line-buffer stdout so results interleave sensibly with the progress bar on stderr.
-        setvbuf(stdout, nil, _IOLBF, 0)
+        forge_line_buffer_stdout()
+        let parsed: ParsableCommand
         do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            // Usage mistakes (unknown flags, bad values, `validate()` rules): message and usage, 64.
+            parsed = try parseAsRoot()
         } catch {
             exit(withError: error)
         }
+        do {
+            if var asyncCommand = parsed as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var command = parsed
+                try command.run()
+            }
+        } catch let error where error is ExitCode || error is CleanExit {
+            exit(withError: error)
+        } catch {
+            // A failure while running is never a usage mistake: one line naming the culprit, status 1.
+            FileHandle.standardError.write(Data("Error: \(oneLine(message(for: error)))\n".utf8))
+            exit(withError: ExitCode.failure)
+        }
+    }
+
+    /// Messages that span lines (a tool's output quoted in an error) kept to one.
+    static func oneLine(_ message: String) -> String {
+        message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .joined(separator: "; ")
     }
 }

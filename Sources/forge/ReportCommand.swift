@@ -26,7 +26,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         guard FileManager.default.fileExists(atPath: store.db) else {
-            throw ValidationError("no task store at \(store.db)")
+            throw CommandFailure("no task store at \(store.db)")
         }
         let report = try RunReport(store: try store.open(), kind: try VerdictKind.parse(kind))
         if report.tasks.allSatisfy({ $0.verdict == nil }) {

@@ -1,8 +1,7 @@
 import AgentSandbox
 import ArgumentParser
-import Environments
 import Foundation
-import Sandbox
+import Pipeline
 import Serving
 import Store
 
@@ -95,28 +94,23 @@ struct SandboxServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-        SensitivePaths.register([workspace])
-        let workspace = URL(fileURLWithPath: self.workspace).standardizedFileURL.path
-        do { _ = try Sandbox.probe() } catch { throw CommandFailure("\(error)") }
-        let taskStore = try store.open()
+        // Runs happen in other working directories: relative paths would break there.
+        let workspace = Workspace(folder: self.workspace, database: store.db, recipesDirectory: recipes).absolute
+        try workspace.checkSandbox()
+        let taskStore = try Pipeline(workspace: workspace).store()
         var repositories: Set<String> = []
         for id in tasks {
-            guard let task = try taskStore.task(id: id) else { throw ValidationError("--task \(id): no such task in \(store.db)") }
+            guard let task = try taskStore.task(id: id) else { throw CommandFailure("--task \(id): no such task in \(store.db)") }
             guard task.isEvaluable else {
-                throw ValidationError("--task \(id): not a valid task (no FAIL_TO_PASS tests or its gold patch breaks PASS_TO_FAIL); run forge validate first")
+                throw CommandFailure("--task \(id): not a valid task (no FAIL_TO_PASS tests or its gold patch breaks PASS_TO_FAIL); run forge validate first")
             }
             repositories.insert(task.repo)
         }
-        let clones = try EvalCommand.resolveClones(clone, for: repositories.sorted(), workspace: workspace, db: store.db)
-            .mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let book = try RecipeBook.load(directory: recipes)
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book)
-        let database = URL(fileURLWithPath: store.db).standardizedFileURL.path
-        let options = AgentSandboxOptions(outputCap: outputCap, maxActionTimeout: maxActionTimeout,
-                                          hiddenPaths: [workspace, database, database + "-wal", database + "-shm"])
-        let sandboxHost = try SandboxHost(root: workspace + "/agent-sandboxes", store: taskStore, clones: clones, environments: builder,
-                                          evaluationsDirectory: workspace + "/evals", options: options)
+        let clones = try workspace.clones(clone, for: repositories.sorted()).mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let options = AgentSandboxOptions(outputCap: outputCap, maxActionTimeout: maxActionTimeout, hiddenPaths: workspace.hiddenPaths)
+        let sandboxHost = try SandboxHost(root: workspace.folder + "/agent-sandboxes", store: taskStore, clones: clones,
+                                          environments: try workspace.environmentBuilder(),
+                                          evaluationsDirectory: workspace.evaluationsDirectory, options: options)
         for id in tasks {
             do { _ = try sandboxHost.open(instanceID: id) } catch {
                 sandboxHost.closeAll()

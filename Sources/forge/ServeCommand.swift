@@ -1,8 +1,7 @@
 import ArgumentParser
-import Environments
 import Evaluation
 import Foundation
-import Sandbox
+import Pipeline
 import Serving
 import Store
 
@@ -70,30 +69,20 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-        SensitivePaths.register([workspace])
         // Runs happen in other working directories (sandbox, exports): relative paths would break there.
-        let workspace = URL(fileURLWithPath: self.workspace).standardizedFileURL.path
-        let taskStore = try store.open()
+        let workspace = Workspace(folder: self.workspace, database: store.db, recipesDirectory: recipes, useSandbox: !noSandbox).absolute
+        let taskStore = try Pipeline(workspace: workspace).store()
         let evaluable = try taskStore.tasks().filter(\.isEvaluable)
         let repositories = Array(Set(evaluable.map(\.repo))).sorted()
-        if !noSandbox {
-            do { _ = try Sandbox.probe() } catch {
-                throw CommandFailure("\(error)")
-            }
-        }
-        let book = try RecipeBook.load(directory: recipes)
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
-                                         options: .init(sandboxInstalls: !noSandbox))
+        try workspace.checkSandbox()
         var configuration = ServerConfiguration(
             host: host, port: port,
-            clones: try EvalCommand.resolveClones(clone, for: repositories, workspace: workspace, db: store.db)
-                .mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path },
-            evaluationsDirectory: workspace + "/evals", snapshotsDirectory: workspace + "/snapshots",
+            clones: try workspace.clones(clone, for: repositories).mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path },
+            evaluationsDirectory: workspace.evaluationsDirectory, snapshotsDirectory: workspace.folder + "/snapshots",
             scoring: ScoringOptions(workers: jobs, queueCapacity: queue, requestTimeout: timeout), maxBodyBytes: maxBody,
             useSandbox: !noSandbox)
         configuration.apiKey = apiKey
-        let server = try RewardServer(configuration: configuration, store: taskStore, environments: builder)
+        let server = try RewardServer(configuration: configuration, store: taskStore, environments: try workspace.environmentBuilder())
         let (host, jobs, queue, timeout) = (host, jobs, queue, timeout)
         try await server.run(handleSignals: true) { port in
             print("forge serve: http://\(host):\(port) — \(evaluable.count) validated task(s) in \(repositories.count) repositor\(repositories.count == 1 ? "y" : "ies"); \(jobs) worker(s), queue \(queue), timeout \(Int(timeout)) s")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Pipeline
 import Sandbox
 import Store
 
@@ -11,6 +12,11 @@ struct StoreOptions: ParsableArguments {
     func open() throws -> TaskStore {
         SensitivePaths.register([db, db + "-wal", db + "-shm"])
         return try TaskStore(path: db)
+    }
+
+    /// The pipeline over this store and a workspace folder.
+    func pipeline(workspace: String, recipes: String? = nil, sandbox: Bool = true) -> Pipeline {
+        Pipeline(workspace: Workspace(folder: workspace, database: db, recipesDirectory: recipes, useSandbox: sandbox))
     }
 }
 

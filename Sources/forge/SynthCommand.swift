@@ -1,11 +1,8 @@
 import ArgumentParser
-import Environments
 import Foundation
-import Git
-import Sandbox
+import Pipeline
 import Store
 import Synthesis
-import Validation
 
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,8 +39,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Local clone of the repository (mutant commits are written to it).", valueName: "path"))
     var clone: String
 
-    @Option(help: ArgumentHelp("Comma-separated strategies: mutation, combination, pr_mirror (default all).", valueName: "list"))
-    var strategies: String = SynthesisStrategy.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: ArgumentHelp("Comma-separated strategies: mutation, combination, pr_mirror (default all).", valueName: "list"),
+            transform: SynthCommand.parseStrategies)
+    var strategies: Set<SynthesisStrategy> = Set(SynthesisStrategy.allCases)
 
     @Option(help: "Stop once this many tasks are kept.")
     var max: Int?
@@ -63,8 +61,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Extra clean-suite runs and reruns of failing tests, to find flaky tests.")
     var reruns: Int = 1
 
-    @Option(help: ArgumentHelp("Take shard i of N (1-based) of the candidates, by a stable hash of their ids.", valueName: "i/N"))
-    var shard: String?
+    @Option(help: ArgumentHelp("Take shard i of N (1-based) of the candidates, by a stable hash of their ids.", valueName: "i/N"),
+            transform: Shard.init(parsing:))
+    var shard: Shard = .all
 
     @Option(help: ArgumentHelp("Folder for environments, runs and mutant trees.", valueName: "path"))
     var workspace: String = "Workspace"
@@ -78,18 +77,17 @@ struct SynthCommand: ParsableCommand {
     @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.")
     var noSandbox = false
 
-    var parsedStrategies: Set<SynthesisStrategy> {
-        get throws {
-            var result = Set<SynthesisStrategy>()
-            for name in strategies.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
-                guard let strategy = SynthesisStrategy(rawValue: name) else {
-                    throw ValidationError("--strategies: unknown '\(name)', expected \(SynthesisStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                result.insert(strategy)
+    /// `mutation,pr_mirror` → those strategies; an unknown name is rejected while parsing.
+    static func parseStrategies(_ text: String) throws -> Set<SynthesisStrategy> {
+        var result = Set<SynthesisStrategy>()
+        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+            guard let strategy = SynthesisStrategy(rawValue: name) else {
+                throw ValidationError("unknown strategy '\(name)', expected \(SynthesisStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            if result.isEmpty { throw ValidationError("--strategies: name at least one strategy") }
-            return result
+            result.insert(strategy)
         }
+        if result.isEmpty { throw ValidationError("name at least one strategy") }
+        return result
     }
 
     func validate() throws {
@@ -98,71 +96,21 @@ struct SynthCommand: ParsableCommand {
         if commits < 1 { throw ValidationError("--commits must be at least 1") }
         if let max, max < 1 { throw ValidationError("--max must be at least 1") }
         if let maxCandidates, maxCandidates < 1 { throw ValidationError("--max-candidates must be at least 1") }
-        if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") } }
         if repo.split(separator: "/").count != 2 { throw ValidationError("--repo: expected owner/name, got '\(repo)'") }
-        _ = try parsedStrategies
     }
 
     func run() throws {
-        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-        SensitivePaths.register([workspace])
-        let parsedShard = try shard.map { try Shard(parsing: $0) } ?? .all
-        // Every shard runs the clean suite and exports the source tree under fixed names; shards
-        // running at once on one workspace (a cluster's array tasks) each get their own folders.
-        let shardFolder = parsedShard.count > 1 ? "/shard-\(parsedShard.index)-of-\(parsedShard.count)" : ""
-        let options = SynthesisOptions(strategies: try parsedStrategies, maxTasks: max, maxCandidates: maxCandidates,
-                                       jobs: jobs, reruns: reruns, useSandbox: !noSandbox, testSelection: !noTestSelection,
-                                       shard: parsedShard, runsDirectory: workspace + "/runs" + shardFolder,
-                                       workDirectory: workspace + "/synth" + shardFolder)
-        let summary = try Self.synthesize(store: try store.open(), db: store.db, repo: repo, clone: clone, commit: commit, commits: commits,
-                                          workspace: workspace, recipes: recipes, options: options)
-        print(summary.table)
-        try InterruptWatch.exitIfInterrupted()
-    }
-
-    /// Synthesis from the newest `commits` validated base commits of `repo` (or `commit`),
-    /// with progress and Ctrl-C handling; shared with `forge demo`.
-    static func synthesize(store taskStore: TaskStore, db: String, repo: String, clone: String, commit: String?, commits: Int,
-                           workspace: String, recipes: String?, options: SynthesisOptions) throws -> SynthesisSummary {
-        let validIDs = Set(try taskStore.verdicts(kind: .validation, status: ValidationStatus.valid.rawValue).map(\.instanceID))
-        let history = try taskStore.tasks(matching: TaskFilter(repo: repo))
-        var sources: [TaskRecord] = []
-        var seenCommits = Set<String>()
-        for task in history.sorted(by: { $0.createdAt > $1.createdAt })
-        where validIDs.contains(task.instanceID) && task.statementSource != .synthetic {
-            if seenCommits.insert(task.baseCommit).inserted { sources.append(task) }
-        }
-        if let commit {
-            let id = try Repository.open(clone).resolveCommit(commit).hex
-            sources = sources.filter { $0.baseCommit == id }
-            guard !sources.isEmpty else {
-                throw CommandFailure("--commit \(commit): \(id) is not the base_commit of a validated \(repo) task in \(db); run forge validate first")
-            }
-        } else {
-            guard !sources.isEmpty else {
-                throw CommandFailure("no validated tasks of \(repo) in \(db): run forge mine and forge validate first")
-            }
-            sources = Array(sources.prefix(commits))
-        }
-        if options.useSandbox {
-            do { _ = try Sandbox.probe() } catch {
-                throw CommandFailure("\(error)")
-            }
-        }
-        let book = try RecipeBook.load(directory: recipes)
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
-                                         options: .init(sandboxInstalls: options.useSandbox))
-        let synthesizer = try Synthesizer(clone: clone, environments: builder, options: options)
-
+        var request = Pipeline.SynthesisRequest(repo: repo, clone: clone)
+        request.commit = commit; request.commits = commits; request.strategies = strategies; request.maxTasks = max
+        request.maxCandidates = maxCandidates; request.jobs = jobs; request.reruns = reruns
+        request.testSelection = !noTestSelection; request.shard = shard
+        let pipeline = store.pipeline(workspace: workspace, recipes: recipes, sandbox: !noSandbox)
         let interrupt = InterruptWatch(finishing: "candidates")
         defer { interrupt.cancel() }
-        let stop = interrupt.stop
-
-        let bar = ProgressBar(options.maxTasks == nil ? "synthesising (tried)" : "synthesising (kept)")
-        let summary = try synthesizer.run(repo: repo, sources: sources, history: history, store: taskStore, stop: stop) {
-            bar.update(done: $0, total: $1)
+        let summary = try ProgressBar.showing(max == nil ? "synthesising (tried)" : "synthesising (kept)") { progress in
+            try pipeline.synthesize(request, stop: interrupt.stop, progress: progress)
         }
-        bar.finish()
-        return summary
+        print(summary.table)
+        try interrupt.exitIfInterrupted()
     }
 }

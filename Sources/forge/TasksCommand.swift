@@ -3,6 +3,13 @@ import Evaluation
 import Foundation
 import Store
 
+extension TestIDFormat: ExpressibleByArgument {}
+
+/// `forge export --format`: the one format there is, named so that scripts can say it.
+enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
+    case jsonl
+}
+
 struct TasksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks",
@@ -37,7 +44,7 @@ struct TasksCommand: ParsableCommand {
             guard let task = try store.open().task(id: id) else {
                 throw CommandFailure("no task with instance id '\(id)' in \(store.db)")
             }
-            let line = try TaskJSONL.line(for: task)
+            let line = TaskJSONL.line(for: task)
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
             let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: pretty, as: UTF8.self))
@@ -58,22 +65,15 @@ struct ExportCommand: ParsableCommand {
         """)
     @OptionGroup var store: StoreOptions
     @OptionGroup var selection: TaskSelection
-    @Option(help: "Output format; only jsonl.") var format: String = "jsonl"
+    @Option(help: "Output format.") var format: ExportFormat = .jsonl
     @Option(help: ArgumentHelp("Output file (written atomically); standard output if omitted.", valueName: "file"))
     var out: String?
     @Flag(help: "Every task, with a status field, not only the gradable ones.") var all = false
     @Option(help: ArgumentHelp("Test id form of the lists: swebench (cut at whitespace, as SWE-bench's pytest log parser reads them) or junit (as recorded).", valueName: "form"))
-    var idFormat: String?
-
-    func validate() throws {
-        guard format == "jsonl" else { throw ValidationError("--format: unsupported '\(format)', expected jsonl") }
-        if let idFormat, TestIDFormat(rawValue: idFormat) == nil {
-            throw ValidationError("--id-format: unsupported '\(idFormat)', expected swebench or junit")
-        }
-    }
+    var idFormat: TestIDFormat?
 
     func run() throws {
-        let options = SWEBenchExport.Options(all: all, idFormat: idFormat.flatMap(TestIDFormat.init(rawValue:)))
+        let options = SWEBenchExport.Options(all: all, idFormat: idFormat)
         let count = try SWEBenchExport.export(store: try store.open(), matching: selection.filter, options: options, to: out)
         if let out { FileHandle.standardError.write(Data("exported \(count) task(s) to \(out)\n".utf8)) }
     }

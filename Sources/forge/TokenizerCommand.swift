@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Model
 
+extension PreTokenizerPattern: ExpressibleByArgument {}
+
 struct TokenizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer",
@@ -28,17 +30,14 @@ struct TokenizerCommand: ParsableCommand {
         var out: String
 
         @Option(name: .long, help: "Pre-tokenizer split pattern: cl100k (default, better for code) or gpt2.")
-        var pattern: String = PreTokenizerPattern.cl100k.rawValue
+        var pattern: PreTokenizerPattern = .cl100k
 
         @Option(name: .long, help: "Never merge pairs seen fewer times than this.")
         var minPairCount: Int = 2
 
         func run() throws {
-            guard let pattern = PreTokenizerPattern(rawValue: pattern) else {
-                throw ValidationError("unknown pattern \(pattern); use cl100k or gpt2")
-            }
             let files = try TokenizerCorpus.files(in: corpus.map { URL(fileURLWithPath: $0) })
-            guard !files.isEmpty else { throw ValidationError("no text files found under \(corpus)") }
+            guard !files.isEmpty else { throw CommandFailure("no text files found under \(corpus.joined(separator: ", "))") }
             let documents = try files.map(TokenizerCorpus.contents(of:))
             let bytes = documents.reduce(0) { $0 + $1.count }
             let started = Date()
@@ -104,7 +103,7 @@ struct TokenizerCommand: ParsableCommand {
             if ids.isEmpty {
                 let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
                 ids = try input.split(whereSeparator: \.isWhitespace).map {
-                    guard let id = Int($0) else { throw ValidationError("not a token id: \($0)") }
+                    guard let id = Int($0) else { throw CommandFailure("not a token id on standard input: '\($0)'") }
                     return id
                 }
             }

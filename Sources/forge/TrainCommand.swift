@@ -1,11 +1,12 @@
 import ArgumentParser
-import Environments
-import Evaluation
 import Foundation
-import Sandbox
 import Model
+import Pipeline
 import Store
 import Training
+
+extension AttentionMode: ExpressibleByArgument {}
+extension ContextMode: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,9 +32,10 @@ struct TrainCommand: ParsableCommand {
         var out: String
 
         func tasks() throws -> (tasks: [TaskRecord], clones: [String: String]) {
-            let tasks = try store.open().tasks(matching: try selection.filter)
+            let pipeline = store.pipeline(workspace: workspace)
+            let tasks = try pipeline.store().tasks(matching: try selection.filter)
             guard !tasks.isEmpty else { throw CommandFailure("no tasks in \(store.db) match the selection") }
-            let clones = try EvalCommand.resolveClones(clone, for: Array(Set(tasks.map(\.repo))).sorted(), workspace: workspace, db: store.db)
+            let clones = try pipeline.workspace.clones(clone, for: Array(Set(tasks.map(\.repo))).sorted())
             return (tasks, clones)
         }
 
@@ -42,18 +44,29 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// What the language-model stages learn from: the tasks' repositories, or folders of code.
+    struct CorpusOptions: ParsableArguments {
+        @Option(parsing: .upToNextOption,
+                help: ArgumentHelp("Learn from the source files under these folders instead of the tasks' repositories (no store needed).",
+                                   valueName: "folder"))
+        var corpus: [String] = []
+
+        func source(_ common: Common) throws -> CorpusSource {
+            if !corpus.isEmpty { return CorpusSource(folders: corpus.map { URL(fileURLWithPath: $0) }) }
+            let (tasks, clones) = try common.tasks()
+            return CorpusSource(tasks: tasks, clones: clones)
+        }
+    }
+
     /// Runs a stage with progress and interruption handling.
     static func perform(_ label: String, _ body: (StageReport) throws -> Void) throws {
-        Interruption.install()
+        let interrupt = InterruptWatch(finishing: "step", signals: [SIGINT, SIGTERM])
+        defer { interrupt.cancel() }
         let bar = ProgressBar(label)
         let report = StageReport(message: { line in bar.clearLine(); print(line) }, progress: { bar.update(done: $0, total: $1) })
-        do {
+        try exitingOnTrainingInterruption {
+            defer { bar.finish() }
             try body(report)
-            bar.finish()
-        } catch let interrupted as TrainingInterrupted {
-            bar.finish()
-            FileHandle.standardError.write(Data("\(interrupted)\n".utf8))
-            throw ExitCode(130)
         }
     }
 
@@ -64,19 +77,20 @@ struct TrainCommand: ParsableCommand {
             abstract: "Next-token training from scratch on the tasks' repositories at their base commits (and the task text).",
             discussion: "Trains a byte-level BPE tokenizer first; corpus.jsonl lists every document with its license.")
         @OptionGroup var common: Common
+        @OptionGroup var corpus: CorpusOptions
         @Option(help: "Tokenizer vocabulary size.") var vocabSize = 2048
-        @Option var layers = 4
-        @Option var dModel = 128
-        @Option var heads = 4
+        @Option(help: "Transformer layers.") var layers = 4
+        @Option(help: "Model width (d_model).") var dModel = 128
+        @Option(help: "Attention heads.") var heads = 4
         @Option(help: "Context length of the model.") var context = 512
         @Option(help: "Training window (default: the context length).") var sequenceLength: Int?
         @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
-        @Option var steps = 300
-        @Option var batch = 8
-        @Option var lr: Float = 3e-3
-        @Option var evalEvery = 25
-        @Option var checkpointEvery = 50
-        @Option var seed: UInt64 = 1
+        @Option(help: "Optimizer steps of this stage.") var steps = 300
+        @Option(help: "Windows per step.") var batch = 8
+        @Option(help: "Peak learning rate (cosine decay to a tenth).") var lr: Float = 3e-3
+        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
+        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 50
+        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
 
         func run() throws {
             var settings = PretrainSettings()
@@ -85,10 +99,10 @@ struct TrainCommand: ParsableCommand {
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
             settings.checkpointEvery = checkpointEvery
-            let (tasks, clones) = try common.tasks()
+            let source = try corpus.source(common)
             let folder = try common.folder(stage: "pretrain", settings: settings)
             try TrainCommand.perform("pretrain") { report in
-                _ = try LanguageStages.pretrain(settings: settings, source: CorpusSource(tasks: tasks, clones: clones), folder: folder, report: report)
+                _ = try LanguageStages.pretrain(settings: settings, source: source, folder: folder, report: report)
             }
         }
     }
@@ -98,23 +112,24 @@ struct TrainCommand: ParsableCommand {
             abstract: "DSA dense warm-up: the model frozen, only the lightning indexer learns the dense attention (KL).",
             discussion: "Reports how much of the dense attention mass the indexer's top-k keeps, before and after.")
         @OptionGroup var common: Common
+        @OptionGroup var corpus: CorpusOptions
         @Option(help: ArgumentHelp("Run folder of the pretrain stage.", valueName: "path")) var from: String
-        @Option var steps = 100
-        @Option var batch = 4
+        @Option(help: "Optimizer steps of this stage.") var steps = 100
+        @Option(help: "Windows per step.") var batch = 4
         @Option(help: "Window length.") var sequenceLength = 512
-        @Option var lr: Float = 1e-3
-        @Option var evalEvery = 25
-        @Option var checkpointEvery = 25
-        @Option var seed: UInt64 = 1
+        @Option(help: "Learning rate of the indexer.") var lr: Float = 1e-3
+        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
+        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 25
+        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
 
         func run() throws {
             var settings = WarmupSettings()
             settings.steps = steps; settings.batch = batch; settings.sequenceLength = sequenceLength; settings.learningRate = lr
             settings.evalEvery = evalEvery; settings.checkpointEvery = checkpointEvery; settings.seed = seed
-            let (tasks, clones) = try common.tasks()
+            let source = try corpus.source(common)
             let folder = try common.folder(stage: "warmup", settings: settings)
             try TrainCommand.perform("warmup") { report in
-                _ = try LanguageStages.warmup(settings: settings, from: TrainCommand.from(from), source: CorpusSource(tasks: tasks, clones: clones),
+                _ = try LanguageStages.warmup(settings: settings, from: TrainCommand.from(from), source: source,
                                               folder: folder, report: report)
             }
         }
@@ -125,30 +140,27 @@ struct TrainCommand: ParsableCommand {
             abstract: "DSA sparse stage: top-k attention on, all parameters on the LM loss, the indexer on its KL over the selected set.",
             discussion: "--attention dense trains the same continuation without DSA: the baseline to compare the sparse loss with.")
         @OptionGroup var common: Common
+        @OptionGroup var corpus: CorpusOptions
         @Option(help: ArgumentHelp("Run folder of the warmup stage.", valueName: "path")) var from: String
-        @Option(help: "sparse or dense.") var attention = "sparse"
-        @Option var steps = 100
-        @Option var batch = 8
-        @Option var sequenceLength = 512
-        @Option var lr: Float = 1e-3
-        @Option var evalEvery = 25
-        @Option var checkpointEvery = 50
-        @Option var seed: UInt64 = 2
-
-        func validate() throws {
-            guard AttentionMode(rawValue: attention) != nil else { throw ValidationError("--attention must be sparse or dense") }
-        }
+        @Option(help: "Attention while training on: sparse (DSA top-k) or dense (the baseline).") var attention: AttentionMode = .sparse
+        @Option(help: "Optimizer steps of this stage.") var steps = 100
+        @Option(help: "Windows per step.") var batch = 8
+        @Option(help: "Training window in tokens.") var sequenceLength = 512
+        @Option(help: "Peak learning rate (cosine decay to a tenth).") var lr: Float = 1e-3
+        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
+        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 50
+        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 2
 
         func run() throws {
             var settings = SparseSettings()
-            settings.attention = AttentionMode(rawValue: attention)!
+            settings.attention = attention
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(10, steps / 10), evalEvery: evalEvery, seed: seed)
             settings.checkpointEvery = checkpointEvery
-            let (tasks, clones) = try common.tasks()
+            let source = try corpus.source(common)
             let folder = try common.folder(stage: "sparse", settings: settings)
-            try TrainCommand.perform(attention) { report in
-                _ = try LanguageStages.sparse(settings: settings, from: TrainCommand.from(from), source: CorpusSource(tasks: tasks, clones: clones),
+            try TrainCommand.perform(attention.rawValue) { report in
+                _ = try LanguageStages.sparse(settings: settings, from: TrainCommand.from(from), source: source,
                                               folder: folder, report: report)
             }
         }
@@ -156,14 +168,13 @@ struct TrainCommand: ParsableCommand {
 
     /// Prompt and split flags shared by sft and rl.
     struct PromptOptions: ParsableArguments {
-        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits) or bm25 (retrieved, no peeking).") var contextMode = "oracle"
+        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits) or bm25 (retrieved, no peeking).") var contextMode: ContextMode = .oracle
         @Option(help: "Files shown at most.") var maxFiles = 2
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
         @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
         @Option(help: "Keep one training task in N from SFT for RL only (by a second hash; 0: SFT and RL share them).") var rlOnlyEvery = 0
 
         func validate() throws {
-            guard ContextMode(rawValue: contextMode) != nil else { throw ValidationError("--context-mode must be oracle or bm25") }
             guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
             guard rlOnlyEvery == 0 || rlOnlyEvery >= 2 else { throw ValidationError("--rl-only-every must be 0 or at least 2") }
         }
@@ -171,7 +182,7 @@ struct TrainCommand: ParsableCommand {
         var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery) }
 
         var prompt: PromptSettings {
-            PromptSettings(mode: ContextMode(rawValue: contextMode)!, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens)
+            PromptSettings(mode: contextMode, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens)
         }
     }
 
@@ -182,12 +193,12 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var common: Common
         @OptionGroup var promptOptions: PromptOptions
         @Option(help: ArgumentHelp("Run folder of an earlier stage.", valueName: "path")) var from: String
-        @Option var steps = 200
-        @Option var batch = 4
-        @Option var lr: Float = 1e-3
-        @Option var evalEvery = 25
-        @Option var checkpointEvery = 50
-        @Option var seed: UInt64 = 1
+        @Option(help: "Optimizer steps of this stage.") var steps = 200
+        @Option(help: "Tasks per step.") var batch = 4
+        @Option(help: "Peak learning rate.") var lr: Float = 1e-3
+        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
+        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 50
+        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
 
         func run() throws {
             var settings = SFTSettings()
@@ -215,21 +226,21 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var common: Common
         @OptionGroup var promptOptions: PromptOptions
         @Option(help: ArgumentHelp("Run folder of the SFT stage (also the KL reference).", valueName: "path")) var from: String
-        @Option var steps = 20
+        @Option(help: "Optimizer steps of this stage.") var steps = 20
         @Option(help: "Samples per task (G).") var groupSize = 4
-        @Option var tasksPerStep = 4
+        @Option(help: "Tasks sampled per step.") var tasksPerStep = 4
         @Option(help: "Gradient steps per batch of rollouts.") var updatesPerStep = 2
-        @Option var lr: Float = 1e-4
-        @Option var temperature: Float = 1
-        @Option var topP: Float = 0.95
+        @Option(help: "Learning rate of the policy.") var lr: Float = 1e-4
+        @Option(help: "Sampling temperature of the rollouts.") var temperature: Float = 1
+        @Option(help: "Nucleus (top-p) threshold of the rollouts.") var topP: Float = 0.95
         @Option(help: "β of the KL penalty.") var kl: Double = 0.02
         @Option(help: "ε of the clipped ratio.") var clip: Double = 0.2
         @Option(help: "δ of off-policy sequence masking.") var maskThreshold: Double = 0.5
-        @Option var formatReward: Double = -0.5
+        @Option(help: "Reward for output that is no usable SEARCH/REPLACE edit.") var formatReward: Double = -0.5
         @Option(help: "Tasks whose gold and no-op patches are scored before training (the reward check).") var sanityTasks = 2
         @Option(help: "Patches scored in parallel with generation.") var jobs = 2
-        @Option var checkpointEvery = 5
-        @Option var seed: UInt64 = 1
+        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 5
+        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
         @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.") var noSandbox = false
 
         func run() throws {
@@ -243,24 +254,13 @@ struct TrainCommand: ParsableCommand {
             settings.checkpointEvery = checkpointEvery; settings.seed = seed; settings.sanityTasks = sanityTasks
             let (tasks, clones) = try common.tasks()
             let folder = try common.folder(stage: "rl", settings: settings)
-            let rewarder = try TrainCommand.rewarder(clones: clones, workspace: common.workspace, runID: "rl-" + folder.url.lastPathComponent,
-                                                     jobs: jobs, sandbox: !noSandbox, store: try common.store.open())
+            let rewarder = PatchRewarder(scoring: try common.store.pipeline(workspace: common.workspace, sandbox: !noSandbox)
+                .scoring(clones: clones, runID: "rl-" + folder.url.lastPathComponent, jobs: jobs))
             try TrainCommand.perform("rl") { report in
                 _ = try RLStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, rewarder: rewarder,
                                     folder: folder, report: report)
             }
         }
-    }
-
-    /// Rewards for `runID`'s samples, scored by Evaluation's scoring service and kept in `store`.
-    static func rewarder(clones: [String: String], workspace: String, runID: String, jobs: Int, sandbox: Bool, store: TaskStore) throws -> PatchRewarder {
-        SensitivePaths.register([workspace])
-        let book = try RecipeBook.bundled()
-        let builder = EnvironmentBuilder(root: URL(fileURLWithPath: workspace).appendingPathComponent("envs"), recipes: book,
-                                         options: .init(sandboxInstalls: sandbox))
-        let evaluator = try Evaluator(clones: clones, environments: builder,
-                                      options: EvaluationOptions(runID: runID, evaluationsDirectory: workspace + "/evals", jobs: jobs, useSandbox: sandbox))
-        return PatchRewarder(scoring: ScoringService(evaluator: evaluator, store: store, options: ScoringOptions(workers: jobs)))
     }
 }
 
@@ -290,15 +290,14 @@ struct AgentCommand: ParsableCommand {
         @Flag(help: "Only the tasks training held out (--held-out-every).") var heldOut = false
         @Option(help: ArgumentHelp("Also write each raw response and why it was unusable (JSONL).", valueName: "file")) var responses: String?
         @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
-        @Option var seed: UInt64 = 1
+        @Option(help: "Sampling seed.") var seed: UInt64 = 1
 
         func run() throws {
-            // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-            SensitivePaths.register([workspace])
-            var tasks = try store.open().tasks(matching: try selection.filter).filter(\.isEvaluable)
+            let pipeline = store.pipeline(workspace: workspace)
+            var tasks = try pipeline.store().tasks(matching: try selection.filter).filter(\.isEvaluable)
             if heldOut { tasks = promptOptions.split.heldOut(tasks) }
             guard !tasks.isEmpty else { throw CommandFailure("no valid tasks in \(store.db) match the selection") }
-            let clones = try EvalCommand.resolveClones(clone, for: Array(Set(tasks.map(\.repo))).sorted(), workspace: workspace, db: store.db)
+            let clones = try pipeline.workspace.clones(clone, for: Array(Set(tasks.map(\.repo))).sorted())
             let (policy, tokenizer) = try LanguageStages.start(from: URL(fileURLWithPath: model))
             let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: promptOptions.prompt, context: policy.config.context)
             let bar = ProgressBar("solving")

@@ -1,10 +1,5 @@
 import ArgumentParser
-import Environments
 import Foundation
-import Git
-import Sandbox
-import Store
-import Validation
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,45 +47,15 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        // Sandboxed code must not see the store, the clones or other tasks' runs kept here.
-        SensitivePaths.register([workspace])
-        let taskStore = try store.open()
-        let tasks = try taskStore.tasks(matching: selection.filter)
-        let repos = Set(tasks.map(\.repo))
-        guard repos.count <= 1 else {
-            throw CommandFailure("the selected tasks come from \(repos.count) repositories (\(repos.sorted().joined(separator: ", "))): pass --repo to pick the one --clone holds")
-        }
-        let summary = try Self.validate(tasks: tasks, clone: clone, store: taskStore, workspace: workspace,
-                                        recipes: recipes, jobs: jobs, reruns: reruns, sandbox: !noSandbox, force: force)
-        print(summary.table)
-        try InterruptWatch.exitIfInterrupted()
-    }
-
-    /// Shared with `forge demo`.
-    static func validate(tasks: [TaskRecord], clone: String, store: TaskStore, workspace: String, recipes: String?,
-                         jobs: Int, reruns: Int, sandbox: Bool, force: Bool) throws -> ValidationSummary {
-        if sandbox {
-            do { _ = try Sandbox.probe() } catch {
-                throw CommandFailure("\(error)")
-            }
-        }
-        let repository = try Repository.open(clone)
-        let book = try RecipeBook.load(directory: recipes)
-        let environmentsRoot = URL(fileURLWithPath: workspace).appendingPathComponent("envs")
-        let builder = EnvironmentBuilder(root: environmentsRoot, recipes: book,
-                                         options: .init(sandboxInstalls: sandbox))
-        let validator = Validator(repository: repository, environments: builder,
-                                  options: ValidationOptions(reruns: reruns, jobs: jobs, useSandbox: sandbox,
-                                                             runsDirectory: workspace + "/runs"))
+        let pipeline = store.pipeline(workspace: workspace, recipes: recipes, sandbox: !noSandbox)
+        let tasks = try pipeline.store().tasks(matching: selection.filter)
         let interrupt = InterruptWatch(finishing: "tasks")
         defer { interrupt.cancel() }
-        let stop = interrupt.stop
-
-        let bar = ProgressBar("validating")
-        let summary = try BatchValidation.run(tasks: tasks, validator: validator, store: store, force: force, stop: stop) {
-            bar.update(done: $0, total: $1)
+        let summary = try ProgressBar.showing("validating") { progress in
+            try pipeline.validate(tasks: tasks, clone: clone, jobs: jobs, reruns: reruns, force: force, stop: interrupt.stop,
+                                  progress: progress)
         }
-        bar.finish()
-        return summary
+        print(summary.table)
+        try interrupt.exitIfInterrupted()
     }
 }

@@ -24,7 +24,7 @@ final class InterruptExitTests: XCTestCase {
         process.executableURL = URL(fileURLWithPath: forgePath)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        FileManager.default.createFile(atPath: directory + "/" + output, contents: nil)
+        try Data().write(to: URL(fileURLWithPath: directory + "/" + output))
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/" + output))
         process.standardOutput = log
         process.standardError = log
