@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Dispatch
 
 @main
@@ -8,7 +9,7 @@ struct ForgeBench: AsyncParsableCommand {
         abstract: "Forge's benchmarks: each prints a table with Forge against a baseline run side by side.",
         discussion: "Build with -c release: swift run -c release forge-bench <benchmark>.",
         subcommands: [MiningBenchmark.self, MiningGitBaseline.self, ValidationBenchmark.self, EvalBenchmark.self, ModelBenchmark.self, SandboxBenchmark.self,
-                      SynthBenchmark.self, ConfinementBenchmark.self])
+                      SynthBenchmark.self, ConfinementBenchmark.self, JobsBenchmark.self])
 }
 
 /// Prints rows as an aligned text table.
@@ -32,4 +33,14 @@ func median(_ values: [Double]) -> Double { percentile(values, 0.5) }
 func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
     return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}
+
+/// The `forge` binary of the same build, beside `forge-bench`.
+func forgeBesideBench() throws -> String {
+    let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    let forge = bench.deletingLastPathComponent().appendingPathComponent("forge").path
+    guard FileManager.default.isExecutableFile(atPath: forge) else {
+        throw BenchError("no forge binary beside forge-bench (\(forge)): swift build --product forge first")
+    }
+    return forge
 }
