@@ -1,6 +1,7 @@
 import Foundation
 import Sandbox
 import Store
+import Synchronization
 import Validation
 
 /// One model's report: SWE-bench's `<model>.<run_id>.json` keys (schema 2), then Forge's.
@@ -187,36 +188,21 @@ public enum BatchEvaluation {
             }
         }
 
-        let lock = NSLock()
-        var next = 0, done = 0
-        var saveError: Error?
+        let finishedNow = Mutex((results: results, done: 0))
         progress(0, pending.count)
-        WorkerPool.run(workers: min(evaluator.options.jobs, pending.count)) { _ in
-            while true {
-                let index: Int? = lock.withLock {
-                    guard next < pending.count, !stop.isStopped, saveError == nil else { return nil }
-                    defer { next += 1 }
-                    return next
-                }
-                guard let index else { return }
-                let prediction = pending[index]
-                let evaluation = evaluator.evaluate(prediction, task: taskByID[prediction.instanceID]!)
-                do {
-                    try store.save(runs: evaluation.runs, verdicts: [evaluation.verdict],
-                                   environments: evaluation.environment.map { [$0] } ?? [])
-                } catch {
-                    lock.withLock { saveError = saveError ?? error }
-                    return
-                }
-                let count: Int = lock.withLock {
-                    results[prediction.model, default: [:]][prediction.instanceID] = evaluation.result
-                    done += 1
-                    return done
-                }
-                progress(count, pending.count)
+        // A failed save stops the batch: the store is what resuming relies on.
+        try WorkerPool.forEach(pending, workers: evaluator.options.jobs, stop: stop) { prediction in
+            let evaluation = evaluator.evaluate(prediction, task: taskByID[prediction.instanceID]!)
+            try store.save(runs: evaluation.runs, verdicts: [evaluation.verdict], environments: evaluation.environment.map { [$0] } ?? [])
+            let count: Int = finishedNow.withLock { finished in
+                finished.results[prediction.model, default: [:]][prediction.instanceID] = evaluation.result
+                finished.done += 1
+                return finished.done
             }
+            progress(count, pending.count)
         }
-        if let saveError { throw saveError }
+        let done: Int
+        (results, done) = finishedNow.withLock { $0 }
 
         var summary = EvaluationSummary()
         summary.evaluated = done

@@ -121,10 +121,16 @@ public final class Evaluator: Sendable {
             result.status = .error
             result.reason = "\(error)"
         }
-        try? InstanceReportFile.write(result, to: resultFile(model: prediction.model, instanceID: prediction.instanceID))
-        if options.layout == .swebench {
-            SWEBenchLogs.write(result, prediction: prediction, task: task, environment: environmentRecord,
-                               results: runs.first?.results, folder: folder)
+        do {
+            try InstanceReportFile.write(result, to: resultFile(model: prediction.model, instanceID: prediction.instanceID))
+            if options.layout == .swebench {
+                try SWEBenchLogs.write(result, prediction: prediction, task: task, environment: environmentRecord,
+                                       results: runs.first?.results, folder: folder)
+            }
+        } catch {
+            // Without its report the result cannot be resumed or served: an infrastructure error.
+            result.status = .error
+            result.reason = "saving the result failed: \(error)"
         }
         return InstanceEvaluation(result: result, verdict: verdict(for: result, runs: runs), runs: runs, environment: environmentRecord)
     }

@@ -14,17 +14,17 @@ import Store
 /// - `run_instance.log`: Forge's verdict and reason, the patch log and the raw test log.
 enum SWEBenchLogs {
     static func write(_ result: InstanceResult, prediction: Prediction, task: TaskRecord, environment: EnvironmentRecord?,
-                      results: [String: String]?, folder: String) {
+                      results: [String: String]?, folder: String) throws {
         let imported = task.extraFields["eval_script"].flatMap { try? JSONDecoder().decode(String.self, from: Data($0.utf8)) }
         let script = imported ?? SWEBenchExport.evalScript(for: task, environment: environment.map(LockedEnvironment.init(record:)))
-        write(script, to: folder + "/eval.sh")
+        try write(script, to: folder + "/eval.sh")
 
         var log = "Forge evaluation of \(prediction.instanceID) for \(prediction.model): \(result.status.rawValue)\n"
         if !result.reason.isEmpty { log += "reason: \(result.reason)\n" }
         for name in ["apply.log", "test.log"] {
             if let text = try? String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8) { log += "\n===== \(name)\n" + text }
         }
-        write(log, to: folder + "/run_instance.log")
+        try write(log, to: folder + "/run_instance.log")
 
         guard result.status == .resolved || result.status == .unresolved else { return }
         var output = SWEBenchExport.startMarker + "\n"
@@ -34,12 +34,12 @@ enum SWEBenchLogs {
         }
         output += SWEBenchExport.endMarker + "\n"
         if let exit = result.exitStatus { output += ">>>>> Test Exit Code: \(exit)\n" }
-        write(output, to: folder + "/test_output.txt")
-        try? InstanceReportFile.write(result, to: folder + "/report.json")
+        try write(output, to: folder + "/test_output.txt")
+        try InstanceReportFile.write(result, to: folder + "/report.json")
     }
 
-    private static func write(_ text: String, to path: String) {
-        try? Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    private static func write(_ text: String, to path: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
 

@@ -30,6 +30,33 @@ public enum WorkerPool {
         }
     }
 
+    /// Runs `body` on `items` from `workers` threads, items started in order. No item starts once
+    /// `stop` is set, once `body` has thrown (the first error is rethrown after every worker has
+    /// finished), or when `claim` — asked under the pool's lock before each item — says no (a
+    /// caller's own limit, such as candidates started). Returns how many items were started.
+    @discardableResult
+    public static func forEach<Item>(_ items: [Item], workers: Int, stop: StopFlag, claim: () -> Bool = { true },
+                                     _ body: (Item) throws -> Void) throws -> Int {
+        let taken = Mutex(0)
+        let failure = Mutex<(any Error)?>(nil)
+        run(workers: min(workers, items.count)) { _ in
+            while true {
+                let index: Int? = taken.withLock { next in
+                    guard next < items.count, !stop.isStopped, failure.withLock({ $0 == nil }), claim() else { return nil }
+                    defer { next += 1 }
+                    return next
+                }
+                guard let index else { return }
+                do { try body(items[index]) } catch {
+                    failure.withLock { $0 = $0 ?? error }
+                    return
+                }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return taken.withLock { $0 }
+    }
+
     /// Carries the caller's closure to the threads. Safe because `run` waits for every thread
     /// before returning, so the closure never outlives the call, and the state it shares between
     /// workers is the caller's to guard (each caller takes its items under a lock).

@@ -3,6 +3,7 @@ import Foundation
 import Sandbox
 import Git
 import Store
+import Synchronization
 import TestReports
 import Validation
 
@@ -222,58 +223,46 @@ public final class Synthesizer: Sendable {
                         summary: inout SynthesisSummary,
                         progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) throws {
         let compileErrors = try compileCheck(pending, source: source)
-        let lock = NSLock()
-        var next = 0
-        var failure: Error?
-        var shared = summary
         // Candidates started (not only finished) count against --max-candidates, so parallel
         // jobs never overshoot it; --max (kept tasks) can be passed by at most jobs - 1.
-        var started = summary.tried
+        let shared = Mutex((summary: summary, started: summary.tried))
+        defer { summary = shared.withLock { $0.summary } } // what finished is counted, whatever ends the loop
         // Progress is this source commit's: its candidates tried, or (with --max) its tasks kept
         // toward what the limit leaves; the summary's counts run over every source.
         let measure: KeyPath<SynthesisSummary, Int> = options.maxTasks == nil ? \.tried : \.kept
         let counted = summary[keyPath: measure]
         let total = options.maxTasks.map { min($0 - summary.kept, pending.count) } ?? pending.count
         progress(0, total)
-        WorkerPool.run(workers: min(options.jobs, pending.count)) { _ in
-            while true {
-                let index: Int? = lock.withLock {
-                    guard next < pending.count, !stop.isStopped, failure == nil, !reachedLimits(shared) else { return nil }
-                    if let maxCandidates = options.maxCandidates, started >= maxCandidates { return nil }
-                    defer { next += 1; started += 1 }
-                    return next
-                }
-                guard let index else { return }
-                let prepared = pending[index]
-                do {
-                    let began = Date()
-                    var trial: Trial
-                    if let error = compileErrors[prepared.key] {
-                        trial = Trial(prepared: prepared, reason: "does not compile: \(error)")
-                    } else {
-                        trial = try self.attempt(prepared, source: source)
-                    }
-                    trial.seconds = Date().timeIntervalSince(began)
-                    try self.save(trial, source: source, store: store)
-                    let done: Int = lock.withLock {
-                        var counts = shared.byStrategy[prepared.candidate.strategy] ?? .init()
-                        counts.tried += 1
-                        if trial.task != nil { counts.kept += 1 } else if let reason = trial.reason {
-                            shared.discardReasons[Self.reasonCategory(reason), default: 0] += 1
-                        }
-                        shared.byStrategy[prepared.candidate.strategy] = counts
-                        shared.testsRun += trial.testsRun
-                        return shared[keyPath: measure] - counted
-                    }
-                    progress(done, total)
-                } catch {
-                    lock.withLock { failure = failure ?? error }
-                    return
-                }
+        let claim = {
+            shared.withLock { state in
+                guard !self.reachedLimits(state.summary) else { return false }
+                if let maxCandidates = self.options.maxCandidates, state.started >= maxCandidates { return false }
+                state.started += 1
+                return true
             }
         }
-        summary = shared
-        if let failure { throw failure }
+        try WorkerPool.forEach(pending, workers: options.jobs, stop: stop, claim: claim) { prepared in
+            let began = Date()
+            var trial: Trial
+            if let error = compileErrors[prepared.key] {
+                trial = Trial(prepared: prepared, reason: "does not compile: \(error)")
+            } else {
+                trial = try self.attempt(prepared, source: source)
+            }
+            trial.seconds = Date().timeIntervalSince(began)
+            try self.save(trial, source: source, store: store)
+            let done: Int = shared.withLock { state in
+                var counts = state.summary.byStrategy[prepared.candidate.strategy] ?? .init()
+                counts.tried += 1
+                if trial.task != nil { counts.kept += 1 } else if let reason = trial.reason {
+                    state.summary.discardReasons[Self.reasonCategory(reason), default: 0] += 1
+                }
+                state.summary.byStrategy[prepared.candidate.strategy] = counts
+                state.summary.testsRun += trial.testsRun
+                return state.summary[keyPath: measure] - counted
+            }
+            progress(done, total)
+        }
     }
 
     /// The reason's kind, for the summary table ("does not compile", "no test fails", …).

@@ -1,6 +1,7 @@
 import Foundation
 import Sandbox
 import Store
+import Synchronization
 
 /// Counts for the summary table a batch ends with.
 public struct ValidationSummary: Sendable {
@@ -57,31 +58,17 @@ public enum BatchValidation {
         let pending = tasks.filter { !finished.contains($0.instanceID) }
         summary.alreadyFinished = tasks.count - pending.count
 
-        let lock = NSLock()
-        var next = 0
-        var saveError: Error?
+        let shared = Mutex(summary)
         progress(0, pending.count)
-        WorkerPool.run(workers: min(validator.options.jobs, pending.count)) { _ in
-            while true {
-                let index: Int? = lock.withLock {
-                    guard next < pending.count, !stop.isStopped, saveError == nil else { return nil }
-                    defer { next += 1 }
-                    return next
-                }
-                guard let index else { return }
-                let result = validator.validate(pending[index])
-                do {
-                    try store.save(tasks: [result.task], runs: result.runs, verdicts: [result.verdict],
-                                   environments: result.environment.map { [$0] } ?? [])
-                } catch {
-                    lock.withLock { saveError = saveError ?? error }
-                    return
-                }
-                let done: Int = lock.withLock { summary.add(result); return summary.tried }
-                progress(done, pending.count)
-            }
+        // A failed save stops the batch: the store is what resuming relies on.
+        try WorkerPool.forEach(pending, workers: validator.options.jobs, stop: stop) { task in
+            let result = validator.validate(task)
+            try store.save(tasks: [result.task], runs: result.runs, verdicts: [result.verdict],
+                           environments: result.environment.map { [$0] } ?? [])
+            let done: Int = shared.withLock { $0.add(result); return $0.tried }
+            progress(done, pending.count)
         }
-        if let saveError { throw saveError }
+        summary = shared.withLock { $0 }
         summary.interrupted = stop.isStopped && summary.tried < pending.count
         summary.seconds = Date().timeIntervalSince(started)
         return summary
