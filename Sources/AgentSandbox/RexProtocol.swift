@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 // SWE-ReX's runtime protocol (swerex 1.4: swerex/runtime/abstract.py, swerex/server.py), as its
 // `RemoteRuntime` client speaks it: JSON bodies with pydantic's field names and defaults,
@@ -98,24 +99,6 @@ public struct RexHTTPError: Error, CustomStringConvertible, Sendable, Equatable 
     }
 }
 
-/// A JSON value as decoded from a request body: booleans and numbers kept apart (pydantic rejects
-/// `true` where it wants a number), objects as plain dictionaries.
-enum JSONValue: Decodable, Sendable, Equatable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
-        else if let number = try? container.decode(Double.self) { self = .number(number) }
-        else if let text = try? container.decode(String.self) { self = .string(text) }
-        else if let list = try? container.decode([JSONValue].self) { self = .array(list) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
-    }
-
-    var string: String? { if case .string(let text) = self { text } else { nil } }
-}
-
 /// Reads a request body's fields with pydantic's defaults, naming the field at fault.
 struct RequestFields: Sendable {
     let object: [String: JSONValue]
@@ -123,8 +106,7 @@ struct RequestFields: Sendable {
     /// Parses a JSON object body; an empty body is `{}` (the client posts none to `/close`).
     init(_ data: Data) throws(RexHTTPError) {
         if data.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) { object = [:]; return }
-        let parsed: JSONValue
-        do { parsed = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+        guard let parsed = JSONValue.parse(data) else {
             throw RexHTTPError(status: 422, detail: .validation(type: "json_invalid", location: ["body"], message: "JSON decode error: the body is not valid JSON"))
         }
         guard case .object(let fields) = parsed else {
@@ -155,7 +137,7 @@ struct RequestFields: Sendable {
 
     func optionalNumber(_ key: String) throws(RexHTTPError) -> Double? {
         guard let value = value(key) else { return nil }
-        guard case .number(let number) = value else { throw .invalid(key, "Input should be a valid number", type: "float_type") }
+        guard let number = value.number else { throw .invalid(key, "Input should be a valid number", type: "float_type") }
         return number
     }
 

@@ -12,37 +12,24 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
     case bodyTooLarge(limit: Int)
     /// A query parameter that cannot be used.
     case badQuery(String)
-    case unknownInstance(String)
-    /// The task exists but cannot be scored: no FAIL_TO_PASS (not validated), or PASS_TO_FAIL.
-    case notEvaluable(instanceID: String, reason: String)
-    /// Every worker is busy and the waiting queue is full: try again after `retryAfter` seconds.
-    case queueFull(capacity: Int, retryAfter: Int)
-    /// No result within the per-request time limit. A run that had started still finishes and
-    /// is stored, so the same request later gets it.
-    case deadlineExceeded(seconds: Double, started: Bool)
-    case shuttingDown
     case notFound(String)
-    /// The store or a file could not be read or written: an infrastructure failure.
-    case storage(String)
     /// The server has an API key and the request's `X-API-Key` is missing or another.
     case unauthorized
+    /// The scoring service's refusals (unknown or unscorable task, full queue, deadline,
+    /// shutdown) and store failures.
+    case scoring(ScoringError)
+
+    public static func unknownInstance(_ id: String) -> ServingError { .scoring(.unknownInstance(id)) }
+    public static func storage(_ why: String) -> ServingError { .scoring(.storage(why)) }
 
     public var description: String {
         switch self {
         case .malformedBody(let why): return "malformed request body: \(why)"
         case .bodyTooLarge(let limit): return "request body is larger than the limit of \(limit) bytes"
         case .badQuery(let why): return "bad query: \(why)"
-        case .unknownInstance(let id): return "unknown instance_id '\(id)'"
-        case .notEvaluable(let id, let reason): return "task '\(id)' cannot be scored: \(reason)"
-        case .queueFull(let capacity, let retryAfter):
-            return "scoring queue is full (\(capacity) waiting): retry after \(retryAfter) s"
-        case .deadlineExceeded(let seconds, let started):
-            return "no result within \(Self.format(seconds)) s"
-                + (started ? " (the run goes on; if it finishes, the same request later gets its stored result)" : " (it was still queued and was dropped)")
-        case .shuttingDown: return "the server is shutting down"
         case .notFound(let what): return "not found: \(what)"
-        case .storage(let why): return "storage failure: \(why)"
         case .unauthorized: return "missing or wrong API key: send it in the X-API-Key header"
+        case .scoring(let error): return error.description
         }
     }
 
@@ -52,14 +39,14 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
         case .malformedBody: return "malformed_body"
         case .bodyTooLarge: return "body_too_large"
         case .badQuery: return "bad_query"
-        case .unknownInstance: return "unknown_instance"
-        case .notEvaluable: return "not_evaluable"
-        case .queueFull: return "queue_full"
-        case .deadlineExceeded: return "deadline_exceeded"
-        case .shuttingDown: return "shutting_down"
         case .notFound: return "not_found"
-        case .storage: return "storage"
         case .unauthorized: return "unauthorized"
+        case .scoring(.unknownInstance): return "unknown_instance"
+        case .scoring(.notEvaluable): return "not_evaluable"
+        case .scoring(.queueFull): return "queue_full"
+        case .scoring(.deadlineExceeded): return "deadline_exceeded"
+        case .scoring(.shuttingDown): return "shutting_down"
+        case .scoring(.storage): return "storage"
         }
     }
 
@@ -67,27 +54,13 @@ public enum ServingError: Error, CustomStringConvertible, Hashable, Sendable {
         switch self {
         case .malformedBody, .badQuery: return 400
         case .bodyTooLarge: return 413
-        case .unknownInstance, .notFound: return 404
-        case .notEvaluable: return 409
-        case .queueFull: return 429
-        case .deadlineExceeded: return 504
-        case .shuttingDown: return 503
-        case .storage: return 500
+        case .notFound, .scoring(.unknownInstance): return 404
         case .unauthorized: return 401
-        }
-    }
-
-    static func format(_ seconds: Double) -> String { String(format: "%g", seconds) }
-
-    /// The scoring service's refusals, answered with their HTTP statuses.
-    public init(_ error: ScoringError) {
-        switch error {
-        case .unknownInstance(let id): self = .unknownInstance(id)
-        case .notEvaluable(let id, let reason): self = .notEvaluable(instanceID: id, reason: reason)
-        case .queueFull(let capacity, let retryAfter): self = .queueFull(capacity: capacity, retryAfter: retryAfter)
-        case .deadlineExceeded(let seconds, let started): self = .deadlineExceeded(seconds: seconds, started: started)
-        case .shuttingDown: self = .shuttingDown
-        case .storage(let why): self = .storage(why)
+        case .scoring(.notEvaluable): return 409
+        case .scoring(.queueFull): return 429
+        case .scoring(.deadlineExceeded): return 504
+        case .scoring(.shuttingDown): return 503
+        case .scoring(.storage): return 500
         }
     }
 }
@@ -107,26 +80,21 @@ public struct ScoreRequest: Hashable, Sendable {
     /// Other fields are ignored (prediction files carry extras). `model_patch` must be present,
     /// as in prediction files: a missing one is more likely a misspelt key than "no patch".
     public static func decode(_ data: Data) throws(ServingError) -> ScoreRequest {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            throw .malformedBody("not valid JSON")
-        }
-        guard let fields = object as? [String: Any] else { throw .malformedBody("expected a JSON object") }
+        guard let object = JSONValue.parse(data) else { throw .malformedBody("not valid JSON") }
+        guard case .object(let fields) = object else { throw .malformedBody("expected a JSON object") }
         guard let id = fields["instance_id"] else { throw .malformedBody("missing instance_id") }
-        guard let instanceID = id as? String, !instanceID.isEmpty else { throw .malformedBody("instance_id must be a non-empty string") }
+        guard let instanceID = id.string, !instanceID.isEmpty else { throw .malformedBody("instance_id must be a non-empty string") }
         let patch: String?
         switch fields["model_patch"] {
         case nil: throw .malformedBody("missing model_patch (use null or \"\" for no patch)")
-        case is NSNull: patch = nil
-        case let text as String: patch = text
+        case .null?: patch = nil
+        case .string(let text)?: patch = text
         default: throw .malformedBody("model_patch must be a string or null")
         }
         var model: String?
         switch fields["model_name_or_path"] {
-        case nil, is NSNull: model = nil
-        case let text as String: model = text
+        case nil, .null?: model = nil
+        case .string(let text)?: model = text
         default: throw .malformedBody("model_name_or_path must be a string")
         }
         // Both name folders of the stored result: checked before anything is looked up or written.

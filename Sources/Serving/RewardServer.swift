@@ -217,7 +217,7 @@ public final class RewardServer: Sendable {
         do {
             let scoreRequest = try ScoreRequest.decode(Data(bytes))
             let scored: Scored
-            do { scored = try await scoring.score(instanceID: scoreRequest.instanceID, patch: scoreRequest.patch) } catch { throw ServingError(error) }
+            do { scored = try await scoring.score(instanceID: scoreRequest.instanceID, patch: scoreRequest.patch) } catch { throw ServingError.scoring(error) }
             let response = ScoreResponse(result: scored.result, task: scored.task, model: scoreRequest.model, key: scored.key, cached: scored.cached)
             // An infrastructure error is the server's failure, not a zero reward: answered 500, reward null.
             return json(response, status: scored.result.status == .error ? .internalServerError : .ok)
@@ -289,7 +289,7 @@ struct ScoringLifecycle: Service {
 func failure(_ error: ServingError, closing: Bool = false) -> Response {
     var headers: HTTPFields = [:]
     if closing { headers[.connection] = "close" } // the rest of the body is not read
-    if case .queueFull(_, let retryAfter) = error { headers[.retryAfter] = "\(retryAfter)" }
+    if case .scoring(.queueFull(_, let retryAfter)) = error { headers[.retryAfter] = "\(retryAfter)" }
     return json(["error": ["code": error.code, "message": error.description]], status: .init(code: error.httpStatus), headers: headers)
 }
 
