@@ -127,6 +127,12 @@ public final class Validator: Sendable {
         return try environmentLock.withLock {
             let checkout = "\(checkoutsDirectory)/\(setup.hex)"
                 + (manifestPatch.isEmpty ? "" : "-deps-" + SHA256.hex(Data(manifestPatch.utf8)).prefix(12))
+            // Other processes (validators sharing a workspace, on this host or others) export the
+            // same checkout: one exports it while the rest wait, or a second one would remove the
+            // folder under the first.
+            try FileManager.default.createDirectory(atPath: checkoutsDirectory, withIntermediateDirectories: true)
+            let exporting = try FileLock.acquire(checkout + ".lock")
+            defer { exporting.release() }
             // The export's file list, written last, marks a complete checkout; one without it (cut
             // short, or from before lists were kept) is exported again, or what earlier builds
             // generated there would pass for the tree's own files.
