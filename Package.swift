@@ -115,8 +115,10 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["SampleFixtures", "Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
+        // Models with O(1) weights, for the Model and Training tests.
+        .target(name: "ModelFixtures", dependencies: ["Model"], path: "Tests/ModelFixtures"),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "ModelFixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["SampleFixtures", "forge"]),
