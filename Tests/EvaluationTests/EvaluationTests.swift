@@ -179,12 +179,7 @@ final class EvaluationTests: XCTestCase {
     func testInfrastructureFailuresAreErrorsNotUnresolved() throws {
         let task = sample.task(3)
         // An environment that cannot be built: the repository's recipe wants a Python nobody has.
-        let recipes = sample.root.appendingPathComponent("broken-recipes")
-        try? FileManager.default.removeItem(at: recipes)
-        try FileManager.default.copyItem(at: RecipeBook.bundledDirectory(), to: recipes)
-        try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
-            .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
-        let broken = ValidatedSample.builder(root: sample.root.appendingPathComponent("broken-envs"), recipes: try RecipeBook(directory: recipes))
+        let broken = try sample.unbuildableEnvironments()
         let noEnvironment = try run([Prediction(instanceID: task.instanceID, model: "m", patch: task.patch)], runID: "no-env", environments: broken)
         let failed = try result(noEnvironment, "m", 3)
         XCTAssertEqual(failed.status, .error)

@@ -116,13 +116,7 @@ final class CLIConventionTests: ForgeCommandTestCase {
                         "--layout", "forge", "--workspace", "ws"]
         let process = try start(evaluate, stdout: "eval.out", stderr: "eval.err")
         // Ctrl-C once the first prediction's run has started: that one is finished and kept.
-        let runs = directory + "/ws/evals/gold"
-        let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).isEmpty, process.isRunning {
-            usleep(20_000)
-        }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
+        interrupt(process, onceFilesAppearIn: "ws/evals/gold")
         XCTAssertEqual(process.terminationStatus, 130, read("eval.err"))
         XCTAssertTrue(read("eval.err").contains("interrupted: finishing the predictions in flight"), read("eval.err"))
         XCTAssertTrue(read("eval.out").contains("interrupted: resume with the same command"), read("eval.out"))

@@ -17,13 +17,7 @@ final class InterruptExitTests: ForgeCommandTestCase {
         let validate = ["validate", "--db", "t.db", "--clone", "sample/textkit", "--jobs", "1", "--reruns", "0", "--workspace", "ws"]
         let process = try start(validate, stdout: "interrupted.log")
         // Ctrl-C once the first task's runs have started: that task is finished and kept.
-        let runs = directory + "/ws/runs/validate"
-        let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).isEmpty, process.isRunning {
-            usleep(50_000)
-        }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
+        interrupt(process, onceFilesAppearIn: "ws/runs/validate")
         let interrupted = read("interrupted.log")
         XCTAssertEqual(process.terminationStatus, 130, interrupted)
         XCTAssertTrue(interrupted.contains("interrupted: finishing the tasks in flight"), interrupted)

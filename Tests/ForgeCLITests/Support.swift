@@ -29,6 +29,18 @@ class ForgeCommandTestCase: XCTestCase {
         return process
     }
 
+    /// Ctrl-C for `process` once `folder` (under `directory`) holds something, that is once its
+    /// first piece of work has started (at most 300 s); waits until it has exited.
+    func interrupt(_ process: Process, onceFilesAppearIn folder: String) {
+        let path = directory + "/" + folder
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).isEmpty, process.isRunning {
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+    }
+
     /// A file in `directory`, empty when it cannot be read.
     func read(_ file: String) -> String {
         (try? String(contentsOfFile: directory + "/" + file, encoding: .utf8)) ?? ""

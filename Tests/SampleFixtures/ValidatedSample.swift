@@ -74,6 +74,18 @@ public final class ValidatedSample: Sendable {
         EnvironmentBuilder(root: root, recipes: recipes, options: .init(uvCacheDirectory: base.appendingPathComponent("uv-cache")))
     }
 
+    /// A builder, in a fresh folder, whose recipe for the sample wants a Python nobody has: every
+    /// build fails, an infrastructure error rather than a wrong patch.
+    public func unbuildableEnvironments() throws -> EnvironmentBuilder {
+        let folder = root.appendingPathComponent("broken-\(UUID().uuidString.prefix(6))")
+        let recipes = folder.appendingPathComponent("recipes")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: RecipeBook.bundledDirectory(), to: recipes)
+        try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
+            .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
+        return Self.builder(root: folder.appendingPathComponent("envs"), recipes: try RecipeBook(directory: recipes))
+    }
+
     /// The valid task of pull request `number`.
     public func task(_ number: Int) -> TaskRecord { validTask(number)! }
 

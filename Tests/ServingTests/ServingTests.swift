@@ -246,13 +246,7 @@ final class ServingTests: XCTestCase {
         let sample = try await ValidatedSample.shared()
         let task = sample.task(1)
         // The repository's recipe wants a Python nobody has.
-        let recipes = sample.root.appendingPathComponent("broken-recipes")
-        try? FileManager.default.removeItem(at: recipes)
-        try FileManager.default.copyItem(at: RecipeBook.bundledDirectory(), to: recipes)
-        try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
-            .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
-        let broken = EnvironmentBuilder(root: sample.root.appendingPathComponent("broken-envs"), recipes: try RecipeBook(directory: recipes),
-                                        options: .init(uvCacheDirectory: ValidatedSample.base.appendingPathComponent("uv-cache")))
+        let broken = try sample.unbuildableEnvironments()
         var configuration = sample.configuration(workers: 1, queue: 2)
         configuration.evaluationsDirectory = sample.root.appendingPathComponent("broken-evals").path
         let server = try await RunningServer.start(configuration, sample: sample, environments: broken)
