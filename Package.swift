@@ -97,6 +97,10 @@ let package = Package(
 
         // Scratch git repositories built with the git CLI, for the Git and Mining tests.
         .target(name: "GitFixtures", path: "Tests/GitFixtures"),
+        // The embedded sample mined and validated once per test process, loopback servers and
+        // clients, and the process runner (the built `forge` included), for the tests that drive them.
+        .target(name: "SampleFixtures", dependencies: ["Sample", "Mining", "Validation", "Evaluation", "Environments", "Store", "Git",
+                                                       "Serving", "AgentSandbox"], path: "Tests/SampleFixtures"),
         .testTarget(name: "GitTests", dependencies: ["Git", "GitFixtures"]),
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store", "PathRules", "GitFixtures"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -104,24 +108,26 @@ let package = Package(
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
         .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sandbox", "Sample", "Mining", "Store"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
-        .testTarget(name: "AgentSandboxTests", dependencies: ["AgentSandbox", "Serving", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
-        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["SampleFixtures", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "ServingTests", dependencies: ["SampleFixtures", "Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "AgentSandboxTests", dependencies: ["SampleFixtures", "AgentSandbox", "Serving", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
+        .testTarget(name: "SynthesisTests", dependencies: ["SampleFixtures", "Synthesis", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
-        .testTarget(name: "SampleTests", dependencies: ["Sample"]),
+        .testTarget(name: "SampleTests", dependencies: ["SampleFixtures", "Sample"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
+        // Models with O(1) weights, for the Model and Training tests.
+        .target(name: "ModelFixtures", dependencies: ["Model"], path: "Tests/ModelFixtures"),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "ModelFixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
-        .testTarget(name: "ForgeCLITests", dependencies: ["forge"]),
+        .testTarget(name: "ForgeCLITests", dependencies: ["SampleFixtures", "forge"]),
         // Generated Slurm and Kubernetes plans run for real: a single-node Slurm, the Kubernetes
         // API models, Indexed Job commands run locally, concurrent validators on one workspace.
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "forge", "Store", "Sample",
+        .testTarget(name: "ClusterTests", dependencies: ["SampleFixtures", "Cluster", "forge", "Store", "Sample",
                                                         .product(name: "Yams", package: "Yams")]),
         // Attacks on confinement and scoring, driven through Forge's own entry points.
-        .testTarget(name: "AdversarialTests", dependencies: ["forge", "AgentSandbox", "Serving", "Evaluation", "Validation", "Environments",
+        .testTarget(name: "AdversarialTests", dependencies: ["SampleFixtures", "forge", "AgentSandbox", "Serving", "Evaluation", "Validation", "Environments",
                                                              "Sandbox", "TestReports", "Sample", "Mining", "Store", "Git", "PathRules"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,25 +2,30 @@
 ///
 /// Each pull request in `SampleHistory` changes these files; every "fix" is a real bug fix whose
 /// new test fails before the fix and passes after it, so the sample exercises the whole pipeline.
-enum SampleFiles {
-    static let pyproject = """
-    [project]
-    name = "textkit"
-    version = "0.1.0"
-    description = "Small text utilities (Forge's embedded sample project)"
-    requires-python = ">=3.8"
+public enum SampleFiles {
+    static let pyproject = pythonProject(name: "textkit", description: "Small text utilities (Forge's embedded sample project)")
 
-    [project.optional-dependencies]
-    test = ["pytest"]
+    /// A setuptools `pyproject.toml` for package `name`, its tests run with pytest: the sample's,
+    /// and the test fixtures' (which vary the name and version).
+    public static func pythonProject(name: String, version: String = "0.1.0", description: String? = nil) -> String {
+        """
+        [project]
+        name = "\(name)"
+        version = "\(version)"
+        \(description.map { "description = \"\($0)\"\n" } ?? "")requires-python = ">=3.8"
 
-    [build-system]
-    requires = ["setuptools>=61"]
-    build-backend = "setuptools.build_meta"
+        [project.optional-dependencies]
+        test = ["pytest"]
 
-    [tool.setuptools]
-    packages = ["textkit"]
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
 
-    """
+        [tool.setuptools]
+        packages = ["\(name)"]
+
+        """
+    }
 
     static let readme = """
     # textkit

@@ -1,5 +1,6 @@
 import AgentSandbox
 import Foundation
+import SampleFixtures
 import Serving
 import XCTest
 #if canImport(FoundationNetworking)
@@ -10,9 +11,9 @@ import FoundationNetworking
 /// loopback without one, and the agent sandbox server bounds the actions it runs at once.
 final class ApiKeyTests: XCTestCase {
     func testRewardServerRefusesRequestsWithoutTheKey() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let server = try await AttackServer.start(sample, apiKey: "reward-key")
-        let client = AttackClient(base: server.base)
+        let client = LoopbackClient(base: server.base, model: "attacker", timeout: 240)
         let task = sample.task(1)
         for path in ["/tasks", "/tasks/\(task.instanceID)", "/metrics", "/openapi.yaml", "/logs/patch-\(String(repeating: "0", count: 32))/\(task.instanceID)/test.log"] {
             for key: String? in [nil, "wrong-key", "reward-ke", "reward-key-and-more", ""] {
@@ -31,11 +32,11 @@ final class ApiKeyTests: XCTestCase {
     }
 
     func testSandboxServerRefusesRequestsWithoutTheKey() async throws {
-        let sample = try await AttackSample.shared()
-        let host = try sample.sandboxHost()
+        let sample = try await ValidatedSample.shared()
+        let host = try sample.makeHost()
         _ = try await onThread { try host.open(instanceID: sample.task(1).instanceID) }
         let server = try await AttackSandboxServer.start(host, apiKey: "sandbox-key")
-        let client = AttackRexClient(base: "http://127.0.0.1:\(server.port)", apiKey: "sandbox-key")
+        let client = LoopbackClient(base: "http://127.0.0.1:\(server.port)", apiKey: "sandbox-key", timeout: 120)
         for key in ["wrong-key", "sandbox-ke", "sandbox-key!", ""] {
             let answer = try await client.post("/execute", ["command": ["true"]], key: .some(key))
             XCTAssertEqual(answer.status, 401, "key \(key): \(answer.json)")
@@ -110,11 +111,11 @@ final class ApiKeyTests: XCTestCase {
 
     /// Past its bound, the sandbox server answers 429 at once instead of starting another action.
     func testSandboxServerBoundsConcurrentActions() async throws {
-        let sample = try await AttackSample.shared()
-        let host = try sample.sandboxHost()
+        let sample = try await ValidatedSample.shared()
+        let host = try sample.makeHost()
         _ = try await onThread { try host.open(instanceID: sample.task(1).instanceID) }
         let server = try await AttackSandboxServer.start(host, maxConcurrentActions: 1)
-        let client = AttackRexClient(base: "http://127.0.0.1:\(server.port)")
+        let client = LoopbackClient(base: "http://127.0.0.1:\(server.port)", apiKey: "attack-key", timeout: 120)
         let slow = Task { try await client.post("/execute", ["command": ["sleep", "4"], "timeout": 30]) }
         try await Task.sleep(for: .seconds(1))
         let refused = try await client.post("/execute", ["command": ["true"]])

@@ -3,6 +3,7 @@ import Environments
 import Evaluation
 import Foundation
 import Sample
+import SampleFixtures
 import Sandbox
 import Store
 import XCTest
@@ -17,7 +18,7 @@ final class ConfinementAttackTests: XCTestCase {
     // MARK: - Agent shells
 
     func testAgentShellCannotUnhideRemountOrLeaveItsNamespaces() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         // The store's folder is hidden as `forge sandbox serve` hides its workspace and store.
         // Outside /tmp when root can write there (the sandbox's /tmp is its own anyway): hidden
         // because it is registered, as the CLI registers its workspace and store.
@@ -59,7 +60,7 @@ final class ConfinementAttackTests: XCTestCase {
 
     func testAgentShellCannotReadRootOnlyHostFiles() async throws {
         try XCTSkipUnless(geteuid() == 0, "as an unprivileged user the sandbox has that user's own file permissions")
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         // A root-only file in a place no hiding covers (a sandbox run as root could read it).
         let directory = "/opt/forge-adversarial-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -74,7 +75,7 @@ final class ConfinementAttackTests: XCTestCase {
     }
 
     func testForkBombsAndMemoryHogsStopAtTheLimits() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let shell = try await AgentShell.open(sample, task: sample.task(1))
         defer { Task { await shell.close() } }
         let limit = try XCTUnwrap(ResourceLimits.standard.processes)
@@ -110,7 +111,7 @@ final class ConfinementAttackTests: XCTestCase {
     // MARK: - Test runs of a model patch
 
     func testModelPatchCodeInATestRunSeesNoStoreCloneOrOtherRuns() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let task = sample.task(1)
         let store = try Bait(in: sample.root.path)
         let otherEnvironment = try Bait(in: sample.root.appendingPathComponent("envs").path)
@@ -147,9 +148,9 @@ final class ConfinementAttackTests: XCTestCase {
         _seen.append("FORGE-PROBE uid %d euid %d" % (_os.getuid(), _os.geteuid()))
         raise RuntimeError("\\n".join(_seen))
         """
-        let patch = try sample.makePatch(task) { try appendText(probe, to: "textkit/__init__.py", under: $0) }
+        let patch = try sample.makePatch(task) { try append(probe, to: "textkit/__init__.py", under: $0) }
         let evaluation = try await onThread {
-            try sample.evaluator(runID: "confinement-\(UUID().uuidString.prefix(6))")
+            try sample.evaluator(runID: "confinement-\(UUID().uuidString.prefix(6))", jobs: 1)
                 .evaluate(Prediction(instanceID: task.instanceID, model: "attacker", patch: patch), task: task)
         }
         let log = try XCTUnwrap(evaluation.runs.last?.logPath.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) })
@@ -167,13 +168,13 @@ final class ConfinementAttackTests: XCTestCase {
     }
 
     func testATestRunThatExhaustsMemoryEndsWithAResourceLimitVerdict() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let task = sample.task(1)
         let patch = try sample.makePatch(task, first: task.patch) {
-            try appendText("\n_hog = bytearray(\(ResourceLimits.standard.memoryMB! + 1024) << 20)\n", to: "textkit/__init__.py", under: $0)
+            try append("\n_hog = bytearray(\(ResourceLimits.standard.memoryMB! + 1024) << 20)\n", to: "textkit/__init__.py", under: $0)
         }
         let evaluation = try await onThread {
-            try sample.evaluator(runID: "limits-\(UUID().uuidString.prefix(6))")
+            try sample.evaluator(runID: "limits-\(UUID().uuidString.prefix(6))", jobs: 1)
                 .evaluate(Prediction(instanceID: task.instanceID, model: "hog", patch: patch), task: task)
         }
         XCTAssertNotEqual(evaluation.result.status, .resolved)
@@ -183,9 +184,8 @@ final class ConfinementAttackTests: XCTestCase {
     // MARK: - Environment builds
 
     func testABuildSeesOnlyItsOwnEnvironmentAndNoHostSecrets() throws {
-        let root = AttackSample.base.appendingPathComponent("roots/\(getpid())-build-\(UUID().uuidString.prefix(8))")
-        let builder = EnvironmentBuilder(root: root, recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()),
-                                         options: .init(uvCacheDirectory: AttackSample.base.appendingPathComponent("uv-cache")))
+        let root = ValidatedSample.base.appendingPathComponent("roots/\(getpid())-build-\(UUID().uuidString.prefix(8))")
+        let builder = ValidatedSample.builder(root: root, recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()))
         // Another environment already in the cache, which the build must not be able to change.
         let neighbour = try Bait(in: root.appendingPathComponent("envs/0123456789abcdef").path, name: "environment.json")
         let token = "forge-adversarial-token-\(UUID().uuidString)"
@@ -225,10 +225,10 @@ final class ConfinementAttackTests: XCTestCase {
 /// One agent sandbox of `forge sandbox serve` (its host hides the sample's whole folder, as the
 /// CLI hides its workspace and store) with a session, driven over HTTP on loopback.
 struct AgentShell: Sendable {
-    let server: AttackSandboxServer
+    let server: LoopbackServer
     let base: String
 
-    static func open(_ sample: AttackSample, task: TaskRecord) async throws -> AgentShell {
+    static func open(_ sample: ValidatedSample, task: TaskRecord) async throws -> AgentShell {
         let name = String(UUID().uuidString.prefix(6))
         let host = try SandboxHost(root: sample.root.appendingPathComponent("sandboxes-\(name)").path, store: sample.store,
                                    clones: [SampleRepository.repoName: sample.clone], environments: sample.builder,

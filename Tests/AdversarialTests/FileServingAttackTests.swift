@@ -3,6 +3,7 @@ import Environments
 import Evaluation
 import Foundation
 import Sample
+import SampleFixtures
 import Sandbox
 import Serving
 import Store
@@ -41,15 +42,15 @@ final class FileServingAttackTests: XCTestCase {
     }
 
     func testLogsOfARunAreNeverServedThroughLinksItPlanted() async throws {
-        let sample = try await AttackSample.shared()
-        let bait = try Bait(in: AttackSample.base.appendingPathComponent("bait-logs").path)
+        let sample = try await ValidatedSample.shared()
+        let bait = try Bait(in: ValidatedSample.base.appendingPathComponent("bait-logs").path)
         let task = sample.task(1)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
         let patch = try sample.makePatch(task, first: task.patch) {
-            try appendText(Self.linkingHook(["test.log": bait.path, "junit.xml": bait.path]), to: file, under: $0)
+            try append(Self.linkingHook(["test.log": bait.path, "junit.xml": bait.path]), to: file, under: $0)
         }
         let server = try await AttackServer.start(sample)
-        let client = AttackClient(base: server.base)
+        let client = LoopbackClient(base: server.base, model: "attacker", timeout: 240)
         let scored = try await client.score(task.instanceID, patch)
         XCTAssertEqual(scored.status, 200, scored.text)
         let folder = "/logs/\(try XCTUnwrap(scored.json["patch_key"] as? String).prefixed("patch-"))/\(task.instanceID)"
@@ -66,15 +67,15 @@ final class FileServingAttackTests: XCTestCase {
     /// A link from `junit.xml` to a host file that says every test passed must not be parsed:
     /// the run's own log decides, and a patch that fixes nothing scores 0.
     func testJUnitLinkedToAHostFileIsNotParsed() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let task = sample.task(1)
-        let forged = AttackSample.base.appendingPathComponent("bait-junit/all-passed-\(UUID().uuidString.prefix(8)).xml").path
+        let forged = ValidatedSample.base.appendingPathComponent("bait-junit/all-passed-\(UUID().uuidString.prefix(8)).xml").path
         try FileManager.default.createDirectory(atPath: (forged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Self.allPassed(task.failToPass + task.passToPass).write(toFile: forged, atomically: true, encoding: .utf8)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
-        let patch = try sample.makePatch(task) { try appendText(Self.linkingHook(["junit.xml": forged]), to: file, under: $0) }
+        let patch = try sample.makePatch(task) { try append(Self.linkingHook(["junit.xml": forged]), to: file, under: $0) }
         let server = try await AttackServer.start(sample)
-        let scored = try await AttackClient(base: server.base).score(task.instanceID, patch)
+        let scored = try await LoopbackClient(base: server.base, model: "attacker", timeout: 240).score(task.instanceID, patch)
         XCTAssertEqual(scored.status, 200, scored.text)
         XCTAssertEqual(scored.json["status"] as? String, "unresolved", scored.text)
         XCTAssertEqual(scored.json["reward"] as? Double, 0, scored.text)
@@ -84,10 +85,10 @@ final class FileServingAttackTests: XCTestCase {
     /// A sandboxed command that leaves a link where its log was (a helper's scratch folder is
     /// reused between runs) must not make the next command's log write through it.
     func testALogLinkLeftBySandboxedCodeIsNotWrittenThrough() throws {
-        let folder = AttackSample.base.appendingPathComponent("log-link-\(UUID().uuidString.prefix(8))").path
+        let folder = ValidatedSample.base.appendingPathComponent("log-link-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let bait = try Bait(in: AttackSample.base.appendingPathComponent("bait-log-link").path)
+        let bait = try Bait(in: ValidatedSample.base.appendingPathComponent("bait-log-link").path)
         let sandbox = try Sandbox(policy: .bubblewrap(workDirectory: folder))
         let log = folder + "/helper.log"
         let plant = try sandbox.run(Command("/bin/sh", ["-c", "rm -f \(log) && ln -s \(bait.path) \(log)"], logPath: log,
@@ -100,14 +101,14 @@ final class FileServingAttackTests: XCTestCase {
 
     /// FIFOs in place of the log and the JUnit XML are neither read (a reader would block) nor served.
     func testFIFOsLeftInTheRunFolderAreNeitherReadNorServed() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let task = sample.task(1)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
         let patch = try sample.makePatch(task, first: task.patch) {
-            try appendText(Self.linkingHook(["test.log": "", "junit.xml": ""]), to: file, under: $0)
+            try append(Self.linkingHook(["test.log": "", "junit.xml": ""]), to: file, under: $0)
         }
         let server = try await AttackServer.start(sample)
-        var client = AttackClient(base: server.base)
+        var client = LoopbackClient(base: server.base, model: "attacker", timeout: 240)
         client.timeout = 60
         let scored = try await client.score(task.instanceID, patch)
         XCTAssertEqual(scored.status, 200, scored.text)
@@ -137,16 +138,16 @@ final class FileServingAttackTests: XCTestCase {
     /// Links the agent plants in its workspace, and a folder swapped with a link while
     /// `read_file`/`write_file` run, never reach a host file.
     func testAgentSandboxFilesNeverFollowLinksOutOfTheWorkspace() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let baitFolder = "/var/tmp/forge-adversarial-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: baitFolder) }
         let bait = try Bait(in: baitFolder, name: "target.txt")
         let secret = bait.content.trimmingCharacters(in: .newlines)
-        let host = try sample.sandboxHost()
+        let host = try sample.makeHost()
         let task = sample.task(1)
         _ = try await onThread { try host.open(instanceID: task.instanceID) }
         let server = try await AttackSandboxServer.start(host)
-        let client = AttackRexClient(base: "http://127.0.0.1:\(server.port)")
+        let client = LoopbackClient(base: "http://127.0.0.1:\(server.port)", apiKey: "attack-key", timeout: 120)
         let created = try await client.post("/create_session", [:])
         XCTAssertEqual(created.status, 200, "\(created.json)")
 
@@ -214,7 +215,7 @@ final class FileServingAttackTests: XCTestCase {
 
 // MARK: - Servers and clients on loopback
 
-extension AttackSample {
+extension ValidatedSample {
     /// A reward server configuration over this sample, on an ephemeral loopback port.
     func serverConfiguration(apiKey: String? = nil) -> ServerConfiguration {
         let name = String(UUID().uuidString.prefix(6))
@@ -225,129 +226,23 @@ extension AttackSample {
         configuration.apiKey = apiKey
         return configuration
     }
+}
 
-    /// An agent sandbox host over this sample, its folders fresh.
-    func sandboxHost() throws -> SandboxHost {
-        let name = String(UUID().uuidString.prefix(6))
-        return try SandboxHost(root: root.appendingPathComponent("sandboxes-\(name)").path, store: store,
-                               clones: [SampleRepository.repoName: clone], environments: builder,
-                               evaluationsDirectory: root.appendingPathComponent("sandbox-evals-\(name)").path,
-                               options: AgentSandboxOptions(outputCap: 64 << 10, maxActionTimeout: 60))
+/// A `RewardServer` over the sample, on an ephemeral loopback port.
+enum AttackServer {
+    static func start(_ sample: ValidatedSample, apiKey: String? = nil) async throws -> LoopbackServer {
+        try await LoopbackServer.start(try RewardServer(configuration: sample.serverConfiguration(apiKey: apiKey), store: sample.store,
+                                                        environments: sample.builder))
     }
 }
 
-/// A `RewardServer` running in this process on an ephemeral loopback port.
-final class AttackServer: @unchecked Sendable {
-    let port: Int
-    private let task: Task<Void, Error>
-
-    static func start(_ sample: AttackSample, apiKey: String? = nil) async throws -> AttackServer {
-        let server = try RewardServer(configuration: sample.serverConfiguration(apiKey: apiKey), store: sample.store, environments: sample.builder)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run { port in continuation.yield(port); continuation.finish() } }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { task.cancel(); throw NSError(domain: "server", code: 1) }
-        return AttackServer(port: port, task: task)
-    }
-
-    private init(port: Int, task: Task<Void, Error>) { self.port = port; self.task = task }
-
-    func stop() async { task.cancel(); _ = await task.result }
-
-    var base: String { "http://127.0.0.1:\(port)" }
-}
-
-/// A `SandboxServer` running in this process on an ephemeral loopback port.
-final class AttackSandboxServer: @unchecked Sendable {
-    let port: Int
-    private let task: Task<Void, Error>
-
-    static func start(_ host: SandboxHost, apiKey: String? = "attack-key", maxConcurrentActions: Int? = nil) async throws -> AttackSandboxServer {
+/// A `SandboxServer` over `host`, on an ephemeral loopback port.
+enum AttackSandboxServer {
+    static func start(_ host: SandboxHost, apiKey: String? = "attack-key", maxConcurrentActions: Int? = nil) async throws -> LoopbackServer {
         var configuration = SandboxServerConfiguration(host: "127.0.0.1", port: 0, apiKey: apiKey, idleTimeout: nil)
         if let maxConcurrentActions { configuration.maxConcurrentActions = maxConcurrentActions }
-        let server = SandboxServer(configuration: configuration, host: host)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run { port in continuation.yield(port); continuation.finish() } }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else { task.cancel(); throw NSError(domain: "server", code: 1) }
-        return AttackSandboxServer(port: port, task: task)
+        return try await LoopbackServer.start(SandboxServer(configuration: configuration, host: host))
     }
-
-    private init(port: Int, task: Task<Void, Error>) { self.port = port; self.task = task }
-
-    func stop() async { task.cancel(); _ = await task.result }
-}
-
-/// A loopback HTTP client for the reward server: answers as status, headers and body.
-struct AttackClient: Sendable {
-    let base: String
-    var apiKey: String?
-    var timeout: Double = 240
-
-    struct Answer: @unchecked Sendable {
-        var status: Int
-        var headers: [AnyHashable: Any]
-        var body: Data
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
-        var text: String { String(decoding: body, as: UTF8.self) }
-    }
-
-    func get(_ path: String, key: String?? = .none) async throws -> Answer {
-        try await send(URLRequest(url: URL(string: base + path)!), key: key)
-    }
-
-    func score(_ instanceID: String, _ patch: String, key: String?? = .none) async throws -> Answer {
-        var request = URLRequest(url: URL(string: base + "/score")!)
-        request.httpMethod = "POST"
-        request.httpBody = try JSONSerialization.data(withJSONObject: ["instance_id": instanceID, "model_patch": patch,
-                                                                       "model_name_or_path": "attacker"])
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        return try await send(request, key: key)
-    }
-
-    private func send(_ original: URLRequest, key: String??) async throws -> Answer {
-        var request = original
-        request.timeoutInterval = timeout
-        if let value = key ?? apiKey { request.setValue(value, forHTTPHeaderField: "X-API-Key") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        return Answer(status: http.statusCode, headers: http.allHeaderFields, body: data)
-    }
-}
-
-/// A loopback client for the agent sandbox server (SWE-ReX's JSON endpoints).
-struct AttackRexClient: Sendable {
-    let base: String
-    var apiKey: String? = "attack-key"
-
-    struct Answer: @unchecked Sendable {
-        var status: Int
-        var headers: [AnyHashable: Any]
-        var json: [String: Any]
-    }
-
-    func post(_ path: String, _ object: [String: Any], key: String?? = .none) async throws -> Answer {
-        var request = URLRequest(url: URL(string: base + path)!)
-        request.httpMethod = "POST"
-        request.httpBody = try JSONSerialization.data(withJSONObject: object)
-        request.timeoutInterval = 120
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let value = key ?? apiKey { request.setValue(value, forHTTPHeaderField: "X-API-Key") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = response as! HTTPURLResponse
-        return Answer(status: http.statusCode, headers: http.allHeaderFields,
-                      json: (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
-    }
-
-    func run(_ command: String, session: String = "default", timeout: Double = 30) async throws -> Answer {
-        try await post("/run_in_session", ["command": command, "session": session, "timeout": timeout, "check": "silent"])
-    }
-}
-
-/// Appends `text` to a file of a checkout.
-func appendText(_ text: String, to file: String, under root: URL) throws {
-    let url = root.appendingPathComponent(file)
-    try (try String(contentsOf: url, encoding: .utf8) + text).write(to: url, atomically: true, encoding: .utf8)
 }
 
 /// A Python string literal.

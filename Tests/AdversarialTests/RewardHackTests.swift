@@ -2,6 +2,7 @@ import Evaluation
 import Foundation
 import PathRules
 import Sample
+import SampleFixtures
 import Store
 import XCTest
 
@@ -25,15 +26,15 @@ def pytest_runtest_makereport(item, call):
 
 final class RewardHackTests: XCTestCase {
     /// The sample task attacked: its FAIL_TO_PASS tests live in one file that `test_patch` changes.
-    private func target() async throws -> (AttackSample, TaskRecord) {
-        let sample = try await AttackSample.shared()
+    private func target() async throws -> (ValidatedSample, TaskRecord) {
+        let sample = try await ValidatedSample.shared()
         let task = try XCTUnwrap(sample.tasks.values.sorted { $0.instanceID < $1.instanceID }.first {
             Set($0.failToPass.map { $0.components(separatedBy: "::")[0] }).count == 1
         })
         return (sample, task)
     }
 
-    private func score(_ patch: String, _ task: TaskRecord, _ sample: AttackSample, swebench: Bool = false) async throws -> InstanceResult {
+    private func score(_ patch: String, _ task: TaskRecord, _ sample: ValidatedSample, swebench: Bool = false) async throws -> InstanceResult {
         let evaluator = try Evaluator(clones: [SampleRepository.repoName: sample.clone], environments: sample.builder,
                                       options: EvaluationOptions(runID: "hack-\(UUID().uuidString.prefix(8))",
                                                                  evaluationsDirectory: sample.root.appendingPathComponent("evals").path,
@@ -154,7 +155,7 @@ final class RewardHackTests: XCTestCase {
 
     /// Gold resolves and an empty patch does not, on every valid sample task, under both semantics.
     func testGoldStillResolvesAndEmptyDoesNot() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         XCTAssertFalse(sample.tasks.isEmpty)
         for task in sample.tasks.values.sorted(by: { $0.instanceID < $1.instanceID }) {
             for swebench in [false, true] {

@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import Sample
+import SampleFixtures
 import Store
 import TestReports
 import XCTest
@@ -14,7 +15,7 @@ final class SWEBenchInteropTests: XCTestCase {
 
     /// A uv venv with swebench and datasets, cached under the temp dir between runs.
     static let python: Result<String, Error> = Result {
-        let venv = AttackSample.base.appendingPathComponent("swebench-\(swebenchVersion)-venv").path
+        let venv = ValidatedSample.base.appendingPathComponent("swebench-\(swebenchVersion)-venv").path
         let python = venv + "/bin/python"
         if FileManager.default.isExecutableFile(atPath: python),
            (try? run([python, "-c", "import swebench, datasets"]).status) == 0 { return python }
@@ -55,7 +56,7 @@ final class SWEBenchInteropTests: XCTestCase {
     }
 
     func scratch() throws -> String {
-        let url = AttackSample.base.appendingPathComponent("interop-\(UUID().uuidString.prefix(8))")
+        let url = ValidatedSample.base.appendingPathComponent("interop-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url.path
     }
@@ -67,7 +68,7 @@ final class SWEBenchInteropTests: XCTestCase {
     }
 
     func testMakeTestSpecAcceptsEveryExportedRowAndOnlyGradableTasksAreExported() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let directory = try scratch()
         try forge(["export", "--db", sample.databasePath, "--out", directory + "/tasks.jsonl"])
         try forge(["export", "--db", sample.databasePath, "--all", "--out", directory + "/all.jsonl"])
@@ -104,7 +105,7 @@ final class SWEBenchInteropTests: XCTestCase {
     }
 
     func testDatasetsRoundTripIsLossless() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let directory = try scratch()
         try forge(["export", "--db", sample.databasePath, "--out", directory + "/tasks.jsonl"])
         _ = try python("""
@@ -128,7 +129,7 @@ final class SWEBenchInteropTests: XCTestCase {
 
     /// A Forge eval run in SWE-bench's layout, regraded by swebench: same resolved set.
     func testSWEBenchRegradesAForgeRunToTheSameVerdicts() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let directory = try scratch()
         try forge(["export", "--db", sample.databasePath, "--id-format", "swebench", "--out", directory + "/tasks.jsonl"])
         // SWE-agent's form (an object keyed by instance id): gold patches, one empty, one that
@@ -184,7 +185,7 @@ final class SWEBenchInteropTests: XCTestCase {
 
     /// The same gold patches graded against JUnit ids and against SWE-bench's truncated ids.
     func testTruncatedAndJUnitIDsGradeAlike() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let directory = try scratch()
         try forge(["export", "--db", sample.databasePath, "--id-format", "swebench", "--out", directory + "/swe.jsonl"])
         let rows = try Self.jsonLines(directory + "/swe.jsonl")

@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import Sample
+import SampleFixtures
 import Serving
 import Store
 import XCTest
@@ -36,7 +37,7 @@ final class UnsafeIdTests: XCTestCase {
 
     /// A copy of the validated sample store where task 1 is called `id` (written as an older
     /// Forge, which checked nothing, would have imported it).
-    private func storeWithTask(named id: String, _ sample: AttackSample) throws -> (path: String, task: TaskRecord) {
+    private func storeWithTask(named id: String, _ sample: ValidatedSample) throws -> (path: String, task: TaskRecord) {
         let path = directory + "/unsafe-\(UUID().uuidString.prefix(6)).db"
         let task = sample.task(1)
         try sqlite(sample.databasePath, "VACUUM INTO '\(path)'")
@@ -65,7 +66,7 @@ final class UnsafeIdTests: XCTestCase {
     }
 
     func testImportRefusesAPathLikeInstanceID() throws {
-        let sample = try awaitSample()
+        let sample = try ValidatedSample.shared()
         var line = TaskJSONL.line(for: sample.task(1))
         line = line.replacingOccurrences(of: "\"instance_id\":\"\(sample.task(1).instanceID)\"", with: "\"instance_id\":\"../../../x\"")
         XCTAssertTrue(line.contains("../../../x"))
@@ -80,7 +81,7 @@ final class UnsafeIdTests: XCTestCase {
     }
 
     func testEvalRefusesAPredictionWhoseIDLeavesTheWorkspace() throws {
-        let sample = try awaitSample()
+        let sample = try ValidatedSample.shared()
         // `<workspace>/evals/<run>/<model>/<id>` with this id is the bait folder beside the workspace.
         let workspace = directory + "/ws"
         let bait = try Bait(in: directory + "/victim")
@@ -111,7 +112,7 @@ final class UnsafeIdTests: XCTestCase {
     }
 
     func testMergeMineAndSandboxRefuseUnsafeIDs() throws {
-        let sample = try awaitSample()
+        let sample = try ValidatedSample.shared()
         let (shard, _) = try storeWithTask(named: "../x", sample)
         let merged = directory + "/merged.db"
         let (status, output) = try forge(["store", "merge", "--db", merged, shard])
@@ -129,7 +130,7 @@ final class UnsafeIdTests: XCTestCase {
     }
 
     func testScoreAndTaskRoutesAnswer400() async throws {
-        let sample = try await AttackSample.shared()
+        let sample = try await ValidatedSample.shared()
         let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, clones: [SampleRepository.repoName: sample.clone],
                                                 evaluationsDirectory: directory + "/evals", snapshotsDirectory: directory + "/snapshots")
         let server = try RewardServer(configuration: configuration, store: sample.store, environments: sample.builder)
@@ -163,14 +164,4 @@ final class UnsafeIdTests: XCTestCase {
         running.cancel()
         _ = await running.result
     }
-
-    private func awaitSample() throws -> AttackSample {
-        let box = SampleBox()
-        let done = expectation(description: "sample")
-        Task { box.value = try? await AttackSample.shared(); done.fulfill() }
-        wait(for: [done], timeout: 900)
-        return try XCTUnwrap(box.value)
-    }
 }
-
-private final class SampleBox: @unchecked Sendable { var value: AttackSample? }

@@ -1,6 +1,7 @@
 import AgentSandbox
 import Foundation
 import Sample
+import SampleFixtures
 import Store
 import XCTest
 
@@ -8,14 +9,14 @@ import XCTest
 /// from outside (the host's files and processes), plus the protocol's answers to bad requests.
 final class IsolationTests: XCTestCase {
     func testActionsStayInTheirWorkspaceWithoutNetworkOrLaterHistory() async throws {
-        let sample = try await SandboxSample.shared()
+        let sample = try await ValidatedSample.shared()
         let host = try sample.makeHost()
-        let (one, two) = (try XCTUnwrap(sample.tasks[1]), try XCTUnwrap(sample.tasks[2]))
+        let (one, two) = (try XCTUnwrap(sample.validTask(1)), try XCTUnwrap(sample.validTask(2)))
         let first = try await onThread { try host.open(instanceID: one.instanceID) }
         let second = try await onThread { try host.open(instanceID: two.instanceID) }
         let server = try await RunningSandboxServer.start(host)
-        let a = RexClient(base: "http://127.0.0.1:\(server.port)/sandboxes/\(one.instanceID)")
-        let b = RexClient(base: "http://127.0.0.1:\(server.port)/sandboxes/\(two.instanceID)")
+        let a = LoopbackClient(base: "http://127.0.0.1:\(server.port)/sandboxes/\(one.instanceID)", apiKey: "test-key", timeout: 120)
+        let b = LoopbackClient(base: "http://127.0.0.1:\(server.port)/sandboxes/\(two.instanceID)", apiKey: "test-key", timeout: 120)
         for client in [a, b] {
             let created = try await client.post("/create_session", [:])
             XCTAssertEqual(created.status, 200)
@@ -78,12 +79,12 @@ final class IsolationTests: XCTestCase {
     }
 
     func testBadInputIsAnsweredInTheProtocolsFormat() async throws {
-        let sample = try await SandboxSample.shared()
+        let sample = try await ValidatedSample.shared()
         let host = try sample.makeHost()
-        let task = try XCTUnwrap(sample.tasks[2])
+        let task = try XCTUnwrap(sample.validTask(2))
         _ = try await onThread { try host.open(instanceID: task.instanceID) }
         let server = try await RunningSandboxServer.start(host)
-        let client = RexClient(base: "http://127.0.0.1:\(server.port)")
+        let client = LoopbackClient(base: "http://127.0.0.1:\(server.port)", apiKey: "test-key", timeout: 120)
         let answer4 = try await client.post("/create_session", ["session": "s"])
         XCTAssertEqual(answer4.status, 200, "\(answer4.json)")
 
@@ -122,7 +123,7 @@ final class IsolationTests: XCTestCase {
         XCTAssertEqual(answer6.classPath, "builtins.FileNotFoundError")
         let answer7 = try await client.post("/run_in_session", ["session": "s", "command": "x", "check": "maybe"])
         XCTAssertEqual(answer7.status, 422)
-        let answer8 = try await RexClient(base: "http://127.0.0.1:\(server.port)/sandboxes/nobody").get("/is_alive")
+        let answer8 = try await LoopbackClient(base: "http://127.0.0.1:\(server.port)/sandboxes/nobody", apiKey: "test-key", timeout: 120).get("/is_alive")
         XCTAssertEqual(answer8.status, 404)
 
         // Output is capped; the session and the server keep working after all of the above.
@@ -138,9 +139,9 @@ final class IsolationTests: XCTestCase {
     }
 
     func testIdleSandboxesAndCrashLeftoversAreRemoved() async throws {
-        let sample = try await SandboxSample.shared()
+        let sample = try await ValidatedSample.shared()
         let host = try sample.makeHost()
-        let task = try XCTUnwrap(sample.tasks[1])
+        let task = try XCTUnwrap(sample.validTask(1))
         // A folder of a process that no longer runs (a crashed server) goes when the next host starts.
         let stale = host.root + "/999999999-\(task.instanceID)"
         try FileManager.default.createDirectory(atPath: stale + "/testbed", withIntermediateDirectories: true)
@@ -150,7 +151,7 @@ final class IsolationTests: XCTestCase {
 
         let sandbox = try await onThread { try host.open(instanceID: task.instanceID) }
         let server = try await RunningSandboxServer.start(host, idleTimeout: 1)
-        let client = RexClient(base: "http://127.0.0.1:\(server.port)")
+        let client = LoopbackClient(base: "http://127.0.0.1:\(server.port)", apiKey: "test-key", timeout: 120)
         let answer11 = try await client.post("/create_session", [:])
         XCTAssertEqual(answer11.status, 200)
         // A session left with a background job, then the agent goes away.

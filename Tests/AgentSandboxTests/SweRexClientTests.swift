@@ -1,6 +1,7 @@
 import AgentSandbox
 import Foundation
 import Sample
+import SampleFixtures
 import Store
 import XCTest
 
@@ -9,7 +10,7 @@ import XCTest
 final class SweRexClientTests: XCTestCase {
     /// `<base>/rexvenv` with swe-rex installed (made once; uv's cache makes a rebuild quick).
     static func sweRexPython() throws -> String {
-        let venv = SandboxSample.base.appendingPathComponent("rexvenv").path
+        let venv = ValidatedSample.base.appendingPathComponent("rexvenv").path
         let python = venv + "/bin/python"
         // swe-rex's RemoteRuntime imports aiohttp, which the package does not declare (SWE-agent brings it).
         if (try? runProgram(python, ["-c", "import swerex.runtime.remote"])) != nil { return python }
@@ -19,7 +20,7 @@ final class SweRexClientTests: XCTestCase {
         }
         try? FileManager.default.removeItem(atPath: venv)
         var environment = ProcessInfo.processInfo.environment
-        environment["UV_CACHE_DIR"] = SandboxSample.base.appendingPathComponent("uv-cache").path
+        environment["UV_CACHE_DIR"] = ValidatedSample.base.appendingPathComponent("uv-cache").path
         try runProgram(uv, ["venv", "-q", "--python", "3.11", venv], environment: environment)
         try runProgram(uv, ["pip", "install", "-q", "--python", python, "swe-rex", "aiohttp"], environment: environment)
         return python
@@ -27,9 +28,9 @@ final class SweRexClientTests: XCTestCase {
 
     func testRemoteRuntimeDrivesASandboxAndSubmits() async throws {
         let python = try Self.sweRexPython()
-        let sample = try await SandboxSample.shared()
+        let sample = try await ValidatedSample.shared()
         let host = try sample.makeHost()
-        let task = try XCTUnwrap(sample.tasks[1])
+        let task = try XCTUnwrap(sample.validTask(1))
         let sandbox = try await onThread { try host.open(instanceID: task.instanceID) }
         let server = try await RunningSandboxServer.start(host)
         let scratch = sample.root.appendingPathComponent("swerex-\(UUID().uuidString.prefix(6))")

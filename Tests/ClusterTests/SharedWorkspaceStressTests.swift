@@ -1,4 +1,5 @@
 import Foundation
+import Sample
 import Store
 import XCTest
 
@@ -104,24 +105,7 @@ final class SharedWorkspaceStressTests: XCTestCase {
             try git(["commit", "-q", "-m", "change"])
         }
         func pyproject(_ generation: Int) -> String {
-            """
-            # environment generation \(generation)
-            [project]
-            name = "multienv"
-            version = "0.1.\(generation)"
-            requires-python = ">=3.8"
-
-            [project.optional-dependencies]
-            test = ["pytest"]
-
-            [build-system]
-            requires = ["setuptools>=61"]
-            build-backend = "setuptools.build_meta"
-
-            [tool.setuptools]
-            packages = ["multienv"]
-
-            """
+            "# environment generation \(generation)\n" + SampleFiles.pythonProject(name: "multienv", version: "0.1.\(generation)")
         }
         // f<n>(x) should return x + n; each starts off by one and PR n fixes it.
         func module(fixed: Int) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import SampleFixtures
 import Store
 import XCTest
 
@@ -13,12 +14,7 @@ enum ClusterSupport {
     }()
 
     /// `.build/<config>/forge`, beside the test bundle.
-    static let forge: String = {
-        var url = Bundle(for: Marker.self).bundleURL
-        while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("forge").path
-    }()
-    private final class Marker {}
+    static let forge = forgeExecutablePath
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 

@@ -1,6 +1,7 @@
 import Environments
 import Foundation
 import Sample
+import SampleFixtures
 import Store
 import Validation
 import XCTest
@@ -12,7 +13,7 @@ final class EvaluationTests: XCTestCase {
     var sample: ValidatedSample!
 
     override func setUpWithError() throws {
-        sample = try ValidatedSample.shared.get()
+        sample = try ValidatedSample.shared()
         XCTAssertEqual(sample.validation.byStatus[.valid], 3, "the sample has three valid tasks")
         XCTAssertEqual(Set(sample.tasks.keys), Set([1, 2, 3].map { TaskRecord.instanceID(repo: SampleRepository.repoName, pullNumber: $0) }))
     }
@@ -79,7 +80,7 @@ final class EvaluationTests: XCTestCase {
     func testModelFailuresAreUnresolvedOrPatchFailed() throws {
         let task = sample.task(3)
         // Gold plus a slip that breaks the PASS_TO_PASS test of hours and minutes.
-        let breaksPassToPass = try sample.makePatch(task, afterGold: true) {
+        let breaksPassToPass = try sample.makePatch(task, first: task.patch) {
             try replace(#""h": 3600"#, with: #""h": 7200"#, in: "textkit/duration.py", under: $0)
         }
         let doesNotApply = """
@@ -139,18 +140,18 @@ final class EvaluationTests: XCTestCase {
 
     func testBinaryFilesAndTestFileChanges() throws {
         let task = sample.task(3)
-        let binary = try sample.makePatch(task, afterGold: true) {
+        let binary = try sample.makePatch(task, first: task.patch) {
             try Data([0x89, 0x50, 0x4E, 0x47, 0x00, 0xFF, 0x10, 0x00]).write(to: $0.appendingPathComponent("textkit/logo.bin"))
         }
         XCTAssertTrue(binary.contains("GIT binary patch"), binary)
         // Changes the file test_patch also changes: test_patch's version wins, as in SWE-bench,
         // and the change affects the run: tests_modified.
-        let editsPatchedTest = try sample.makePatch(task, afterGold: true) {
+        let editsPatchedTest = try sample.makePatch(task, first: task.patch) {
             try replace("def test_uppercase_units", with: "def test_uppercase_units_renamed", in: "tests/test_duration.py", under: $0)
         }
         // Weakens a test file test_patch does not touch and the run does not execute: put back,
         // flagged, not punished.
-        let editsOtherTest = try sample.makePatch(task, afterGold: true) {
+        let editsOtherTest = try sample.makePatch(task, first: task.patch) {
             try "def test_nothing():\n    pass\n".write(to: $0.appendingPathComponent("tests/test_slug.py"), atomically: true, encoding: .utf8)
         }
         let summary = try run([Prediction(instanceID: task.instanceID, model: "binary", patch: binary),
@@ -178,12 +179,7 @@ final class EvaluationTests: XCTestCase {
     func testInfrastructureFailuresAreErrorsNotUnresolved() throws {
         let task = sample.task(3)
         // An environment that cannot be built: the repository's recipe wants a Python nobody has.
-        let recipes = sample.root.appendingPathComponent("broken-recipes")
-        try? FileManager.default.removeItem(at: recipes)
-        try FileManager.default.copyItem(at: RecipeBook.bundledDirectory(), to: recipes)
-        try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
-            .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
-        let broken = ValidatedSample.builder(root: sample.root.appendingPathComponent("broken-envs"), recipes: try RecipeBook(directory: recipes))
+        let broken = try sample.unbuildableEnvironments()
         let noEnvironment = try run([Prediction(instanceID: task.instanceID, model: "m", patch: task.patch)], runID: "no-env", environments: broken)
         let failed = try result(noEnvironment, "m", 3)
         XCTAssertEqual(failed.status, .error)
@@ -193,7 +189,7 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(report.errorReasons[task.instanceID], failed.reason)
 
         // A patch whose import hangs runs into the time limit: an error too, not a model failure.
-        let hangs = try sample.makePatch(task, afterGold: true) {
+        let hangs = try sample.makePatch(task, first: task.patch) {
             try replace("import re\n", with: "import re\nimport time\ntime.sleep(120)\n", in: "textkit/duration.py", under: $0)
         }
         let started = Date()

@@ -4,22 +4,7 @@ import XCTest
 /// The conventions every `forge` command keeps, checked on the built binary: help on every
 /// option, enum values rejected while parsing (usage, status 64), failures while running as one
 /// line and status 1, and Ctrl-C as status 130 with the finished work kept.
-final class CLIConventionTests: XCTestCase {
-    private var directory: String!
-
-    override func setUp() {
-        directory = NSTemporaryDirectory() + "forge-conventions-\(getpid())-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    private var forgePath: String {
-        var url = Bundle(for: Self.self).bundleURL
-        while url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("forge").path
-    }
-
+final class CLIConventionTests: ForgeCommandTestCase {
     private struct Outcome {
         var status: Int32
         var stdout: String
@@ -32,22 +17,6 @@ final class CLIConventionTests: XCTestCase {
         let process = try start(arguments, stdout: "\(name).out", stderr: "\(name).err")
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus, stdout: read("\(name).out"), stderr: read("\(name).err"))
-    }
-
-    private func start(_ arguments: [String], stdout: String, stderr: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: forgePath)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        for file in [stdout, stderr] { try Data().write(to: URL(fileURLWithPath: directory + "/" + file)) }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/" + stdout))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/" + stderr))
-        try process.run()
-        return process
-    }
-
-    private func read(_ file: String) -> String {
-        (try? String(contentsOfFile: directory + "/" + file, encoding: .utf8)) ?? ""
     }
 
     /// Walks the whole command tree as swift-argument-parser describes it (`--experimental-dump-help`).
@@ -147,13 +116,7 @@ final class CLIConventionTests: XCTestCase {
                         "--layout", "forge", "--workspace", "ws"]
         let process = try start(evaluate, stdout: "eval.out", stderr: "eval.err")
         // Ctrl-C once the first prediction's run has started: that one is finished and kept.
-        let runs = directory + "/ws/evals/gold"
-        let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).isEmpty, process.isRunning {
-            usleep(20_000)
-        }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
+        interrupt(process, onceFilesAppearIn: "ws/evals/gold")
         XCTAssertEqual(process.terminationStatus, 130, read("eval.err"))
         XCTAssertTrue(read("eval.err").contains("interrupted: finishing the predictions in flight"), read("eval.err"))
         XCTAssertTrue(read("eval.out").contains("interrupted: resume with the same command"), read("eval.out"))

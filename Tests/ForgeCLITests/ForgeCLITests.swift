@@ -1,37 +1,12 @@
 import Foundation
+import SampleFixtures
 import XCTest
 
 /// Runs the built `forge` executable the way a user would: exit codes, output and files.
-final class ForgeCLITests: XCTestCase {
-    private var directory: String!
-
-    override func setUp() {
-        directory = NSTemporaryDirectory() + "forge-cli-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    /// `.build/<config>/forge`, beside the test bundle.
-    private var forgePath: String {
-        var url = Bundle(for: Self.self).bundleURL
-        while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("forge").path
-    }
-
+final class ForgeCLITests: ForgeCommandTestCase {
     @discardableResult
     private func run(_ arguments: [String], executable: String? = nil, in dir: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable ?? forgePath)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: dir ?? directory)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runProcess(executable ?? forgeExecutablePath, arguments, in: dir ?? directory)
     }
 
     func testSampleMineExportImportRoundTrip() throws {
@@ -93,7 +68,7 @@ final class ForgeCLITests: XCTestCase {
         XCTAssertEqual(straight.status, 0, straight.output)
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: forgePath)
+        process.executableURL = URL(fileURLWithPath: forgeExecutablePath)
         process.arguments = stage + ["--out", "interrupted"]
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         process.standardOutput = FileHandle.nullDevice

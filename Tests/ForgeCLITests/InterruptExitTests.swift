@@ -3,62 +3,22 @@ import XCTest
 
 /// Batch commands stopped by Ctrl-C finish the work in flight, keep it, and exit 130 (as `train`
 /// does), so a script can tell a cut-short batch from a finished one; the same command resumes.
-final class InterruptExitTests: XCTestCase {
-    private var directory: String!
-
-    override func setUp() {
-        directory = NSTemporaryDirectory() + "forge-interrupt-\(getpid())-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    private var forgePath: String {
-        var url = Bundle(for: Self.self).bundleURL
-        while url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
-        return url.appendingPathComponent("forge").path
-    }
-
-    private func start(_ arguments: [String], output: String) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: forgePath)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        try Data().write(to: URL(fileURLWithPath: directory + "/" + output))
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/" + output))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        return process
-    }
-
+final class InterruptExitTests: ForgeCommandTestCase {
     private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let name = "out-\(UUID().uuidString.prefix(6)).log"
-        let process = try start(arguments, output: name)
+        let process = try start(arguments, stdout: name)
         process.waitUntilExit()
-        return (process.terminationStatus, (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? "")
-    }
-
-    func testVersionIsPrinted() throws {
-        let version = try run(["--version"])
-        XCTAssertEqual(version.status, 0)
-        XCTAssertTrue(version.output.hasPrefix("forge "), version.output)
+        return (process.terminationStatus, read(name))
     }
 
     func testInterruptedValidateExits130AndTheSameCommandResumes() throws {
         XCTAssertEqual(try run(["sample", "create", "sample"]).status, 0)
         XCTAssertEqual(try run(["mine", "sample/textkit", "--repo", "forge-sample/textkit", "--db", "t.db"]).status, 0)
         let validate = ["validate", "--db", "t.db", "--clone", "sample/textkit", "--jobs", "1", "--reruns", "0", "--workspace", "ws"]
-        let process = try start(validate, output: "interrupted.log")
+        let process = try start(validate, stdout: "interrupted.log")
         // Ctrl-C once the first task's runs have started: that task is finished and kept.
-        let runs = directory + "/ws/runs/validate"
-        let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).isEmpty, process.isRunning {
-            usleep(50_000)
-        }
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        let interrupted = (try? String(contentsOfFile: directory + "/interrupted.log", encoding: .utf8)) ?? ""
+        interrupt(process, onceFilesAppearIn: "ws/runs/validate")
+        let interrupted = read("interrupted.log")
         XCTAssertEqual(process.terminationStatus, 130, interrupted)
         XCTAssertTrue(interrupted.contains("interrupted: finishing the tasks in flight"), interrupted)
 

@@ -53,11 +53,7 @@ struct DemoHistory {
         try f.commit("Make add accept strings\n\nFixes #10")
         try f.write("tests/test_core.py", "from demo.core import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef test_strings():\n    assert add('1', '2') == 3\n")
         commits["pr1-head"] = try f.commit("Test add with strings")
-        try f.git("update-ref", "refs/pull/1/head", "HEAD")
-        try f.git("checkout", "-q", "main")
-        try f.git("merge", "-q", "--no-ff", "fix-add", "-m", "Merge pull request #1 from alice/fix-add\n\nMake add accept strings")
-        commits["pr1-merge"] = try f.head()
-        try f.git("branch", "-q", "-D", "fix-add")
+        commits["pr1-merge"] = try Self.mergePullRequest(1, branch: "fix-add", author: "alice", subject: "Make add accept strings", in: f)
 
         // PR 2: squash with rename, deletion and a binary change; no PR ref.
         try f.git("mv", "demo/helpers.py", "demo/utils.py")
@@ -135,11 +131,18 @@ struct DemoHistory {
         try f.write("demo/core.py", "def add(a, b):\n    if a is None:\n        return b\n    return int(a) + int(b)\n\n" + Self.numbered(30, "value") + "ENCODING = 'latin-1'\nFAST = True\n")
         try f.write("tests/test_speed.py", "from demo.core import FAST\n\ndef test_fast():\n    assert FAST\n")
         commits["pr8-head"] = try f.commit("Go faster")
-        try f.git("update-ref", "refs/pull/8/head", "HEAD")
+        commits["pr8-merge"] = try Self.mergePullRequest(8, branch: "speed", author: "finn", subject: "Go faster", in: f)
+    }
+
+    /// Lands the checked-out `branch` on main GitHub's "merge commit" way, its pull request ref at
+    /// its head; returns the merge commit.
+    private static func mergePullRequest(_ number: Int, branch: String, author: String, subject: String, in f: Fixture) throws -> String {
+        try f.git("update-ref", "refs/pull/\(number)/head", "HEAD")
         try f.git("checkout", "-q", "main")
-        try f.git("merge", "-q", "--no-ff", "speed", "-m", "Merge pull request #8 from finn/speed\n\nGo faster")
-        commits["pr8-merge"] = try f.head()
-        try f.git("branch", "-q", "-D", "speed")
+        try f.git("merge", "-q", "--no-ff", branch, "-m", "Merge pull request #\(number) from \(author)/\(branch)\n\n\(subject)")
+        let merge = try f.head()
+        try f.git("branch", "-q", "-D", branch)
+        return merge
     }
 
     func mergeBase(_ a: String, _ b: String) throws -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFixtures
 import Tensor
 import XCTest
 @testable import Model

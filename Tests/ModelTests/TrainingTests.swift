@@ -1,4 +1,5 @@
 import Foundation
+import ModelFixtures
 import XCTest
 @testable import Model
 

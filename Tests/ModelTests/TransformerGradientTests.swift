@@ -2,6 +2,7 @@
 // gradient against central finite differences, on a tiny model with O(1) weights so that
 // gradients stand well above float32 rounding.
 import Foundation
+import ModelFixtures
 import Tensor
 import XCTest
 @testable import Model
@@ -9,20 +10,6 @@ import XCTest
 func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2) -> TransformerConfig {
     TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, context: 32, vocab: 23,
                       indexerHeads: 2, indexerDim: 8, indexerRopeDims: 4, topK: topK, attention: attention)
-}
-
-/// Weights of order 1/√fan-in (and norm gains around 1) instead of the 0.02 training init.
-func scrambledModel(_ config: TransformerConfig, seed: UInt64) throws -> Transformer {
-    let model = try Transformer(config: config, seed: seed)
-    var random = SamplerRandom(seed: seed ^ 0xABCD)
-    for entry in model.layout.entries {
-        let scale: Float = entry.shape.count == 2 ? 1.5 / Float(entry.shape[1]).squareRoot() : 0.3
-        for i in entry.offset..<(entry.offset + entry.count) {
-            let u = Float(random.nextUnit() * 2 - 1) * scale
-            model.params[i] = entry.shape.count == 2 ? u : (entry.name.hasSuffix(".bias") ? u : 1 + u)
-        }
-    }
-    return model
 }
 
 func sampleTokens(_ count: Int, vocab: Int, seed: UInt64) -> [Int] {

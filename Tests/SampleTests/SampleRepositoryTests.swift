@@ -1,5 +1,6 @@
 import Foundation
 import Sample
+import SampleFixtures
 import XCTest
 
 final class SampleRepositoryTests: XCTestCase {
@@ -14,17 +15,7 @@ final class SampleRepositoryTests: XCTestCase {
     }
 
     private func sh(_ command: String, in dir: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runProcess("/bin/sh", ["-c", command], in: dir)
     }
 
     func testHistoryIsDeterministicAndHasEveryKindOfPullRequest() async throws {

@@ -2,6 +2,7 @@ import Environments
 import Evaluation
 import Foundation
 import Sample
+import SampleFixtures
 import Store
 import XCTest
 @testable import Serving
@@ -22,7 +23,7 @@ final class ServingTests: XCTestCase {
         var f2pPassed: Int?
     }
 
-    private func cases(_ sample: ServedSample) throws -> [Case] {
+    private func cases(_ sample: ValidatedSample) throws -> [Case] {
         var cases: [Case] = []
         for number in [1, 2, 3] {
             let task = sample.task(number)
@@ -37,7 +38,7 @@ final class ServingTests: XCTestCase {
         }
         let task = sample.task(3)
         // The fix plus a slip that breaks a PASS_TO_PASS test.
-        let breaks = try sample.makePatch(task, afterGold: true) {
+        let breaks = try sample.makePatch(task, first: task.patch) {
             try replace(#""h": 3600"#, with: #""h": 7200"#, in: "textkit/duration.py", under: $0)
         }
         cases.append(Case(name: "breaks-p2p", instanceID: task.instanceID, patch: breaks, status: "unresolved", reward: 0,
@@ -51,9 +52,9 @@ final class ServingTests: XCTestCase {
     /// 200 requests, 8 at a time: scores of every kind, interleaved with malformed (400),
     /// oversized (413), unknown (404) and unscorable (409) requests that must not disturb them.
     func testConcurrentScoringLoop() async throws {
-        let sample = try await ServedSample.shared()
+        let sample = try await ValidatedSample.shared()
         let server = try await RunningServer.start(sample.configuration(workers: 2, queue: 32), sample: sample)
-        let client = Client(base: server.base)
+        let client = LoopbackClient(base: server.base)
         let cases = try cases(sample)
         let oversized = Data(("{\"instance_id\": \"\(cases[0].instanceID)\", \"model_patch\": \"" + String(repeating: "x", count: 300 << 10) + "\"}").utf8)
         let malformed: [Data] = [Data("{not json".utf8), Data("[1, 2]".utf8), Data(#"{"instance_id": 5, "model_patch": ""}"#.utf8),
@@ -73,7 +74,7 @@ final class ServingTests: XCTestCase {
         let started = Date()
         var failures: [String] = []
         var answered = 0, fromStore = 0
-        await withTaskGroup(of: (Int, Result<Client.Answer, Error>).self) { group in
+        await withTaskGroup(of: (Int, Result<LoopbackClient.Answer, Error>).self) { group in
             var next = 0
             func launch(_ index: Int) {
                 group.addTask {
@@ -145,9 +146,9 @@ final class ServingTests: XCTestCase {
     /// Many cheap requests on kept-alive connections, a third of them asking for
     /// `Connection: close` with oversized bodies: none may stall the ones after it.
     func testConnectionCloseAndOversizedBodiesDoNotStallOthers() async throws {
-        let sample = try await ServedSample.shared()
+        let sample = try await ValidatedSample.shared()
         let server = try await RunningServer.start(sample.configuration(workers: 1, queue: 1, maxBody: 4096), sample: sample)
-        let client = Client(base: server.base, timeout: 10)
+        let client = LoopbackClient(base: server.base, timeout: 10)
         let oversized = Data(String(repeating: "x", count: 20_000).utf8)
         let total = 600
         var wrong: [String] = []
@@ -175,12 +176,12 @@ final class ServingTests: XCTestCase {
     /// One worker, one queue slot: a running slow patch and a waiting one fill the server, so a
     /// third is refused with 429 and Retry-After; the two accepted still score correctly.
     func testQueueOverflowAnswers429() async throws {
-        let sample = try await ServedSample.shared()
+        let sample = try await ValidatedSample.shared()
         let server = try await RunningServer.start(sample.configuration(workers: 1, queue: 1), sample: sample)
-        let client = Client(base: server.base)
+        let client = LoopbackClient(base: server.base)
         let task = sample.task(3)
         func slow(_ tag: Int) throws -> String {
-            try sample.makePatch(task, afterGold: true) {
+            try sample.makePatch(task, first: task.patch) {
                 try replace("import re\n", with: "import re\nimport time\ntime.sleep(2)  # slow \(tag)\n", in: "textkit/duration.py", under: $0)
             }
         }
@@ -211,19 +212,19 @@ final class ServingTests: XCTestCase {
     /// A result scored by one server is answered from the store by the next one on the same
     /// database and evaluations folder, without running anything.
     func testRestartKeepsFinishedResults() async throws {
-        let sample = try await ServedSample.shared()
+        let sample = try await ValidatedSample.shared()
         let task = sample.task(2)
         let file = try XCTUnwrap(PatchText.touchedPaths(task.patch).first)
-        let patch = try sample.makePatch(task, afterGold: true) { try append("\n# restart test\n", to: file, under: $0) }
+        let patch = try sample.makePatch(task, first: task.patch) { try append("\n# restart test\n", to: file, under: $0) }
         let first = try await RunningServer.start(sample.configuration(workers: 1, queue: 4), sample: sample)
-        let scored = try await Client(base: first.base).score(task.instanceID, patch)
+        let scored = try await LoopbackClient(base: first.base).score(task.instanceID, patch)
         XCTAssertEqual(scored.json["status"] as? String, "resolved", scored.text)
         XCTAssertEqual(scored.json["cached"] as? Bool, false)
         await first.stop()
 
         let reopened = try TaskStore(path: sample.databasePath)
         let second = try await RunningServer.start(sample.configuration(workers: 1, queue: 4), sample: sample, store: reopened)
-        let client = Client(base: second.base)
+        let client = LoopbackClient(base: second.base)
         let again = try await client.score(task.instanceID, patch, model: "another-name")
         XCTAssertEqual(again.status, 200)
         XCTAssertEqual(again.json["cached"] as? Bool, true)
@@ -242,20 +243,14 @@ final class ServingTests: XCTestCase {
     /// An environment that cannot be built is an infrastructure error: 500, status error, no
     /// reward, and not stored for reuse. A request past its deadline is answered 504.
     func testErrorsAreNotZeroRewards() async throws {
-        let sample = try await ServedSample.shared()
+        let sample = try await ValidatedSample.shared()
         let task = sample.task(1)
         // The repository's recipe wants a Python nobody has.
-        let recipes = sample.root.appendingPathComponent("broken-recipes")
-        try? FileManager.default.removeItem(at: recipes)
-        try FileManager.default.copyItem(at: RecipeBook.bundledDirectory(), to: recipes)
-        try "repo: \(SampleRepository.repoName)\ninterpreter:\n  requires: \">=3.99\"\n"
-            .write(to: recipes.appendingPathComponent("repos/forge-sample__textkit.yaml"), atomically: true, encoding: .utf8)
-        let broken = EnvironmentBuilder(root: sample.root.appendingPathComponent("broken-envs"), recipes: try RecipeBook(directory: recipes),
-                                        options: .init(uvCacheDirectory: ServedSample.base.appendingPathComponent("uv-cache")))
+        let broken = try sample.unbuildableEnvironments()
         var configuration = sample.configuration(workers: 1, queue: 2)
         configuration.evaluationsDirectory = sample.root.appendingPathComponent("broken-evals").path
         let server = try await RunningServer.start(configuration, sample: sample, environments: broken)
-        let client = Client(base: server.base)
+        let client = LoopbackClient(base: server.base)
         for attempt in 0..<2 {
             let answer = try await client.score(task.instanceID, task.patch)
             XCTAssertEqual(answer.status, 500, answer.text)
@@ -274,11 +269,11 @@ final class ServingTests: XCTestCase {
         var short = sample.configuration(workers: 1, queue: 2, timeout: 1)
         short.evaluationsDirectory = sample.root.appendingPathComponent("deadline-evals").path
         let hurried = try await RunningServer.start(short, sample: sample)
-        let sleeps = try sample.makePatch(sample.task(3), afterGold: true) {
+        let sleeps = try sample.makePatch(sample.task(3), first: sample.task(3).patch) {
             try replace("import re\n", with: "import re\nimport time\ntime.sleep(5)\n", in: "textkit/duration.py", under: $0)
         }
         let started = Date()
-        let late = try await Client(base: hurried.base).score(sample.task(3).instanceID, sleeps)
+        let late = try await LoopbackClient(base: hurried.base).score(sample.task(3).instanceID, sleeps)
         XCTAssertEqual(late.status, 504, late.text)
         XCTAssertEqual(late.errorCode, "deadline_exceeded")
         XCTAssertLessThan(Date().timeIntervalSince(started), 4)
@@ -287,9 +282,9 @@ final class ServingTests: XCTestCase {
 
     /// Listing, task detail (no patches), the snapshot archive and the service endpoints.
     func testTasksSnapshotsHealthAndSpec() async throws {
-        let sample = try await ServedSample.shared()
+        let sample = try await ValidatedSample.shared()
         let server = try await RunningServer.start(sample.configuration(workers: 1, queue: 1), sample: sample)
-        let client = Client(base: server.base)
+        let client = LoopbackClient(base: server.base)
 
         let all = try await client.get("/tasks")
         XCTAssertEqual(all.status, 200)
@@ -351,7 +346,7 @@ final class ServingTests: XCTestCase {
     }
 
     /// Polls /health until `condition` holds (at most 30 s).
-    private func waitFor(_ client: Client, _ condition: ([String: Int]) -> Bool) async throws {
+    private func waitFor(_ client: LoopbackClient, _ condition: ([String: Int]) -> Bool) async throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let health = try await client.get("/health").json

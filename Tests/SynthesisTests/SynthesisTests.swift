@@ -2,8 +2,8 @@ import Environments
 import Evaluation
 import Foundation
 import Git
-import Mining
 import Sample
+import SampleFixtures
 import Store
 import Validation
 import Synchronization
@@ -13,13 +13,6 @@ import XCTest
 /// The embedded sample, mined and validated once per test process, then synthesised from once
 /// (every strategy, real uv environment, real pytest in bubblewrap).
 final class SynthesizedSample: @unchecked Sendable {
-    static let base: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("forge-synth-tests")
-        try? FileManager.default.removeItem(at: url.appendingPathComponent("roots"))
-        try? FileManager.default.createDirectory(at: url.appendingPathComponent("roots"), withIntermediateDirectories: true)
-        return url
-    }()
-
     static let shared: Result<SynthesizedSample, Error> = Result { try SynthesizedSample() }
 
     let root: URL
@@ -38,22 +31,11 @@ final class SynthesizedSample: @unchecked Sendable {
     }
 
     private init() throws {
-        root = Self.base.appendingPathComponent("roots").appendingPathComponent(String(UUID().uuidString.prefix(8)))
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let created = try SampleRepository.createSynchronously(in: root.path)
-        clone = created.repository
-        store = try TaskStore(path: root.appendingPathComponent("forge.db").path)
-        let mined = try Miner(repository: try Repository.open(clone), repo: SampleRepository.repoName)
-            .mine(metadata: try Metadata.load(contentsOf: created.metadata))
-        try store.save(tasks: mined.tasks)
-        builder = EnvironmentBuilder(root: root.appendingPathComponent("envs"), recipes: try RecipeBook(directory: RecipeBook.bundledDirectory()),
-                                     options: .init(uvCacheDirectory: Self.base.appendingPathComponent("uv-cache")))
-        let validator = Validator(repository: try Repository.open(clone), environments: builder,
-                                  options: ValidationOptions(reruns: 0, jobs: 2, useSandbox: true,
-                                                             runsDirectory: root.appendingPathComponent("runs").path))
-        _ = try BatchValidation.run(tasks: try store.tasks(), validator: validator, store: store)
+        // A validated sample of its own: synthesis adds tasks to its store.
+        let validated = try ValidatedSample(label: "synthesis")
+        (root, clone, store, builder) = (validated.root, validated.clone, validated.store, validated.builder)
         let valid = Set(try store.verdicts(kind: .validation, status: "valid").map(\.instanceID))
-        history = try store.tasks()
+        history = validated.allTasks
         source = history.filter { valid.contains($0.instanceID) }.max { $0.createdAt < $1.createdAt }!
         synthesizer = try Synthesizer(clone: clone, environments: builder, options: Self.options(root))
         summary = try synthesizer.run(repo: SampleRepository.repoName, sources: [source], history: history, store: store)

@@ -2,6 +2,7 @@
 // the transformer against central finite differences.
 import Foundation
 import Model
+import ModelFixtures
 import Tensor
 import XCTest
 @testable import Training
@@ -162,7 +163,7 @@ final class GRPOTests: XCTestCase {
     func testPolicyGradientThroughTheModelMatchesFiniteDifferences() throws {
         let config = TransformerConfig(layers: 1, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, context: 32, vocab: 19,
                                        indexerHeads: 2, indexerDim: 8, indexerRopeDims: 4, topK: 8, attention: .dense)
-        let policy = try scrambled(config, seed: 3), reference = try scrambled(config, seed: 9)
+        let policy = try scrambledModel(config, seed: 3), reference = try scrambledModel(config, seed: 9)
         var random = SamplerRandom(seed: 5)
         var rollouts: [Rollout] = []
         for (group, rewards) in [("A", [1.0, 0.0, 0.0]), ("B", [-0.5, 1.0])] {
@@ -212,18 +213,5 @@ final class GRPOTests: XCTestCase {
         }
         XCTAssertEqual(checked, 24)
         XCTAssertLessThan(worst, 2e-2, "worst relative error of d(−J)/dθ against finite differences")
-    }
-
-    func scrambled(_ config: TransformerConfig, seed: UInt64) throws -> Transformer {
-        let model = try Transformer(config: config, seed: seed)
-        var random = SamplerRandom(seed: seed ^ 0xABCD)
-        for entry in model.layout.entries {
-            let scale: Float = entry.shape.count == 2 ? 1.5 / Float(entry.shape[1]).squareRoot() : 0.3
-            for i in entry.offset..<(entry.offset + entry.count) {
-                let u = Float(random.nextUnit() * 2 - 1) * scale
-                model.params[i] = entry.shape.count == 2 ? u : (entry.name.hasSuffix(".bias") ? u : 1 + u)
-            }
-        }
-        return model
     }
 }

@@ -1,6 +1,7 @@
 import Environments
 import Foundation
 import Git
+import Sample
 import Store
 import Validation
 import XCTest
@@ -206,23 +207,7 @@ struct FixtureFailure: Error, CustomStringConvertible {
 
 /// The pyproject.toml every Python fixture shares, so they share one environment.
 enum PythonFixture {
-    static let pyproject = """
-    [project]
-    name = "calc"
-    version = "0.1.0"
-    requires-python = ">=3.8"
-
-    [project.optional-dependencies]
-    test = ["pytest"]
-
-    [build-system]
-    requires = ["setuptools>=61"]
-    build-backend = "setuptools.build_meta"
-
-    [tool.setuptools]
-    packages = ["calc"]
-
-    """
+    static let pyproject = SampleFiles.pythonProject(name: "calc")
 
     static let initModule = "\"\"\"calc: Forge's validation fixture.\"\"\"\n"
 }
