@@ -47,18 +47,41 @@ final class AncestryIndex: @unchecked Sendable {
         case undecided
     }
 
+    /// Commits outside the index that one search may read through `outside` (a PR ref's own
+    /// commits, not on any branch): beyond this the answer is left to libgit2.
+    static let outsideLimit = 4_096
+
     /// The single best common ancestor of `one` and `two`, found as libgit2's
     /// `paint_down_to_common` finds it: commits are taken newest first, painted with the side(s)
     /// they are reached from; a commit reached from both is a candidate and its ancestors are
-    /// stale; the search ends when only stale commits are queued. The candidates left unstale are
-    /// exactly the best common ancestors, whatever the order of equal times, so a single one is
-    /// the answer `git_merge_base` gives.
-    func mergeBase(_ one: ObjectID, _ two: ObjectID) -> MergeBase {
+    /// stale; the search ends when only stale commits are queued. The candidates left unstale,
+    /// less those that are ancestors of another, are exactly the best common ancestors whatever
+    /// the order of equal times, so a single one is the answer `git_merge_base` gives.
+    ///
+    /// Commits the walk did not record (an unmerged PR ref's head and its own commits) are read
+    /// through `outside` (time and parents; nil when unreadable), at most `outsideLimit` of them.
+    func mergeBase(_ one: ObjectID, _ two: ObjectID,
+                   outside: (ObjectID) -> (time: Int64, parents: [ObjectID])? = { _ in nil }) -> MergeBase {
         if one == two { return .base(one) }
-        guard let first = position[one], let second = position[two] else { return .undecided }
+        let recorded = ids.count
+        var extraIDs: [ObjectID] = [], extraTimes: [Int64] = [], extraParents: [[ObjectID]] = []
+        var extraPosition: [ObjectID: Int32] = [:]
         let side1: UInt8 = 1, side2: UInt8 = 2, stale: UInt8 = 4, result: UInt8 = 8
-        var flags = [UInt8](repeating: 0, count: ids.count)
-        var queuedCopies = [UInt8](repeating: 0, count: ids.count)   // ≤ 3 insertions per commit: flags only grow
+        var flags = [UInt8](repeating: 0, count: recorded)
+        var queuedCopies = [UInt8](repeating: 0, count: recorded)   // ≤ 3 insertions per commit: flags only grow
+        func index(of id: ObjectID) -> Int32? {
+            if let known = position[id] ?? extraPosition[id] { return known }
+            guard extraIDs.count < AncestryIndex.outsideLimit, let node = outside(id) else { return nil }
+            let index = Int32(recorded + extraIDs.count)
+            extraPosition[id] = index
+            extraIDs.append(id); extraTimes.append(node.time); extraParents.append(node.parents)
+            flags.append(0); queuedCopies.append(0)
+            return index
+        }
+        func time(_ commit: Int32) -> Int64 {
+            Int(commit) < recorded ? times[Int(commit)] : extraTimes[Int(commit) - recorded]
+        }
+        guard let first = index(of: one), let second = index(of: two) else { return .undecided }
         var heap: [Int32] = []
         var unstaleQueued = 0
         var candidates: [Int32] = []
@@ -70,7 +93,7 @@ final class AncestryIndex: @unchecked Sendable {
             var child = heap.count - 1
             while child > 0 {
                 let parent = (child - 1) / 2
-                guard times[Int(heap[parent])] < times[Int(heap[child])] else { break }
+                guard time(heap[parent]) < time(heap[child]) else { break }
                 heap.swapAt(parent, child)
                 child = parent
             }
@@ -83,8 +106,8 @@ final class AncestryIndex: @unchecked Sendable {
             while true {
                 let left = 2 * index + 1, right = left + 1
                 var largest = index
-                if left < heap.count && times[Int(heap[left])] > times[Int(heap[largest])] { largest = left }
-                if right < heap.count && times[Int(heap[right])] > times[Int(heap[largest])] { largest = right }
+                if left < heap.count && time(heap[left]) > time(heap[largest]) { largest = left }
+                if right < heap.count && time(heap[right]) > time(heap[largest]) { largest = right }
                 if largest == index { break }
                 heap.swapAt(index, largest)
                 index = largest
@@ -93,6 +116,14 @@ final class AncestryIndex: @unchecked Sendable {
             if flags[Int(top)] & stale == 0 { unstaleQueued -= 1 }
             return top
         }
+        func paint(_ parent: Int32, _ paint: UInt8) {
+            let p = Int(parent)
+            if flags[p] & paint == paint { return }
+            let wasStale = flags[p] & stale != 0
+            flags[p] |= paint
+            if !wasStale && flags[p] & stale != 0 { unstaleQueued -= Int(queuedCopies[p]) }
+            push(parent)
+        }
 
         flags[Int(first)] = side1
         push(first)
@@ -100,29 +131,32 @@ final class AncestryIndex: @unchecked Sendable {
         push(second)
         while unstaleQueued > 0 {
             let commit = Int(pop())
-            var paint = flags[commit] & (side1 | side2 | stale)
-            if paint == side1 | side2 {
+            var colour = flags[commit] & (side1 | side2 | stale)
+            if colour == side1 | side2 {
                 if flags[commit] & result == 0 {
                     flags[commit] |= result
                     candidates.append(Int32(commit))
                 }
-                paint |= stale
+                colour |= stale
             }
-            for slot in Int(parentStart[commit])..<Int(parentStart[commit + 1]) {
-                let parent = parents[slot]
-                guard parent >= 0 else { return .undecided }
-                let p = Int(parent)
-                if flags[p] & paint == paint { continue }
-                let wasStale = flags[p] & stale != 0
-                flags[p] |= paint
-                if !wasStale && flags[p] & stale != 0 { unstaleQueued -= Int(queuedCopies[p]) }
-                push(parent)
+            if commit < recorded {
+                for slot in Int(parentStart[commit])..<Int(parentStart[commit + 1]) {
+                    let parent = parents[slot]
+                    guard parent >= 0 else { return .undecided }
+                    paint(parent, colour)
+                }
+            } else {
+                for parentID in extraParents[commit - recorded] {
+                    guard let parent = index(of: parentID) else { return .undecided }
+                    paint(parent, colour)
+                }
             }
         }
         var best = candidates.filter { flags[Int($0)] & stale == 0 }
         if best.count > 1 {
             // A candidate taken before the walk reached it from a newer one (skewed times) can be
             // an ancestor of another: drop those, as libgit2's remove_redundant does.
+            guard best.allSatisfy({ Int($0) < recorded }) else { return .undecided }
             var kept: [Int32] = []
             for candidate in best {
                 var redundant = false
@@ -136,7 +170,7 @@ final class AncestryIndex: @unchecked Sendable {
         }
         switch best.count {
         case 0: return .none
-        case 1: return .base(ids[Int(best[0])])
+        case 1: return .base(Int(best[0]) < recorded ? ids[Int(best[0])] : extraIDs[Int(best[0]) - recorded])
         default: return .undecided
         }
     }
@@ -164,7 +198,11 @@ extension CommitGraph {
     /// (see `AncestryIndex`), else by libgit2 through `reader` (the caller's handle).
     func mergeBase(_ one: ObjectID, _ two: ObjectID, reader: Repository) throws -> ObjectID? {
         if !reader.isShallow, let ancestry {
-            switch ancestry.mergeBase(one, two) {
+            let outside = { (id: ObjectID) -> (time: Int64, parents: [ObjectID])? in
+                guard let node = try? self.node(id, reader: reader) else { return nil }
+                return (node.committerTime, node.parents)
+            }
+            switch ancestry.mergeBase(one, two, outside: outside) {
             case .base(let id): return id
             case .none: return nil
             case .undecided: break

@@ -75,6 +75,29 @@ final class AncestryIndexTests: XCTestCase {
                 let all = try f.git("merge-base", "--all", a.hex, b.hex).split(separator: "\n")
                 XCTAssertGreaterThan(all.count, 1, "seed \(seed): declined \(a) \(b) with one merge base")
             }
+
+            // Every branch tip left out of the walk, as unmerged PR heads are: read on demand.
+            let parents = Set(try ids.flatMap { try repository.commitInfo($0).parentIDs })
+            let tips = (0..<5).compactMap { try? f.revParse("b\($0)") }.compactMap { ObjectID(hex: $0) }
+                .filter { !parents.contains($0) }
+            XCTAssertFalse(tips.isEmpty)
+            let partial = try graph(of: repository, ids.filter { !tips.contains($0) })
+            let outside = { (id: ObjectID) -> (time: Int64, parents: [ObjectID])? in
+                guard let info = try? repository.commitInfo(id) else { return nil }
+                return (info.committerTime, info.parentIDs)
+            }
+            var decidedOutside = 0
+            for a in tips {
+                for b in ids {
+                    XCTAssertEqual(try partial.mergeBase(a, b, reader: repository), try repository.mergeBase(a, b))
+                    XCTAssertEqual(partial.ancestry?.mergeBase(a, b), a == b ? .base(a) : .undecided)
+                    if case .base(let id) = partial.ancestry?.mergeBase(a, b, outside: outside) {
+                        decidedOutside += 1
+                        XCTAssertEqual(id, try repository.mergeBase(a, b), "seed \(seed): \(a) \(b)")
+                    }
+                }
+            }
+            XCTAssertGreaterThan(decidedOutside, tips.count * ids.count / 2, "seed \(seed)")
         }
     }
 
