@@ -169,7 +169,7 @@ public final class Miner {
             do {
                 try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
             } catch {
-                _ = try? following.wait()   // no worker may outlive the run
+                if !isLast { _ = try? following.wait() }   // no worker may outlive the run
                 throw error
             }
             tasks = []
