@@ -152,7 +152,7 @@ struct MiningGitBaseline: ParsableCommand {
     @Argument(help: "The repository.") var repository: String
     func run() throws {
         let result = try GitCLIBaseline.mine(repository: repository)
-        print("git CLI baseline: \(result.pullRequests) PRs diffed, \(result.patchBytes) patch bytes")
+        print("git CLI baseline: \(result.pullRequests) PRs diffed, \(result.patchBytes) patch bytes, \(result.failed) diffs failed")
     }
 }
 

@@ -139,12 +139,9 @@ public final class Miner {
         var summary = MiningSummary(commitsWalked: walked)
         var batchStart = 0
         progress?(0, ordered.count)
-        func build(from start: Int) throws -> [TaskBuilder.Outcome] {
-            try builders.build(ordered[start..<min(ordered.count, start + max(1, batchSize))],
-                               byteBudget: batchBytes, done: start, total: ordered.count, progress: progress)
-        }
-        var outcomes = ordered.isEmpty ? [] : try build(from: 0)
         repeat {
+            let outcomes = try builders.build(ordered[batchStart..<min(ordered.count, batchStart + max(1, batchSize))],
+                                              byteBudget: batchBytes, done: batchStart, total: ordered.count, progress: progress)
             let batch = ordered[batchStart..<(batchStart + outcomes.count)]
             var tasks: [TaskRecord] = []
             var batchSkips: [SkippedPullRequest] = []
@@ -162,45 +159,12 @@ public final class Miner {
             skipped += batchSkips
             if isLast { state.tips = tips; state.unmergedPullHeads = unmerged }
             summary.record(tasks)
-            // The workers build the next batch while this one is written: the store's write is
-            // one thread's work, and the cores would otherwise wait for it after every batch.
-            let following = BackgroundResult<[TaskBuilder.Outcome]>()
-            if !isLast { following.start { [batchStart] in try build(from: batchStart) } }
-            do {
-                try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
-            } catch {
-                if !isLast { _ = try? following.wait() }   // no worker may outlive the run
-                throw error
-            }
-            tasks = []
+            try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
             HeapRelease.returnFreePages()   // the batch's patches, freed on the workers' arenas
-            if !isLast { outcomes = try following.wait() }
         } while batchStart < ordered.count
         summary.skipped = skipped.sorted { $0.number < $1.number }
         summary.state = state
         return summary
-    }
-}
-
-/// A value computed on a background thread and collected once.
-final class BackgroundResult<Value>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<Value, Error>?
-    private var started = false
-
-    /// Runs `work` on a global queue; `wait()` returns what it returned or threw.
-    func start(_ work: @escaping () throws -> Value) {
-        started = true
-        DispatchQueue.global().async { [self] in
-            result = Result { try work() }   // published to `wait()` by the semaphore
-            done.signal()
-        }
-    }
-
-    func wait() throws -> Value {
-        precondition(started, "nothing was started")
-        done.wait()
-        return try result!.get()
     }
 }
 

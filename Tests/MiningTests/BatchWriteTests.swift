@@ -5,15 +5,14 @@ import XCTest
 @testable import Mining
 import Store
 
-/// The workers build the next batch while the miner writes the current one: batches still arrive
-/// in PR order with the tasks of an unbatched run, and a failing write stops the run with its
-/// error.
-final class OverlappedBatchTests: XCTestCase {
+/// Batches handed to the writer on two workers: in PR order with the tasks of an unbatched run,
+/// and a failing write stops the run with its error.
+final class BatchWriteTests: XCTestCase {
     private struct WriteFailed: Error {}
 
     /// `count` merged PRs, each changing its own module and test.
     private func history(count: Int) throws -> Fixture {
-        let f = try Fixture("overlap")
+        let f = try Fixture("batchwrite")
         try f.write("README", "project\n")
         try f.commit("Initial import")
         for number in 1...count {
