@@ -3,7 +3,12 @@ import Foundation
 /// The baseline Forge's miner is measured against: what PyDriller-style tools do with the `git`
 /// CLI — one `git log` over all refs, then one `git diff` process per pull request.
 enum GitCLIBaseline {
-    struct Result { var pullRequests = 0; var patchBytes = 0 }
+    struct Result {
+        var pullRequests = 0; var patchBytes = 0
+        /// Diffs git could not make: objects missing from the clone (sympy's mirror lacks some
+        /// PR refs' objects), skipped as Forge skips those PRs.
+        var failed = 0
+    }
 
     static func mine(repository: String) throws -> Result {
         let log = try git(["log", "--all", "--format=%H%x1f%P%x1f%s%x1e"], in: repository)
@@ -32,7 +37,10 @@ enum GitCLIBaseline {
         }
         var result = Result()
         for (from, to) in diffs {
-            let patch = try git(["diff", from] + (to.isEmpty ? [] : [to]), in: repository)
+            guard let patch = try? git(["diff", from] + (to.isEmpty ? [] : [to]), in: repository) else {
+                result.failed += 1
+                continue
+            }
             result.pullRequests += 1
             result.patchBytes += patch.utf8.count
         }

@@ -128,15 +128,16 @@ struct MiningBenchmark: ParsableCommand {
                 // The C baseline prints every patch: to /dev/null, as nobody reads them.
                 let run = try ChildRun.measure(miner.argv, in: work, stdout: miner.argv[0] == cBaseline ? "/dev/null" : nil)
                 runs[miner.name, default: []].append(run)
-                print("round \(round): \(miner.name): \(String(format: "%.1f", run.seconds)) s, \(String(format: "%.0f", run.peakMiB)) MiB — \(run.summary)")
+                print("round \(round): \(miner.name): \(String(format: "%.1f", run.seconds)) s, CPU \(String(format: "%.1f", run.cpuSeconds)) s, \(String(format: "%.0f", run.peakMiB)) MiB — \(run.summary)")
             }
         }
         let cSeconds = median(runs[miners[1].name]!.map(\.seconds))
         let gitSeconds = skipGit ? nil : median(runs[miners[2].name]!.map(\.seconds))
-        printTable(["miner", "median s", "runs (s)", "peak RSS MiB", "vs C baseline", "vs git CLI"], miners.map { miner in
+        printTable(["miner", "median s", "runs (s)", "median CPU s", "peak RSS MiB", "vs C baseline", "vs git CLI"], miners.map { miner in
             let list = runs[miner.name]!
             let seconds = median(list.map(\.seconds))
             return [miner.name, String(format: "%.1f", seconds), list.map { String(format: "%.1f", $0.seconds) }.joined(separator: " "),
+                    String(format: "%.1f", median(list.map(\.cpuSeconds))),
                     String(format: "%.0f", list.map(\.peakMiB).max() ?? 0),
                     String(format: "%.2f×", cSeconds / seconds), gitSeconds.map { String(format: "%.1f×", $0 / seconds) } ?? "-"]
         })
@@ -151,13 +152,16 @@ struct MiningGitBaseline: ParsableCommand {
     @Argument(help: "The repository.") var repository: String
     func run() throws {
         let result = try GitCLIBaseline.mine(repository: repository)
-        print("git CLI baseline: \(result.pullRequests) PRs diffed, \(result.patchBytes) patch bytes")
+        print("git CLI baseline: \(result.pullRequests) PRs diffed, \(result.patchBytes) patch bytes, \(result.failed) diffs failed")
     }
 }
 
 /// One child process: wall time and peak resident memory (`wait4`'s rusage, so the child's own).
 struct ChildRun {
     let seconds: Double
+    /// User + system CPU of the child and the children it waited for (the git CLI's processes):
+    /// on a shared machine this, unlike wall time, does not depend on the load.
+    let cpuSeconds: Double
     let peakMiB: Double
     /// The last line the child printed (stdout, else stderr).
     let summary: String
@@ -188,6 +192,8 @@ struct ChildRun {
         let lines = (output + errors).split(separator: "\n")
         let summary = lines.first { $0.hasPrefix("tasks:") } ?? lines.last
         if stdout == nil { try? FileManager.default.removeItem(atPath: outPath) }
-        return ChildRun(seconds: seconds, peakMiB: Double(usage.ru_maxrss) / 1024, summary: summary.map(String.init) ?? "")
+        func cpu(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return ChildRun(seconds: seconds, cpuSeconds: cpu(usage.ru_utime) + cpu(usage.ru_stime),
+                        peakMiB: Double(usage.ru_maxrss) / 1024, summary: summary.map(String.init) ?? "")
     }
 }

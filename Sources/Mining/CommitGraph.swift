@@ -33,6 +33,8 @@ struct CommitGraph {
     }
 
     private(set) var nodes: [ObjectID: Node] = [:]
+    /// The walked commits as arrays for in-memory merge bases; built once the walk is done.
+    private(set) var ancestry: AncestryIndex?
     /// True when the walk started from nothing: every commit reachable from the tips is here.
     let isComplete: Bool
     private let repository: Repository
@@ -43,6 +45,9 @@ struct CommitGraph {
     }
 
     mutating func add(_ id: ObjectID, _ node: Node) { nodes[id] = node }
+
+    /// Call once every walked commit is added.
+    mutating func indexAncestry() { ancestry = AncestryIndex(nodes) }
 
     /// True when the walk recorded this commit.
     func contains(_ id: ObjectID) -> Bool { nodes[id] != nil }

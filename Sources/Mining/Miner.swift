@@ -70,12 +70,17 @@ public final class Miner {
         //    compact graph of it.
         var graph = CommitGraph(repository: repository, isComplete: previous.tips.isEmpty)
         var found: [(landing: Landing, time: Int64, rank: Int)] = []
-        var walk: RevisionWalk? = try repository.walk(from: tips, hiding: previous.tips, order: .unsorted)
+        // The walk reads through a handle of its own, freed with it: libgit2 caches every commit a
+        // walk reads, and on a long history those entries would fill the object cache's budget
+        // (shared by all handles) for the whole run, so the workers' caches of trees would be
+        // emptied over and over.
+        var walker: Repository? = try Repository.open(self.repository.gitDirectory, ignoringWorkingTree: true)
+        var walk: RevisionWalk? = try walker!.walk(from: tips, hiding: previous.tips, order: .unsorted)
         var walked = 0
         while let id = try walk!.next() {
             walked += 1
             if walked % 1000 == 0 { progress?(walked, nil) }
-            let info = try repository.commitInfo(id)
+            let info = try walker!.commitInfo(id)
             let node = CommitGraph.Node(info)
             graph.add(id, node)
             if let (landing, rank) = PullRequestDiscovery.landing(of: id, node, subject: info.summary),
@@ -84,6 +89,8 @@ public final class Miner {
             }
         }
         walk = nil   // libgit2 keeps every commit it walked until the walk is freed
+        walker = nil
+        graph.indexAncestry()
         let defaultLine = Set(defaultTip.map { graph.walkedFirstParentLine(from: $0) } ?? [])
         var candidates: [Int: [PullRequestDiscovery.Candidate]] = [:]
         for (landing, time, rank) in found {

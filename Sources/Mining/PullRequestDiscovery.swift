@@ -264,7 +264,7 @@ struct PullRequestDiscovery {
                 // Squashed without "(#N)" in the subject: the whole PR is one commit on the line. Its
                 // fork point is where its commits meet the default branch.
                 let forkBase = entry.forks.count == 1 ? entry.forks.first : nil
-                if landing == nil, entry.commits.count > 1, let base = try forkBase ?? repository.mergeBase(head, defaultTip) {
+                if landing == nil, entry.commits.count > 1, let base = try forkBase ?? graph.mergeBase(head, defaultTip, reader: repository) {
                     let whole = try repository.changedFiles(from: base, to: head)
                     if let hit = try bySignature()[whole]?.last {
                         landing = hit
@@ -371,7 +371,7 @@ final class EditedRecommitMatcher {
             }
         }
         guard !nearby.isEmpty else { return nil }
-        guard let base = forks.count == 1 ? forks.first : try repository.mergeBase(head, defaultTip) else { return nil }
+        guard let base = forks.count == 1 ? forks.first : try graph.mergeBase(head, defaultTip, reader: repository) else { return nil }
         let pullChanges = try repository.changedFiles(from: base, to: head)
         let pullPaths = Set(pullChanges.map(\.path))
         var pull: LineSet?

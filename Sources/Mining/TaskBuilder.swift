@@ -48,7 +48,7 @@ final class TaskBuilder {
         if landing.baseIsTargetParent {
             base = targetParent
         } else {
-            guard let found = try repository.mergeBase(targetParent, landing.head), repository.contains(found) else {
+            guard let found = try graph.mergeBase(targetParent, landing.head, reader: repository), repository.contains(found) else {
                 return .skipped(.historyIncomplete(repository.isShallow
                     ? "the PR's base commit is beyond the shallow clone's boundary"
                     : "PR head \(landing.head.abbreviated()) shares no history with \(targetParent.abbreviated())"))
