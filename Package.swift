@@ -29,25 +29,28 @@ let package = Package(
 
         // Stage 1: mine merged pull requests into tasks.
         .target(name: "Git", dependencies: ["CGit2"]),
-        .target(name: "Mining", dependencies: ["Git", "Store", "PathRules"]),
+        .target(name: "Mining", dependencies: ["Git", "Store", "PathRules", "Workers"]),
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Which paths a patch touches (read as `git apply` reads it) and which are tests or test
         // infrastructure: the one set of rules mining, validation, synthesis and scoring share.
         .target(name: "PathRules"),
 
+        // The one `--jobs` worker pool and the one cancellation signal, used by every stage.
+        .target(name: "Workers"),
+
         // Stage 2: environments, sandboxed test runs, per-test results, validation.
-        .target(name: "Sandbox"),
+        .target(name: "Sandbox", dependencies: ["Workers"]),
         // Reads test runners' output files through Sandbox's `SafeFile`: sandboxed code wrote them.
         .target(name: "TestReports", dependencies: ["Sandbox"]),
         .target(name: "Environments", dependencies: ["Sandbox", "Store", .product(name: "Yams", package: "Yams")],
                 plugins: ["EmbedFiles"]),
-        .target(name: "Validation", dependencies: ["Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
+        .target(name: "Validation", dependencies: ["Workers", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
-        .target(name: "Evaluation", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
+        .target(name: "Evaluation", dependencies: ["Workers", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         .target(name: "Reports", dependencies: ["Store"]),
         // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
         // and reverted PRs, tried with call-map test selection and kept when tests catch them.
-        .target(name: "Synthesis", dependencies: ["Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
+        .target(name: "Synthesis", dependencies: ["Workers", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
                 exclude: ["forge_synth.py"], plugins: ["EmbedFiles"]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
         .target(name: "Serving", dependencies: ["Evaluation", "Environments", "Sandbox", "Store", "Git",
@@ -72,7 +75,7 @@ let package = Package(
 
         // The stages wired together once (store, recipes, environment builder, sandbox, clones):
         // what `forge`'s commands call, so that they only parse flags and print.
-        .target(name: "Pipeline", dependencies: ["Mining", "Validation", "Evaluation", "Synthesis", "Environments", "Sandbox",
+        .target(name: "Pipeline", dependencies: ["Workers", "Mining", "Validation", "Evaluation", "Synthesis", "Environments", "Sandbox",
                                                  "Store", "Git"]),
 
         // Data files compiled into the modules that read them (recipes, helper scripts), so a
@@ -84,7 +87,7 @@ let package = Package(
         .target(name: "Sample", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
 
         .executableTarget(name: "forge", dependencies: [
-            "CStdio", "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
+            "CStdio", "Workers", "Git", "Mining", "Store", "Sandbox", "TestReports", "Environments", "Validation", "Evaluation",
             "Reports", "Tensor", "Model", "Training", "Sample", "Serving", "AgentSandbox", "Synthesis", "Cluster", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -104,10 +107,10 @@ let package = Package(
         .testTarget(name: "GitTests", dependencies: ["Git", "GitFixtures"]),
         .testTarget(name: "MiningTests", dependencies: ["Mining", "Git", "Store", "PathRules", "GitFixtures"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workers"]),
         .testTarget(name: "TestReportsTests", dependencies: ["TestReports", "Sandbox"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments"]),
-        .testTarget(name: "ValidationTests", dependencies: ["Validation", "Sandbox", "Sample", "Mining", "Store"]),
+        .testTarget(name: "ValidationTests", dependencies: ["Validation", "Workers", "Sandbox", "Sample", "Mining", "Store"]),
         .testTarget(name: "EvaluationTests", dependencies: ["SampleFixtures", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ServingTests", dependencies: ["SampleFixtures", "Serving", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "AgentSandboxTests", dependencies: ["SampleFixtures", "AgentSandbox", "Serving", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
@@ -120,7 +123,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "ModelFixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Workers", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["SampleFixtures", "forge"]),
         // Generated Slurm and Kubernetes plans run for real: a single-node Slurm, the Kubernetes
         // API models, Indexed Job commands run locally, concurrent validators on one workspace.
@@ -134,7 +137,7 @@ let package = Package(
 )
 
 // Migration to Swift 6 language mode, leaf modules first: these targets still build in Swift 5 mode.
-let swift5Targets: Set<String> = ["Mining", "MiningTests"]
+let swift5Targets: Set<String> = []
 for target in package.targets where swift5Targets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [.swiftLanguageMode(.v5)]
 }

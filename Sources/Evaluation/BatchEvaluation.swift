@@ -1,4 +1,5 @@
 import Foundation
+import Workers
 import Sandbox
 import Store
 import Synchronization

@@ -1,6 +1,8 @@
 import Foundation
+import Workers
 import Git
 import Store
+import Synchronization
 
 /// Turns a clone's merged pull requests into SWE-bench-style tasks.
 ///
@@ -195,21 +197,25 @@ final class TaskBuilders {
         let count = landings.count
         let workers = count < 16 ? 1 : builders.count   // tiny batches are not worth a thread
         let run = 4
-        let lock = NSLock()
-        var outcomes = [TaskBuilder.Outcome?](repeating: nil, count: count)
-        var next = 0
-        var finished = done
-        var bytes = 0
-        var firstError: Error?
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        struct Shared {
+            var outcomes: [TaskBuilder.Outcome?]
+            var next = 0
+            var finished: Int
+            var bytes = 0
+            var firstError: (any Error)?
+        }
+        let shared = Mutex(Shared(outcomes: Array(repeating: nil, count: count), finished: done))
+        // Each worker uses only its own builder (its own libgit2 handle).
+        WorkerPool.run(workers: workers) { worker in
             let builder = builders[worker]
             while true {
-                lock.lock()
-                let start = next
-                let stop = firstError != nil || (start > 0 && bytes >= byteBudget)
-                if !stop { next = min(count, next + run) }
-                lock.unlock()
-                guard !stop, start < count else { return }
+                let start: Int? = shared.withLock { shared in
+                    let start = shared.next
+                    guard shared.firstError == nil, start == 0 || shared.bytes < byteBudget, start < count else { return nil }
+                    shared.next = min(count, start + run)
+                    return start
+                }
+                guard let start else { return }
                 for index in start..<min(count, start + run) {
                     // A PR whose objects the clone lacks is skipped, naming the object; the rest
                     // are still mined.
@@ -218,23 +224,22 @@ final class TaskBuilders {
                         outcome = try builder.task(for: landings[index])
                     } catch {
                         guard let missing = SkipReason.missingObject(error) else {
-                            lock.lock()
-                            if firstError == nil { firstError = error }
-                            lock.unlock()
+                            shared.withLock { $0.firstError = $0.firstError ?? error }
                             return
                         }
                         outcome = .skipped(missing)
                     }
-                    lock.lock()
-                    outcomes[index] = outcome
-                    if case .task(let task) = outcome { bytes += task.patchTextBytes }
-                    finished += 1
-                    let reported = finished
-                    lock.unlock()
+                    let reported: Int = shared.withLock { shared in
+                        shared.outcomes[index] = outcome
+                        if case .task(let task) = outcome { shared.bytes += task.patchTextBytes }
+                        shared.finished += 1
+                        return shared.finished
+                    }
                     progress?(reported, total)
                 }
             }
         }
+        let (outcomes, next, firstError) = shared.withLock { ($0.outcomes, $0.next, $0.firstError) }
         if let firstError { throw firstError }
         return outcomes[..<next].map { $0! }
     }

@@ -1,6 +1,7 @@
 import Environments
 import Evaluation
 import Foundation
+import Workers
 import Git
 import Mining
 import Sandbox

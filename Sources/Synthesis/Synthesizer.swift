@@ -1,5 +1,6 @@
 import Environments
 import Foundation
+import Workers
 import Sandbox
 import Git
 import Store

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Workers
 import Sandbox
 import Training
 import Validation

@@ -1,4 +1,5 @@
 import Foundation
+import Workers
 import Git
 import GitFixtures
 import Pipeline

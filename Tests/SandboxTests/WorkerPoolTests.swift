@@ -1,4 +1,5 @@
 import Foundation
+import Workers
 import XCTest
 import Sandbox
 
