@@ -22,7 +22,7 @@ STORE=${STORE:?the task store with validated tasks of REPOS}
 CLONES=${CLONES:?the folder with owner__name clones}
 WS=${WS:?the workspace whose environments the tasks use}
 REPOS=${REPOS:-"pypa/twine python-babel/babel dynaconf/dynaconf"}
-SYNTH_REPOS=${SYNTH_REPOS:-"pypa/twine"}
+SYNTH_REPOS=${SYNTH_REPOS-"pypa/twine"}   # empty: use the store's tasks as they are
 SYNTH_MAX=${SYNTH_MAX:-60}
 SEEDS=${SEEDS:-"1 2 3"}
 CONTEXT=${CONTEXT:-4096}
@@ -68,7 +68,7 @@ resolved() {
     local solved=$(( $(date +%s) - start ))
     nice -n 10 "$F" eval --predictions "$W/$2.jsonl" --db "$DB" "${CLONE_ARGS[@]}" --workspace "$WS" --run-id "lr-$2-$$" --force >/dev/null 2>&1
     python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['resolved_instances'], r['submitted_instances'], sys.argv[2])" \
-        "$WS/evals/lr-$2-$$/$2.lr-$2-$$.json" "$solved"
+        "$WS/logs/run_evaluation/lr-$2-$$/$2.lr-$2-$$.json" "$solved"
 }
 
 echo "model  seed  held-out resolved  solve seconds" > "$W/results.txt"

@@ -81,8 +81,9 @@ final class RetrievalContextTests: XCTestCase {
     }
 
     func testCurriculumAdmitsHarderLevelsOverTimeAndRetiresSolvedTasks() {
-        let tasks = (1...5).flatMap { level in (0..<3).map { task("t\(level)-\($0)", createdAt: "2025", file: "a.py", level: level) } }
-            + [task("mined", createdAt: "2024", file: "a.py", level: nil)]
+        var tasks: [TaskRecord] = []
+        for level in 1...5 { for index in 0..<3 { tasks.append(task("t\(level)-\(index)", createdAt: "2025", file: "a.py", level: level)) } }
+        tasks.append(task("mined", createdAt: "2024", file: "a.py", level: nil))
         var settings = ExplorationSettings()
         settings.curriculum = true; settings.retireSolved = true
         var pool = TaskPool(tasks: tasks, settings: settings)
