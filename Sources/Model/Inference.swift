@@ -109,4 +109,33 @@ public final class InferenceSession {
         }
         return out
     }
+
+    /// One sample per seed after the same prompt, the prompt run through the model once: the
+    /// cache slots past the prompt are simply overwritten by the next sample. Each sample equals
+    /// `generate` with its seed (GRPO's G samples of one task, at the cost of one prefill).
+    public func generateSamples(prompt: [Int], seeds: [UInt64], maxNewTokens: Int, settings: SamplingSettings,
+                                stopToken: Int? = nil) throws -> [[SampledToken]] {
+        guard !prompt.isEmpty else { throw ModelError("generation needs a non-empty prompt") }
+        guard prompt.count + maxNewTokens <= model.config.context + 1 else {
+            throw ModelError("prompt of \(prompt.count) plus \(maxNewTokens) new tokens exceeds the context \(model.config.context)")
+        }
+        reset()
+        var promptLogits: [Float] = []
+        for token in prompt { promptLogits = try step(token) }
+        var samples: [[SampledToken]] = []
+        for seed in seeds {
+            position = prompt.count
+            var sampler = try Sampler(settings: settings, seed: seed)
+            var logits = promptLogits
+            var out: [SampledToken] = []
+            while out.count < maxNewTokens {
+                let sampled = try sampler.sample(logits: logits)
+                out.append(sampled)
+                if sampled.token == stopToken || out.count == maxNewTokens { break }
+                logits = try step(sampled.token)
+            }
+            samples.append(out)
+        }
+        return samples
+    }
 }

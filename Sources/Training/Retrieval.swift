@@ -1,11 +1,13 @@
 // Which files of the repository a prompt shows. "oracle" shows the files the gold patch edits
 // (an upper bound, as in SWE-bench's oracle setting); "bm25" ranks the source files at the base
 // commit against the problem statement without looking at the patch (SWE-bench's BM25 setting:
-// Okapi BM25 with k1 = 0.9, b = 0.4 as in Pyserini's defaults).
+// Okapi BM25 with k1 = 0.9, b = 0.4 as in Pyserini's defaults); "retrieval" shows the source files
+// the failing tests' output names first (around the lines it names when a file is too long),
+// then BM25's ranking of the non-test source files against the statement and that output.
 import Foundation
 
 public enum ContextMode: String, Codable, Sendable, CaseIterable {
-    case oracle, bm25
+    case oracle, bm25, retrieval
 }
 
 /// Okapi BM25 over a fixed set of documents.

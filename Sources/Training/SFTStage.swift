@@ -14,19 +14,26 @@ public struct TaskSplit: Codable, Sendable, Equatable {
     public var heldOutEvery = 5
     /// One training task in this many is for RL only; 0 shares every training task between SFT and RL.
     public var rlOnlyEvery = 0
+    /// Hash the task family (source commit and edit site, `TaskFamily.key`) instead of the
+    /// instance id, so that a held-out task's siblings are held out with it.
+    public var byFamily = false
 
-    public init(heldOutEvery: Int = 5, rlOnlyEvery: Int = 0) { self.heldOutEvery = heldOutEvery; self.rlOnlyEvery = rlOnlyEvery }
+    public init(heldOutEvery: Int = 5, rlOnlyEvery: Int = 0, byFamily: Bool = false) {
+        self.heldOutEvery = heldOutEvery; self.rlOnlyEvery = rlOnlyEvery; self.byFamily = byFamily
+    }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         heldOutEvery = try container.decode(Int.self, forKey: .heldOutEvery)
         // Run folders written before the RL-only pool existed shared every task.
         rlOnlyEvery = try container.decodeIfPresent(Int.self, forKey: .rlOnlyEvery) ?? 0
+        byFamily = try container.decodeIfPresent(Bool.self, forKey: .byFamily) ?? false
     }
 
-    public func isHeldOut(_ task: TaskRecord) -> Bool { Shard.index(of: task.instanceID, count: max(2, heldOutEvery)) == 1 }
+    func splitKey(_ task: TaskRecord) -> String { byFamily ? TaskFamily.key(task) : task.instanceID }
+    public func isHeldOut(_ task: TaskRecord) -> Bool { Shard.index(of: splitKey(task), count: max(2, heldOutEvery)) == 1 }
     public func isRLOnly(_ task: TaskRecord) -> Bool {
-        rlOnlyEvery >= 2 && !isHeldOut(task) && Self.mixedHash(task.instanceID) % UInt64(rlOnlyEvery) == 0
+        rlOnlyEvery >= 2 && !isHeldOut(task) && Self.mixedHash(splitKey(task)) % UInt64(rlOnlyEvery) == 0
     }
 
     /// The id's FNV-1a hash through splitmix64's finaliser. The held-out split takes FNV-1a's
@@ -106,10 +113,11 @@ public enum SFTStage {
     }
 
     public static func run(settings: SFTSettings, from run: URL, tasks: [TaskRecord], clones: [String: String], folder: RunFolder,
-                           report: StageReport) throws -> Transformer {
+                           report: StageReport, failureOutput: [String: String] = [:]) throws -> Transformer {
         let (initial, tokenizer) = try LanguageStages.start(from: run)
         if !FileManager.default.fileExists(atPath: folder.tokenizerURL.path) { try tokenizer.save(to: folder.tokenizerURL) }
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
+        builder.failureOutput = failureOutput
         let valid = tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty }
         let (train, skippedTrain) = try examples(tasks: settings.split.supervised(valid), builder: builder)
         let (heldOut, _) = try examples(tasks: settings.split.heldOut(valid), builder: builder)
@@ -151,7 +159,13 @@ public enum SFTStage {
             var line: MetricsLine = ["step": Double(step + 1), "train_loss": Double(losses.language), "learning_rate": Double(lr),
                                      "gradient_norm": Double(norm), "tokens": Double(targets.filter { $0 >= 0 }.count),
                                      "seconds": Date().timeIntervalSince(started)]
-            if (step + 1) % settings.evalEvery == 0 || step + 1 == settings.steps { line["validation_loss"] = try validation() }
+            if (step + 1) % settings.evalEvery == 0 || step + 1 == settings.steps {
+                line["validation_loss"] = try validation()
+                // How much of the dense attention the indexer's top-k keeps on a held-out prompt (DSA's health at this length).
+                if sparse, let example = heldOut.first ?? train.first {
+                    line["dense_mass_recovered"] = Double(try model.denseMassRecovered(tokens: example.prompt + example.target, batch: 1, k: model.config.topK))
+                }
+            }
             return line
         }, report: { line in if line["validation_loss"] != nil || line["step"] == Double(settings.steps) { report(LanguageStages.describe(line)) } })
         try model.save(to: folder.finalModelURL, extraMetadata: ["stage": "sft", "tokenizer": "tokenizer.json"])

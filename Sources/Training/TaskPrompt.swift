@@ -48,6 +48,11 @@ public final class PromptBuilder {
     let issueToken: Int, fileToken: Int, patchToken: Int
     public let endToken: Int
     private var bm25Cache: [String: (paths: [String], index: BM25Index)] = [:]
+    /// Failing-test output per instance id (the "before" run of validation), read by the
+    /// retrieval mode next to the statement; synthetic tasks carry theirs in the statement.
+    public var failureOutput: [String: String] = [:]
+    /// Lines the failure output names, per file, of the last `contextFiles` call (retrieval mode).
+    private var namedLines: [String: [Int]] = [:]
 
     public init(tokenizer: Tokenizer, clones: [String: String], settings: PromptSettings, context: Int) throws {
         self.tokenizer = tokenizer
@@ -88,21 +93,39 @@ public final class PromptBuilder {
         case .oracle:
             return Array(PatchText.touchedPaths(task.patch).prefix(settings.maxFiles))
         case .bm25:
-            let key = "\(task.repo)@\(task.baseCommit)"
-            if bm25Cache[key] == nil {
-                let repository = try repository(task)
-                let base = try baseCommit(task)
-                let files = try repository.files(in: base).filter { settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) }
-                let documents = try files.map { $0.path + "\n" + String(decoding: try repository.blob($0.id), as: UTF8.self) }
-                bm25Cache[key] = (files.map(\.path), BM25Index(documents: documents))
-            }
-            let (paths, index) = bm25Cache[key]!
+            let (paths, index) = try bm25(task, excludingTests: false)
             return index.rank(task.problemStatement).prefix(settings.maxFiles).map { paths[$0.index] }
+        case .retrieval:
+            let (paths, index) = try bm25(task, excludingTests: true)
+            let query = task.problemStatement + "\n" + (failureOutput[task.instanceID] ?? "")
+            let named = TracebackFiles.files(in: query, repositoryFiles: paths)
+            namedLines = Dictionary(named.map { ($0.path, $0.lines) }, uniquingKeysWith: { $0 + $1 })
+            var chosen = named.map(\.path)
+            for ranked in index.rank(query) where chosen.count < settings.maxFiles && !chosen.contains(paths[ranked.index]) {
+                chosen.append(paths[ranked.index])
+            }
+            return Array(chosen.prefix(settings.maxFiles))
         }
+    }
+
+    /// The BM25 index of the source files at the task's base commit (without tests and test
+    /// infrastructure when `excludingTests`), built once per commit.
+    private func bm25(_ task: TaskRecord, excludingTests: Bool) throws -> (paths: [String], index: BM25Index) {
+        let key = "\(task.repo)@\(task.baseCommit)\(excludingTests ? "-source" : "")"
+        if let cached = bm25Cache[key] { return cached }
+        let repository = try repository(task)
+        let base = try baseCommit(task)
+        let files = try repository.files(in: base).filter {
+            settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) && !(excludingTests && TestPaths.isTestOrInfrastructure($0.path))
+        }
+        let documents = try files.map { $0.path + "\n" + String(decoding: try repository.blob($0.id), as: UTF8.self) }
+        bm25Cache[key] = (files.map(\.path), BM25Index(documents: documents))
+        return bm25Cache[key]!
     }
 
     public func prompt(for task: TaskRecord) throws -> TaskPrompt {
         let read = try reader(for: task)
+        namedLines = [:]
         // The statement gets at most a third of the prompt's room; the code gets the rest.
         let statementRoom = min(settings.maxStatementTokens, (context - settings.maxResponseTokens) / 3)
         var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(statementRoom)
@@ -113,6 +136,12 @@ public final class PromptBuilder {
             let header = [fileToken] + tokenizer.encode(path + "\n")
             var body = tokenizer.encode(bytes: bytes)
             let room = budget - tokens.count - header.count
+            if body.count > room, settings.mode == .retrieval, let lines = namedLines[path], !lines.isEmpty {
+                // Too long to show whole: the lines the failure went through, with what surrounds them.
+                let excerpt = FileExcerpt.around(lines: lines, of: String(decoding: bytes, as: UTF8.self), room: room - 16,
+                                                 count: { self.tokenizer.encode($0).count })
+                body = Array(tokenizer.encode(excerpt).prefix(max(0, room)))
+            }
             if body.count > room {
                 // Cut at the last newline that fits, so the file ends on a whole line.
                 let newline = tokenizer.encode("\n")

@@ -85,6 +85,8 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Context length of the model.") var context = 512
         @Option(help: "Training window (default: the context length).") var sequenceLength: Int?
         @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
+        @Option(help: "Lightning indexer heads (H_I): few and small, so that scoring every key costs less than the attention it saves.") var indexerHeads = 4
+        @Option(help: "Lightning indexer head size (d_I).") var indexerDim = 32
         @Option(help: "Optimizer steps of this stage.") var steps = 300
         @Option(help: "Windows per step.") var batch = 8
         @Option(help: "Peak learning rate (cosine decay to a tenth).") var lr: Float = 3e-3
@@ -95,7 +97,8 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             var settings = PretrainSettings()
             settings.vocabularySize = vocabSize
-            settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: 1, topK: topK)
+            settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: 1,
+                                               indexerHeads: indexerHeads, indexerDim: indexerDim, topK: topK)
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
             settings.checkpointEvery = checkpointEvery
@@ -168,18 +171,34 @@ struct TrainCommand: ParsableCommand {
 
     /// Prompt and split flags shared by sft and rl.
     struct PromptOptions: ParsableArguments {
-        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits) or bm25 (retrieved, no peeking).") var contextMode: ContextMode = .oracle
+        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits), bm25 (retrieved, no peeking) or retrieval (files the failing tests' output names, around the lines it names, then BM25 over the non-test sources).") var contextMode: ContextMode = .oracle
         @Option(help: "Files shown at most.") var maxFiles = 2
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
         @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
         @Option(help: "Keep one training task in N from SFT for RL only (by a second hash; 0: SFT and RL share them).") var rlOnlyEvery = 0
+        @Option(help: "What the held-out split hashes: task (the instance id) or family (source commit and edited files, so a held-out task's siblings are held out too).") var splitBy = "task"
 
         func validate() throws {
+            guard ["task", "family"].contains(splitBy) else { throw ValidationError("--split-by must be task or family") }
             guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
             guard rlOnlyEvery == 0 || rlOnlyEvery >= 2 else { throw ValidationError("--rl-only-every must be 0 or at least 2") }
         }
 
-        var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery) }
+        var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery, byFamily: splitBy == "family") }
+
+        /// The failing tests' output of each task's validation (its "before" run), which the
+        /// retrieval mode reads; empty in the other modes.
+        func failureOutput(store: TaskStore, tasks: [TaskRecord]) throws -> [String: String] {
+            guard prompt.mode == .retrieval else { return [:] }
+            var output: [String: String] = [:]
+            for task in tasks {
+                guard let run = try store.runs(instanceID: task.instanceID, purpose: "validate").first(where: { $0.phase == .before }),
+                      let path = run.logPath, let data = FileManager.default.contents(atPath: path) else { continue }
+                // The failures and their tracebacks are reported last.
+                output[task.instanceID] = String(decoding: data.suffix(20_000), as: UTF8.self)
+            }
+            return output
+        }
 
         var prompt: PromptSettings {
             PromptSettings(mode: contextMode, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens)
@@ -207,9 +226,11 @@ struct TrainCommand: ParsableCommand {
             settings.steps = steps; settings.batch = batch; settings.learningRate = lr; settings.evalEvery = evalEvery
             settings.checkpointEvery = checkpointEvery; settings.seed = seed
             let (tasks, clones) = try common.tasks()
+            let failureOutput = try promptOptions.failureOutput(store: common.store.open(), tasks: tasks)
             let folder = try common.folder(stage: "sft", settings: settings)
             try TrainCommand.perform("sft") { report in
-                _ = try SFTStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, folder: folder, report: report)
+                _ = try SFTStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, folder: folder, report: report,
+                                     failureOutput: failureOutput)
             }
         }
     }
@@ -242,9 +263,15 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 5
         @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
         @Flag(help: "Run tests without bubblewrap (no network isolation). Only where bwrap cannot run.") var noSandbox = false
+        @Flag(help: "DAPO's dynamic sampling: draw more tasks until the step has --tasks-per-step groups whose rewards differ, and train on those only.") var dynamicSampling = false
+        @Option(help: "Drawing rounds per step at most under --dynamic-sampling.") var maxDrawRounds = 3
+        @Flag(help: "Admit tasks by difficulty_level, easiest first, reaching the hardest halfway through the steps (mined tasks count as level 5).") var curriculum = false
+        @Flag(help: "Stop drawing a task once a whole group of it resolved (while other tasks remain).") var retireSolved = false
 
         func run() throws {
             var settings = RLSettings()
+            settings.exploration.dynamicSampling = dynamicSampling; settings.exploration.maxDrawRounds = maxDrawRounds
+            settings.exploration.curriculum = curriculum; settings.exploration.retireSolved = retireSolved
             settings.prompt = promptOptions.prompt
             settings.split = promptOptions.split
             settings.steps = steps; settings.tasksPerStep = tasksPerStep; settings.updatesPerStep = updatesPerStep
@@ -253,12 +280,13 @@ struct TrainCommand: ParsableCommand {
             settings.grpo.maskThreshold = maskThreshold; settings.grpo.formatReward = formatReward
             settings.checkpointEvery = checkpointEvery; settings.seed = seed; settings.sanityTasks = sanityTasks
             let (tasks, clones) = try common.tasks()
+            let failureOutput = try promptOptions.failureOutput(store: common.store.open(), tasks: tasks)
             let folder = try common.folder(stage: "rl", settings: settings)
             let rewarder = PatchRewarder(scoring: try common.store.pipeline(workspace: common.workspace, sandbox: !noSandbox)
                 .scoring(clones: clones, runID: "rl-" + folder.url.lastPathComponent, jobs: jobs))
             try TrainCommand.perform("rl") { report in
                 _ = try RLStage.run(settings: settings, from: TrainCommand.from(from), tasks: tasks, clones: clones, rewarder: rewarder,
-                                    folder: folder, report: report)
+                                    folder: folder, report: report, failureOutput: failureOutput)
             }
         }
     }
@@ -294,12 +322,14 @@ struct AgentCommand: ParsableCommand {
 
         func run() throws {
             let pipeline = store.pipeline(workspace: workspace)
-            var tasks = try pipeline.store().tasks(matching: try selection.filter).filter(\.isEvaluable)
+            let taskStore = try pipeline.store()
+            var tasks = try taskStore.tasks(matching: try selection.filter).filter(\.isEvaluable)
             if heldOut { tasks = promptOptions.split.heldOut(tasks) }
             guard !tasks.isEmpty else { throw CommandFailure("no valid tasks in \(store.db) match the selection") }
             let clones = try pipeline.workspace.clones(clone, for: Array(Set(tasks.map(\.repo))).sorted())
             let (policy, tokenizer) = try LanguageStages.start(from: URL(fileURLWithPath: model))
             let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: promptOptions.prompt, context: policy.config.context)
+            builder.failureOutput = try promptOptions.failureOutput(store: taskStore, tasks: tasks)
             let bar = ProgressBar("solving")
             let solved = try AgentSolver.solve(model: policy, builder: builder, tasks: tasks, sampling: SamplingSettings(temperature: temperature),
                                                seed: seed) { bar.update(done: $0, total: $1) }
