@@ -9,7 +9,7 @@ import Git
 /// time, so the same search runs here over arrays, reading nothing.
 ///
 /// Immutable once built: shared by every worker thread.
-final class AncestryIndex: @unchecked Sendable {
+final class AncestryIndex: Sendable {
     private let ids: [ObjectID]
     private let position: [ObjectID: Int32]
     private let times: [Int64]
