@@ -40,7 +40,7 @@ func forgeBesideBench() throws -> String {
     let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     let forge = bench.deletingLastPathComponent().appendingPathComponent("forge").path
     guard FileManager.default.isExecutableFile(atPath: forge) else {
-        throw BenchError("no forge binary beside forge-bench (\(forge)): swift build --product forge first")
+        throw BenchError("no forge binary beside forge-bench (\(forge)): swift build -c release --product forge first")
     }
     return forge
 }

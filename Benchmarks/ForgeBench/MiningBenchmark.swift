@@ -101,10 +101,7 @@ struct MiningBenchmark: ParsableCommand {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let bench = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let forge = bench.deletingLastPathComponent().appendingPathComponent("forge").path
-        guard FileManager.default.isExecutableFile(atPath: forge) else {
-            throw BenchError("no forge binary beside forge-bench (\(forge)): swift build -c release --product forge first")
-        }
+        let forge = try forgeBesideBench()
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("baselines/libgit2_miner.c").path
         let cBaseline = "\(work)/libgit2_miner"

@@ -120,10 +120,8 @@ public final class ScoringService: Sendable {
     public static func key(task: TaskRecord, patch: String) -> String {
         // NUL cannot occur in an instance id or a test id, so no two triples give the same text.
         let tests = ([task.testPatch] + task.failToPass + ["|"] + task.passToPass).joined(separator: "\u{0}")
-        return String(SHA256.hex([scoringRulesTag, task.instanceID, tests, patch].joined(separator: "\u{0}")).prefix(32))
+        return String(SHA256.hex([Evaluator.scoringRules, task.instanceID, tests, patch].joined(separator: "\u{0}")).prefix(32))
     }
-
-    private static let scoringRulesTag = Evaluator.scoringRules
 
     /// The prediction "model" (folder and verdict kind) a key's results are stored under.
     public static func folderName(key: String) -> String { "patch-\(key)" }

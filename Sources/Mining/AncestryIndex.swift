@@ -82,36 +82,17 @@ final class AncestryIndex: Sendable {
             Int(commit) < recorded ? times[Int(commit)] : extraTimes[Int(commit) - recorded]
         }
         guard let first = index(of: one), let second = index(of: two) else { return .undecided }
-        var heap: [Int32] = []
+        var heap = NewestFirstHeap<Int32>()
         var unstaleQueued = 0
         var candidates: [Int32] = []
 
         func push(_ commit: Int32) {
-            heap.append(commit)
+            heap.push(commit, time: time(commit))
             queuedCopies[Int(commit)] += 1
             if flags[Int(commit)] & stale == 0 { unstaleQueued += 1 }
-            var child = heap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                guard time(heap[parent]) < time(heap[child]) else { break }
-                heap.swapAt(parent, child)
-                child = parent
-            }
         }
         func pop() -> Int32 {
-            let top = heap[0]
-            heap[0] = heap[heap.count - 1]
-            heap.removeLast()
-            var index = 0
-            while true {
-                let left = 2 * index + 1, right = left + 1
-                var largest = index
-                if left < heap.count && time(heap[left]) > time(heap[largest]) { largest = left }
-                if right < heap.count && time(heap[right]) > time(heap[largest]) { largest = right }
-                if largest == index { break }
-                heap.swapAt(index, largest)
-                index = largest
-            }
+            let top = heap.pop()
             queuedCopies[Int(top)] -= 1
             if flags[Int(top)] & stale == 0 { unstaleQueued -= 1 }
             return top

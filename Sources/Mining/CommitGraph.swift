@@ -69,7 +69,7 @@ struct CommitGraph {
     func exclusiveAncestors(of head: ObjectID, hiding hidden: ObjectID?, limit: Int, reader: Repository) throws -> [ObjectID] {
         var hiddenMark: [ObjectID: Bool] = [:]    // queued or done → hidden?
         var done = Set<ObjectID>()
-        var heap: [(time: Int64, id: ObjectID)] = []
+        var heap = NewestFirstHeap<ObjectID>()
         var visibleQueued = 0
         var cache: [ObjectID: Node] = [:]
         func lookup(_ id: ObjectID) throws -> Node? {
@@ -87,31 +87,9 @@ struct CommitGraph {
             guard let node = try lookup(id) else { return }
             hiddenMark[id] = hidden
             if !hidden { visibleQueued += 1 }
-            heap.append((node.committerTime, id))
-            var child = heap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                guard heap[parent].time < heap[child].time else { break }
-                heap.swapAt(parent, child)
-                child = parent
-            }
+            heap.push(id, time: node.committerTime)
         }
-        func pop() -> ObjectID {
-            let top = heap[0].id
-            heap[0] = heap[heap.count - 1]
-            heap.removeLast()
-            var index = 0
-            while true {
-                let left = 2 * index + 1, right = left + 1
-                var largest = index
-                if left < heap.count && heap[left].time > heap[largest].time { largest = left }
-                if right < heap.count && heap[right].time > heap[largest].time { largest = right }
-                if largest == index { break }
-                heap.swapAt(index, largest)
-                index = largest
-            }
-            return top
-        }
+        func pop() -> ObjectID { heap.pop() }
         if let hidden { try push(hidden, hidden: true) }
         try push(head, hidden: false)
         var result: [ObjectID] = []
