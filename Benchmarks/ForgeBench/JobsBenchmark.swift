@@ -47,17 +47,17 @@ struct JobsBenchmark: ParsableCommand {
             try FileManager.default.copyItem(atPath: sample.storePath, toPath: store)
             let common = ["--db", store, "--clone", sample.clone, "--workspace", workspace]
             // Untimed: builds this binary's environments and finds the valid tasks to evaluate.
-            try forge(binary, ["validate", "--reruns", "0", "--force"] + common)
+            _ = try ChildRun.measure([binary, "validate", "--reruns", "0", "--force"] + common, in: root.path)
             if valid == 0 {
                 let validated = try TaskStore(path: store).tasks().filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty }
                 valid = validated.count
                 try writeGoldPredictions(tasks: validated, to: predictions)
             }
             for width in jobs {
-                let validated = try timed { try forge(binary, ["validate", "--reruns", "0", "--force", "--jobs", "\(width)"] + common) }
-                let evaluated = try timed {
-                    try forge(binary, ["eval", "--predictions", predictions, "--run-id", "jobs-\(width)", "--force", "--jobs", "\(width)"] + common)
-                }
+                let validated = try ChildRun.measure([binary, "validate", "--reruns", "0", "--force", "--jobs", "\(width)"] + common,
+                                                     in: root.path).seconds
+                let evaluated = try ChildRun.measure([binary, "eval", "--predictions", predictions, "--run-id", "jobs-\(width)", "--force",
+                                                      "--jobs", "\(width)"] + common, in: root.path).seconds
                 let validateRate = Double(taskCount) / validated, evalRate = Double(models * valid) / evaluated
                 rates["\(name) validate \(width)"] = validateRate
                 rates["\(name) eval \(width)"] = evalRate
@@ -88,30 +88,5 @@ struct JobsBenchmark: ParsableCommand {
             }
         }
         try text.write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
-
-    private func timed(_ body: () throws -> Void) rethrows -> Double {
-        let started = Date()
-        try body()
-        return Date().timeIntervalSince(started)
-    }
-
-    /// Runs a forge binary to the end; a non-zero exit is an error naming the command.
-    private func forge(_ binary: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("forge-bench-jobs-\(getpid()).log")
-        try Data().write(to: log)
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw ValidationError("\(binary) \(arguments.joined(separator: " ")) exited \(process.terminationStatus):\n\(output.suffix(2000))")
-        }
     }
 }
