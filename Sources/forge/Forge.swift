@@ -34,13 +34,19 @@ struct Forge: AsyncParsableCommand {
                 var command = parsed
                 try command.run()
             }
-        } catch let error where error is ExitCode || error is CleanExit {
+        } catch let error where isArgumentParserError(error) {
+            // `--help` and `forge help` come back from `run()` as swift-argument-parser's own
+            // (internal) error types, as do ExitCode and CleanExit: it prints those itself.
             exit(withError: error)
         } catch {
             // A failure while running is never a usage mistake: one line naming the culprit, status 1.
             FileHandle.standardError.write(Data("Error: \(oneLine(message(for: error)))\n".utf8))
             exit(withError: ExitCode.failure)
         }
+    }
+
+    static func isArgumentParserError(_ error: Error) -> Bool {
+        error is ExitCode || error is CleanExit || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
     }
 
     /// Messages that span lines (a tool's output quoted in an error) kept to one.

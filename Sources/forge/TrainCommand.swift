@@ -70,6 +70,17 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// The optimizer schedule every language-model and SFT stage takes; each stage brings its own
+    /// defaults (and words for its batch and learning rate) through `Defaults`.
+    struct Schedule<Defaults: ScheduleDefaults>: ParsableArguments {
+        @Option(help: "Optimizer steps of this stage.") var steps = Defaults.steps
+        @Option(help: ArgumentHelp(Defaults.batchHelp)) var batch = Defaults.batch
+        @Option(help: ArgumentHelp(Defaults.learningRateHelp)) var lr: Float = Defaults.learningRate
+        @Option(help: "Steps between validation-loss measurements.") var evalEvery = Defaults.evalEvery
+        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = Defaults.checkpointEvery
+        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = Defaults.seed
+    }
+
     static func from(_ path: String) -> URL { URL(fileURLWithPath: path) }
 
     struct Pretrain: ParsableCommand {
@@ -87,21 +98,22 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
         @Option(help: "Lightning indexer heads (H_I): few and small, so that scoring every key costs less than the attention it saves.") var indexerHeads = 4
         @Option(help: "Lightning indexer head size (d_I).") var indexerDim = 32
-        @Option(help: "Optimizer steps of this stage.") var steps = 300
-        @Option(help: "Windows per step.") var batch = 8
-        @Option(help: "Peak learning rate (cosine decay to a tenth).") var lr: Float = 3e-3
-        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
-        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 50
-        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
+        @OptionGroup var schedule: Schedule<Defaults>
+
+        enum Defaults: ScheduleDefaults {
+            static let steps = 300, batch = 8, evalEvery = 25, checkpointEvery = 50
+            static let learningRate: Float = 3e-3
+        }
 
         func run() throws {
+            let (steps, batch, lr, evalEvery, seed) = (schedule.steps, schedule.batch, schedule.lr, schedule.evalEvery, schedule.seed)
             var settings = PretrainSettings()
             settings.vocabularySize = vocabSize
             settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: 1,
                                                indexerHeads: indexerHeads, indexerDim: indexerDim, topK: topK)
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
-            settings.checkpointEvery = checkpointEvery
+            settings.checkpointEvery = schedule.checkpointEvery
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "pretrain", settings: settings)
             try TrainCommand.perform("pretrain") { report in
@@ -117,18 +129,19 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var common: Common
         @OptionGroup var corpus: CorpusOptions
         @Option(help: ArgumentHelp("Run folder of the pretrain stage.", valueName: "path")) var from: String
-        @Option(help: "Optimizer steps of this stage.") var steps = 100
-        @Option(help: "Windows per step.") var batch = 4
+        @OptionGroup var schedule: Schedule<Defaults>
         @Option(help: "Window length.") var sequenceLength = 512
-        @Option(help: "Learning rate of the indexer.") var lr: Float = 1e-3
-        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
-        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 25
-        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
+
+        enum Defaults: ScheduleDefaults {
+            static let steps = 100, batch = 4, evalEvery = 25, checkpointEvery = 25
+            static let learningRateHelp = "Learning rate of the indexer."
+        }
 
         func run() throws {
             var settings = WarmupSettings()
-            settings.steps = steps; settings.batch = batch; settings.sequenceLength = sequenceLength; settings.learningRate = lr
-            settings.evalEvery = evalEvery; settings.checkpointEvery = checkpointEvery; settings.seed = seed
+            settings.steps = schedule.steps; settings.batch = schedule.batch; settings.sequenceLength = sequenceLength
+            settings.learningRate = schedule.lr; settings.evalEvery = schedule.evalEvery
+            settings.checkpointEvery = schedule.checkpointEvery; settings.seed = schedule.seed
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "warmup", settings: settings)
             try TrainCommand.perform("warmup") { report in
@@ -146,20 +159,21 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var corpus: CorpusOptions
         @Option(help: ArgumentHelp("Run folder of the warmup stage.", valueName: "path")) var from: String
         @Option(help: "Attention while training on: sparse (DSA top-k) or dense (the baseline).") var attention: AttentionMode = .sparse
-        @Option(help: "Optimizer steps of this stage.") var steps = 100
-        @Option(help: "Windows per step.") var batch = 8
+        @OptionGroup var schedule: Schedule<Defaults>
         @Option(help: "Training window in tokens.") var sequenceLength = 512
-        @Option(help: "Peak learning rate (cosine decay to a tenth).") var lr: Float = 1e-3
-        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
-        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 50
-        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 2
+
+        enum Defaults: ScheduleDefaults {
+            static let steps = 100, batch = 8, evalEvery = 25, checkpointEvery = 50
+            static let seed: UInt64 = 2
+        }
 
         func run() throws {
+            let (steps, batch, lr, evalEvery, seed) = (schedule.steps, schedule.batch, schedule.lr, schedule.evalEvery, schedule.seed)
             var settings = SparseSettings()
             settings.attention = attention
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(10, steps / 10), evalEvery: evalEvery, seed: seed)
-            settings.checkpointEvery = checkpointEvery
+            settings.checkpointEvery = schedule.checkpointEvery
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "sparse", settings: settings)
             try TrainCommand.perform(attention.rawValue) { report in
@@ -176,15 +190,16 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
         @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
         @Option(help: "Keep one training task in N from SFT for RL only (by a second hash; 0: SFT and RL share them).") var rlOnlyEvery = 0
-        @Option(help: "What the held-out split hashes: task (the instance id) or family (source commit and edited files, so a held-out task's siblings are held out too).") var splitBy = "task"
+        @Option(help: "What the held-out split hashes: task (the instance id) or family (source commit and edited files, so a held-out task's siblings are held out too).") var splitBy: SplitKey = .task
+
+        enum SplitKey: String, ExpressibleByArgument, CaseIterable { case task, family }
 
         func validate() throws {
-            guard ["task", "family"].contains(splitBy) else { throw ValidationError("--split-by must be task or family") }
             guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
             guard rlOnlyEvery == 0 || rlOnlyEvery >= 2 else { throw ValidationError("--rl-only-every must be 0 or at least 2") }
         }
 
-        var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery, byFamily: splitBy == "family") }
+        var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery, byFamily: splitBy == .family) }
 
         /// The failing tests' output of each task's validation (its "before" run), which the
         /// retrieval mode reads; empty in the other modes.
@@ -212,19 +227,19 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var common: Common
         @OptionGroup var promptOptions: PromptOptions
         @Option(help: ArgumentHelp("Run folder of an earlier stage.", valueName: "path")) var from: String
-        @Option(help: "Optimizer steps of this stage.") var steps = 200
-        @Option(help: "Tasks per step.") var batch = 4
-        @Option(help: "Peak learning rate.") var lr: Float = 1e-3
-        @Option(help: "Steps between validation-loss measurements.") var evalEvery = 25
-        @Option(help: "Steps between checkpoints (one is also written at the end and when interrupted).") var checkpointEvery = 50
-        @Option(help: "Random seed (initialisation, training windows, sampling).") var seed: UInt64 = 1
+        @OptionGroup var schedule: Schedule<Defaults>
+
+        enum Defaults: ScheduleDefaults {
+            static let steps = 200, batch = 4, evalEvery = 25, checkpointEvery = 50
+            static let batchHelp = "Tasks per step.", learningRateHelp = "Peak learning rate."
+        }
 
         func run() throws {
             var settings = SFTSettings()
             settings.prompt = promptOptions.prompt
             settings.split = promptOptions.split
-            settings.steps = steps; settings.batch = batch; settings.learningRate = lr; settings.evalEvery = evalEvery
-            settings.checkpointEvery = checkpointEvery; settings.seed = seed
+            settings.steps = schedule.steps; settings.batch = schedule.batch; settings.learningRate = schedule.lr
+            settings.evalEvery = schedule.evalEvery; settings.checkpointEvery = schedule.checkpointEvery; settings.seed = schedule.seed
             let (tasks, clones) = try common.tasks()
             let failureOutput = try promptOptions.failureOutput(store: common.store.open(), tasks: tasks)
             let folder = try common.folder(stage: "sft", settings: settings)
@@ -351,4 +366,24 @@ struct AgentCommand: ParsableCommand {
             print("wrote \(solved.count) predictions to \(out): \(usable) usable edits, \(solved.count - usable) unusable (empty model_patch)")
         }
     }
+}
+
+/// A stage's schedule defaults, read by `TrainCommand.Schedule`: only the counts are required,
+/// the rest has the values most stages use.
+protocol ScheduleDefaults {
+    static var steps: Int { get }
+    static var batch: Int { get }
+    static var evalEvery: Int { get }
+    static var checkpointEvery: Int { get }
+    static var learningRate: Float { get }
+    static var seed: UInt64 { get }
+    static var batchHelp: String { get }
+    static var learningRateHelp: String { get }
+}
+
+extension ScheduleDefaults {
+    static var learningRate: Float { 1e-3 }
+    static var seed: UInt64 { 1 }
+    static var batchHelp: String { "Windows per step." }
+    static var learningRateHelp: String { "Peak learning rate (cosine decay to a tenth)." }
 }

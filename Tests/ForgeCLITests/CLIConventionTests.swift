@@ -56,6 +56,19 @@ final class CLIConventionTests: ForgeCommandTestCase {
         XCTAssertTrue(version.stdout.hasPrefix("forge "), version.stdout)
     }
 
+    /// `--help` and `forge help` at every level print swift-argument-parser's help, several lines,
+    /// on standard output, and exit 0 (the one-line runtime-error path must not swallow them).
+    func testHelpIsPrintedWholeAndExits0() throws {
+        for arguments in [["--help"], ["help"], ["train", "sft", "--help"], ["help", "mine"], ["-h"]] {
+            let outcome = try run(arguments)
+            let command = arguments.joined(separator: " ")
+            XCTAssertEqual(outcome.status, 0, "\(command): \(outcome.stderr)")
+            XCTAssertTrue(outcome.stdout.contains("USAGE: forge"), "\(command): \(outcome.stdout)")
+            XCTAssertGreaterThan(outcome.stdout.split(separator: "\n").count, 5, command)
+            XCTAssertFalse(outcome.stderr.contains("Error"), "\(command): \(outcome.stderr)")
+        }
+    }
+
     /// Failures found while running print `Error: …` on one line naming the culprit, no usage,
     /// and exit 1 — not 64, which means a usage mistake.
     func testRuntimeFailuresAreOneLineAndStatus1() throws {
