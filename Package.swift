@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Store"]),
         // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
         // and reverted PRs, tried with call-map test selection and kept when tests catch them.
-        .target(name: "Synthesis", dependencies: ["Workers", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
+        .target(name: "Synthesis", dependencies: ["Workers", "Randomness", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
                 exclude: ["forge_synth.py"], plugins: ["EmbedFiles"]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
         .target(name: "Serving", dependencies: ["Evaluation", "Environments", "Sandbox", "Store", "Git",
@@ -64,10 +64,12 @@ let package = Package(
                                                       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
 
         // Stage 3: the policy model.
+        // Seedable generators that give the same stream on every platform (synthesis, sampling, tests).
+        .target(name: "Randomness"),
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
-        .target(name: "Model", dependencies: ["Tensor"]),
+        .target(name: "Model", dependencies: ["Tensor", "Randomness"]),
         // Stage 4: training the policy on tasks — pretrain, DSA warm-up and sparse stages, SFT, GRPO.
-        .target(name: "Training", dependencies: ["Model", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
+        .target(name: "Training", dependencies: ["Model", "Randomness", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
 
         // Past one machine: Slurm job arrays and Kubernetes Indexed Jobs over `--shard i/N` steps,
         // with a merge job per step. Writes files for existing schedulers; schedules nothing itself.
@@ -94,7 +96,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
-            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Tensor", "AgentSandbox", "Synthesis",
+            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Randomness", "Tensor", "AgentSandbox", "Synthesis",
             "Sandbox", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
@@ -117,11 +119,11 @@ let package = Package(
         .testTarget(name: "SynthesisTests", dependencies: ["SampleFixtures", "Synthesis", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["SampleFixtures", "Sample"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Randomness"]),
         // Models with O(1) weights, for the Model and Training tests.
-        .target(name: "ModelFixtures", dependencies: ["Model"], path: "Tests/ModelFixtures"),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor", "ModelFixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Tensor", "Store", "Git", "Evaluation", "Environments",
+        .target(name: "ModelFixtures", dependencies: ["Model", "Randomness"], path: "Tests/ModelFixtures"),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Randomness", "Tensor", "ModelFixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Randomness", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Workers", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["SampleFixtures", "forge"]),

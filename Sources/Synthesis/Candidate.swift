@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 import Store
 
 /// How a synthetic bug was made; recorded on the task as `synthesis_strategy`.
@@ -89,18 +90,5 @@ public enum CandidateBuilder {
                                     insideFunctions: true))
         }
         return result
-    }
-}
-
-/// SplitMix64: a tiny deterministic generator (Swift's default one is seeded per process).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

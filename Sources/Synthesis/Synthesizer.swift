@@ -1,12 +1,13 @@
 import Environments
 import Foundation
-import Workers
-import Sandbox
 import Git
+import Randomness
+import Sandbox
 import Store
 import Synchronization
 import TestReports
 import Validation
+import Workers
 
 /// Settings for a synthesis run.
 public struct SynthesisOptions: Sendable {

@@ -4,9 +4,10 @@
 // frozen reference (the model the stage started from). Only the first update is on-policy; the
 // later ones are where clipping and off-policy masking act.
 import Foundation
-import Synchronization
 import Model
+import Randomness
 import Store
+import Synchronization
 
 public struct RLSettings: Codable, Sendable, Equatable {
     public var grpo = GRPOSettings()

@@ -9,6 +9,7 @@
 // resumed run continues the same trajectory.
 import Foundation
 import Model
+import Randomness
 import Reports
 import Synchronization
 

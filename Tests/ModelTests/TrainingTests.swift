@@ -1,5 +1,6 @@
 import Foundation
 import ModelFixtures
+import Randomness
 import XCTest
 @testable import Model
 

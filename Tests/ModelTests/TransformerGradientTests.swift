@@ -3,6 +3,7 @@
 // gradients stand well above float32 rounding.
 import Foundation
 import ModelFixtures
+import Randomness
 import Tensor
 import XCTest
 @testable import Model

@@ -1,20 +1,15 @@
 // Finite-difference checking shared by the kernel tests: central differences of a scalar
 // objective (a fixed random projection of the op's output, summed in Double) against the
 // analytic gradient, compared as ‖a − n‖ / max(‖a‖, ‖n‖) over every input element.
+import Randomness
 import Tensor
 import XCTest
 
-/// SplitMix64: reproducible test data.
+/// Reproducible test data.
 struct TestRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var generator: SplitMix64
+    init(_ seed: UInt64) { generator = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { generator.next() }
     /// Uniform in [-scale, scale).
     mutating func uniform(_ scale: Float = 1) -> Float { (Float(next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
     mutating func buffer(_ count: Int, scale: Float = 1) -> FloatBuffer { FloatBuffer((0..<count).map { _ in uniform(scale) }) }

@@ -3,6 +3,7 @@
 import Foundation
 import Model
 import ModelFixtures
+import Randomness
 import Tensor
 import XCTest
 @testable import Training
