@@ -136,12 +136,9 @@ public final class LanguageModelTrainer {
         let schedule = CosineSchedule(maxLearningRate: settings.maxLearningRate, minLearningRate: settings.minLearningRate,
                                       warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
         let (tokens, targets) = windows(train, starts: randomStarts())
-        model.zeroGradients()
-        let sparse = model.config.attention == .sparse
-        let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: sparse)
-        try model.backward(language: true, indexer: sparse)
         let lr = schedule.learningRate(step: step)
-        let norm = optimizer.update(params: model.params, grads: model.grads, learningRate: lr)
+        let (losses, norm) = try model.languageStep(tokens: tokens, targets: targets, batch: settings.batch, optimizer: optimizer, learningRate: lr)
+        let sparse = model.config.attention == .sparse
         return TrainingMetrics(step: step + 1, trainLoss: losses.language, indexerKL: sparse ? losses.indexerKL : nil,
                                validationLoss: evaluate ? try validationLoss() : nil, learningRate: lr, gradientNorm: norm,
                                tokensSeen: (step + 1) * settings.batch * T, seconds: Date().timeIntervalSince(started))
@@ -174,5 +171,18 @@ public final class LanguageModelTrainer {
             if outOfTime { break }
         }
         return log
+    }
+}
+
+extension Transformer {
+    /// One optimizer step on the next-token loss of `targets` (-1: no target). A sparse model
+    /// also trains its indexer on the KL over the selected set, as in DSA's sparse stage.
+    public func languageStep(tokens: [Int], targets: [Int], batch: Int, optimizer: AdamW,
+                             learningRate: Float) throws -> (losses: Losses, gradientNorm: Float) {
+        zeroGradients()
+        let sparse = config.attention == .sparse
+        let losses = try forward(tokens: tokens, targets: targets, batch: batch, indexerLoss: sparse)
+        try backward(language: true, indexer: sparse)
+        return (losses, optimizer.update(params: params, grads: grads, learningRate: learningRate))
     }
 }

@@ -150,13 +150,10 @@ public enum SFTStage {
         }, step: { step in
             let chosen = (0..<settings.batch).map { _ in train[Int(random.next() % UInt64(train.count))] }
             let (tokens, targets, _) = batch(chosen, padding: padding)
-            model.zeroGradients()
-            // A sparse model keeps training its indexer on the KL over the selected set, as in the sparse stage.
-            let sparse = model.config.attention == .sparse
-            let losses = try model.forward(tokens: tokens, targets: targets, batch: chosen.count, indexerLoss: sparse)
-            try model.backward(language: true, indexer: sparse)
             let lr = schedule.learningRate(step: step)
-            let norm = optimizer.update(params: model.params, grads: model.grads, learningRate: lr)
+            // A sparse model keeps training its indexer on the KL over the selected set, as in the sparse stage.
+            let (losses, norm) = try model.languageStep(tokens: tokens, targets: targets, batch: chosen.count, optimizer: optimizer, learningRate: lr)
+            let sparse = model.config.attention == .sparse
             var line: MetricsLine = ["step": Double(step + 1), "train_loss": Double(losses.language), "learning_rate": Double(lr),
                                      "gradient_norm": Double(norm), "tokens": Double(targets.filter { $0 >= 0 }.count),
                                      "seconds": Date().timeIntervalSince(started)]

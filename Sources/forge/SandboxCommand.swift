@@ -46,14 +46,12 @@ struct SandboxServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("task"), help: ArgumentHelp("Instance id of a validated task (repeatable).", valueName: "id"))
     var tasks: [String] = []
 
-    @Option(help: "Port to listen on (0: any free port).")
-    var port: Int = 8000
+    @OptionGroup var listen: ListenOptions<ListenDefaults>
 
-    @Option(help: "Address to listen on. Anything but loopback needs --api-key.")
-    var host: String = "127.0.0.1"
-
-    @Option(help: ArgumentHelp("Key every request must carry in X-API-Key (SWE-ReX's auth token).", valueName: "key"))
-    var apiKey: String?
+    enum ListenDefaults: ListenOptionDefaults {
+        static let port = 8000
+        static let apiKeyHelp = "Key every request must carry in X-API-Key (SWE-ReX's auth token)."
+    }
 
     @Option(help: ArgumentHelp("Seconds without a request after which a sandbox is removed (0: never).", valueName: "seconds"))
     var idleTimeout: Double = 3600
@@ -84,13 +82,10 @@ struct SandboxServeCommand: AsyncParsableCommand {
         for id in tasks {
             do { try Identifier.checkInstanceID(id) } catch { throw ValidationError("--task: \(error)") }
         }
-        if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
         if idleTimeout < 0 { throw ValidationError("--idle-timeout must not be negative") }
         if outputCap < 1 { throw ValidationError("--output-cap must be positive") }
         if maxActionTimeout <= 0 { throw ValidationError("--max-action-timeout must be positive") }
-        if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
         if maxConcurrentActions < 1 { throw ValidationError("--max-concurrent-actions must be at least 1") }
-        if apiKey == nil && !APIKey.isLoopback(host) { throw CommandFailure(APIKey.refusal(host: host)) }
     }
 
     func run() async throws {
@@ -118,9 +113,9 @@ struct SandboxServeCommand: AsyncParsableCommand {
             }
         }
         let server = SandboxServer(configuration: SandboxServerConfiguration(
-            host: host, port: port, apiKey: apiKey, idleTimeout: idleTimeout > 0 ? idleTimeout : nil, stopWhenEmpty: true,
+            host: listen.host, port: listen.port, apiKey: listen.apiKey, idleTimeout: idleTimeout > 0 ? idleTimeout : nil, stopWhenEmpty: true,
             maxConcurrentActions: maxConcurrentActions), host: sandboxHost)
-        let (host, tasks) = (host, tasks)
+        let (host, tasks) = (listen.host, tasks)
         let serving = Task {
             try await server.run { port in
                 let routes = tasks.count == 1 ? "" : " under /sandboxes/<id>/"

@@ -23,14 +23,12 @@ struct ServeCommand: AsyncParsableCommand {
         are answered 500 with status "error" and no reward.
         """)
 
-    @Option(help: "Port to listen on (0: any free port).")
-    var port: Int = 8080
+    @OptionGroup var listen: ListenOptions<ListenDefaults>
 
-    @Option(help: "Address to listen on. Anything but loopback needs --api-key.")
-    var host: String = "127.0.0.1"
-
-    @Option(help: ArgumentHelp("Key every request but GET /health must carry in X-API-Key.", valueName: "key"))
-    var apiKey: String?
+    enum ListenDefaults: ListenOptionDefaults {
+        static let port = 8080
+        static let apiKeyHelp = "Key every request but GET /health must carry in X-API-Key."
+    }
 
     @OptionGroup var store: StoreOptions
 
@@ -59,13 +57,10 @@ struct ServeCommand: AsyncParsableCommand {
     var noSandbox = false
 
     func validate() throws {
-        if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if queue < 0 { throw ValidationError("--queue must not be negative") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         if maxBody < 1 { throw ValidationError("--max-body must be positive") }
-        if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
-        if apiKey == nil && !APIKey.isLoopback(host) { throw CommandFailure(APIKey.refusal(host: host)) }
     }
 
     func run() async throws {
@@ -76,14 +71,14 @@ struct ServeCommand: AsyncParsableCommand {
         let repositories = Array(Set(evaluable.map(\.repo))).sorted()
         try workspace.checkSandbox()
         var configuration = ServerConfiguration(
-            host: host, port: port,
+            host: listen.host, port: listen.port,
             clones: try workspace.clones(clone, for: repositories).mapValues { URL(fileURLWithPath: $0).standardizedFileURL.path },
             evaluationsDirectory: workspace.evaluationsDirectory, snapshotsDirectory: workspace.folder + "/snapshots",
             scoring: ScoringOptions(workers: jobs, queueCapacity: queue, requestTimeout: timeout), maxBodyBytes: maxBody,
             useSandbox: !noSandbox)
-        configuration.apiKey = apiKey
+        configuration.apiKey = listen.apiKey
         let server = try RewardServer(configuration: configuration, store: taskStore, environments: try workspace.environmentBuilder())
-        let (host, jobs, queue, timeout) = (host, jobs, queue, timeout)
+        let (host, jobs, queue, timeout) = (listen.host, jobs, queue, timeout)
         try await server.run(handleSignals: true) { port in
             print("forge serve: http://\(host):\(port) — \(evaluable.count) validated task(s) in \(repositories.count) repositor\(repositories.count == 1 ? "y" : "ies"); \(jobs) worker(s), queue \(queue), timeout \(Int(timeout)) s")
         }

@@ -8,7 +8,7 @@ import XCTest
 /// toolchains. Real uv against PyPI as of fixed past dates.
 final class GeneralityTests: XCTestCase {
     func testRequirementFilesThatIncludeOtherFilesAreFollowed() throws {
-        let project = Fixture.project([
+        let (environment, _) = try Fixture.prepare([
             "setup.py": "from setuptools import setup\nsetup(name='nested', version='1.0', py_modules=['demo'])\n",
             // Neither file below matches the recipe's manifest globs: only the includes reach them.
             "requirements-dev.txt": "-r requirements/tests\n",
@@ -16,9 +16,7 @@ final class GeneralityTests: XCTestCase {
             "requirements/common/pins.txt": "attrs\n-c ../../constraints.txt\n",
             "constraints.txt": "attrs==21.4.0\n",
             "demo.py": "def answer():\n    return 42\n",
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01")))
+        ], asOf: "2023-01-01")
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
         XCTAssertTrue(environment.resolvedPackages.contains("attrs==21.4.0"), "\(environment.resolvedPackages)")
         XCTAssertTrue(environment.resolvedPackages.contains { $0.hasPrefix("pytest==7.") }, "\(environment.resolvedPackages)")
@@ -66,14 +64,12 @@ final class GeneralityTests: XCTestCase {
     func testTaskYearsOlderThanItsInterpreterGetsARunnerThatStartsAndPluginsFromLater() throws {
         // 2013: the dated pytest (2.3.x) cannot start on Python 3.12 (it imports `imp`), and
         // pytest-mock's first release came a year later. The project's own `pytest<8` holds.
-        let project = Fixture.project([
+        let (environment, project) = try Fixture.prepare([
             "pyproject.toml": "[project]\nname = \"oldtask\"\nversion = \"0.1\"\nrequires-python = \">=3.12\"\n",
             "requirements-test.txt": "pytest<8\npytest-mock\n",
             "oldtask.py": "def answer():\n    return 42\n",
             "tests/test_old.py": "import oldtask\n\ndef test_answer(mocker):\n    assert oldtask.answer() == 42\n",
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2013-06-01")))
+        ], asOf: "2013-06-01")
         let packages = environment.resolvedPackages
         let adjustments = environment.adjustments ?? []
         XCTAssertTrue(adjustments.contains { $0.hasPrefix("relaxed pytest-mock") }, "\(adjustments)")
@@ -89,13 +85,11 @@ final class GeneralityTests: XCTestCase {
     }
 
     func testDatedRunnerThatCannotStartIsUpgradedAndOptionsFitIt() throws {
-        let project = Fixture.project([
+        let (environment, project) = try Fixture.prepare([
             "pyproject.toml": "[project]\nname = \"oldtask\"\nversion = \"0.1\"\nrequires-python = \">=3.12\"\n",
             "oldtask.py": "def answer():\n    return 42\n",
             "tests/test_old.py": "import oldtask\n\ndef test_answer():\n    assert oldtask.answer() == 42\n",
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2014-01-01")))
+        ], asOf: "2014-01-01")
         let adjustments = environment.adjustments ?? []
         XCTAssertTrue(adjustments.contains { $0.hasPrefix("test runner chosen for the interpreter:") && $0.contains("pytest 2.5") }, "\(adjustments)")
         XCTAssertFalse(environment.resolvedPackages.contains { $0.hasPrefix("pytest==2.") }, "\(environment.resolvedPackages)")
@@ -134,14 +128,12 @@ final class GeneralityTests: XCTestCase {
     }
 
     func testBuildThatRunsNpmIsBypassed() throws {
-        let project = Fixture.project([
+        let (environment, project) = try Fixture.prepare([
             "setup.py": "import subprocess\nfrom setuptools import setup\n"
                 + "subprocess.check_call(['npm', 'install'])\nsetup(name='withjs', version='1.0', install_requires=['six'])\n",
             "withjs/__init__.py": "import six\n\ndef answer():\n    return 42\n",
             "tests/test_js.py": "import withjs\n\ndef test_answer():\n    assert withjs.answer() == 42\n",
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01")))
+        ], asOf: "2023-01-01")
         XCTAssertEqual(environment.attempts.map(\.strategy), [.dependenciesOnly])
         XCTAssertTrue((environment.adjustments ?? []).contains { $0.hasPrefix("build bypassed: setup.py runs npm") }, "\(environment.adjustments ?? [])")
         XCTAssertTrue(environment.resolvedPackages.contains { $0.hasPrefix("six==") })
@@ -174,15 +166,4 @@ final class GeneralityTests: XCTestCase {
         XCTAssertTrue(output.contains("FAILED tests/test_hang.py::test_hangs"), output)
         XCTAssertTrue(output.contains("PASSED tests/test_hang.py::test_after"), output)
     }
-}
-
-/// Runs the environment's test command on `files` in the project directory: (succeeded, log).
-private func runTests(_ files: [String], in environment: PreparedEnvironment, project: URL) throws -> (Bool, String) {
-    let output = Fixture.directory("run")
-    let argv = environment.testCommand(for: files, junitPath: output.appendingPathComponent("j.xml").path)
-    let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                 logPath: output.appendingPathComponent("log").path,
-                                                 environment: environment.testEnvironment(),
-                                                 workingDirectory: project.path, timeout: 300))
-    return (result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
 }

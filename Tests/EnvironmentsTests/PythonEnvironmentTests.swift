@@ -160,7 +160,7 @@ final class PythonEnvironmentTests: XCTestCase {
     }
 
     func testBuildBackendPinnedBeforePEP660IsInstalledAsACopy() throws {
-        let project = Fixture.project([
+        let (environment, _) = try Fixture.prepare([
             // The project itself pins a setuptools without `build_editable` (PEP 660 came in 64).
             "pyproject.toml": """
             [build-system]
@@ -171,9 +171,7 @@ final class PythonEnvironmentTests: XCTestCase {
             "requirements-test.txt": "pytest<7\n",
             "demo.py": "def answer():\n    return 42\n",
             "tests/test_demo.py": testModule,
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01T00:00:00Z")))
+        ], asOf: "2022-06-01T00:00:00Z")
         // The editable build fails for want of the hook, and the same rung installs a copy instead.
         XCTAssertEqual(environment.strategy, .editableExtrasRequirements)
         XCTAssertEqual(environment.attempts.map(\.projectInstall), [.editable, .copy])
@@ -216,14 +214,12 @@ final class PythonEnvironmentTests: XCTestCase {
     func testDependenciesAreByteCompiledSoWarningsAsErrorsSuitesImportThem() throws {
         // blinker 1.4 (2015) has invalid escape sequences in its docstrings; compiled on import
         // under flask's `filterwarnings = error` they were SyntaxErrors and no test ran at all.
-        let project = Fixture.project([
+        let (environment, project) = try Fixture.prepare([
             "pyproject.toml": "[project]\nname = \"signals\"\nversion = \"0.1\"\nrequires-python = \">=3.8\"\ndependencies = [\"blinker==1.4\"]\n",
             "pytest.ini": "[pytest]\nfilterwarnings =\n    error\n",
             "signals.py": "from blinker import Namespace\n\nsent = Namespace().signal('sent')\n",
             "tests/test_signals.py": "import signals\n\ndef test_signal_has_a_name():\n    assert signals.sent.name == 'sent'\n",
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2022-06-01")))
+        ], asOf: "2022-06-01")
         XCTAssertTrue(environment.resolvedPackages.contains("blinker==1.4"), "\(environment.resolvedPackages)")
         let (succeeded, log) = try runTests(["tests/test_signals.py"], in: environment, project: project)
         XCTAssertTrue(succeeded, log)
@@ -232,14 +228,12 @@ final class PythonEnvironmentTests: XCTestCase {
 
     func testOldPytestFindsThePkgResourcesItImports() throws {
         // pytest 3.x imports pkg_resources at start-up; setuptools 81 and later have none.
-        let project = Fixture.project([
+        let (environment, project) = try Fixture.prepare([
             "setup.py": "from setuptools import setup\nsetup(name='old-demo', version='1.0', py_modules=['demo'])\n",
             "requirements-test.txt": "pytest<4\n",
             "demo.py": "def answer():\n    return 42\n",
             "tests/test_demo.py": testModule,
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2019-06-01")))
+        ], asOf: "2019-06-01")
         let packages = environment.resolvedPackages
         XCTAssertTrue(packages.contains(where: { $0.hasPrefix("pytest==3.") }), "\(packages)")
         let setuptools = try XCTUnwrap(packages.first(where: { $0.hasPrefix("setuptools==") }), "\(packages)")
@@ -249,15 +243,13 @@ final class PythonEnvironmentTests: XCTestCase {
     }
 
     func testBuildFailureFallsBackToDependenciesOnly() throws {
-        let project = Fixture.project([
+        let (environment, project) = try Fixture.prepare([
             // A build that needs something unavailable (like a frontend built with npm).
             "setup.py": "raise SystemExit('this build needs npm and the network')\n",
             "requirements.txt": "six==1.16.0\n",
             "src/demo/__init__.py": "import six\n\ndef answer():\n    return 42\n",
             "tests/test_demo.py": testModule,
-        ])
-        let builder = try Fixture.builder()
-        let environment = try builder.prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date("2023-01-01")))
+        ], asOf: "2023-01-01")
         XCTAssertEqual(environment.attempts.map(\.strategy), [.editableExtras, .dependenciesOnly])
         XCTAssertEqual(environment.attempts[0].failure, .buildFailure)
         XCTAssertEqual(environment.strategy, .dependenciesOnly)
@@ -399,15 +391,4 @@ private final class ResultBox: @unchecked Sendable {
     private var items: [Result<PreparedEnvironment, Error>] = []
     func append(_ item: Result<PreparedEnvironment, Error>) { lock.lock(); items.append(item); lock.unlock() }
     var values: [Result<PreparedEnvironment, Error>] { lock.lock(); defer { lock.unlock() }; return items }
-}
-
-/// Runs the environment's test command on `files` in the project directory: (succeeded, log).
-private func runTests(_ files: [String], in environment: PreparedEnvironment, project: URL) throws -> (Bool, String) {
-    let output = Fixture.directory("run")
-    let argv = environment.testCommand(for: files, junitPath: output.appendingPathComponent("j.xml").path)
-    let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
-                                                 logPath: output.appendingPathComponent("log").path,
-                                                 environment: environment.testEnvironment(),
-                                                 workingDirectory: project.path, timeout: 120))
-    return (result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
 }

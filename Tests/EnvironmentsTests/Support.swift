@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import XCTest
 @testable import Environments
 
@@ -54,6 +55,12 @@ enum Fixture {
                                   options: .init(uvCacheDirectory: uvCache, interpreters: interpreters))
     }
 
+    /// A fresh builder's environment for a project of `files`, as of `date` (ISO-8601).
+    static func prepare(_ files: [String: String], asOf date: String) throws -> (environment: PreparedEnvironment, project: URL) {
+        let project = Fixture.project(files)
+        return (try builder().prepare(ProjectSnapshot(directory: project, createdAt: Fixture.date(date))), project)
+    }
+
     /// The newest installed minor satisfying `accepts` whose x.y.0 came `marginDays` before `date`
     /// — computed here from the catalog and the release table, independently of the selector.
     static func expectedMinor(_ accepts: (PythonVersion) -> Bool, date: Date, marginDays: Int = 30) -> String? {
@@ -77,4 +84,15 @@ extension XCTestCase {
         }
         return nil
     }
+}
+
+/// Runs the environment's test command on `files` in the project directory: (succeeded, log).
+func runTests(_ files: [String], in environment: PreparedEnvironment, project: URL) throws -> (Bool, String) {
+    let output = Fixture.directory("run")
+    let argv = environment.testCommand(for: files, junitPath: output.appendingPathComponent("j.xml").path)
+    let result = try CommandRunner().run(Command(argv[0], Array(argv.dropFirst()),
+                                                 logPath: output.appendingPathComponent("log").path,
+                                                 environment: environment.testEnvironment(),
+                                                 workingDirectory: project.path, timeout: 300))
+    return (result.succeeded, (try? String(contentsOfFile: result.logPath, encoding: .utf8)) ?? "")
 }
