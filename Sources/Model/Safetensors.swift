@@ -100,7 +100,9 @@ struct SafetensorsHeader: Decodable {
             let problem: String
             var tensor: String?
             switch (keys.first?.stringValue, keys.count) {
-            case (nil, _): problem = "header is not a JSON object: " + ModelIOJSON.describe(error)
+            // This JSONDecoder reports a number that fits no Int (1.5, 1e30) as invalid JSON at
+            // the top level, without the tensor's name.
+            case (nil, _): problem = "header does not decode as JSON: " + ModelIOJSON.describe(error)
             case (metadataKey?, 1): problem = "__metadata__ is not a string map"
             case (metadataKey?, _): problem = "__metadata__[\(keys[1].stringValue.debugDescription)] is not a string"
             case (let name?, 1):
