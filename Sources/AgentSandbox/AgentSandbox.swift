@@ -108,7 +108,7 @@ public final class AgentSandbox: Sendable {
 
     // MARK: - Sessions
 
-    func createSession(_ fields: RequestFields) throws -> [String: Any] {
+    func createSession(_ fields: RequestFields) throws -> CreateSessionResponse {
         let name = try fields.string("session", default: "default")
         _ = try fields.choice("session_type", ["bash"], default: "bash")
         let startup = try fields.strings("startup_source")
@@ -131,10 +131,10 @@ public final class AgentSandbox: Sendable {
             session.close()
             throw RexError.sessionExists("session \(name) already exists")
         }
-        return ["output": output, "session_type": "bash"]
+        return CreateSessionResponse(output: output)
     }
 
-    func runInSession(_ fields: RequestFields) throws -> [String: Any] {
+    func runInSession(_ fields: RequestFields) throws -> Observation {
         let action = try SessionAction(fields)
         let session = try lookUp(action.session)
         if action.isInterrupt {
@@ -142,7 +142,7 @@ public final class AgentSandbox: Sendable {
                 dropSession(action.session)
                 throw RexError.sessionNotInitialized("session '\(action.session)' did not recover from the interrupt and was closed")
             }
-            return observation(output: "", exitCode: 0)
+            return Observation(output: "", exitCode: 0)
         }
         if action.isInteractive {
             throw RexError.invalidValue("interactive commands (is_interactive_command / is_interactive_quit) are not supported by Forge's sandbox")
@@ -159,19 +159,15 @@ public final class AgentSandbox: Sendable {
             let message = "Command \(pythonRepr(action.command)) failed with exit code \(result.exitCode). Here is the output:\n\(pythonRepr(result.output))"
             throw RexError.nonZeroExitCode(action.errorMessage.isEmpty ? message : "\(action.errorMessage): \(message)")
         }
-        return observation(output: result.output, exitCode: action.check == .ignore ? nil : result.exitCode)
+        return Observation(output: result.output, exitCode: action.check == .ignore ? nil : result.exitCode)
     }
 
-    func closeSession(_ fields: RequestFields) throws -> [String: Any] {
+    func closeSession(_ fields: RequestFields) throws -> CloseSessionResponse {
         let name = try fields.string("session", default: "default")
         let session = try lookUp(name)
         dropSession(name)
         session.close()
-        return ["session_type": "bash"]
-    }
-
-    private func observation(output: String, exitCode: Int?) -> [String: Any] {
-        ["output": output, "exit_code": exitCode.map { $0 as Any } ?? NSNull(), "failure_reason": "", "expect_string": "", "session_type": "bash"]
+        return CloseSessionResponse()
     }
 
     private func lookUp(_ name: String) throws -> ShellSession {
@@ -186,7 +182,7 @@ public final class AgentSandbox: Sendable {
 
     // MARK: - One-off commands and files
 
-    func execute(_ fields: RequestFields) throws -> [String: Any] {
+    func execute(_ fields: RequestFields) throws -> CommandResponse {
         let request = try ExecuteRequest(fields)
         let stamp: Int = try state.withLock { (state) throws(RexError) in try state.checkOpen(id); return state.nextStamp() }
         let out = "\(control)/exec-\(stamp).out", err = "\(control)/exec-\(stamp).err"
@@ -204,32 +200,32 @@ public final class AgentSandbox: Sendable {
             let message = "Command \(pythonRepr(request.display)) failed with exit code \(code). Stdout:\n\(pythonRepr(stdout))\nStderr:\n\(pythonRepr(stderr))"
             throw RexError.nonZeroExitCode(request.errorMessage.isEmpty ? message : "\(request.errorMessage): \(message)")
         }
-        return ["stdout": stdout, "stderr": stderr, "exit_code": code]
+        return CommandResponse(stdout: stdout, stderr: stderr, exitCode: code)
     }
 
-    func readFile(_ fields: RequestFields) throws -> [String: Any] {
+    func readFile(_ fields: RequestFields) throws -> ReadFileResponse {
         let path = try fields.string("path")
         let errors = try fields.optionalString("errors") ?? "strict"
         try state.withLock { (state) throws(RexError) in try state.checkOpen(id) }
-        return ["content": try workspace.read(path, sandboxRoot: Self.workspacePath, lossy: errors != "strict", maxBytes: options.maxFileBytes)]
+        return ReadFileResponse(content: try workspace.read(path, sandboxRoot: Self.workspacePath, lossy: errors != "strict", maxBytes: options.maxFileBytes))
     }
 
-    func writeFile(_ fields: RequestFields) throws -> [String: Any] {
+    func writeFile(_ fields: RequestFields) throws -> EmptyResponse {
         let content = try fields.string("content"), path = try fields.string("path")
         try state.withLock { (state) throws(RexError) in try state.checkOpen(id) }
         try workspace.write(Data(content.utf8), to: path, sandboxRoot: Self.workspacePath)
-        return [:]
+        return EmptyResponse()
     }
 
     /// `/upload`: one file, or a zip archive unpacked into a folder (inside the sandbox, so an
     /// archive's `../` entries cannot reach past the workspace).
-    func upload(_ form: MultipartForm) throws -> [String: Any] {
+    func upload(_ form: MultipartForm) throws -> EmptyResponse {
         guard let file = form.files["file"] else { throw RexHTTPError.invalid("file", "Field required", type: "missing") }
         guard let target = form.fields["target_path"] else { throw RexHTTPError.invalid("target_path", "Field required", type: "missing") }
         try state.withLock { (state) throws(RexError) in try state.checkOpen(id) }
         guard form.fields["unzip"]?.lowercased() == "true" else {
             try workspace.write(file, to: target, sandboxRoot: Self.workspacePath)
-            return [:]
+            return EmptyResponse()
         }
         // unzip runs in the sandbox, which sees nothing of the host to write to: the target only
         // has to name a folder of the workspace.
@@ -249,7 +245,7 @@ public final class AgentSandbox: Sendable {
                               environment: environmentVariables, workingDirectory: Self.workspacePath, timeout: 300, outputCap: 1 << 16)
         let result = try sandbox.run(command)
         guard result.succeeded else { throw RexError.invalidValue("could not unzip the upload into \(pythonRepr(target)): \(result.logTail(maxBytes: 800))") }
-        return [:]
+        return EmptyResponse()
     }
 
     private static func text(of path: String) -> String {

@@ -61,10 +61,10 @@ public enum RexError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     /// The 511 body: `{"swerexception": {...}}`.
-    var transferBody: [String: Any] {
-        ["swerexception": ["message": description, "class_path": classPath,
-                           "traceback": "raised by Forge's sandbox server (\(classPath)): \(description)",
-                           "extra_info": extraInfo]]
+    var transferBody: TransferredException {
+        TransferredException(swerexception: .init(message: description, classPath: classPath,
+                                                  traceback: "raised by Forge's sandbox server (\(classPath)): \(description)",
+                                                  extraInfo: extraInfo))
     }
 }
 
@@ -85,12 +85,7 @@ public struct RexHTTPError: Error, CustomStringConvertible, Sendable, Equatable 
         }
     }
 
-    var body: [String: Any] {
-        switch detail {
-        case .message(let text): return ["detail": text]
-        case .validation(let type, let location, let message): return ["detail": [["type": type, "loc": location, "msg": message]]]
-        }
-    }
+    var body: HTTPErrorBody { HTTPErrorBody(detail: detail) }
 
     static let missingKey = RexHTTPError(status: 403, detail: .message("Not authenticated"))
     static let wrongKey = RexHTTPError(status: 401, detail: .message("Invalid API Key"))

@@ -10,20 +10,22 @@ import Glibc
 #endif
 
 /// Why a sandbox could not be opened.
-public enum SandboxHostError: Error, CustomStringConvertible, Sendable {
+public enum SandboxHostError: Error, CustomStringConvertible, LocalizedError, Sendable {
     case unknownTask(String)
     case noClone(String)
     case duplicate(String)
-    case environment(instanceID: String, reason: String)
+    /// The task's environment could not be built or found; `underlying` is the builder's error.
+    case environment(instanceID: String, underlying: any Error)
 
     public var description: String {
         switch self {
         case .unknownTask(let id): return "unknown instance_id '\(id)' (not in the task store)"
         case .noClone(let repo): return "no clone of \(repo) given (--clone \(repo)=PATH)"
         case .duplicate(let id): return "a sandbox named '\(id)' is already open"
-        case .environment(let id, let reason): return "task \(id): its environment is not available: \(reason)"
+        case .environment(let id, let underlying): return "task \(id): its environment is not available: \(underlying)"
         }
     }
+    public var errorDescription: String? { description }
 }
 
 /// Every sandbox on this machine that one server manages: opening them (workspace + cached
@@ -75,7 +77,7 @@ public final class SandboxHost: Sendable {
         try sandboxes.withLock { (sandboxes) throws(SandboxHostError) in if sandboxes[name] != nil { throw SandboxHostError.duplicate(name) } }
         let environment: PreparedEnvironment
         do { environment = try validator.environment(for: task) } catch {
-            throw SandboxHostError.environment(instanceID: instanceID, reason: "\(error)")
+            throw SandboxHostError.environment(instanceID: instanceID, underlying: error)
         }
         let sandbox = try AgentSandbox(id: Self.folderSafe(name), task: task, clone: clone, environment: environment, root: root, options: options)
         let clash: Bool = sandboxes.withLock { sandboxes in

@@ -84,7 +84,7 @@ public final class SandboxServer: Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.get("/") { request, _ in self.authorized(request) ?? reply(["message": "hello world"]) }
+        router.get("/") { request, _ in self.authorized(request) ?? reply(GreetingResponse()) }
         for endpoint in Endpoint.allCases {
             let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
                 await self.handle(endpoint, request, sandboxID: context.parameters.get("sandbox"))
@@ -143,40 +143,40 @@ public final class SandboxServer: Sendable {
         do {
             switch endpoint {
             case .isAlive:
-                return StoredReply(status: 200, object: ["is_alive": !sandbox.isClosed, "message": ""])
+                return StoredReply(body: IsAliveResponse(isAlive: !sandbox.isClosed))
             case .upload:
                 let form = try MultipartForm(contentType: contentType, body: body)
-                return StoredReply(status: 200, object: try await blocking { try sandbox.upload(form) })
+                return StoredReply(body: try await blocking { try sandbox.upload(form) })
             case .close:
                 host.close(id)
-                return StoredReply(status: 200, object: [:])
+                return StoredReply(body: EmptyResponse())
             case .submit:
-                return StoredReply(status: 200, object: try await submit(sandbox, fields: try RequestFields(body)))
+                return StoredReply(body: try await submit(sandbox, fields: try RequestFields(body)))
             default:
                 let fields = try RequestFields(body)
-                let work: @Sendable () throws -> [String: Any] = {
+                let work: @Sendable () throws -> StoredReply = {
                     switch endpoint {
-                    case .createSession: return try sandbox.createSession(fields)
-                    case .runInSession: return try sandbox.runInSession(fields)
-                    case .closeSession: return try sandbox.closeSession(fields)
-                    case .execute: return try sandbox.execute(fields)
-                    case .readFile: return try sandbox.readFile(fields)
-                    default: return try sandbox.writeFile(fields)
+                    case .createSession: return StoredReply(body: try sandbox.createSession(fields))
+                    case .runInSession: return StoredReply(body: try sandbox.runInSession(fields))
+                    case .closeSession: return StoredReply(body: try sandbox.closeSession(fields))
+                    case .execute: return StoredReply(body: try sandbox.execute(fields))
+                    case .readFile: return StoredReply(body: try sandbox.readFile(fields))
+                    default: return StoredReply(body: try sandbox.writeFile(fields))
                     }
                 }
-                return StoredReply(status: 200, object: try await blocking(work))
+                return try await blocking(work)
             }
         } catch let error as RexHTTPError {
-            return StoredReply(status: error.status, object: error.body)
+            return StoredReply(status: error.status, body: error.body)
         } catch let error as RexError {
-            return StoredReply(status: 511, object: error.transferBody)
+            return StoredReply(status: 511, body: error.transferBody)
         } catch {
-            return StoredReply(status: 511, object: RexError.runtime("\(error)").transferBody)
+            return StoredReply(status: 511, body: RexError.runtime("\(error)").transferBody)
         }
     }
 
     /// `POST /forge/submit {model_name_or_path?}`: the workspace's diff, scored like `forge eval`.
-    private func submit(_ sandbox: AgentSandbox, fields: RequestFields) async throws -> [String: Any] {
+    private func submit(_ sandbox: AgentSandbox, fields: RequestFields) async throws -> SubmitResponse {
         let model = try fields.string("model_name_or_path", default: "forge-sandbox")
         let patch = try await blocking { try sandbox.diff() }
         let scored: Scored
@@ -185,9 +185,7 @@ public final class SandboxServer: Sendable {
         }
         try host.record(instanceID: sandbox.task.instanceID, model: model, patch: patch)
         let response = ScoreResponse(result: scored.result, task: scored.task, model: model, key: scored.key, cached: scored.cached)
-        var object = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(response))) as? [String: Any] ?? [:]
-        object["model_patch"] = patch
-        return object
+        return SubmitResponse(score: response, modelPatch: patch)
     }
 }
 
@@ -196,10 +194,19 @@ struct StoredReply: Sendable {
     var status: Int
     var data: Data
 
-    init(status: Int, object: [String: Any]) {
-        self.status = status
-        data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data(#"{"detail":"response could not be encoded"}"#.utf8)
+    /// `body` as compact JSON with sorted keys (one byte-stable answer per request id).
+    init(status: Int = 200, body: some Encodable) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            self.status = status
+            data = try encoder.encode(body)
+        } catch {
+            // Only a non-finite number can fail here; the client still needs an answer, and a
+            // 500 naming the cause is one it reports.
+            self.status = 500
+            data = Data(#"{"detail":"response could not be encoded as JSON"}"#.utf8)
+        }
     }
 
     var response: Response {
@@ -239,7 +246,7 @@ func header(_ name: String, of request: Request) -> String? {
     request.headers.first { $0.name.canonicalName == name.lowercased() }?.value
 }
 
-func reply(_ object: [String: Any], status: Int = 200) -> Response { StoredReply(status: status, object: object).response }
+func reply(_ body: some Encodable, status: Int = 200) -> Response { StoredReply(status: status, body: body).response }
 func reply(httpError: RexHTTPError) -> Response { reply(httpError.body, status: httpError.status) }
 
 /// Blocking work (pipes, processes, files) on a thread of its own, awaited.

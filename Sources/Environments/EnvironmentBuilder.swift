@@ -47,6 +47,7 @@ public final class EnvironmentBuilder: Sendable {
         self.recipes = recipes
         self.options = options
         self.catalog = Mutex(options.interpreters)
+        // An init cannot report; a root that cannot be created fails the first build, naming the folder.
         try? FileManager.default.createDirectory(at: root.appendingPathComponent("envs"), withIntermediateDirectories: true)
         try? FileManager.default.createDirectory(at: root.appendingPathComponent("scratch"), withIntermediateDirectories: true)
         self.tools = ToolRunner(runner: runner, scratch: root.appendingPathComponent("scratch").path)
@@ -209,12 +210,14 @@ public final class EnvironmentBuilder: Sendable {
             var recordedFailure = failure
             recordedFailure.key = key
             recordedFailure.identity = identity
+            // The failure thrown is what the caller needs; without its record the next request
+            // only builds again instead of answering from the cache.
             try? writeJSON(recordedFailure, to: directory.appendingPathComponent("failure.json"))
             throw recordedFailure
         } catch {
             var failure = EnvironmentFailure(kind: .internalError, reason: "\(error)", key: key)
             failure.identity = identity
-            try? writeJSON(failure, to: directory.appendingPathComponent("failure.json"))
+            try? writeJSON(failure, to: directory.appendingPathComponent("failure.json")) // as above: a cache record only
             throw failure
         }
     }
@@ -226,10 +229,16 @@ public final class EnvironmentBuilder: Sendable {
         keyed.key = key
         keyed.identity = identity
         let directory = environmentDirectory(key)
-        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("last-failure.json")
         keyed.logPath = keyed.logPath ?? path.path
-        try? writeJSON(keyed, to: path)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try writeJSON(keyed, to: path)
+        } catch {
+            // A diagnostic copy, never read back: the failure returned carries everything; it
+            // only must not name a log that was not written.
+            keyed.logPath = failure.logPath
+        }
         return keyed
     }
 
@@ -242,7 +251,7 @@ public final class EnvironmentBuilder: Sendable {
 
     func readJSON<T: Decodable>(_ type: T.Type, _ url: URL) -> T? {
         guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
-        return try? JSONDecoder().decode(type, from: data)
+        return try? JSONDecoder().decode(type, from: data) // an unreadable record is a cache miss: the environment is built again
     }
 
     /// Appends a section to the environment's build log.

@@ -68,6 +68,8 @@ public enum GeneratedFiles {
         guard !new.isEmpty, new.count <= maximumFiles else { return [] }
         try? FileManager.default.removeItem(at: overlay)
         guard (try? FileManager.default.createDirectory(at: overlay, withIntermediateDirectories: true)) != nil else { return [] }
+        // Best effort by design: a file that cannot be copied is left out of the list returned,
+        // and only listed files are ever laid into a tree.
         var copied: [String] = []
         var bytes = 0
         for relative in new {
@@ -90,6 +92,7 @@ public enum GeneratedFiles {
             guard lstat(tree + "/" + relative, &info) != 0, errno == ENOENT,
                   let data = try? SafeFile.read(relative, beneath: overlay, maxBytes: maximumBytes) else { continue }
             // Refuses every link on the way: a tracked link in the tree cannot redirect the write.
+            // A refused or failed write is not counted; the run then sees the tree without it.
             if (try? SafeFile.write(data, to: relative, beneath: tree, createFolders: true)) != nil { written += 1 }
         }
         return written

@@ -67,9 +67,11 @@ public struct InterpreterCatalog: Sendable {
         if let uv, let listing = try? runner.capture([uv, "python", "list", "--only-installed", "--output-format", "json"],
                                                     environment: ["UV_PYTHON_DOWNLOADS": "never", "PATH": pathWithoutShims], timeout: 60),
            listing.status == 0, let data = listing.stdout.data(using: .utf8),
-           let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
+           // uv's listing only adds candidates: when it is missing or unreadable, pyenv's and the
+           // system's interpreters found above are still offered.
+           let entries = try? JSONDecoder().decode([UVPythonListEntry].self, from: data) {
             for entry in entries {
-                guard let path = entry["path"] as? String, !path.contains("/shims/") else { continue }
+                guard let path = entry.path, !path.contains("/shims/") else { continue }
                 candidates.append((path, "uv"))
             }
         }
@@ -207,4 +209,10 @@ public enum ISODates {
     public static func format(_ date: Date) -> String {
         ISO8601DateFormatter().string(from: date)
     }
+}
+
+/// One interpreter of `uv python list --output-format json` (only the field Forge reads; a
+/// download not installed has a null path).
+struct UVPythonListEntry: Decodable {
+    var path: String?
 }

@@ -136,8 +136,9 @@ extension EnvironmentBuilder {
         let logPath = directory.appendingPathComponent("build.log").path
         _ = manager.createFile(atPath: logPath, contents: nil)
         let manifestDirectory = directory.appendingPathComponent("manifests")
-        try? manager.removeItem(at: manifestDirectory)
         do {
+            // A previous build's manifests must not stay beside this build's.
+            if manager.fileExists(atPath: manifestDirectory.path) { try manager.removeItem(at: manifestDirectory) }
             var copies = manifests
             for (path, data) in manifests where RequirementIncludes.isRequirementFormat(path) || requirementIncludes.contains(path) {
                 copies[path] = Self.withoutDevTools(Self.datedInsteadOfURLs(Self.withoutSelfInstall(data)),
@@ -147,6 +148,8 @@ extension EnvironmentBuilder {
         } catch {
             throw EnvironmentFailure(kind: .internalError, reason: "cannot write manifests to \(manifestDirectory.path): \(error)", logPath: logPath)
         }
+        // uv creates its cache itself when this fails; the directory is made here only so that
+        // it exists before the sandbox binds it.
         try? manager.createDirectory(at: uvCache, withIntermediateDirectories: true)
         let venv = directory.appendingPathComponent("venv").path
         let excludeNewer = ISODates.format(project.createdAt)
@@ -202,7 +205,7 @@ extension EnvironmentBuilder {
         }
         if !extraLines.isEmpty {
             let url = manifestDirectory.appendingPathComponent(".forge-test-requirements.txt")
-            try? (extraLines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+            try Self.writeBuildFile(extraLines.joined(separator: "\n") + "\n", to: url, logPath: logPath)
             testRequirementArguments += ["-r", url.path]
         }
         let hasTestRequirements = !testRequirementArguments.isEmpty
@@ -210,9 +213,9 @@ extension EnvironmentBuilder {
             .filter { !python.isSelfReference($0) && !Self.isDevTool($0, recipe.install.devTools) }.map(Self.datedInsteadOfURL)
             + python.rootRequirementFiles.map { "-r \($0)" }
         let constraintFile = manifestDirectory.appendingPathComponent(".forge-constraints.txt")
-        try? Self.undatedBuildBackendConstraints.write(to: constraintFile, atomically: true, encoding: .utf8)
+        try Self.writeBuildFile(Self.undatedBuildBackendConstraints, to: constraintFile, logPath: logPath)
         let dependencyFile = manifestDirectory.appendingPathComponent(".forge-dependencies.txt")
-        try? (dependencyLines.joined(separator: "\n") + "\n").write(to: dependencyFile, atomically: true, encoding: .utf8)
+        try Self.writeBuildFile(dependencyLines.joined(separator: "\n") + "\n", to: dependencyFile, logPath: logPath)
 
         // setuptools_scm releases that cannot tell the project's name from a legacy setup.py
         // (`use_scm_version` with the name in setup.cfg) ignore the per-distribution variable;
@@ -223,8 +226,8 @@ extension EnvironmentBuilder {
             var info = stat()
             if lstat(pkgInfo.path, &info) != 0 {
                 let version = Self.pretendedVersionValue(project.version)
-                try? "Metadata-Version: 1.0\nName: \(python.name ?? "unknown")\nVersion: \(version)\n"
-                    .write(to: pkgInfo, atomically: true, encoding: .utf8)
+                try Self.writeBuildFile("Metadata-Version: 1.0\nName: \(python.name ?? "unknown")\nVersion: \(version)\n",
+                                        to: pkgInfo, logPath: logPath)
                 adjustments.append("version from git: PKG-INFO with version \(version) written for setuptools_scm (the tree has no .git)")
             }
         }
@@ -356,7 +359,7 @@ extension EnvironmentBuilder {
                     line.contains(where: { "<>=~!".contains($0) }) && !line.contains("://")
                         && PythonProject.requirementName(line).map { Self.name($0, matches: recipe.install.runnerPackages) } == true
                 }
-            let fitted = fitPytest(runner, uv: uv, venv: venv, directory: directory, excludeNewer: excludeNewer,
+            let fitted = try fitPytest(runner, uv: uv, venv: venv, directory: directory, excludeNewer: excludeNewer,
                                    runnerPins: runnerPins, recipe: recipe, environment: environment, sandbox: sandbox,
                                    compilesWithUV: compilesWithUV, logPath: logPath)
             runner = fitted.runner
@@ -436,9 +439,20 @@ extension EnvironmentBuilder {
                                      logPath: fetchLog, sandbox: sandbox)
         Self.appendLog("\n$ " + fetch.joined(separator: " ") + "\n" + String(Self.readLog(fetchLog).suffix(1000)), to: logPath)
         guard fetched?.succeeded == true else { return [] }
+        // Best effort like the collection itself: a file that cannot be written is left out of
+        // the list returned, and only listed files are treated as the release's.
         try? FileManager.default.createDirectory(at: overlay, withIntermediateDirectories: true)
         return ReleaseFiles.collect(release: release, tree: project.directory, sourceRoot: python.sourceRoot,
                                     packages: packages, into: overlay)
+    }
+
+    /// Writes a file a later command reads (a requirement or constraint list, the probe test,
+    /// PKG-INFO): without it that command would fail for a reason it cannot name, or run
+    /// unconstrained, so a failed write fails the build, naming the file.
+    static func writeBuildFile(_ text: String, to url: URL, logPath: String) throws {
+        do { try text.write(to: url, atomically: true, encoding: .utf8) } catch {
+            throw EnvironmentFailure(kind: .internalError, reason: "cannot write \(url.path): \(error.localizedDescription)", logPath: logPath)
+        }
     }
 
     /// The file of a `-r FILE` / `-c FILE` line (separated as uv wants it), else nil.
@@ -685,14 +699,16 @@ extension EnvironmentBuilder {
     /// installed pytest knows are passed (`-o` came in pytest 3).
     func fitPytest(_ runner: TestRunnerSpec, uv: String, venv: String, directory: URL, excludeNewer: String,
                    runnerPins: [String], recipe: Recipe, environment: [String: String], sandbox: Sandbox?,
-                   compilesWithUV: Bool, logPath: String) -> (runner: TestRunnerSpec, notes: [String]) {
+                   compilesWithUV: Bool, logPath: String) throws -> (runner: TestRunnerSpec, notes: [String]) {
         var notes: [String] = []
         let python = venv + "/bin/python"
         let probeDirectory = directory.appendingPathComponent("probe")
-        try? FileManager.default.createDirectory(at: probeDirectory, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: probeDirectory, withIntermediateDirectories: true) } catch {
+            throw EnvironmentFailure(kind: .internalError, reason: "cannot create \(probeDirectory.path): \(error.localizedDescription)", logPath: logPath)
+        }
         let probeFile = probeDirectory.appendingPathComponent("test_forge_probe.py")
         // An assertion, so that assertion rewriting (which breaks first on a newer Python) runs.
-        try? "def test_forge_probe():\n    value = [1]\n    assert value == [1]\n".write(to: probeFile, atomically: true, encoding: .utf8)
+        try Self.writeBuildFile("def test_forge_probe():\n    value = [1]\n    assert value == [1]\n", to: probeFile, logPath: logPath)
         var testEnvironment = recipe.test.env
         testEnvironment["PYTHONDONTWRITEBYTECODE"] = "1"
         func run(_ argv: [String], _ name: String, timeout: Double = 120) -> (ok: Bool, output: String) {
@@ -717,7 +733,7 @@ extension EnvironmentBuilder {
             // Within the project's own specifiers first (`pytest<8`); without them when they hold
             // only releases that cannot run here (an exact pin of a 2013 pytest).
             let pinFile = directory.appendingPathComponent("runner-specifiers.txt")
-            try? (runnerPins.joined(separator: "\n") + "\n").write(to: pinFile, atomically: true, encoding: .utf8)
+            try Self.writeBuildFile(runnerPins.joined(separator: "\n") + "\n", to: pinFile, logPath: logPath)
             var upgraded = run(upgrade + ["--constraint", pinFile.path], "install-runner.log", timeout: recipe.install.timeout)
             if !runnerPins.isEmpty && !(upgraded.ok && run(probe, "probe-pinned.log").ok) {
                 notes.append("the project's specifiers for its runner (\(runnerPins.joined(separator: ", "))) hold no release that starts here")
@@ -741,7 +757,7 @@ extension EnvironmentBuilder {
             let pins = runnerPackages(venv: venv, uv: uv, environment: environment, patterns: recipe.install.runnerPackages)
                 .filter { $0.name == "pytest" }.map { "\($0.name)==\($0.version)" }
             let constraints = directory.appendingPathComponent("runner-pins.txt")
-            try? (pins.joined(separator: "\n") + "\n").write(to: constraints, atomically: true, encoding: .utf8)
+            try Self.writeBuildFile(pins.joined(separator: "\n") + "\n", to: constraints, logPath: logPath)
             // Dated beside a dated runner; the newest that fits beside an upgraded one.
             let add = [uv, "pip", "install"] + (compilesWithUV ? ["--compile-bytecode"] : []) + ["--python", python]
                 + (startsDated ? ["--exclude-newer", excludeNewer] + Self.undatedBuildBackends : []) + ["--constraint", constraints.path, plugin]

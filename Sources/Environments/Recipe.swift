@@ -115,7 +115,10 @@ public struct Recipe: Codable, Hashable, Sendable {
         copy.test.services = nil
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(copy)) ?? Data()
+        // Finite values encode as before; a non-finite one gets a spelling instead of failing,
+        // so no two recipes fall back to one hash.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "+inf", negativeInfinity: "-inf", nan: "nan")
+        let data = (try? encoder.encode(copy)) ?? Data() // plain strings, numbers and lists: cannot fail now
         return SHA256.hex(data)
     }
 }

@@ -44,6 +44,7 @@ enum ReleaseFiles {
                 var info = stat()
                 guard lstat(tree.appendingPathComponent(treePath).path, &info) != 0, errno == ENOENT,
                       ignore.ignores(treePath),
+                      // Unreadable or unwritable files are left out of the list, like links (best effort).
                       let data = try? SafeFile.read(package + "/" + file, beneath: release.path,
                                                     maxBytes: GeneratedFiles.maximumBytes - bytes),
                       (try? SafeFile.write(data, to: treePath, beneath: overlay.path, createFolders: true)) != nil else { continue }

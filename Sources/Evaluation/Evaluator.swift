@@ -268,6 +268,8 @@ public final class Evaluator: Sendable {
         let fileManager = FileManager.default
         let moves = [("test.log", "test.log"), ("junit.xml", "junit.xml"), ("apply.log", "apply.log"),
                      ("model_patch.normalized.diff", "model_patch.applied.diff")]
+        // A file that cannot be moved is missing from the instance folder, and the record then
+        // names no log (checked below): the run's result stands either way.
         for (from, to) in moves where SafeFile.isRegularFile(atPath: "\(runFolder)/\(from)") {
             try? fileManager.removeItem(atPath: "\(folder)/\(to)")
             try? fileManager.moveItem(atPath: "\(runFolder)/\(from)", toPath: "\(folder)/\(to)")

@@ -69,43 +69,83 @@ public enum PredictionsFile {
     public static func parse(_ data: Data, file: String) throws -> [Prediction] {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) } // editors write a BOM
-        let records: [(line: Int, bytes: ArraySlice<UInt8>)]
+        let records: [(line: Int, record: Record)]
         if let first = bytes.first(where: { !isWhitespace($0) }), first == UInt8(ascii: "[") {
-            records = try listElements(bytes, file: file)
+            records = try listElements(bytes, file: file).map { ($0.line, .bytes($0.bytes)) }
         } else if let keyed = try keyedByInstanceID(bytes, file: file) {
-            records = keyed
+            records = keyed.map { (0, .fields($0)) }
         } else {
-            records = lines(bytes)
+            records = lines(bytes).map { ($0.line, .bytes($0.bytes)) }
         }
         var predictions: [Prediction] = []
         var firstLine: [String: [String: Int]] = [:] // model → instance id → line
-        for record in records {
-            let prediction = try decode(record.bytes, line: record.line, file: file)
+        for (line, record) in records {
+            let prediction = try decode(record, line: line, file: file)
             if let earlier = firstLine[prediction.model]?[prediction.instanceID] {
-                throw PredictionsError(file: file, line: record.line,
+                throw PredictionsError(file: file, line: line,
                                        message: "duplicate instance_id '\(prediction.instanceID)' for model '\(prediction.model)' (first at line \(earlier))")
             }
-            firstLine[prediction.model, default: [:]][prediction.instanceID] = record.line
+            firstLine[prediction.model, default: [:]][prediction.instanceID] = line
             predictions.append(prediction)
         }
         if predictions.isEmpty { throw PredictionsError(file: file, line: 0, message: "no predictions in the file") }
         return predictions
     }
 
-    private static func decode(_ bytes: ArraySlice<UInt8>, line: Int, file: String) throws -> Prediction {
+    /// One prediction still to check: the bytes of a line or list element (parsed when its turn
+    /// comes, so errors are reported in file order), or fields already parsed.
+    private enum Record {
+        case bytes(ArraySlice<UInt8>)
+        case fields(PredictionFields)
+    }
+
+    /// The three fields a prediction must have, each as the file spelled it (nil: absent). Other
+    /// keys are skipped without being converted, whatever they hold.
+    struct PredictionFields: Decodable {
+        var instanceID: JSONValue?
+        var model: JSONValue?
+        var patch: JSONValue?
+
+        enum CodingKeys: String, CodingKey {
+            case instanceID = "instance_id", model = "model_name_or_path", patch = "model_patch"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            // decodeIfPresent would read `null` as absent; `"model_patch": null` is allowed, a missing one is not.
+            func field(_ key: CodingKeys) throws -> JSONValue? {
+                container.contains(key) ? try container.decode(JSONValue.self, forKey: key) : nil
+            }
+            instanceID = try field(.instanceID)
+            model = try field(.model)
+            patch = try field(.patch)
+        }
+    }
+
+    private static func decode(_ record: Record, line: Int, file: String) throws -> Prediction {
         func fail(_ message: String) -> PredictionsError { PredictionsError(file: file, line: line, message: message) }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
-        } catch {
-            throw fail("not valid JSON: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
+        let fields: PredictionFields
+        switch record {
+        case .fields(let parsed): fields = parsed
+        case .bytes(let bytes):
+            do {
+                fields = try JSONDecoder().decode(PredictionFields.self, from: Data(bytes))
+            } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+                throw fail("expected a JSON object")
+            } catch let error as DecodingError {
+                // Syntax errors are the document's; anything else is one of the three fields
+                // holding a value JSONValue cannot hold (a number beyond a Double).
+                if let key = Self.codingPath(of: error).first?.stringValue {
+                    throw fail("\(key) must be a string\(key == "model_patch" ? " or null" : "")")
+                }
+                throw fail("not valid JSON: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
+            }
         }
-        guard let fields = object as? [String: Any] else { throw fail("expected a JSON object") }
-        guard let id = fields["instance_id"] as? String, !id.isEmpty else {
-            throw fail(fields["instance_id"] == nil ? "missing instance_id" : "instance_id must be a non-empty string")
+        guard case .string(let id)? = fields.instanceID, !id.isEmpty else {
+            throw fail(fields.instanceID == nil ? "missing instance_id" : "instance_id must be a non-empty string")
         }
-        guard let model = fields["model_name_or_path"] as? String, !model.isEmpty else {
-            throw fail(fields["model_name_or_path"] == nil ? "missing model_name_or_path" : "model_name_or_path must be a non-empty string")
+        guard case .string(let model)? = fields.model, !model.isEmpty else {
+            throw fail(fields.model == nil ? "missing model_name_or_path" : "model_name_or_path must be a non-empty string")
         }
         // Both become folder names: checked here, before anything is written.
         do {
@@ -115,28 +155,39 @@ public enum PredictionsFile {
             throw fail(error.description)
         }
         let patch: String?
-        switch fields["model_patch"] {
+        switch fields.patch {
         case nil: throw fail("missing model_patch (use null or \"\" for no patch)")
-        case is NSNull: patch = nil
-        case let text as String: patch = text
+        case .null?: patch = nil
+        case .string(let text)?: patch = text
         default: throw fail("model_patch must be a string or null")
         }
         return Prediction(instanceID: id, model: model, patch: patch, line: line)
     }
 
-    /// SWE-agent's form, `{"<instance_id>": {prediction}, …}`, as (line, prediction bytes); nil
-    /// when the bytes are not one such object (a one-line JSONL file is an object too, but its
-    /// values are not all objects). Each key must equal its prediction's `instance_id`.
-    private static func keyedByInstanceID(_ bytes: [UInt8], file: String) throws -> [(line: Int, bytes: ArraySlice<UInt8>)]? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], !object.isEmpty,
-              object.values.allSatisfy({ $0 is [String: Any] }) else { return nil }
+    private static func codingPath(of error: DecodingError) -> [any CodingKey] {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            return context.codingPath
+        @unknown default:
+            return []
+        }
+    }
+
+    /// SWE-agent's form, `{"<instance_id>": {prediction}, …}`, by key order; nil when the bytes
+    /// are not one such object (a one-line JSONL file is an object too, but its values are not
+    /// all objects). Each key must equal its prediction's `instance_id`.
+    private static func keyedByInstanceID(_ bytes: [UInt8], file: String) throws -> [PredictionFields]? {
+        // Any failure means "not this form": the file is then read as JSON Lines, which reports
+        // its problems line by line.
+        guard let object = try? JSONDecoder().decode([String: PredictionFields].self, from: Data(bytes)), !object.isEmpty else {
+            return nil
+        }
         return try object.keys.sorted().map { key in
-            let value = object[key] as! [String: Any]
-            if let id = value["instance_id"] as? String, id != key {
+            let fields = object[key]!
+            if case .string(let id)? = fields.instanceID, id != key {
                 throw PredictionsError(file: file, line: 0, message: "prediction under key '\(key)' has instance_id '\(id)'")
             }
-            let data = try JSONSerialization.data(withJSONObject: value)
-            return (line: 0, bytes: ArraySlice([UInt8](data)))
+            return fields
         }
     }
 

@@ -221,9 +221,17 @@ public enum SWEBenchExport {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A string map as one compact JSON object with sorted keys (quoted as dataset lines quote).
     static func jsonString(object: [String: String]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            TaskJSONL.appendQuoted(key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            TaskJSONL.appendQuoted(object[key]!, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

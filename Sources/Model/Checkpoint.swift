@@ -12,7 +12,7 @@ extension Transformer {
             (name: entry.name, shape: entry.shape, values: Array(UnsafeBufferPointer(start: params.pointer + entry.offset, count: entry.count)))
         }
         var metadata = extraMetadata
-        metadata["config"] = config.jsonString()
+        metadata["config"] = try config.jsonString()
         metadata["format"] = Transformer.checkpointFormat
         try SafetensorsFile.write(tensors: tensors, metadata: metadata, to: url)
     }

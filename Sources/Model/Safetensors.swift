@@ -33,12 +33,92 @@ public struct SafetensorsTensorInfo: Sendable, Equatable {
 }
 
 /// A problem reading or writing a safetensors file, naming the file and, where known, the tensor.
-public struct SafetensorsError: Error, CustomStringConvertible {
+public struct SafetensorsError: Error, CustomStringConvertible, LocalizedError {
     public let path: String
     public let tensor: String?
     public let problem: String
+    /// What failed underneath (the file system's error, the JSON decoder's), when something did.
+    public let underlying: (any Error)?
+
+    public init(path: String, tensor: String? = nil, problem: String, underlying: (any Error)? = nil) {
+        self.path = path; self.tensor = tensor; self.problem = problem; self.underlying = underlying
+    }
+
     public var description: String {
         "safetensors \(path)" + (tensor.map { " tensor \($0.debugDescription)" } ?? "") + ": \(problem)"
+    }
+    public var errorDescription: String? { description }
+}
+
+/// The JSON header: `{name: {dtype, shape, data_offsets}, ..., "__metadata__": {string: string}}`.
+/// Decoding checks only the JSON types; `SafetensorsReader` checks the values.
+struct SafetensorsHeader: Decodable {
+    struct Entry: Decodable, Equatable {
+        var dtype: String
+        var shape: [Int]
+        var dataOffsets: [Int]
+        enum CodingKeys: String, CodingKey { case dtype, shape, dataOffsets = "data_offsets" }
+    }
+    static let metadataKey = "__metadata__"
+
+    var metadata: [String: String]
+    var entries: [String: Entry]
+
+    /// Tensor names are the header's own keys.
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        var metadata: [String: String] = [:], entries: [String: Entry] = [:]
+        for key in container.allKeys {
+            if key.stringValue == Self.metadataKey {
+                metadata = try container.decode([String: String].self, forKey: key)
+            } else {
+                entries[key.stringValue] = try container.decode(Entry.self, forKey: key)
+            }
+        }
+        self.metadata = metadata
+        self.entries = entries
+    }
+
+    /// Decodes the header bytes; a failure names the tensor (or `__metadata__`) and the field.
+    static func decode(_ data: Data, path: String) throws -> SafetensorsHeader {
+        do {
+            return try JSONDecoder().decode(SafetensorsHeader.self, from: data)
+        } catch let error as DecodingError {
+            let keys: [any CodingKey]
+            switch error {
+            case .keyNotFound(let key, let context): keys = context.codingPath + [key]
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): keys = context.codingPath
+            @unknown default: keys = []
+            }
+            let problem: String
+            var tensor: String?
+            switch (keys.first?.stringValue, keys.count) {
+            // This JSONDecoder reports a number that fits no Int (1.5, 1e30) as invalid JSON at
+            // the top level, without the tensor's name.
+            case (nil, _): problem = "header does not decode as JSON: " + ModelIOJSON.describe(error)
+            case (metadataKey?, 1): problem = "__metadata__ is not a string map"
+            case (metadataKey?, _): problem = "__metadata__[\(keys[1].stringValue.debugDescription)] is not a string"
+            case (let name?, 1):
+                tensor = name
+                problem = "entry is not an object"
+            case (let name?, _):
+                tensor = name
+                let field = keys[1].stringValue
+                if case .keyNotFound = error { problem = "entry has no \(field)" } else {
+                    problem = field == Entry.CodingKeys.dtype.rawValue ? "dtype is not a string"
+                        : field == Entry.CodingKeys.shape.rawValue ? "shape is not a list of non-negative integers"
+                        : "data_offsets is not [begin, end]"
+                }
+            }
+            throw SafetensorsError(path: path, tensor: tensor, problem: problem, underlying: error)
+        }
     }
 }
 
@@ -61,7 +141,7 @@ public final class SafetensorsReader {
             SafetensorsError(path: url.path, tensor: tensor, problem: problem)
         }
         do { mapped = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw fail("cannot read: \(error.localizedDescription)")
+            throw SafetensorsError(path: url.path, problem: "cannot read: \(error.localizedDescription)", underlying: error)
         }
         guard mapped.count >= 8 else { throw fail("file is \(mapped.count) bytes, shorter than the 8-byte header length") }
         let headerLength = mapped.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -70,30 +150,18 @@ public final class SafetensorsReader {
         }
         dataStart = 8 + Int(headerLength)
         let headerData = mapped.subdata(in: 8..<dataStart)
-        guard headerData.first == UInt8(ascii: "{"),
-              let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
-            throw fail("header is not a JSON object")
-        }
-        var metadata: [String: String] = [:]
-        if let rawMetadata = header["__metadata__"] {
-            guard let map = rawMetadata as? [String: Any] else { throw fail("__metadata__ is not a string map") }
-            for (key, value) in map {
-                guard let text = value as? String else { throw fail("__metadata__[\(key.debugDescription)] is not a string") }
-                metadata[key] = text
-            }
-        }
-        self.metadata = metadata
+        guard headerData.first == UInt8(ascii: "{") else { throw fail("header is not a JSON object") }
+        let header = try SafetensorsHeader.decode(headerData, path: url.path)
+        metadata = header.metadata
         var infos: [SafetensorsTensorInfo] = []
-        for (name, rawEntry) in header where name != "__metadata__" {
-            guard let entry = rawEntry as? [String: Any] else { throw fail("entry is not an object", name) }
-            guard let dtypeName = entry["dtype"] as? String, let dtype = SafetensorsDType(rawValue: dtypeName) else {
-                throw fail("unsupported dtype \(String(describing: entry["dtype"]))", name)
+        for (name, entry) in header.entries {
+            guard let dtype = SafetensorsDType(rawValue: entry.dtype) else {
+                throw fail("unsupported dtype \(entry.dtype.debugDescription)", name)
             }
-            guard let shape = (entry["shape"] as? [NSNumber])?.map(\.intValue), shape.allSatisfy({ $0 >= 0 }) else {
-                throw fail("shape is not a list of non-negative integers", name)
-            }
-            guard let offsets = (entry["data_offsets"] as? [NSNumber])?.map(\.intValue), offsets.count == 2,
-                  offsets[0] >= 0, offsets[0] <= offsets[1] else {
+            let shape = entry.shape
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("shape is not a list of non-negative integers", name) }
+            let offsets = entry.dataOffsets
+            guard offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw fail("data_offsets is not [begin, end]", name)
             }
             let (product, overflow) = shape.reduce((1, false)) { acc, dim in
@@ -193,6 +261,8 @@ public enum SafetensorsFile {
             throw fail("cannot create \(temporary.path)")
         }
         do {
+            // On the error path only the removal below matters; on success synchronize() has
+            // already put the bytes on disk, so close() has nothing left to lose.
             defer { try? handle.close() }
             var length = UInt64(headerBytes.count).littleEndian
             try handle.write(contentsOf: Data(bytes: &length, count: 8))
@@ -205,8 +275,9 @@ public enum SafetensorsFile {
             }
             try handle.synchronize()
         } catch {
+            // The partial file is garbage either way; the write's error is the one to report.
             try? FileManager.default.removeItem(at: temporary)
-            throw fail("write failed: \(error.localizedDescription)")
+            throw SafetensorsError(path: url.path, problem: "write failed: \(error.localizedDescription)", underlying: error)
         }
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))

@@ -2,11 +2,37 @@
 // Every one of the 256 bytes is a token, so any byte string (invalid UTF-8, NULs, CRLF) encodes and
 // decodes back exactly. Merge order and tie-breaking match Hugging Face `tokenizers` (lowest merge
 // rank first, leftmost position on ties), so both produce the same ids for the same tokenizer.json.
+import Foundation
 
 /// A problem with a tokenizer's data, its file, or an id passed to it.
-public struct TokenizerError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    init(_ description: String) { self.description = description }
+public enum TokenizerError: Error, CustomStringConvertible, LocalizedError, Equatable {
+    /// Input the tokenizer refuses (an unknown id, an unsupported option, a bad merge, ...).
+    case invalid(String)
+    /// tokenizer.json (or a corpus file) could not be read; `underlying` is the file system's error.
+    case unreadable(path: String, underlying: any Error)
+    /// tokenizer.json could not be written.
+    case unwritable(path: String, underlying: any Error)
+    /// tokenizer.json is not JSON of the expected shape: `problem` names the field.
+    case malformedJSON(problem: String, underlying: DecodingError)
+    /// A problem found in the named file.
+    indirect case inFile(path: String, TokenizerError)
+
+    init(_ description: String) { self = .invalid(description) }
+
+    public var description: String {
+        switch self {
+        case .invalid(let message): return message
+        case .unreadable(let path, let underlying): return "cannot read \(path): \(underlying.localizedDescription)"
+        case .unwritable(let path, let underlying): return "cannot write tokenizer \(path): \(underlying.localizedDescription)"
+        case .malformedJSON(let problem, _): return problem
+        case .inFile(let path, let problem): return "tokenizer \(path): \(problem.description)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+
+    /// Same case and message (the underlying errors are compared by their messages).
+    public static func == (lhs: TokenizerError, rhs: TokenizerError) -> Bool { lhs.description == rhs.description }
 }
 
 /// The special tokens Forge reserves by default (appended after the learned vocabulary).

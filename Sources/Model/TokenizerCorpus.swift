@@ -36,7 +36,7 @@ public enum TokenizerCorpus {
         do {
             return [UInt8](try Data(contentsOf: file))
         } catch {
-            throw TokenizerError("cannot read corpus file \(file.path): \(error.localizedDescription)")
+            throw TokenizerError.unreadable(path: file.path, underlying: error)
         }
     }
 

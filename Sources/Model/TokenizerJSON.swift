@@ -10,7 +10,7 @@ extension Tokenizer {
         do {
             try Data(jsonText().utf8).write(to: url, options: .atomic)
         } catch {
-            throw TokenizerError("cannot write tokenizer \(url.path): \(error.localizedDescription)")
+            throw TokenizerError.unwritable(path: url.path, underlying: error)
         }
     }
 
@@ -19,12 +19,12 @@ extension Tokenizer {
     public static func load(from url: URL) throws -> Tokenizer {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw TokenizerError("cannot read tokenizer \(url.path): \(error.localizedDescription)")
+            throw TokenizerError.unreadable(path: url.path, underlying: error)
         }
         do {
             return try Tokenizer(jsonData: data)
         } catch let error as TokenizerError {
-            throw TokenizerError("tokenizer \(url.path): \(error.description)")
+            throw TokenizerError.inFile(path: url.path, error)
         }
     }
 
@@ -75,37 +75,28 @@ extension Tokenizer {
 
     /// Parses tokenizer.json contents.
     public init(jsonData: Data) throws {
-        guard let root = try? JSONSerialization.jsonObject(with: jsonData) as? [String: Any] else {
-            throw TokenizerError("not a JSON object")
+        let file: TokenizerFileSpec
+        do { file = try JSONDecoder().decode(TokenizerFileSpec.self, from: jsonData) } catch let error as DecodingError {
+            throw TokenizerError.malformedJSON(problem: ModelIOJSON.describe(error), underlying: error)
         }
-        guard root["normalizer"] == nil || root["normalizer"] is NSNull else {
-            throw TokenizerError("normalizers are not supported")
-        }
-        let pattern = try Tokenizer.pattern(of: root["pre_tokenizer"])
-        guard let model = root["model"] as? [String: Any], model["type"] as? String == "BPE",
-              let vocab = model["vocab"] as? [String: Any], let rawMerges = model["merges"] as? [Any] else {
-            throw TokenizerError("model is not a BPE model with vocab and merges")
+        guard !file.hasNormalizer else { throw TokenizerError("normalizers are not supported") }
+        let pattern = try Tokenizer.pattern(of: file.preTokenizer)
+        let model = file.model
+        guard model.type == "BPE" else {
+            throw TokenizerError("model is a \(model.type.debugDescription) model; Forge reads BPE models only")
         }
         // Options that change how BPE encodes; Forge implements plain byte-level BPE only.
-        for option in ["ignore_merges", "byte_fallback"] where model[option] as? Bool == true {
-            throw TokenizerError("BPE option \(option) is not supported")
-        }
-        for option in ["continuing_subword_prefix", "end_of_word_suffix", "dropout"] where !(model[option] == nil || model[option] is NSNull) {
-            throw TokenizerError("BPE option \(option) is not supported")
-        }
-        var specials: [(content: String, id: Int)] = []
-        for case let entry as [String: Any] in root["added_tokens"] as? [Any] ?? [] {
-            guard let content = entry["content"] as? String, let id = (entry["id"] as? NSNumber)?.intValue else {
-                throw TokenizerError("added token without content or id: \(entry)")
-            }
-            specials.append((content, id))
+        if let option = model.unsupportedOptions.first { throw TokenizerError("BPE option \(option) is not supported") }
+        let specials = file.addedTokens.map { (content: $0.content, id: $0.id) }
+        if let bad = specials.first(where: { $0.id < 0 }) {
+            throw TokenizerError("added token \(bad.content.debugDescription) has a negative id \(bad.id)")
         }
         let specialIds = Set(specials.map(\.id))
-        let size = max(vocab.count, (specials.map(\.id).max() ?? -1) + 1)
+        let size = max(model.vocab.count, (specials.map(\.id).max() ?? -1) + 1)
         var slots = [[UInt8]?](repeating: nil, count: size)
         for (content, id) in specials { slots[id] = Array(content.utf8) }
-        for (spelling, value) in vocab {
-            guard let id = (value as? NSNumber)?.intValue, slots.indices.contains(id) else {
+        for (spelling, id) in model.vocab {
+            guard slots.indices.contains(id) else {
                 throw TokenizerError("vocab entry \(spelling.debugDescription) has an id outside 0..<\(size)")
             }
             if specialIds.contains(id) { continue }
@@ -122,44 +113,186 @@ extension Tokenizer {
             idOfBytes[bytes] = id
         }
         var merges: [(left: Int, right: Int)] = []
-        for (rank, raw) in rawMerges.enumerated() {
-            let parts: [String]
-            if let text = raw as? String {
-                parts = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-            } else {
-                parts = raw as? [String] ?? []
-            }
+        for (rank, merge) in model.merges.enumerated() {
+            let parts = merge.parts
             guard parts.count == 2, let left = ByteLevelAlphabet.decode(parts[0]).flatMap({ idOfBytes[$0] }),
                   let right = ByteLevelAlphabet.decode(parts[1]).flatMap({ idOfBytes[$0] }) else {
-                throw TokenizerError("merge #\(rank) \(raw) does not name two vocabulary tokens")
+                throw TokenizerError("merge #\(rank) \(merge.shown) does not name two vocabulary tokens")
             }
             merges.append((left, right))
         }
         try self.init(pattern: pattern, tokenBytes: tokenBytes, merges: merges, specialTokens: specials)
     }
 
-    static func pattern(of preTokenizer: Any?) throws -> PreTokenizerPattern {
-        func byteLevelRegex(_ object: [String: Any]) -> Bool? {
-            guard object["type"] as? String == "ByteLevel", object["add_prefix_space"] as? Bool != true else { return nil }
-            return object["use_regex"] as? Bool ?? true
-        }
-        if let object = preTokenizer as? [String: Any] {
-            if byteLevelRegex(object) == true { return .gpt2 }
-            if object["type"] as? String == "Sequence", let steps = object["pretokenizers"] as? [[String: Any]],
-               steps.count == 2, steps[0]["type"] as? String == "Split",
-               let regex = (steps[0]["pattern"] as? [String: Any])?["Regex"] as? String,
-               steps[0]["behavior"] as? String == "Isolated", steps[0]["invert"] as? Bool != true,
-               byteLevelRegex(steps[1]) == false,
+    static func pattern(of preTokenizer: PreTokenizerSpec?) throws -> PreTokenizerPattern {
+        switch preTokenizer {
+        case .byteLevel(addPrefixSpace: false, useRegex: true):
+            return .gpt2
+        case .sequence(let steps):
+            if steps.count == 2, case .split(let regex?, "Isolated", invert: false) = steps[0],
+               case .byteLevel(addPrefixSpace: false, useRegex: false) = steps[1],
                let pattern = PreTokenizerPattern.allCases.first(where: { $0.regex == regex }) {
                 return pattern
             }
+        default: break
         }
         throw TokenizerError("unsupported pre_tokenizer (Forge reads ByteLevel, or Split(Regex)+ByteLevel with a known regex)")
     }
 }
 
+// The parts of Hugging Face's tokenizer.json that Forge reads; other fields (truncation, padding,
+// post_processor, decoder, the added tokens' flags, ...) are ignored, as `tokenizers` would
+// ignore what does not change encoding. Options Forge cannot honour are kept to be refused.
+
+/// The whole file.
+struct TokenizerFileSpec: Decodable {
+    /// A normalizer other than `null` changes the text before splitting: refused.
+    var hasNormalizer: Bool
+    var preTokenizer: PreTokenizerSpec?
+    var model: BPEModelSpec
+    var addedTokens: [AddedTokenSpec]
+
+    enum CodingKeys: String, CodingKey {
+        case normalizer, preTokenizer = "pre_tokenizer", model, addedTokens = "added_tokens"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        hasNormalizer = try container.contains(.normalizer) && !container.decodeNil(forKey: .normalizer)
+        preTokenizer = try container.decodeIfPresent(PreTokenizerSpec.self, forKey: .preTokenizer)
+        model = try container.decode(BPEModelSpec.self, forKey: .model)
+        addedTokens = try container.decodeIfPresent([AddedTokenSpec].self, forKey: .addedTokens) ?? []
+    }
+}
+
+/// An `added_tokens` entry (Forge's special tokens).
+struct AddedTokenSpec: Decodable {
+    var id: Int
+    var content: String
+}
+
+/// `model`: a BPE model's vocabulary, merges and the options that would change its encoding.
+struct BPEModelSpec: Decodable {
+    var type: String
+    var vocab: [String: Int]
+    var merges: [MergeSpec]
+    /// Options set to something other than their plain-BPE value, by name.
+    var unsupportedOptions: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case type, vocab, merges
+        case ignoreMerges = "ignore_merges", byteFallback = "byte_fallback"
+        case continuingSubwordPrefix = "continuing_subword_prefix", endOfWordSuffix = "end_of_word_suffix", dropout
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decode(String.self, forKey: .type)
+        // Another model type (WordPiece, Unigram, ...) has other fields: refused by name, after decoding.
+        guard type == "BPE" else { vocab = [:]; merges = []; unsupportedOptions = []; return }
+        vocab = try container.decode([String: Int].self, forKey: .vocab)
+        merges = try container.decode([MergeSpec].self, forKey: .merges)
+        var unsupported: [String] = []
+        for key in [CodingKeys.ignoreMerges, .byteFallback] where try container.decodeIfPresent(Bool.self, forKey: key) == true {
+            unsupported.append(key.rawValue)
+        }
+        for key in [CodingKeys.continuingSubwordPrefix, .endOfWordSuffix, .dropout] where try container.contains(key) && !container.decodeNil(forKey: key) {
+            unsupported.append(key.rawValue)
+        }
+        unsupportedOptions = unsupported
+    }
+}
+
+/// One merge: `"left right"` (every `tokenizers` version reads it) or `["left", "right"]` (what
+/// `tokenizers` 0.20+ writes).
+struct MergeSpec: Decodable {
+    var parts: [String]
+    /// As the file spelled it, for messages.
+    var shown: String
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        // Two spellings of one value: the first that decodes is the one the file used.
+        if let text = try? container.decode(String.self) {
+            parts = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            shown = text.debugDescription
+        } else if let pair = try? container.decode([String].self) {
+            parts = pair
+            shown = pair.description
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "a merge is a \"left right\" string or a [left, right] list of strings")
+        }
+    }
+}
+
+/// `pre_tokenizer`, as far as Forge tells its kinds apart.
+indirect enum PreTokenizerSpec: Decodable, Equatable {
+    case byteLevel(addPrefixSpace: Bool, useRegex: Bool)
+    /// `pattern` is `{"Regex": ...}` or `{"String": ...}`; only a regex can match Forge's patterns.
+    case split(regex: String?, behavior: String, invert: Bool)
+    case sequence([PreTokenizerSpec])
+    /// Any other kind; its fields are not read.
+    case other(type: String)
+
+    enum CodingKeys: String, CodingKey {
+        case type, addPrefixSpace = "add_prefix_space", useRegex = "use_regex"
+        case pattern, behavior, invert, pretokenizers
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try container.decode(String.self, forKey: .type)
+        switch type {
+        case "ByteLevel":
+            self = .byteLevel(addPrefixSpace: try container.decodeIfPresent(Bool.self, forKey: .addPrefixSpace) ?? false,
+                              useRegex: try container.decodeIfPresent(Bool.self, forKey: .useRegex) ?? true)
+        case "Split":
+            let pattern = try container.decode([String: String].self, forKey: .pattern)
+            self = .split(regex: pattern["Regex"], behavior: try container.decode(String.self, forKey: .behavior),
+                          invert: try container.decodeIfPresent(Bool.self, forKey: .invert) ?? false)
+        case "Sequence":
+            self = .sequence(try container.decode([PreTokenizerSpec].self, forKey: .pretokenizers))
+        default:
+            self = .other(type: type)
+        }
+    }
+}
+
 /// JSON text helpers shared by tokenizer.json and safetensors headers.
 enum ModelIOJSON {
+    /// One line naming where in the document decoding failed and why, e.g.
+    /// `model.vocab."Ġa": Expected to decode Int but found a string instead.`
+    static func describe(_ error: DecodingError) -> String {
+        let problem: String
+        switch error {
+        case .keyNotFound(let key, let context):
+            problem = "\(path(context.codingPath + [key])): missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            // The parser's own error says where the syntax broke.
+            problem = "\(path(context.codingPath)): \(context.debugDescription)" + (context.underlyingError.map { " (\($0))" } ?? "")
+        @unknown default:
+            problem = "\(error)"
+        }
+        return problem.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    /// `a.b[3]."odd key"`; "the top level" for the document itself.
+    static func path(_ keys: [any CodingKey]) -> String {
+        if keys.isEmpty { return "the top level" }
+        var out = ""
+        for key in keys {
+            // JSONDecoder names list positions "Index N"; object keys are the keys themselves.
+            if let index = key.intValue, key.stringValue == "Index \(index)" {
+                out += "[\(index)]"
+                continue
+            }
+            let name = key.stringValue
+            let plain = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+            out += (out.isEmpty ? "" : ".") + (plain ? name : quoted(name))
+        }
+        return out
+    }
+
     /// A JSON string literal for `text`.
     static func quoted(_ text: String) -> String {
         var out = "\""

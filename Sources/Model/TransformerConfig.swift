@@ -8,9 +8,28 @@ public enum AttentionMode: String, Codable, Sendable, CaseIterable {
 }
 
 /// A problem with a model, its config, its inputs or its checkpoint.
-public struct ModelError: Error, CustomStringConvertible, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+public enum ModelError: Error, CustomStringConvertible, LocalizedError, Equatable {
+    /// A config, input or checkpoint Forge refuses, with the reason.
+    case invalid(String)
+    /// The config JSON does not decode; `problem` names the field.
+    case configDoesNotDecode(problem: String, underlying: DecodingError)
+    /// The config has a value JSON cannot hold (a non-finite number).
+    case configDoesNotEncode(underlying: EncodingError)
+
+    public init(_ description: String) { self = .invalid(description) }
+
+    public var description: String {
+        switch self {
+        case .invalid(let message): return message
+        case .configDoesNotDecode(let problem, _): return "config JSON does not decode: \(problem)"
+        case .configDoesNotEncode(let underlying):
+            return "config cannot be written as JSON: " + "\(underlying)".split(whereSeparator: \.isNewline).joined(separator: " ")
+        }
+    }
+    public var errorDescription: String? { description }
+
+    /// Same message (the underlying decoding errors are compared by their messages).
+    public static func == (lhs: ModelError, rhs: ModelError) -> Bool { lhs.description == rhs.description }
 }
 
 public struct TransformerConfig: Codable, Equatable, Sendable {
@@ -64,15 +83,19 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         guard ropeBase > 0, normEps > 0 else { throw ModelError("config ropeBase and normEps must be positive") }
     }
 
-    public func jsonString() -> String {
+    /// The config as sorted-key JSON (what checkpoints carry in their metadata). Throws rather
+    /// than write an empty config when a value has no JSON form (a non-finite number).
+    public func jsonString() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+        do { return String(decoding: try encoder.encode(self), as: UTF8.self) } catch let error as EncodingError {
+            throw ModelError.configDoesNotEncode(underlying: error)
+        }
     }
 
     public static func fromJSON(_ text: String) throws -> TransformerConfig {
-        do { return try JSONDecoder().decode(TransformerConfig.self, from: Data(text.utf8)) } catch {
-            throw ModelError("config JSON does not decode: \(error)")
+        do { return try JSONDecoder().decode(TransformerConfig.self, from: Data(text.utf8)) } catch let error as DecodingError {
+            throw ModelError.configDoesNotDecode(problem: ModelIOJSON.describe(error), underlying: error)
         }
     }
 }

@@ -6,18 +6,68 @@ enum SampleMetadata {
     static let repoURL = "https://github.com/\(SampleRepository.repoName)"
     static let apiURL = "https://api.github.com/repos/\(SampleRepository.repoName)"
 
-    static func issue(_ number: Int, _ title: String, _ body: String, created: String, by user: String) -> [String: Any] {
-        ["number": number, "title": title, "body": body, "state": "closed", "created_at": created,
-         "user": ["login": user], "html_url": "\(repoURL)/issues/\(number)", "url": "\(apiURL)/issues/\(number)"]
+    /// `{"login": ...}`, as GitHub nests users.
+    struct User: Encodable { var login: String }
+    struct Ref: Encodable {
+        var ref: String
+        var sha: String?
     }
 
-    static func comment(_ id: Int, issue: Int, _ body: String, created: String, by user: String) -> [String: Any] {
-        ["id": id, "issue_url": "\(apiURL)/issues/\(issue)", "body": body, "created_at": created,
-         "user": ["login": user], "html_url": "\(repoURL)/issues/\(issue)#issuecomment-\(id)"]
+    /// One GitHub REST object: an issue, an issue comment or a pull (the fields the miner reads).
+    /// Absent fields are left out, except a pull's `merged_at`, which GitHub writes as null.
+    struct APIObject: Encodable {
+        var number: Int?
+        var id: Int?
+        var issueURL: String?
+        var title: String?
+        var body: String
+        var state: String?
+        var createdAt: String
+        var user: User
+        var htmlURL: String
+        var url: String?
+        var head: Ref?
+        var base: Ref?
+        var isPull = false
+        var mergedAt: String?
+        var mergeCommitSHA: String?
+
+        enum CodingKeys: String, CodingKey {
+            case number, id, issueURL = "issue_url", title, body, state, createdAt = "created_at", user, htmlURL = "html_url", url
+            case head, base, mergedAt = "merged_at", mergeCommitSHA = "merge_commit_sha"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(number, forKey: .number)
+            try container.encodeIfPresent(id, forKey: .id)
+            try container.encodeIfPresent(issueURL, forKey: .issueURL)
+            try container.encodeIfPresent(title, forKey: .title)
+            try container.encode(body, forKey: .body)
+            try container.encodeIfPresent(state, forKey: .state)
+            try container.encode(createdAt, forKey: .createdAt)
+            try container.encode(user, forKey: .user)
+            try container.encode(htmlURL, forKey: .htmlURL)
+            try container.encodeIfPresent(url, forKey: .url)
+            try container.encodeIfPresent(head, forKey: .head)
+            try container.encodeIfPresent(base, forKey: .base)
+            if isPull { try container.encode(mergedAt, forKey: .mergedAt) } // an open pull's is null
+            try container.encodeIfPresent(mergeCommitSHA, forKey: .mergeCommitSHA)
+        }
+    }
+
+    static func issue(_ number: Int, _ title: String, _ body: String, created: String, by user: String) -> APIObject {
+        APIObject(number: number, title: title, body: body, state: "closed", createdAt: created, user: User(login: user),
+                  htmlURL: "\(repoURL)/issues/\(number)", url: "\(apiURL)/issues/\(number)")
+    }
+
+    static func comment(_ id: Int, issue: Int, _ body: String, created: String, by user: String) -> APIObject {
+        APIObject(id: id, issueURL: "\(apiURL)/issues/\(issue)", body: body, createdAt: created, user: User(login: user),
+                  htmlURL: "\(repoURL)/issues/\(issue)#issuecomment-\(id)")
     }
 
     static func lines(git: SampleGit) async throws -> [String] {
-        var objects: [[String: Any]] = [
+        var objects: [APIObject] = [
             issue(10, "slugify leaves double dashes around punctuation",
                   "`slugify(\"Hello, World!\")` returns `hello--world`; I expected `hello-world`.\nLeading and trailing spaces also leave extra dashes.",
                   created: "2024-03-01T10:30:00Z", by: "frank"),
@@ -49,25 +99,21 @@ enum SampleMetadata {
         let landings = try await landingCommits(git: git)
         for (number, title, body, user, created, branch) in pulls {
             let head = try await git.run(["rev-parse", "refs/pull/\(number)/head"])
-            var pull: [String: Any] = [
-                "number": number, "title": title, "body": body, "created_at": created,
-                "user": ["login": user], "html_url": "\(repoURL)/pull/\(number)", "url": "\(apiURL)/pulls/\(number)",
-                "head": ["ref": branch ?? "experiment", "sha": head], "base": ["ref": "main"],
-            ]
+            var pull = APIObject(number: number, title: title, body: body, createdAt: created, user: User(login: user),
+                                 htmlURL: "\(repoURL)/pull/\(number)", url: "\(apiURL)/pulls/\(number)",
+                                 head: Ref(ref: branch ?? "experiment", sha: head), base: Ref(ref: "main"), isPull: true)
             if let landing = landings[number] {
-                pull["state"] = "closed"
-                pull["merged_at"] = landing.time
-                pull["merge_commit_sha"] = landing.commit
+                pull.state = "closed"
+                pull.mergedAt = landing.time
+                pull.mergeCommitSHA = landing.commit
             } else {
-                pull["state"] = "open"
-                pull["merged_at"] = NSNull()
+                pull.state = "open"
             }
             objects.append(pull)
         }
-        return try objects.map { object in
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-            return String(decoding: data, as: UTF8.self)
-        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try objects.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
     }
 
     /// PR number → the commit on main that landed it, found from the subjects the history wrote.

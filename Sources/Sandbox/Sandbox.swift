@@ -359,6 +359,7 @@ public struct Sandbox: Sendable {
             capabilities.privilegeDrop = .init(setprivPath: try locate("setpriv"), uid: id, gid: id)
         }
         let scratch = NSTemporaryDirectory() + "/forge-bwrap-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // Without the folder the probe below fails, which reports the capability as missing.
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         // The probe's log lives outside the sandbox's writable folder.

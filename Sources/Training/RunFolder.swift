@@ -92,16 +92,18 @@ public final class RunFolder {
     public func saveCheckpoint(model: Transformer, optimizer: AdamW?, state: CheckpointState) throws {
         let fileManager = FileManager.default
         let temporary = url.appendingPathComponent("checkpoint.partial")
-        try? fileManager.removeItem(at: temporary)
+        // An interrupted save's files (an optimizer state this save may not write) must not
+        // end up in this checkpoint.
+        if fileManager.fileExists(atPath: temporary.path) { try fileManager.removeItem(at: temporary) }
         try fileManager.createDirectory(at: temporary, withIntermediateDirectories: true)
         try model.save(to: temporary.appendingPathComponent("model.safetensors"), extraMetadata: ["step": "\(state.step)"])
         try optimizer?.saveState(to: temporary.appendingPathComponent("optimizer.safetensors"))
         try JSONEncoder().encode(state).write(to: temporary.appendingPathComponent("state.json"))
         let old = url.appendingPathComponent("checkpoint.old")
-        try? fileManager.removeItem(at: old)
+        try? fileManager.removeItem(at: old) // if it stays, the move below fails and says so
         if fileManager.fileExists(atPath: checkpointURL.path) { try fileManager.moveItem(at: checkpointURL, to: old) }
         try fileManager.moveItem(at: temporary, to: checkpointURL)
-        try? fileManager.removeItem(at: old)
+        try? fileManager.removeItem(at: old) // the new checkpoint is in place; a leftover is removed by the next save
     }
 
     /// Continues from `saved`: the optimizer's moments and the generator as they were, metrics

@@ -85,7 +85,7 @@ public final class TestRunner: Sendable {
         // folder): a test that needs one fails before and after alike, so it decides nothing.
         let missing = try repository.withRepository { try $0.exportTree(of: base, to: work, skippingMissingObjects: true) }
         if !missing.isEmpty {
-            try? ("objects missing from the clone; left out of this tree:\n" + missing.joined(separator: "\n") + "\n")
+            try ("objects missing from the clone; left out of this tree:\n" + missing.joined(separator: "\n") + "\n")
                 .write(toFile: folder + "/missing-objects.txt", atomically: true, encoding: .utf8)
         }
         if let files = environment.generatedFiles, let overlay = environment.generatedDirectory {

@@ -137,18 +137,19 @@ public final class Validator: Sendable {
             // short, or from before lists were kept) is exported again, or what earlier builds
             // generated there would pass for the tree's own files.
             if !FileManager.default.fileExists(atPath: checkout + "/" + GeneratedFiles.exportListName) {
-                try? FileManager.default.removeItem(atPath: checkout)
+                // What an earlier, unfinished export left must not pass for the tree's files.
+                if FileManager.default.fileExists(atPath: checkout) { try FileManager.default.removeItem(atPath: checkout) }
                 try FileManager.default.createDirectory(atPath: checkout, withIntermediateDirectories: true)
                 // Objects the clone lacks (a mirror without its largest blobs) are left out and listed.
                 let missing = try repository.withRepository { try $0.exportTree(of: setup, to: checkout, skippingMissingObjects: true) }
                 if !missing.isEmpty {
-                    try? (missing.joined(separator: "\n") + "\n").write(toFile: checkout + ".missing-objects.txt", atomically: true, encoding: .utf8)
+                    try (missing.joined(separator: "\n") + "\n").write(toFile: checkout + ".missing-objects.txt", atomically: true, encoding: .utf8)
                 }
                 if !manifestPatch.isEmpty {
                     // Where the manifests moved on between the setup commit and the base, the
                     // patch may not apply: the environment is then the setup commit's own.
                     let scratch = checkout + ".patch"
-                    try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
                     _ = try? PatchApplier.apply(manifestPatch, in: checkout, scratch: scratch, index: 0, runner: CommandRunner())
                 }
                 try GeneratedFiles.recordExport(of: URL(fileURLWithPath: checkout))

@@ -45,8 +45,10 @@ struct TasksCommand: ParsableCommand {
                 throw CommandFailure("no task with instance id '\(id)' in \(store.db)")
             }
             let line = TaskJSONL.line(for: task)
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
-            let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let value = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let pretty = try encoder.encode(value)
             print(String(decoding: pretty, as: UTF8.self))
         }
     }
