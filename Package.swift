@@ -29,7 +29,7 @@ let package = Package(
 
         // Stage 1: mine merged pull requests into tasks.
         .target(name: "Git", dependencies: ["CGit2"]),
-        .target(name: "Mining", dependencies: ["Git", "Store", "PathRules", "Workers"]),
+        .target(name: "Mining", dependencies: ["Basics", "Git", "Store", "PathRules", "Workers"]),
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // Which paths a patch touches (read as `git apply` reads it) and which are tests or test
         // infrastructure: the one set of rules mining, validation, synthesis and scoring share.
@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "Reports", dependencies: ["Store"]),
         // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
         // and reverted PRs, tried with call-map test selection and kept when tests catch them.
-        .target(name: "Synthesis", dependencies: ["Workers", "Randomness", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
+        .target(name: "Synthesis", dependencies: ["Workers", "Basics", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"],
                 exclude: ["forge_synth.py"], plugins: ["EmbedFiles"]),
         // The HTTP reward service for RL trainers: tasks, snapshots and `POST /score` over Evaluation.
         .target(name: "Serving", dependencies: ["Evaluation", "Environments", "Sandbox", "Store", "Git",
@@ -64,12 +64,13 @@ let package = Package(
                                                       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
 
         // Stage 3: the policy model.
-        // Seedable generators that give the same stream on every platform (synthesis, sampling, tests).
-        .target(name: "Randomness"),
+        // Small deterministic building blocks several stages share: seedable generators with the same
+        // stream on every platform (synthesis, sampling, tests) and a binary heap (history walks, BPE).
+        .target(name: "Basics"),
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
-        .target(name: "Model", dependencies: ["Tensor", "Randomness"]),
+        .target(name: "Model", dependencies: ["Tensor", "Basics"]),
         // Stage 4: training the policy on tasks — pretrain, DSA warm-up and sparse stages, SFT, GRPO.
-        .target(name: "Training", dependencies: ["Model", "Randomness", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
+        .target(name: "Training", dependencies: ["Model", "Basics", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
 
         // Past one machine: Slurm job arrays and Kubernetes Indexed Jobs over `--shard i/N` steps,
         // with a merge job per step. Writes files for existing schedulers; schedules nothing itself.
@@ -96,7 +97,7 @@ let package = Package(
 
         // Benchmarks: `swift run -c release forge-bench <name>` prints Forge against a baseline.
         .executableTarget(name: "forge-bench", dependencies: [
-            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Randomness", "Tensor", "AgentSandbox", "Synthesis",
+            "Git", "Mining", "Store", "Evaluation", "Validation", "Sample", "Environments", "Model", "Basics", "Tensor", "AgentSandbox", "Synthesis",
             "Sandbox", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/ForgeBench"),
 
@@ -119,11 +120,11 @@ let package = Package(
         .testTarget(name: "SynthesisTests", dependencies: ["SampleFixtures", "Synthesis", "Evaluation", "Validation", "Environments", "Sample", "Mining", "Store", "Git"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Store"]),
         .testTarget(name: "SampleTests", dependencies: ["SampleFixtures", "Sample"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Randomness"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Basics"]),
         // Models with O(1) weights, for the Model and Training tests.
-        .target(name: "ModelFixtures", dependencies: ["Model", "Randomness"], path: "Tests/ModelFixtures"),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Randomness", "Tensor", "ModelFixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Randomness", "Tensor", "Store", "Git", "Evaluation", "Environments",
+        .target(name: "ModelFixtures", dependencies: ["Model", "Basics"], path: "Tests/ModelFixtures"),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Basics", "Tensor", "ModelFixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Basics", "Tensor", "Store", "Git", "Evaluation", "Environments",
                                                           "Validation", "Sample", "Mining"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Workers", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["SampleFixtures", "forge"]),

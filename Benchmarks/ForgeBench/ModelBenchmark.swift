@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Model
-import Randomness
+import Basics
 import Tensor
 
 /// The policy model on OpenBLAS, every ratio against a baseline measured in the same run:

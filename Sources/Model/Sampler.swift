@@ -5,7 +5,7 @@
 // Order of operations (as in Hugging Face transformers and vLLM): logits / T → top-k → top-p over
 // the renormalised top-k distribution → renormalise → draw.
 import Foundation
-import Randomness
+import Basics
 
 /// How to turn logits into a distribution.
 public struct SamplingSettings: Sendable, Equatable {

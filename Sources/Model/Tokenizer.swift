@@ -2,6 +2,7 @@
 // Every one of the 256 bytes is a token, so any byte string (invalid UTF-8, NULs, CRLF) encodes and
 // decodes back exactly. Merge order and tie-breaking match Hugging Face `tokenizers` (lowest merge
 // rank first, leftmost position on ties), so both produce the same ids for the same tokenizer.json.
+import Basics
 import Foundation
 
 /// A problem with a tokenizer's data, its file, or an id passed to it.
@@ -187,7 +188,7 @@ public struct Tokenizer: Sendable {
         var ids: [Int32] = []
         var previous: [Int32] = []
         var next: [Int32] = []
-        var heap: [UInt64] = []
+        var heap = BinaryHeap<LowestMergeFirst>()
     }
 
     func mergePiece(_ piece: UnsafeBufferPointer<UInt8>, scratch s: inout MergeScratch, into output: inout [Int]) {
@@ -196,19 +197,19 @@ public struct Tokenizer: Sendable {
         s.ids.removeAll(keepingCapacity: true)
         s.previous.removeAll(keepingCapacity: true)
         s.next.removeAll(keepingCapacity: true)
-        s.heap.removeAll(keepingCapacity: true)
+        s.heap.removeAll()
         for (position, byte) in piece.enumerated() {
             s.ids.append(byteTokenIds[Int(byte)])
             s.previous.append(Int32(position - 1))
             s.next.append(position + 1 < count ? Int32(position + 1) : -1)
         }
-        func pushCandidate(_ position: Int32, _ heap: inout [UInt64], _ ids: [Int32], _ next: [Int32]) {
+        func pushCandidate(_ position: Int32, _ heap: inout BinaryHeap<LowestMergeFirst>, _ ids: [Int32], _ next: [Int32]) {
             let right = next[Int(position)]
             guard right >= 0, let rule = mergeRules[Tokenizer.pairKey(ids[Int(position)], ids[Int(right)])] else { return }
-            TokenizerMergeHeap.push(UInt64(UInt32(rule.rank)) << 32 | UInt64(UInt32(position)), into: &heap)
+            heap.push(UInt64(UInt32(rule.rank)) << 32 | UInt64(UInt32(position)))
         }
         for position in 0..<(count - 1) { pushCandidate(Int32(position), &s.heap, s.ids, s.next) }
-        while let top = TokenizerMergeHeap.pop(from: &s.heap) {
+        while let top = s.heap.pop() {
             let rank = Int32(truncatingIfNeeded: top >> 32)
             let position = Int(UInt32(truncatingIfNeeded: top))
             let right = s.next[position]
@@ -233,33 +234,7 @@ public struct Tokenizer: Sendable {
     }
 }
 
-/// Binary min-heap over packed UInt64 keys stored in a plain array.
-enum TokenizerMergeHeap {
-    static func push(_ value: UInt64, into heap: inout [UInt64]) {
-        heap.append(value)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            if heap[parent] <= heap[child] { break }
-            heap.swapAt(parent, child)
-            child = parent
-        }
-    }
-
-    static func pop(from heap: inout [UInt64]) -> UInt64? {
-        guard let last = heap.popLast() else { return nil }
-        guard !heap.isEmpty else { return last }
-        let top = heap[0]
-        heap[0] = last
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            guard left < heap.count else { break }
-            let smaller = left + 1 < heap.count && heap[left + 1] < heap[left] ? left + 1 : left
-            if heap[parent] <= heap[smaller] { break }
-            heap.swapAt(parent, smaller)
-            parent = smaller
-        }
-        return top
-    }
+/// Merge candidates packed as rank << 32 | position: the lowest rank first, then the leftmost.
+enum LowestMergeFirst: HeapOrder {
+    static func before(_ a: UInt64, _ b: UInt64) -> Bool { a < b }
 }

@@ -1,6 +1,7 @@
 // BPE training with incremental pair bookkeeping: pair counts and the words containing each pair
 // are updated only where a merge happens, and a max-heap with lazy re-validation picks the next
 // pair, so each merge costs time proportional to the words it touches, not to the corpus.
+import Basics
 import Foundation
 
 /// Learns a byte-level BPE vocabulary from a corpus.
@@ -99,7 +100,7 @@ struct TokenizerMergeState {
     /// Word indices that contained the pair when it was last created (may hold stale entries and
     /// repeats; both are harmless, they just find nothing to merge).
     var wordsWithPair: [UInt64: [Int32]] = [:]
-    var heap = TokenizerPairHeap()
+    var heap = BinaryHeap<MostFrequentPairFirst>()
     var lastVisit: [Int] = []
     var mergeStep = 0
 
@@ -118,7 +119,7 @@ struct TokenizerMergeState {
             frequencies.append(frequency)
         }
         lastVisit = Array(repeating: -1, count: words.count)
-        for (pair, count) in pairCounts { heap.push(count: count, pair: pair) }
+        for (pair, count) in pairCounts { heap.push((count, pair)) }
     }
 
     /// The most frequent pair (smallest ids on ties), re-checking stale heap entries.
@@ -126,7 +127,7 @@ struct TokenizerMergeState {
         while let top = heap.pop() {
             let current = pairCounts[top.pair] ?? 0
             if current != top.count {
-                if current > 0 { heap.push(count: current, pair: top.pair) }
+                if current > 0 { heap.push((current, top.pair)) }
                 continue
             }
             return current >= minimumCount ? top.pair : nil
@@ -145,7 +146,7 @@ struct TokenizerMergeState {
         pairCounts[pair] = nil
         wordsWithPair[pair] = nil
         for newPair in Set(created) {
-            if let count = pairCounts[newPair], count > 0 { heap.push(count: count, pair: newPair) }
+            if let count = pairCounts[newPair], count > 0 { heap.push((count, newPair)) }
         }
     }
 
@@ -187,39 +188,9 @@ struct TokenizerMergeState {
     }
 }
 
-/// Max-heap of (count, pair): highest count first, then the smallest pair key.
-struct TokenizerPairHeap {
-    private var entries: [(count: Int, pair: UInt64)] = []
-
-    private func before(_ a: (count: Int, pair: UInt64), _ b: (count: Int, pair: UInt64)) -> Bool {
+/// Pairs by count: the highest count first, then the smallest pair key.
+enum MostFrequentPairFirst: HeapOrder {
+    static func before(_ a: (count: Int, pair: UInt64), _ b: (count: Int, pair: UInt64)) -> Bool {
         a.count != b.count ? a.count > b.count : a.pair < b.pair
-    }
-
-    mutating func push(count: Int, pair: UInt64) {
-        entries.append((count, pair))
-        var child = entries.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard before(entries[child], entries[parent]) else { break }
-            entries.swapAt(parent, child)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> (count: Int, pair: UInt64)? {
-        guard let last = entries.popLast() else { return nil }
-        guard !entries.isEmpty else { return last }
-        let top = entries[0]
-        entries[0] = last
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            guard left < entries.count else { break }
-            let best = left + 1 < entries.count && before(entries[left + 1], entries[left]) ? left + 1 : left
-            guard before(entries[best], entries[parent]) else { break }
-            entries.swapAt(parent, best)
-            parent = best
-        }
-        return top
     }
 }

@@ -3,7 +3,7 @@
 // In sparse mode the indexer trains at the same time on its KL over the selected set (input
 // detached), which is DeepSeek-V3.2's sparse stage; dense mode trains only the language model.
 import Foundation
-import Randomness
+import Basics
 import Tensor
 
 public struct TrainingSettings: Codable, Sendable, Equatable {

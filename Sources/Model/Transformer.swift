@@ -3,7 +3,7 @@
 // (RMSNorm) blocks of multi-query attention with DeepSeek Sparse Attention and a SwiGLU MLP;
 // the output head is tied to the embedding.
 import Foundation
-import Randomness
+import Basics
 import Tensor
 
 public final class Transformer {

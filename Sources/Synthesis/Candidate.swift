@@ -1,5 +1,5 @@
 import Foundation
-import Randomness
+import Basics
 import Store
 
 /// How a synthetic bug was made; recorded on the task as `synthesis_strategy`.

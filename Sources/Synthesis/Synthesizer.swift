@@ -1,7 +1,7 @@
 import Environments
 import Foundation
 import Git
-import Randomness
+import Basics
 import Sandbox
 import Store
 import Synchronization

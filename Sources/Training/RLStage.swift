@@ -5,7 +5,7 @@
 // later ones are where clipping and off-policy masking act.
 import Foundation
 import Model
-import Randomness
+import Basics
 import Store
 import Synchronization
 

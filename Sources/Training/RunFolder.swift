@@ -9,7 +9,7 @@
 // resumed run continues the same trajectory.
 import Foundation
 import Model
-import Randomness
+import Basics
 import Reports
 import Synchronization
 

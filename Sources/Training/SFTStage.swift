@@ -2,7 +2,7 @@
 // target = the gold patch as SEARCH/REPLACE blocks; the loss counts target tokens only.
 import Foundation
 import Model
-import Randomness
+import Basics
 import Store
 
 /// Which tasks train and which are held out for measuring: a stable hash of the instance id,

@@ -1,5 +1,5 @@
 import Model
-import Randomness
+import Basics
 
 /// A model with weights of order 1/√fan-in (and norm gains around 1) instead of the 0.02
 /// training init, so that gradients and sampling differences stand well above float32 rounding.

@@ -1,6 +1,7 @@
 // The Codable readers of tokenizer.json and safetensors headers: files written by the Python
 // reference packages load, malformed JSON gives a typed one-line error naming the file and the
 // field, and no input crashes the reader.
+import Basics
 import Foundation
 import XCTest
 @testable import Model

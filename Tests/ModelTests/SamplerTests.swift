@@ -1,5 +1,5 @@
 import Foundation
-import Randomness
+import Basics
 import XCTest
 @testable import Model
 

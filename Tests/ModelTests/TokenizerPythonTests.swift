@@ -1,7 +1,7 @@
 // Cross-checks against the Python reference implementations (Hugging Face `tokenizers`,
 // `safetensors`, numpy), installed from PyPI into a venv shared by the test runs.
 import Foundation
-import Randomness
+import Basics
 import XCTest
 @testable import Model
 

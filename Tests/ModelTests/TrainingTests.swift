@@ -1,6 +1,6 @@
 import Foundation
 import ModelFixtures
-import Randomness
+import Basics
 import XCTest
 @testable import Model
 

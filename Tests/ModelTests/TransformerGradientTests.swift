@@ -3,7 +3,7 @@
 // gradients stand well above float32 rounding.
 import Foundation
 import ModelFixtures
-import Randomness
+import Basics
 import Tensor
 import XCTest
 @testable import Model

@@ -1,7 +1,7 @@
 // Finite-difference checking shared by the kernel tests: central differences of a scalar
 // objective (a fixed random projection of the op's output, summed in Double) against the
 // analytic gradient, compared as ‖a − n‖ / max(‖a‖, ‖n‖) over every input element.
-import Randomness
+import Basics
 import Tensor
 import XCTest
 

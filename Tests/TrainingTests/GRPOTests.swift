@@ -3,7 +3,7 @@
 import Foundation
 import Model
 import ModelFixtures
-import Randomness
+import Basics
 import Tensor
 import XCTest
 @testable import Training
