@@ -30,7 +30,7 @@ let package = Package(
         // Stage 1: mine merged pull requests into tasks.
         .target(name: "Git", dependencies: ["CGit2"]),
         .target(name: "Mining", dependencies: ["Basics", "Git", "Store", "PathRules", "Workers"]),
-        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Store", dependencies: ["Basics", .product(name: "GRDB", package: "GRDB.swift")]),
         // Which paths a patch touches (read as `git apply` reads it) and which are tests or test
         // infrastructure: the one set of rules mining, validation, synthesis and scoring share.
         .target(name: "PathRules"),
@@ -46,7 +46,7 @@ let package = Package(
                 plugins: ["EmbedFiles"]),
         .target(name: "Validation", dependencies: ["Workers", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         // Scoring model predictions (SWE-bench prediction files) with the validator's machinery.
-        .target(name: "Evaluation", dependencies: ["Workers", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
+        .target(name: "Evaluation", dependencies: ["Basics", "Workers", "Validation", "Environments", "Sandbox", "TestReports", "Git", "Store", "PathRules"]),
         .target(name: "Reports", dependencies: ["Store"]),
         // Task synthesis: mutants (Python `ast` via a shipped helper, Swift tokens), combinations
         // and reverted PRs, tried with call-map test selection and kept when tests catch them.

@@ -1,3 +1,4 @@
+import Basics
 import Environments
 import Foundation
 import Store
@@ -217,7 +218,7 @@ public enum SWEBenchExport {
 
     static func jsonString(_ text: String) -> String {
         var bytes: [UInt8] = []
-        TaskJSONL.appendQuoted(text, to: &bytes)
+        JSONString.appendQuoted(text, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -226,9 +227,9 @@ public enum SWEBenchExport {
         var bytes: [UInt8] = [UInt8(ascii: "{")]
         for (index, key) in object.keys.sorted().enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            TaskJSONL.appendQuoted(key, to: &bytes)
+            JSONString.appendQuoted(key, to: &bytes)
             bytes.append(UInt8(ascii: ":"))
-            TaskJSONL.appendQuoted(object[key]!, to: &bytes)
+            JSONString.appendQuoted(object[key]!, to: &bytes)
         }
         bytes.append(UInt8(ascii: "}"))
         return String(decoding: bytes, as: UTF8.self)

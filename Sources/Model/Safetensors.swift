@@ -2,6 +2,7 @@
 // tensor's dtype, shape and byte range, padded with spaces so the data starts 8-byte aligned, then
 // the raw little-endian tensor bytes back to back. Forge stores the model config JSON in the
 // header's `__metadata__` string map. Reading maps the file and converts straight into [Float].
+import Basics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -231,7 +232,7 @@ public enum SafetensorsFile {
         var header = "{"
         if !metadata.isEmpty {
             header += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }
-                .map { ModelIOJSON.quoted($0.key) + ":" + ModelIOJSON.quoted($0.value) }.joined(separator: ",") + "},"
+                .map { JSONString.quoted($0.key) + ":" + JSONString.quoted($0.value) }.joined(separator: ",") + "},"
         }
         var offset = 0
         for tensor in tensors {
@@ -245,7 +246,7 @@ public enum SafetensorsFile {
                 throw fail("value \(tensor.values[bad]) at index \(bad) cannot be stored as \(dtype.rawValue)", tensor.name)
             }
             let end = offset + tensor.values.count * dtype.byteSize
-            header += ModelIOJSON.quoted(tensor.name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[" +
+            header += JSONString.quoted(tensor.name) + ":{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[" +
                 tensor.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]},"
             offset = end
         }

@@ -2,6 +2,7 @@
 // The pre-tokenizer is written so that Hugging Face splits exactly as Forge does:
 //   gpt2   → ByteLevel(use_regex: true)            (HF's built-in GPT-2 regex)
 //   cl100k → Sequence[Split(Regex, Isolated), ByteLevel(use_regex: false)]  (as Llama 3 does)
+import Basics
 import Foundation
 
 extension Tokenizer {
@@ -34,7 +35,7 @@ extension Tokenizer {
         let specials = specialTokenContents.sorted { $0.key < $1.key }
         for (index, (id, content)) in specials.enumerated() {
             out += index == 0 ? "\n" : ",\n"
-            out += "    {\"id\": \(id), \"content\": \(ModelIOJSON.quoted(content)), \"single_word\": false, \"lstrip\": false, "
+            out += "    {\"id\": \(id), \"content\": \(JSONString.quoted(content)), \"single_word\": false, \"lstrip\": false, "
             out += "\"rstrip\": false, \"normalized\": false, \"special\": true}"
         }
         out += specials.isEmpty ? "],\n" : "\n  ],\n"
@@ -47,7 +48,7 @@ extension Tokenizer {
             out += byteLevel(true)
         case .cl100k:
             out += "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
-            out += ModelIOJSON.quoted(pattern.regex) + "}, \"behavior\": \"Isolated\", \"invert\": false}, " + byteLevel(false) + "]}"
+            out += JSONString.quoted(pattern.regex) + "}, \"behavior\": \"Isolated\", \"invert\": false}, " + byteLevel(false) + "]}"
         }
         out += ",\n  \"post_processor\": null,\n  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
         out += "\"trim_offsets\": true, \"use_regex\": true},\n  \"model\": {\n    \"type\": \"BPE\", \"dropout\": null, "
@@ -55,14 +56,14 @@ extension Tokenizer {
         out += "\"byte_fallback\": false, \"ignore_merges\": false,\n    \"vocab\": {"
         for id in tokenBytes.indices {
             out += id == 0 ? "\n      " : ",\n      "
-            out += ModelIOJSON.quoted(spelling(of: id)) + ": \(id)"
+            out += JSONString.quoted(spelling(of: id)) + ": \(id)"
         }
         // "left right" strings: readable by every tokenizers version; byte-level spellings never
         // contain a space (0x20 is spelled "Ġ").
         out += "\n    },\n    \"merges\": ["
         for (rank, merge) in merges.enumerated() {
             out += rank == 0 ? "\n      " : ",\n      "
-            out += ModelIOJSON.quoted(spelling(of: merge.left) + " " + spelling(of: merge.right))
+            out += JSONString.quoted(spelling(of: merge.left) + " " + spelling(of: merge.right))
         }
         out += merges.isEmpty ? "]\n  }\n}\n" : "\n    ]\n  }\n}\n"
         return out
@@ -288,27 +289,8 @@ enum ModelIOJSON {
             }
             let name = key.stringValue
             let plain = !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
-            out += (out.isEmpty ? "" : ".") + (plain ? name : quoted(name))
+            out += (out.isEmpty ? "" : ".") + (plain ? name : JSONString.quoted(name))
         }
         return out
-    }
-
-    /// A JSON string literal for `text`.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// Tasks as SWE-bench's datasets write them: one JSON object per line, SWE-bench's field names,
@@ -147,47 +148,10 @@ public enum TaskJSONL {
         var bytes: [UInt8] = [UInt8(ascii: "[")]
         for (offset, item) in items.enumerated() {
             if offset > 0 { bytes += [UInt8(ascii: ","), UInt8(ascii: " ")] }
-            appendQuoted(item, to: &bytes)
+            JSONString.appendQuoted(item, to: &bytes)
         }
         bytes.append(UInt8(ascii: "]"))
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// Appends `value` as a JSON string. Works on UTF-8 bytes (multi-byte sequences never contain
-    /// bytes below 0x80, so they are copied as they are) and copies unescaped runs in one go.
-    public static func appendQuoted(_ value: String, to out: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { bytes in
-            out.reserveCapacity(out.count + bytes.count + 2)
-            out.append(UInt8(ascii: "\""))
-            guard let base = bytes.baseAddress else { return out.append(UInt8(ascii: "\"")) }
-            var runStart = 0, index = 0
-            let end = bytes.count
-            while index < end {
-                let byte = base[index]
-                // Fast path: most bytes need no escape (UTF-8 continuation bytes are >= 0x80).
-                if byte >= 0x20 && byte != 0x22 && byte != 0x5C { index += 1; continue }
-                out.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
-                out.append(0x5C)  // backslash
-                switch byte {
-                case 0x22, 0x5C: out.append(byte)
-                case 0x0A: out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(UInt8(ascii: "r"))
-                case 0x09: out.append(UInt8(ascii: "t"))
-                case 0x08: out.append(UInt8(ascii: "b"))
-                case 0x0C: out.append(UInt8(ascii: "f"))
-                default:
-                    let hex: StaticString = "0123456789abcdef"
-                    out.append(contentsOf: "u00".utf8)
-                    out.append(hex.utf8Start[Int(byte >> 4)])
-                    out.append(hex.utf8Start[Int(byte & 0xF)])
-                }
-                index += 1
-                runStart = index
-            }
-            out.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: end - runStart))
-            out.append(UInt8(ascii: "\""))
-        }
     }
 }
 
@@ -202,7 +166,7 @@ private struct ObjectWriter {
 
     private mutating func key(_ name: String) {
         if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
-        TaskJSONL.appendQuoted(name, to: &bytes)
+        JSONString.appendQuoted(name, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
     }
 
@@ -214,7 +178,7 @@ private struct ObjectWriter {
     mutating func string(_ name: String, _ value: String?) {
         guard let value else { return raw(name, "null") }
         key(name)
-        TaskJSONL.appendQuoted(value, to: &bytes)
+        JSONString.appendQuoted(value, to: &bytes)
     }
 
     func finish() -> [UInt8] { bytes + [UInt8(ascii: "}")] }
