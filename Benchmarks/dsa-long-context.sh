@@ -5,6 +5,8 @@
 # work on the machine falls on both alike. Uses the run folders of Benchmarks/learning-real.sh.
 #
 #   WORK=/tmp/forge-learning-real STORE=... CLONES=... WS=... bash Benchmarks/dsa-long-context.sh
+# (Without run folders: `forge-bench dsa-train` times the same model shape's training step and
+# sampling dense vs DSA on random weights, with a per-kernel breakdown.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 F=${FORGE:-$PWD/.build/release/forge}

@@ -9,7 +9,7 @@ struct ForgeBench: AsyncParsableCommand {
         abstract: "Forge's benchmarks: each prints a table with Forge against a baseline run side by side.",
         discussion: "Build with -c release: swift run -c release forge-bench <benchmark>.",
         subcommands: [MiningBenchmark.self, MiningGitBaseline.self, ValidationBenchmark.self, EvalBenchmark.self, ModelBenchmark.self, SandboxBenchmark.self,
-                      SynthBenchmark.self, ConfinementBenchmark.self, JobsBenchmark.self])
+                      SynthBenchmark.self, ConfinementBenchmark.self, JobsBenchmark.self, DSATrainBenchmark.self])
 }
 
 /// Prints rows as an aligned text table.

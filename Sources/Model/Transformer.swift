@@ -169,9 +169,9 @@ public final class Transformer {
 /// One layer's saved activations and backward scratch.
 final class LayerActivations {
     let ln1, rstd1, q, k, v, att, lse, xMid, ln2, rstd2, a, b, h: FloatBuffer
-    // Indexer: rotated queries, raw and normalised/rotated key, mean/rstd, scaled weights,
-    // full score matrix per sequence, head-mean attention probabilities per selected slot and
-    // the KL gradient scattered back to key positions.
+    // Indexer: rotated queries, raw and normalised/rotated key, mean/rstd, scaled weights, and
+    // per selected slot ([rows, selectionStride]): the indexer's score, the head-mean attention
+    // probability and the KL gradient. In dense mode (stride T) slot s is position s.
     let iq, ikRaw, ik, ikMean, ikRstd, iw, scores, pSel, dScores: FloatBuffer
     var selection: [Int32]
     var counts: [Int32]
@@ -186,7 +186,7 @@ final class LayerActivations {
         iq = FloatBuffer(count: N * c.indexerHeads * c.indexerDim)
         ikRaw = FloatBuffer(count: N * c.indexerDim); ik = FloatBuffer(count: N * c.indexerDim)
         ikMean = FloatBuffer(count: N); ikRstd = FloatBuffer(count: N); iw = FloatBuffer(count: N * c.indexerHeads)
-        scores = FloatBuffer(count: N * T); pSel = FloatBuffer(count: N * ld); dScores = FloatBuffer(count: N * T)
+        scores = FloatBuffer(count: N * ld); pSel = FloatBuffer(count: N * ld); dScores = FloatBuffer(count: N * ld)
         selection = [Int32](repeating: 0, count: N * ld)
         counts = [Int32](repeating: 0, count: N)
     }

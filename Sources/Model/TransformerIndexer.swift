@@ -5,8 +5,10 @@ import Foundation
 import Tensor
 
 extension Transformer {
-    /// Indexer queries/key/weights, the full causal score matrix per sequence, and the selection
-    /// (top-k in sparse mode, causal mask applied first; every earlier position in dense mode).
+    /// Indexer queries/key/weights, then per row the selection and the scores of the selected keys
+    /// (A.scores, [rows, selectionStride], slot-aligned with A.selection). Sparse mode scores a
+    /// block of rows at a time and keeps only the top-k (no T×T matrix); dense mode (the warm-up)
+    /// selects every earlier position, so slot s is position s and the scores are the full causal matrix.
     func indexerForward(layer l: Int, acts a: TrainingActivations) {
         let P = layout.layers[l], A = a.layers[l]
         let N = a.rows, T = a.time, C = config.dModel, HI = config.indexerHeads, dI = config.indexerDim
@@ -17,24 +19,24 @@ extension Transformer {
         Matmul.forward(A.iw.pointer, A.ln1.pointer, w(P.iww), rows: N, inDim: C, outDim: HI)
         let weightScale = 1 / Float(HI).squareRoot()
         for i in 0..<(N * HI) { A.iw[i] *= weightScale }
-        for b in 0..<a.batch {
-            indexerRope.apply(A.iq.pointer + b * T * HI * dI, rows: T, heads: HI, headDim: dI)
-            indexerRope.apply(A.ik.pointer + b * T * dI, rows: T, heads: 1, headDim: dI)
-            IndexerKernel.scores(q: A.iq.pointer + b * T * HI * dI, k: A.ik.pointer + b * T * dI, w: A.iw.pointer + b * T * HI,
-                                 first: 0, rows: T, shape: indexerShape, out: A.scores.pointer + b * T * T, ldI: T)
-        }
-        let ld = a.selectionStride, k = config.attention == .sparse ? config.topK : Int.max
-        let scratchCount = TopK.scratchCount(maxCount: T)
-        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: Parallel.threads * scratchCount)
-        defer { scratch.deallocate() }
+        let ld = a.selectionStride, sparse = config.attention == .sparse
         A.selection.withUnsafeMutableBufferPointer { sel in
             A.counts.withUnsafeMutableBufferPointer { counts in
                 let sel = sel.baseAddress!, counts = counts.baseAddress!
-                Parallel.chunks(N, minimumChunk: 16) { worker, range in
-                    for row in range {
-                        let t = row % T
-                        counts[row] = Int32(TopK.select(A.scores.pointer + row * T, count: t + 1, k: k, into: sel + row * ld,
-                                                        scratch: scratch + worker * scratchCount))
+                for b in 0..<a.batch {
+                    let iq = A.iq.pointer + b * T * HI * dI, ik = A.ik.pointer + b * T * dI, iw = A.iw.pointer + b * T * HI
+                    indexerRope.apply(iq, rows: T, heads: HI, headDim: dI)
+                    indexerRope.apply(ik, rows: T, heads: 1, headDim: dI)
+                    if sparse {
+                        IndexerKernel.select(q: iq, k: ik, w: iw, first: 0, rows: T, shape: indexerShape, topK: ld,
+                                             selection: sel + b * T * ld, counts: counts + b * T, selectedScores: A.scores.pointer + b * T * ld)
+                    } else {
+                        IndexerKernel.scores(q: iq, k: ik, w: iw, first: 0, rows: T, shape: indexerShape, out: A.scores.pointer + b * T * ld, ldI: ld)
+                        for row in (b * T)..<(b * T + T) {
+                            let t = row % T
+                            for s in 0...t { sel[row * ld + s] = Int32(s) }
+                            counts[row] = Int32(t + 1)
+                        }
                     }
                 }
             }
@@ -61,8 +63,9 @@ extension Transformer {
             for row in 0..<a.rows where row % T >= k {
                 let count = Int(layer.counts[row]), base = row * ld
                 for j in 0..<count { probabilityAt[Int(layer.selection[base + j])] = layer.pSel[base + j] }
+                // Dense mode: slot s is position s, so the scores row is the full causal row.
                 let kept = chosen.withUnsafeMutableBufferPointer {
-                    TopK.select(layer.scores.pointer + row * T, count: row % T + 1, k: k, into: $0.baseAddress!, scratch: scratch)
+                    TopK.select(layer.scores.pointer + base, count: row % T + 1, k: k, into: $0.baseAddress!, scratch: scratch)
                 }
                 var mass = 0.0
                 for j in 0..<kept { mass += Double(probabilityAt[Int(chosen[j])]) }
@@ -75,24 +78,24 @@ extension Transformer {
 
     /// Mean over rows of KL(p ‖ softmax(I)) on each row's selected set, p being the main heads'
     /// attention probabilities averaged over heads (L1-normalised). Writes ∂/∂I = (softmax(I) − p)/rows
-    /// at the selected key positions into dScores for the backward pass.
+    /// per selected slot into dScores ([rows, selectionStride], like scores) for the backward pass.
     func indexerKL(_ A: LayerActivations, acts a: TrainingActivations) -> Float {
-        let N = a.rows, T = a.time, ld = a.selectionStride
+        let N = a.rows, ld = a.selectionStride
         A.dScores.zero()
         var total = 0.0
         var q = [Double](repeating: 0, count: ld)
         for row in 0..<N {
             let count = Int(A.counts[row]), base = row * ld
-            let scores = A.scores.pointer + row * T, p = A.pSel.pointer + base, grad = A.dScores.pointer + row * T
+            let scores = A.scores.pointer + base, p = A.pSel.pointer + base, grad = A.dScores.pointer + base
             var maximum = -Double.infinity
-            for j in 0..<count { maximum = max(maximum, Double(scores[Int(A.selection[base + j])])) }
+            for j in 0..<count { maximum = max(maximum, Double(scores[j])) }
             var sum = 0.0
-            for j in 0..<count { q[j] = exp(Double(scores[Int(A.selection[base + j])]) - maximum); sum += q[j] }
+            for j in 0..<count { q[j] = exp(Double(scores[j]) - maximum); sum += q[j] }
             for j in 0..<count {
                 q[j] /= sum
                 let pj = Double(p[j])
                 if pj > 0 { total += pj * (log(pj) - log(max(q[j], 1e-300))) }
-                grad[Int(A.selection[base + j])] = Float((q[j] - pj) / Double(N))
+                grad[j] = Float((q[j] - pj) / Double(N))
             }
         }
         return Float(total / Double(N))
@@ -103,12 +106,25 @@ extension Transformer {
         let P = layout.layers[l], A = a.layers[l]
         let N = a.rows, T = a.time, C = config.dModel, HI = config.indexerHeads, dI = config.indexerDim
         a.diq.zero(); a.dik.zero(); a.dikRaw.zero(); a.diw.zero()
+        let ld = a.selectionStride
         for b in 0..<a.batch {
-            IndexerKernel.backward(dI: A.dScores.pointer + b * T * T, ldG: T, q: A.iq.pointer + b * T * HI * dI,
-                                   k: A.ik.pointer + b * T * dI, w: A.iw.pointer + b * T * HI, rows: T, shape: indexerShape,
-                                   dq: a.diq.pointer + b * T * HI * dI, dk: a.dik.pointer + b * T * dI, dw: a.diw.pointer + b * T * HI)
-            indexerRope.apply(a.diq.pointer + b * T * HI * dI, rows: T, heads: HI, headDim: dI, inverse: true)
-            indexerRope.apply(a.dik.pointer + b * T * dI, rows: T, heads: 1, headDim: dI, inverse: true)
+            let iq = A.iq.pointer + b * T * HI * dI, ik = A.ik.pointer + b * T * dI, iw = A.iw.pointer + b * T * HI
+            let dq = a.diq.pointer + b * T * HI * dI, dk = a.dik.pointer + b * T * dI, dw = a.diw.pointer + b * T * HI
+            if config.attention == .sparse {
+                // The KL lives on the selected set only: O(T·k) instead of the T×T backward.
+                A.selection.withUnsafeBufferPointer { sel in
+                    A.counts.withUnsafeBufferPointer { counts in
+                        IndexerKernel.sparseBackward(dSel: A.dScores.pointer + b * T * ld, selection: sel.baseAddress! + b * T * ld, ldSel: ld,
+                                                     counts: counts.baseAddress! + b * T, q: iq, k: ik, w: iw, rows: T, keys: T,
+                                                     shape: indexerShape, dq: dq, dk: dk, dw: dw)
+                    }
+                }
+            } else {
+                IndexerKernel.backward(dI: A.dScores.pointer + b * T * ld, ldG: ld, q: iq, k: ik, w: iw, rows: T, shape: indexerShape,
+                                       dq: dq, dk: dk, dw: dw)
+            }
+            indexerRope.apply(dq, rows: T, heads: HI, headDim: dI, inverse: true)
+            indexerRope.apply(dk, rows: T, heads: 1, headDim: dI, inverse: true)
         }
         LayerNorm.backward(dx: a.dikRaw.pointer, dweight: g(P.ilnWeight), dbias: g(P.ilnBias), dout: a.dik.pointer, x: A.ikRaw.pointer,
                            weight: w(P.ilnWeight), mean: A.ikMean.pointer, rstd: A.ikRstd.pointer, rows: N, dim: dI)

@@ -45,10 +45,14 @@ public enum IndexerKernel {
         }
     }
 
-    /// Fused scoring and top-k for rows whose position is ≥ k (rows with fewer candidates keep
-    /// all and need no scores). selection: [rows, k] Int32, counts: [rows].
+    /// Fused scoring and top-k, one block of rows at a time, so no [rows, first + rows] score
+    /// matrix exists. selection: [rows, topK] Int32, counts: [rows]. Rows with at most topK
+    /// candidates keep all of them and need no scores, unless `selectedScores` ([rows, topK]) is
+    /// given: it receives each selected key's score in selection order (training keeps them for
+    /// the indexer's KL on the selected set).
     public static func select(q: ConstFloatPointer, k: ConstFloatPointer, w: ConstFloatPointer, first: Int, rows: Int,
-                              shape: IndexerShape, topK: Int, selection: UnsafeMutablePointer<Int32>, counts: UnsafeMutablePointer<Int32>) {
+                              shape: IndexerShape, topK: Int, selection: UnsafeMutablePointer<Int32>, counts: UnsafeMutablePointer<Int32>,
+                              selectedScores: FloatPointer? = nil) {
         let B = blockRows, lkMax = first + rows
         let dotsCount = B * shape.heads * lkMax, scoreCount = B * lkMax, selectCount = TopK.scratchCount(maxCount: lkMax)
         let scratch = FloatBuffer(count: Parallel.threads * (dotsCount + scoreCount))
@@ -58,16 +62,19 @@ public enum IndexerKernel {
             let r0 = block * B, r1 = min(rows, r0 + B)
             let dots = scratch.pointer + worker * (dotsCount + scoreCount), blockOut = dots + dotsCount
             let full = first + r1 <= topK
-            if !full {
+            if !full || selectedScores != nil {
                 // Score rows into a block-local buffer (row i at blockOut + i·lkMax).
                 blockScores(q: q, k: k, w: w, first: first, r0: r0, r1: r1, shape: shape,
                             scores: blockOut - r0 * lkMax, ldI: lkMax, dots: dots)
             }
             for r in r0..<r1 {
-                let candidates = first + r + 1
-                let count = TopK.select(blockOut + (r - r0) * lkMax, count: candidates, k: topK, into: selection + r * topK,
-                                        scratch: selectScratch + worker * selectCount)
+                let candidates = first + r + 1, row = blockOut + (r - r0) * lkMax, chosen = selection + r * topK
+                let count = TopK.select(row, count: candidates, k: topK, into: chosen, scratch: selectScratch + worker * selectCount)
                 counts[r] = Int32(count)
+                if let selectedScores {
+                    let target = selectedScores + r * topK
+                    for j in 0..<count { target[j] = row[Int(chosen[j])] }
+                }
             }
         }
     }
@@ -102,5 +109,39 @@ public enum IndexerKernel {
             Matmul.gemm(transA: true, transB: false, m: lk, n: dI_, k: m, alpha: shape.dotScale, dz, lda: lk, q + r0 * HI * dI_, ldb: dI_, beta: 1, dkw, ldc: dI_)
         }
         for worker in 0..<Parallel.threads { Vector.add(scratch.pointer + worker * perWorker + 2 * B * HI * rows, into: dk, rows * dI_) }
+    }
+
+    /// Backward of the scores at selected keys only, given dI per selected slot: row r's slot j
+    /// is key selection[r·ldSel + j] with gradient dSel[r·ldSel + j], for j < counts[r].
+    /// Accumulates dq ([rows, H_I, d_I]), dk ([keys, d_I]), dw ([rows, H_I]). Equal to `backward`
+    /// with dI zero off the selection, in O(rows·k·H_I·d_I) instead of O(rows²·H_I·d_I).
+    public static func sparseBackward(dSel: ConstFloatPointer, selection: UnsafePointer<Int32>, ldSel: Int, counts: UnsafePointer<Int32>,
+                                      q: ConstFloatPointer, k: ConstFloatPointer, w: ConstFloatPointer, rows: Int, keys: Int,
+                                      shape: IndexerShape, dq: FloatPointer, dk: FloatPointer, dw: FloatPointer) {
+        let HI = shape.heads, dI_ = shape.dim, c = shape.dotScale
+        // Each worker scatters into its own dk (selected keys repeat across rows).
+        let scratch = FloatBuffer(count: Parallel.threads * keys * dI_)
+        let group = 16
+        Parallel.dynamic((rows + group - 1) / group) { worker, item in
+            let dkw = scratch.pointer + worker * keys * dI_
+            for r in (item * group)..<min(rows, item * group + group) {
+                let count = Int(counts[r]), sel = selection + r * ldSel, g = dSel + r * ldSel
+                for j in 0..<HI {
+                    let qj = q + (r * HI + j) * dI_, dqj = dq + (r * HI + j) * dI_, wj = w[r * HI + j]
+                    var dwj: Float = 0
+                    for slot in 0..<count where g[slot] != 0 {
+                        let keyRow = k + Int(sel[slot]) * dI_
+                        let z = c * Vector.dot(qj, keyRow, dI_)
+                        guard z > 0 else { continue }
+                        dwj += g[slot] * z
+                        let dz = c * g[slot] * wj
+                        Vector.axpy(dz, keyRow, dqj, dI_)
+                        Vector.axpy(dz, qj, dkw + Int(sel[slot]) * dI_, dI_)
+                    }
+                    dw[r * HI + j] += dwj
+                }
+            }
+        }
+        for worker in 0..<Parallel.threads { Vector.add(scratch.pointer + worker * keys * dI_, into: dk, keys * dI_) }
     }
 }
