@@ -149,15 +149,10 @@ final class DSAKernelTests: XCTestCase {
         let out = FloatBuffer(count: T * 8)
         DSA.forward(q: q.pointer, k: k.pointer, v: v.pointer, indexerQ: iq.pointer, indexerK: ik.pointer, indexerW: iw.pointer,
                     rows: T, shape: shape, indexer: indexer, topK: topK, out: out.pointer, lse: nil, selection: &selection, counts: &counts)
-        let scores = FloatBuffer(count: T * T)
-        IndexerKernel.scores(q: iq.pointer, k: ik.pointer, w: iw.pointer, first: 0, rows: T, shape: indexer, out: scores.pointer, ldI: T)
-        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: TopK.scratchCount(maxCount: T))
-        defer { scratch.deallocate() }
-        var expected = [Int32](repeating: 0, count: topK)
+        let expected = referenceSelection(q: iq, k: ik, w: iw, rows: T, shape: indexer, topK: topK).keys
         for t in 0..<T {
-            let count = TopK.select(scores.pointer + t * T, count: t + 1, k: topK, into: &expected, scratch: scratch)
-            XCTAssertEqual(Int(counts[t]), count)
-            XCTAssertEqual(Array(selection[(t * topK)..<(t * topK + count)]), Array(expected.prefix(count)), "row \(t)")
+            XCTAssertEqual(Int(counts[t]), expected[t].count)
+            XCTAssertEqual(Array(selection[(t * topK)..<(t * topK + expected[t].count)]), expected[t], "row \(t)")
         }
         let reference = FloatBuffer(count: T * 8)
         Attention.sparseForward(q: q.pointer, k: k.pointer, v: v.pointer, out: reference.pointer, lse: nil, rows: T, shape: shape,

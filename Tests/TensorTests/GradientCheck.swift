@@ -50,3 +50,19 @@ func assertGradient(_ name: String, _ error: Double, limit: Double = 1e-3, file:
     print("gradient check \(name): relative error \(String(format: "%.2e", error))")
     XCTAssertLessThan(error, limit, "\(name) gradient relative error", file: file, line: line)
 }
+
+/// The indexer's selection the slow way, for checking the fused kernels: every row's full
+/// scores over its causal keys, then `TopK.select`. Returns the T × T scores and each row's keys.
+func referenceSelection(q: FloatBuffer, k: FloatBuffer, w: FloatBuffer, rows T: Int, shape: IndexerShape,
+                        topK: Int) -> (scores: FloatBuffer, keys: [[Int32]]) {
+    let scores = FloatBuffer(count: T * T)
+    IndexerKernel.scores(q: q.pointer, k: k.pointer, w: w.pointer, first: 0, rows: T, shape: shape, out: scores.pointer, ldI: T)
+    let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: TopK.scratchCount(maxCount: T))
+    defer { scratch.deallocate() }
+    var expected = [Int32](repeating: 0, count: topK)
+    let keys = (0..<T).map { t in
+        let count = TopK.select(scores.pointer + t * T, count: t + 1, k: topK, into: &expected, scratch: scratch)
+        return Array(expected.prefix(count))
+    }
+    return (scores, keys)
+}

@@ -18,17 +18,13 @@ final class IndexerSelectedSetTests: XCTestCase {
         let selected = FloatBuffer(count: T * topK)
         IndexerKernel.select(q: q.pointer, k: k.pointer, w: w.pointer, first: 0, rows: T, shape: shape, topK: topK,
                              selection: &selection, counts: &counts, selectedScores: selected.pointer)
-        let scores = FloatBuffer(count: T * T)
-        IndexerKernel.scores(q: q.pointer, k: k.pointer, w: w.pointer, first: 0, rows: T, shape: shape, out: scores.pointer, ldI: T)
-        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: TopK.scratchCount(maxCount: T))
-        defer { scratch.deallocate() }
-        var expected = [Int32](repeating: 0, count: topK)
+        let (scores, expected) = referenceSelection(q: q, k: k, w: w, rows: T, shape: shape, topK: topK)
         for t in 0..<T {
-            let count = TopK.select(scores.pointer + t * T, count: t + 1, k: topK, into: &expected, scratch: scratch)
+            let count = expected[t].count
             XCTAssertEqual(Int(counts[t]), count, "row \(t)")
-            XCTAssertEqual(Array(selection[(t * topK)..<(t * topK + count)]), Array(expected.prefix(count)), "row \(t)")
+            XCTAssertEqual(Array(selection[(t * topK)..<(t * topK + count)]), expected[t], "row \(t)")
             for j in 0..<count {
-                XCTAssertEqual(selected[t * topK + j], scores[t * T + Int(expected[j])], accuracy: 1e-6, "row \(t) slot \(j)")
+                XCTAssertEqual(selected[t * topK + j], scores[t * T + Int(expected[t][j])], accuracy: 1e-6, "row \(t) slot \(j)")
             }
         }
     }
