@@ -148,8 +148,10 @@ public final class Diff {
 
         let fullIndexBytes = bytes
         if !entry.isBinary { bytes = abbreviateIndexLine(bytes) }
+        // Only a binary file's patch has a "GIT binary patch" line (a text patch's lines start
+        // with a space, "+", "-", "@" or "\\"): text patches, tens of MB on some PRs, are not scanned.
         let marker = Array("GIT binary patch\n".utf8)
-        if let start = Diff.lineStart(of: marker, in: bytes) {
+        if entry.isBinary, let start = Diff.lineStart(of: marker, in: bytes) {
             let body = try BinaryPatch.rewrite(body: bytes[(start + marker.count)...],
                                                old: try blobData(entry.oldID), new: try blobData(entry.newID))
             bytes = Array(bytes[..<(start + marker.count)]) + body
@@ -349,7 +351,10 @@ extension Repository {
             find.rename_threshold = UInt16(options.renameThreshold)
             find.rename_limit = 1000
             guard case .treeDiff(let pointer) = diff.backend else { return diff }
-            try check(git_diff_find_similar(pointer, &find), "detecting renames while \(what)")
+            try RenameSimilarity().withMetric { metric in
+                find.metric = metric
+                try check(git_diff_find_similar(pointer, &find), "detecting renames while \(what)")
+            }
             diff.deltasChanged()
         }
         return diff
