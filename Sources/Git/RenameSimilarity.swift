@@ -22,7 +22,7 @@ final class RenameSimilarity {
     /// whitespace too).
     let options = git_hashsig_option_t(GIT_HASHSIG_NORMAL.rawValue | GIT_HASHSIG_ALLOW_SMALL_FILES.rawValue)
     private var nextSerial: UInt64 = 0
-    private var scores: [UInt64: Int32] = [:]
+    private var scores = PairScores()
 
     /// Runs `body` with a metric bound to this memo (valid only inside `body`).
     func withMetric<T>(_ body: (UnsafeMutablePointer<git_diff_similarity_metric>) throws -> T) rethrows -> T {
@@ -54,10 +54,10 @@ final class RenameSimilarity {
                 let first = a!.assumingMemoryBound(to: Signature.self).pointee
                 let second = b!.assumingMemoryBound(to: Signature.self).pointee
                 let key = first.serial << 32 | second.serial
-                if let known = memo.scores[key] { score!.pointee = known; return 0 }
+                if let known = memo.scores[key] { score!.pointee = Int32(known); return 0 }
                 let result = git_hashsig_compare(first.hashsig, second.hashsig)
                 if result < 0 { return result }
-                memo.scores[key] = result
+                memo.scores.insert(key, UInt8(clamping: result))
                 score!.pointee = result
                 return 0
             },
@@ -70,5 +70,66 @@ final class RenameSimilarity {
         box.initialize(to: Signature(hashsig: hashsig, serial: nextSerial))
         nextSerial += 1
         return UnsafeMutableRawPointer(box)
+    }
+}
+
+/// Scores (0…100) by signature pair: open addressing over a power-of-two table kept at most half
+/// full. It stops growing at `maxSlots` (18 MiB), after which new pairs are computed again
+/// each pass rather than kept, so a pull request moving thousands of files cannot hold
+/// hundreds of MB of scores. Faster than a Dictionary here: millions of lookups per big PR.
+private struct PairScores: ~Copyable {
+    static let maxSlots = 1 << 21
+    private var keys: UnsafeMutablePointer<UInt64>   // pair + 1; 0 marks an empty slot
+    private var values: UnsafeMutablePointer<UInt8>
+    private var slots = 1 << 10
+    private var count = 0
+
+    init() {
+        keys = .allocate(capacity: slots); keys.initialize(repeating: 0, count: slots)
+        values = .allocate(capacity: slots)
+    }
+
+    deinit { keys.deallocate(); values.deallocate() }
+
+    private func slot(of key: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - slots.trailingZeroBitCount))
+    }
+
+    subscript(pair: UInt64) -> UInt8? {
+        let key = pair &+ 1
+        var index = slot(of: key)
+        while true {
+            let found = keys[index]
+            if found == key { return values[index] }
+            if found == 0 { return nil }
+            index = (index + 1) & (slots - 1)
+        }
+    }
+
+    mutating func insert(_ pair: UInt64, _ value: UInt8) {
+        if (count + 1) * 2 > slots {
+            guard slots < PairScores.maxSlots else { return }
+            grow()
+        }
+        let key = pair &+ 1
+        var index = slot(of: key)
+        while keys[index] != 0 && keys[index] != key { index = (index + 1) & (slots - 1) }
+        if keys[index] == 0 { count += 1 }
+        keys[index] = key
+        values[index] = value
+    }
+
+    private mutating func grow() {
+        let (oldKeys, oldValues, oldSlots) = (keys, values, slots)
+        slots *= 2
+        keys = .allocate(capacity: slots); keys.initialize(repeating: 0, count: slots)
+        values = .allocate(capacity: slots)
+        for index in 0..<oldSlots where oldKeys[index] != 0 {
+            var target = slot(of: oldKeys[index])
+            while keys[target] != 0 { target = (target + 1) & (slots - 1) }
+            keys[target] = oldKeys[index]
+            values[target] = oldValues[index]
+        }
+        oldKeys.deallocate(); oldValues.deallocate()
     }
 }

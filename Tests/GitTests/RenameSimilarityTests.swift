@@ -51,9 +51,7 @@ final class RenameSimilarityTests: XCTestCase {
             let delta = git_diff_get_delta(raw, index)!.pointee
             let status: FileStatus = delta.status == GIT_DELTA_RENAMED ? .renamed
                 : delta.status == GIT_DELTA_ADDED ? .added : delta.status == GIT_DELTA_DELETED ? .deleted : .modified
-            let oldPath = status == .added ? "" : String(cString: delta.old_file.path)
-            let newPath = status == .deleted ? "" : String(cString: delta.new_file.path)
-            return "\(status) \(oldPath) -> \(newPath) \(delta.similarity)"
+            return "\(status) \(String(cString: delta.old_file.path)) -> \(String(cString: delta.new_file.path)) \(delta.similarity)"
         }
         XCTAssertEqual(ours, theirs)
         XCTAssertGreaterThan(ours.filter { $0.hasPrefix("renamed") }.count, 30, "the fixture must pair many renames")
