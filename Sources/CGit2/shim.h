@@ -3,6 +3,8 @@
 // Hide libgit2's deprecated aliases so only the current API imports into Swift.
 #define GIT_DEPRECATE_HARD
 #include <git2.h>
+// Rename detection's line-hash signatures, for a metric that keeps pair scores (RenameSimilarity).
+#include <git2/sys/hashsig.h>
 // zlib: Forge re-deflates binary patch sections at git's level so they match `git diff --binary`.
 #include <zlib.h>
 

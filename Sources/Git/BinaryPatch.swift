@@ -9,9 +9,10 @@ import CGit2
 /// and it deflates smaller.
 enum BinaryPatch {
     static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~".utf8)
-    static let decodeTable: [UInt8: UInt32] = {
-        var table: [UInt8: UInt32] = [:]
-        for (value, char) in alphabet.enumerated() { table[char] = UInt32(value) }
+    /// base85 digit values by character; -1 outside the alphabet.
+    static let digitValues: [Int16] = {
+        var table = [Int16](repeating: -1, count: 256)
+        for (value, char) in alphabet.enumerated() { table[Int(char)] = Int16(value) }
         return table
     }()
 
@@ -50,29 +51,34 @@ enum BinaryPatch {
 
     /// Appends one section: header line, base85 lines of at most 52 input bytes, blank line.
     static func encode(_ section: Section, into out: inout [UInt8]) {
-        out.append(contentsOf: Array("\(section.isDelta ? "delta" : "literal") \(section.inflatedSize)\n".utf8))
-        var start = 0
+        out.append(contentsOf: "\(section.isDelta ? "delta" : "literal") \(section.inflatedSize)\n".utf8)
         let data = section.deflated
-        while start < data.count {
-            let count = min(52, data.count - start)
-            out.append(count <= 26 ? UInt8(count) + 64 : UInt8(count - 26) + 96)   // 'A'-1+n / 'a'-1+n-26
-            var index = start
-            while index < start + count {
-                var word: UInt32 = 0
-                for shift in stride(from: 24, through: 0, by: -8) {
-                    let byte = index < start + count ? data[index] : 0
-                    word |= UInt32(byte) << UInt32(shift)
-                    index += 1
+        out.reserveCapacity(out.count + (data.count + 51) / 52 * 67 + 1)
+        alphabet.withUnsafeBufferPointer { alphabet in
+            data.withUnsafeBufferPointer { data in
+                var start = 0
+                while start < data.count {
+                    let count = min(52, data.count - start)
+                    out.append(count <= 26 ? UInt8(count) + 64 : UInt8(count - 26) + 96)   // 'A'-1+n / 'a'-1+n-26
+                    var index = start
+                    while index < start + count {
+                        var word: UInt32 = 0
+                        for shift in stride(from: 24, through: 0, by: -8) {
+                            let byte = index < start + count ? data[index] : 0
+                            word |= UInt32(byte) << UInt32(shift)
+                            index += 1
+                        }
+                        // Five digits, most significant first, without an array per word.
+                        let d4 = alphabet[Int(word % 85)]; word /= 85
+                        let d3 = alphabet[Int(word % 85)]; word /= 85
+                        let d2 = alphabet[Int(word % 85)]; word /= 85
+                        let d1 = alphabet[Int(word % 85)]; word /= 85
+                        out.append(alphabet[Int(word % 85)]); out.append(d1); out.append(d2); out.append(d3); out.append(d4)
+                    }
+                    out.append(10)
+                    start += count
                 }
-                var digits = [UInt8](repeating: 0, count: 5)
-                for position in stride(from: 4, through: 0, by: -1) {
-                    digits[position] = alphabet[Int(word % 85)]
-                    word /= 85
-                }
-                out.append(contentsOf: digits)
             }
-            out.append(10)
-            start += count
         }
         out.append(10)
     }
@@ -81,8 +87,11 @@ enum BinaryPatch {
     static func parseSections(_ body: ArraySlice<UInt8>) throws -> [Section] {
         var sections: [Section] = []
         var current: Section?
-        for lineSlice in body.split(separator: 10, omittingEmptySubsequences: false) {
-            let line = Array(lineSlice)
+        var lineStart = body.startIndex
+        while lineStart <= body.endIndex {
+            let lineEnd = body[lineStart...].firstIndex(of: 10) ?? body.endIndex
+            let line = body[lineStart..<lineEnd]
+            lineStart = lineEnd + 1
             if current == nil {
                 if line.isEmpty { continue }
                 let text = String(decoding: line, as: UTF8.self)
@@ -95,21 +104,25 @@ enum BinaryPatch {
                 sections.append(current!)
                 current = nil
             } else {
-                let length = line[0] <= 90 ? Int(line[0]) - 64 : Int(line[0]) - 96 + 26
-                var decoded: [UInt8] = []
-                var index = 1
-                while index + 5 <= line.count {
+                let first = line[line.startIndex]
+                let length = first <= 90 ? Int(first) - 64 : Int(first) - 96 + 26
+                var kept = 0
+                var index = line.startIndex + 1
+                while index + 5 <= line.endIndex {
                     var word: UInt32 = 0
                     for char in line[index..<index + 5] {
-                        guard let digit = decodeTable[char] else {
+                        let digit = digitValues[Int(char)]
+                        guard digit >= 0 else {
                             throw GitError(code: .invalid, operation: "reading libgit2's binary patch", message: "bad base85")
                         }
-                        word = word &* 85 &+ digit
+                        word = word &* 85 &+ UInt32(digit)
                     }
-                    decoded.append(contentsOf: [UInt8(word >> 24), UInt8(word >> 16 & 255), UInt8(word >> 8 & 255), UInt8(word & 255)])
+                    for shift in stride(from: 24, through: 0, by: -8) where kept < length {
+                        current!.deflated.append(UInt8(truncatingIfNeeded: word >> UInt32(shift)))
+                        kept += 1
+                    }
                     index += 5
                 }
-                current!.deflated.append(contentsOf: decoded.prefix(length))
             }
         }
         return sections

@@ -146,10 +146,16 @@ public final class Diff {
         var additions = 0, deletions = 0, context = 0
         try check(git_patch_line_stats(&context, &additions, &deletions, handle.pointer), "counting lines of \(entry.path)")
 
-        let fullIndexBytes = bytes
-        if !entry.isBinary { bytes = abbreviateIndexLine(bytes) }
+        // The header as libgit2 printed it (full index line), for the non-UTF-8 fallback below:
+        // only the part before "--- " (the contents, possibly MBs, are not copied), or all of a
+        // patch without contents.
+        let contentStart = Diff.lineStart(of: Array("--- ".utf8), in: bytes)
+        let fullIndexHeader = contentStart.map { Array(bytes[..<$0]) } ?? bytes
+        if !entry.isBinary { abbreviateIndexLine(&bytes, header: contentStart ?? bytes.count) }
+        // Only a binary file's patch has a "GIT binary patch" line (a text patch's lines start
+        // with a space, "+", "-", "@" or "\\"): text patches, tens of MB on some PRs, are not scanned.
         let marker = Array("GIT binary patch\n".utf8)
-        if let start = Diff.lineStart(of: marker, in: bytes) {
+        if entry.isBinary, let start = Diff.lineStart(of: marker, in: bytes) {
             let body = try BinaryPatch.rewrite(body: bytes[(start + marker.count)...],
                                                old: try blobData(entry.oldID), new: try blobData(entry.newID))
             bytes = Array(bytes[..<(start + marker.count)]) + body
@@ -159,8 +165,7 @@ public final class Diff {
         if text == nil {
             // A non-UTF-8 text file: keep the header (binary patches need the full index line) and
             // carry the contents as a literal binary patch.
-            let header = Diff.lineStart(of: Array("--- ".utf8), in: fullIndexBytes).map { Array(fullIndexBytes[..<$0]) }
-                ?? fullIndexBytes
+            let header = fullIndexHeader
             let body = try BinaryPatch.literalBody(old: try blobData(entry.oldID), new: try blobData(entry.newID))
             text = String(decoding: header + body, as: UTF8.self)
         }
@@ -220,15 +225,15 @@ public final class Diff {
     }
 
     /// git prints full ids only for binary files; text files get `core.abbrev=auto` abbreviations.
-    private func abbreviateIndexLine(_ bytes: [UInt8]) -> [UInt8] {
-        // "index <40 hex>..<40 hex>[ <mode>]\n", before the "--- " line.
-        let header = Diff.lineStart(of: Array("--- ".utf8), in: bytes) ?? bytes.count
+    private func abbreviateIndexLine(_ bytes: inout [UInt8], header: Int) {
+        // "index <40 hex>..<40 hex>[ <mode>]\n", before the "--- " line (at `header`). Rewritten
+        // in place: a copy of a large patch costs fresh pages.
         guard let start = Diff.lineStart(of: Array("index ".utf8), in: Array(bytes[..<header])),
               start + 88 <= bytes.count, bytes[start + 46] == 46, bytes[start + 47] == 46,
               let old = ObjectID(hex: String(decoding: bytes[(start + 6)..<(start + 46)], as: UTF8.self)),
-              let new = ObjectID(hex: String(decoding: bytes[(start + 48)..<(start + 88)], as: UTF8.self)) else { return bytes }
+              let new = ObjectID(hex: String(decoding: bytes[(start + 48)..<(start + 88)], as: UTF8.self)) else { return }
         let rewritten = "index \(repository.abbreviate(old))..\(repository.abbreviate(new))"
-        return Array(bytes[..<start]) + Array(rewritten.utf8) + Array(bytes[(start + 88)...])
+        bytes.replaceSubrange(start..<(start + 88), with: rewritten.utf8)
     }
 
     private func blobData(_ id: ObjectID) throws -> [UInt8] {
@@ -349,7 +354,10 @@ extension Repository {
             find.rename_threshold = UInt16(options.renameThreshold)
             find.rename_limit = 1000
             guard case .treeDiff(let pointer) = diff.backend else { return diff }
-            try check(git_diff_find_similar(pointer, &find), "detecting renames while \(what)")
+            try RenameSimilarity().withMetric { metric in
+                find.metric = metric
+                try check(git_diff_find_similar(pointer, &find), "detecting renames while \(what)")
+            }
             diff.deltasChanged()
         }
         return diff

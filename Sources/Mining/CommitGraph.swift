@@ -121,6 +121,28 @@ struct CommitGraph {
         return line
     }
 
+    /// The default branch's first-parent line from `tip` that an earlier run, whose default branch
+    /// ended at `earlierTip`, never compared: down to the first commit `earlierTip` reaches. That is
+    /// more than the commits walked now, which stop at anything an earlier branch or tag tip
+    /// reaches: when the default branch is fast-forwarded to a development or release branch
+    /// mined before, that branch's commits join the line without being walked again (sympy's
+    /// #29858 landed in such a stretch and an incremental run missed it). Without `earlierTip`
+    /// (a full run, or a state saved before the tip was recorded) the walked commits.
+    func newFirstParentLine(from tip: ObjectID, earlierTip: ObjectID?) throws -> [ObjectID] {
+        guard !isComplete, let earlierTip, repository.contains(earlierTip) else { return walkedFirstParentLine(from: tip) }
+        var line: [ObjectID] = []
+        var current: ObjectID? = tip
+        while let id = current, id != earlierTip {
+            // A commit walked now is reached by no earlier tip; one not walked is reached by some,
+            // and it ends the new part when that is the earlier default branch.
+            if nodes[id] == nil, try !repository.contains(id) || repository.isAncestor(id, of: earlierTip) { break }
+            guard let node = try node(id) else { break }
+            line.append(id)
+            current = firstParent(of: id, node)
+        }
+        return line
+    }
+
     /// Every commit reachable from `tip`.
     func reachable(from tip: ObjectID) throws -> Set<ObjectID> {
         guard isComplete else { return Set(try repository.walk(from: [tip], order: .unsorted).all()) }

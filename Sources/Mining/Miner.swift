@@ -120,7 +120,8 @@ public final class Miner {
             if let defaultTip {
                 let titles = metadata?.pulls.mapValues(\.title) ?? [:]
                 let found = try discovery.findRebased(candidates: unresolved, titles: titles, defaultTip: defaultTip,
-                                                      graph: graph, maxCommits: options.maxCommitsPerPullRequest)
+                                                      graph: graph, maxCommits: options.maxCommitsPerPullRequest,
+                                                      workers: options.workers)
                 landings.merge(found.landed) { first, _ in first }
                 skipped += found.notMerged.map { SkippedPullRequest(number: $0.number, reason: $0.reason) }
                 skipped += found.missing.map { SkippedPullRequest(number: $0.key, reason: $0.value) }
@@ -133,7 +134,7 @@ public final class Miner {
 
         // 3. Tasks, built in batches on all workers and handed over batch by batch.
         var state = MiningState(tips: previous.tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs,
-                                unmergedPullHeads: previous.unmergedPullHeads)
+                                unmergedPullHeads: previous.unmergedPullHeads, defaultTip: previous.defaultTip)
         let ordered = landings.values.sorted { $0.number < $1.number }
         landings = [:]
         let builders = try TaskBuilders(miner: self, repository: repository, graph: graph, metadata: metadata,
@@ -159,7 +160,7 @@ public final class Miner {
             // Missing objects may arrive with the next fetch: those PRs are tried again then.
             for skip in batchSkips { if case .missingObject = skip.reason { state.minedPullNumbers.remove(skip.number) } }
             skipped += batchSkips
-            if isLast { state.tips = tips; state.unmergedPullHeads = unmerged }
+            if isLast { state.tips = tips; state.unmergedPullHeads = unmerged; state.defaultTip = defaultTip }
             summary.record(tasks)
             try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
             HeapRelease.returnFreePages()   // the batch's patches, freed on the workers' arenas

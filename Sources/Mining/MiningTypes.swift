@@ -47,6 +47,10 @@ public struct MiningState: Codable, Hashable, Sendable {
     /// PR refs found not merged, with the head they had: unchanged, they are only compared with
     /// the default branch's new commits next time.
     public var unmergedPullHeads: [Int: ObjectID]
+    /// The default branch's tip when the state was saved: rebase discovery compares unchanged PR
+    /// refs only with the part of the default branch's line this tip does not reach. Nil in
+    /// states saved before it was recorded.
+    public var defaultTip: ObjectID?
     /// The discovery rules the state was made with (`MiningState.currentRules` when saved).
     public var rules: Int
 
@@ -56,9 +60,9 @@ public struct MiningState: Codable, Hashable, Sendable {
     public static let currentRules = 2
 
     public init(tips: [ObjectID] = [], minedPullNumbers: Set<Int> = [], patchIDs: [ObjectID: ObjectID] = [:],
-                unmergedPullHeads: [Int: ObjectID] = [:], rules: Int = MiningState.currentRules) {
+                unmergedPullHeads: [Int: ObjectID] = [:], defaultTip: ObjectID? = nil, rules: Int = MiningState.currentRules) {
         self.tips = tips; self.minedPullNumbers = minedPullNumbers; self.patchIDs = patchIDs
-        self.unmergedPullHeads = unmergedPullHeads; self.rules = rules
+        self.unmergedPullHeads = unmergedPullHeads; self.defaultTip = defaultTip; self.rules = rules
     }
 
     /// Whether a run may resume from this state, or must walk the whole history again.
@@ -66,7 +70,7 @@ public struct MiningState: Codable, Hashable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case tips, minedPullNumbers = "mined_pull_numbers", patchIDs = "patch_ids", unmergedPullHeads = "unmerged_pull_heads"
-        case rules
+        case defaultTip = "default_tip", rules
     }
 
     public init(from decoder: Decoder) throws {
@@ -89,6 +93,7 @@ public struct MiningState: Codable, Hashable, Sendable {
             }
             unmergedPullHeads[pull] = head
         }
+        defaultTip = try container.decodeIfPresent(ObjectID.self, forKey: .defaultTip)
         // States saved before rules were recorded count as rules 1.
         rules = try container.decodeIfPresent(Int.self, forKey: .rules) ?? 1
     }
@@ -100,6 +105,7 @@ public struct MiningState: Codable, Hashable, Sendable {
         try container.encode(Dictionary(uniqueKeysWithValues: patchIDs.map { ($0.key.hex, $0.value) }), forKey: .patchIDs)
         try container.encode(Dictionary(uniqueKeysWithValues: unmergedPullHeads.map { (String($0.key), $0.value) }),
                              forKey: .unmergedPullHeads)
+        try container.encodeIfPresent(defaultTip, forKey: .defaultTip)
         try container.encode(rules, forKey: .rules)
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Git
 import Store
+import Synchronization
+import Workers
 
 /// Where and how a pull request landed.
 struct Landing {
@@ -127,7 +129,7 @@ struct PullRequestDiscovery {
     /// cherry-pick keeps — the author's name, email and timestamp, or the subject (also the PR
     /// title, for squashes) — are compared. A change re-landed with both rewritten is missed.
     func findRebased(candidates: [Int: ObjectID], titles: [Int: String], defaultTip: ObjectID, graph: CommitGraph,
-                     maxCommits: Int) throws -> (landed: [Int: Landing], notMerged: [(number: Int, reason: SkipReason)],
+                     maxCommits: Int, workers: Int = 1) throws -> (landed: [Int: Landing], notMerged: [(number: Int, reason: SkipReason)],
                                                  missing: [Int: SkipReason], patchIDs: [ObjectID: ObjectID]) {
         var cache = previous.patchIDs
         var computed: [ObjectID: ObjectID] = [:]
@@ -140,8 +142,8 @@ struct PullRequestDiscovery {
         // PR refs that were checked before, unchanged since, can only have landed in the part of
         // the line walked now; when nothing was walked there, nothing needs looking at.
         let fresh = candidates.filter { previous.unmergedPullHeads[$0.key] != $0.value }
-        let walkedLine = graph.walkedFirstParentLine(from: defaultTip)
-        if fresh.isEmpty && walkedLine.isEmpty { return ([:], candidates.keys.sorted().map { ($0, .notMerged) }, [:], [:]) }
+        let newLine = try graph.newFirstParentLine(from: defaultTip, earlierTip: previous.defaultTip)
+        if fresh.isEmpty && newLine.isEmpty { return ([:], candidates.keys.sorted().map { ($0, .notMerged) }, [:], [:]) }
         let onDefaultBranch = try graph.reachable(from: defaultTip)
 
         // Each candidate's own commits: from its head back to the default branch's history.
@@ -174,7 +176,7 @@ struct PullRequestDiscovery {
         // The default branch's first-parent line, newest first. Landings happen after the PR head
         // was committed: a long run of older commits ends the search.
         let bound = oldestHead == Int64.max ? Int64.max : oldestHead - 86_400
-        let newCommits = Set(walkedLine)
+        let newCommits = Set(newLine)
         var keyed: [ObjectID] = []                   // first-parent commits sharing a key with a PR commit
         var byAuthor: [Int: [ObjectID]] = [:]        // the line's plain commits by author e-mail and name
         var position: [ObjectID: Int] = [:]
@@ -233,11 +235,13 @@ struct PullRequestDiscovery {
         var byPatchID: [ObjectID: [ObjectID]]?
         func patchIndex() throws -> [ObjectID: [ObjectID]] {
             if let byPatchID { return byPatchID }
+            // Each patch-id is a full diff, and a long line has thousands of keyed commits: they
+            // are computed on every worker. A commit whose objects are missing gets none.
+            let found = try Self.patchIDs(of: keyed.filter { cache[$0] == nil }, repository: repository, workers: workers)
+            for (commit, value) in found { cache[commit] = value; computed[commit] = value }
             var map: [ObjectID: [ObjectID]] = [:]
             for commit in keyed {
-                let isNew = cache[commit] == nil
-                guard let value = try unlessMissing({ try patchID(commit) }) else { continue }
-                if isNew { computed[commit] = value }
+                guard let value = cache[commit] else { continue }
                 map[value, default: []].append(commit)
             }
             byPatchID = map
@@ -310,6 +314,42 @@ struct PullRequestDiscovery {
             }
         }
         return (landed, notMerged, missing, computed)
+    }
+}
+
+extension PullRequestDiscovery {
+    /// `git patch-id --stable` of each of `commits` against its first parent, computed on
+    /// `workers` threads, each reading through its own handle (worker 0 through `repository`). A
+    /// commit whose objects are missing is left out; any other failure is thrown.
+    static func patchIDs(of commits: [ObjectID], repository: Repository, workers: Int) throws -> [ObjectID: ObjectID] {
+        let count = min(max(1, workers), commits.count)
+        guard count > 0 else { return [:] }
+        let handles = try (0..<count).map { worker in
+            worker == 0 ? repository : try Repository.open(repository.gitDirectory, ignoringWorkingTree: true)
+        }
+        struct Shared { var next = 0; var found: [ObjectID: ObjectID] = [:]; var firstError: (any Error)? }
+        let shared = Mutex(Shared())
+        WorkerPool.run(workers: count) { worker in
+            while true {
+                let index: Int? = shared.withLock { shared in
+                    guard shared.firstError == nil, shared.next < commits.count else { return nil }
+                    defer { shared.next += 1 }
+                    return shared.next
+                }
+                guard let index else { return }
+                do {
+                    let value = try handles[worker].patchID(ofCommit: commits[index])
+                    shared.withLock { $0.found[commits[index]] = value }
+                } catch {
+                    guard SkipReason.missingObject(error) == nil else { continue }
+                    shared.withLock { $0.firstError = $0.firstError ?? error }
+                    return
+                }
+            }
+        }
+        let (found, firstError) = shared.withLock { ($0.found, $0.firstError) }
+        if let firstError { throw firstError }
+        return found
     }
 }
 
