@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Store
 
@@ -135,7 +136,7 @@ public enum PredictionsFile {
             } catch let error as DecodingError {
                 // Syntax errors are the document's; anything else is one of the three fields
                 // holding a value JSONValue cannot hold (a number beyond a Double).
-                if let key = Self.codingPath(of: error).first?.stringValue {
+                if let key = error.failurePath.first?.stringValue {
                     throw fail("\(key) must be a string\(key == "model_patch" ? " or null" : "")")
                 }
                 throw fail("not valid JSON: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
@@ -162,15 +163,6 @@ public enum PredictionsFile {
         default: throw fail("model_patch must be a string or null")
         }
         return Prediction(instanceID: id, model: model, patch: patch, line: line)
-    }
-
-    private static func codingPath(of error: DecodingError) -> [any CodingKey] {
-        switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
-            return context.codingPath
-        @unknown default:
-            return []
-        }
     }
 
     /// SWE-agent's form, `{"<instance_id>": {prediction}, …}`, by key order; nil when the bytes

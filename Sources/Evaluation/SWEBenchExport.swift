@@ -79,8 +79,8 @@ public enum SWEBenchExport {
             var added = harnessFields(for: task, environment: entry.environment)
                 .filter { task.extraFields[$0.key] == nil }
             if options.all {
-                added.append((key: "status", json: jsonString(entry.status.rawValue)))
-                added.append((key: "status_reason", json: entry.status == .valid ? "null" : jsonString(entry.reason ?? "")))
+                added.append((key: "status", json: JSONString.quoted(entry.status.rawValue)))
+                added.append((key: "status_reason", json: entry.status == .valid ? "null" : JSONString.quoted(entry.reason ?? "")))
             }
             return TaskJSONL.lineBytes(for: task, adding: added)
         }
@@ -129,11 +129,11 @@ public enum SWEBenchExport {
     static func harnessFields(for task: TaskRecord, environment: LockedEnvironment?) -> [(key: String, json: String)] {
         let python = environment?.pythonVersion ?? "3.11"
         let fields: [(String, String)] = [
-            ("image", jsonString(imageName(for: task))),
-            ("eval_script", jsonString(evalScript(for: task, environment: environment))),
-            ("log_parser", jsonString("parse_log_pytest")),
-            ("eval_type", jsonString("pass_and_fail")),
-            ("image_assets", jsonString(jsonString(object: ["dockerfile": dockerfile(for: task, python: python)]))),
+            ("image", JSONString.quoted(imageName(for: task))),
+            ("eval_script", JSONString.quoted(evalScript(for: task, environment: environment))),
+            ("log_parser", JSONString.quoted("parse_log_pytest")),
+            ("eval_type", JSONString.quoted("pass_and_fail")),
+            ("image_assets", JSONString.quoted(jsonString(object: ["dockerfile": dockerfile(for: task, python: python)]))),
         ]
         return fields.map { (key: $0.0, json: $0.1) }
     }
@@ -214,12 +214,6 @@ public enum SWEBenchExport {
             word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:+@,".contains($0) }) && !word.isEmpty
                 ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }.joined(separator: " ")
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var bytes: [UInt8] = []
-        JSONString.appendQuoted(text, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A string map as one compact JSON object with sorted keys (quoted as dataset lines quote).

@@ -327,29 +327,13 @@ extension PullRequestDiscovery {
         let handles = try (0..<count).map { worker in
             worker == 0 ? repository : try Repository.open(repository.gitDirectory, ignoringWorkingTree: true)
         }
-        struct Shared { var next = 0; var found: [ObjectID: ObjectID] = [:]; var firstError: (any Error)? }
-        let shared = Mutex(Shared())
-        WorkerPool.run(workers: count) { worker in
-            while true {
-                let index: Int? = shared.withLock { shared in
-                    guard shared.firstError == nil, shared.next < commits.count else { return nil }
-                    defer { shared.next += 1 }
-                    return shared.next
-                }
-                guard let index else { return }
-                do {
-                    let value = try handles[worker].patchID(ofCommit: commits[index])
-                    shared.withLock { $0.found[commits[index]] = value }
-                } catch {
-                    guard SkipReason.missingObject(error) == nil else { continue }
-                    shared.withLock { $0.firstError = $0.firstError ?? error }
-                    return
-                }
-            }
+        let found = Mutex<[ObjectID: ObjectID]>([:])
+        try WorkerPool.forEach(commits, workers: count, stop: StopFlag()) { commit, worker in
+            let value: ObjectID
+            do { value = try handles[worker].patchID(ofCommit: commit) } catch where SkipReason.missingObject(error) != nil { return }
+            found.withLock { $0[commit] = value }
         }
-        let (found, firstError) = shared.withLock { ($0.found, $0.firstError) }
-        if let firstError { throw firstError }
-        return found
+        return found.withLock { $0 }
     }
 }
 

@@ -92,12 +92,7 @@ struct SafetensorsHeader: Decodable {
         do {
             return try JSONDecoder().decode(SafetensorsHeader.self, from: data)
         } catch let error as DecodingError {
-            let keys: [any CodingKey]
-            switch error {
-            case .keyNotFound(let key, let context): keys = context.codingPath + [key]
-            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context): keys = context.codingPath
-            @unknown default: keys = []
-            }
+            let keys = error.failurePath
             let problem: String
             var tensor: String?
             switch (keys.first?.stringValue, keys.count) {

@@ -266,11 +266,11 @@ enum ModelIOJSON {
     static func describe(_ error: DecodingError) -> String {
         let problem: String
         switch error {
-        case .keyNotFound(let key, let context):
-            problem = "\(path(context.codingPath + [key])): missing"
+        case .keyNotFound:
+            problem = "\(path(error.failurePath)): missing"
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
             // The parser's own error says where the syntax broke.
-            problem = "\(path(context.codingPath)): \(context.debugDescription)" + (context.underlyingError.map { " (\($0))" } ?? "")
+            problem = "\(path(error.failurePath)): \(context.debugDescription)" + (context.underlyingError.map { " (\($0))" } ?? "")
         @unknown default:
             problem = "\(error)"
         }

@@ -37,9 +37,17 @@ public enum WorkerPool {
     @discardableResult
     public static func forEach<Item>(_ items: [Item], workers: Int, stop: StopFlag, claim: () -> Bool = { true },
                                      _ body: (Item) throws -> Void) throws -> Int {
+        try forEach(items, workers: workers, stop: stop, claim: claim) { item, _ in try body(item) }
+    }
+
+    /// `forEach` for bodies that use a resource of their worker's own (a libgit2 handle per
+    /// thread): `body` also gets the worker's number, 0..<min(workers, items.count).
+    @discardableResult
+    public static func forEach<Item>(_ items: [Item], workers: Int, stop: StopFlag, claim: () -> Bool = { true },
+                                     _ body: (_ item: Item, _ worker: Int) throws -> Void) throws -> Int {
         let taken = Mutex(0)
         let failure = Mutex<(any Error)?>(nil)
-        run(workers: min(workers, items.count)) { _ in
+        run(workers: min(workers, items.count)) { worker in
             while true {
                 let index: Int? = taken.withLock { next in
                     guard next < items.count, !stop.isStopped, failure.withLock({ $0 == nil }), claim() else { return nil }
@@ -47,7 +55,7 @@ public enum WorkerPool {
                     return next
                 }
                 guard let index else { return }
-                do { try body(items[index]) } catch {
+                do { try body(items[index], worker) } catch {
                     failure.withLock { $0 = $0 ?? error }
                     return
                 }
