@@ -37,11 +37,19 @@ struct CommitGraph {
     private(set) var ancestry: AncestryIndex?
     /// True when the walk started from nothing: every commit reachable from the tips is here.
     let isComplete: Bool
-    private let repository: Repository
+    private var repository: Repository
 
     init(repository: Repository, isComplete: Bool) {
         self.repository = repository
         self.isComplete = isComplete
+    }
+
+    /// This graph, reading what it did not walk through `reader` (a thread's own handle: a
+    /// libgit2 handle is not shared between threads). The nodes are shared, not copied.
+    func reading(through reader: Repository) -> CommitGraph {
+        var graph = self
+        graph.repository = reader
+        return graph
     }
 
     mutating func add(_ id: ObjectID, _ node: Node) { nodes[id] = node }

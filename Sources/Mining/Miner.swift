@@ -40,12 +40,14 @@ public final class Miner {
         let summary = try mine(metadata: metadata, previous: previous, progress: progress) { batch in
             tasks += batch.tasks
         }
+        tasks.sort { ($0.pullNumber ?? 0) < ($1.pullNumber ?? 0) }   // PRs found by rebase discovery come in the last batches
         return MiningResult(tasks: tasks, skipped: summary.skipped, state: summary.state, commitsWalked: summary.commitsWalked)
     }
 
-    /// Mines every merged PR not mined before, handing tasks to `write` in batches (in PR-number
-    /// order) as they are built; only one batch is held at a time, so memory does not grow with
-    /// the number of PRs. A batch ends after `batchSize` PRs or once its tasks hold `batchBytes`
+    /// Mines every merged PR not mined before, handing tasks to `write` in batches as they are
+    /// built (PRs found by merge or squash commits in PR-number order, then those found by rebase
+    /// discovery); at most two batches are held at a time (one being written while the next is
+    /// built), so memory does not grow with the number of PRs. A batch ends after `batchSize` PRs or once its tasks hold `batchBytes`
     /// of patch text, whichever comes first: a few old PRs of a big project carry tens of MB of
     /// patch each, and a batch of them, counted by PRs alone, would set the peak memory. Each
     /// batch carries the state to save with it (in the same transaction): a run stopped between
@@ -66,7 +68,6 @@ public final class Miner {
         let references = try repository.references()
         let tips = Array(Set(references.filter { $0.isBranch || $0.isTag }.compactMap(\.commit))).sorted()
         let defaultTip = try repository.defaultBranch()?.commit
-        let discovery = PullRequestDiscovery(repository: repository, previous: previous)
 
         // 1. Walk new history (every branch and tag) for merge and squash commits, keeping a
         //    compact graph of it.
@@ -113,58 +114,90 @@ public final class Miner {
             }
         }
         var skipped: [SkippedPullRequest] = []
-        var patchIDs = previous.patchIDs
-        var unmerged: [Int: ObjectID] = [:]
         let unresolved = pullHeads.filter { landings[$0.key] == nil && !previous.minedPullNumbers.contains($0.key) }
-        if !unresolved.isEmpty {
-            if let defaultTip {
-                let titles = metadata?.pulls.mapValues(\.title) ?? [:]
-                let found = try discovery.findRebased(candidates: unresolved, titles: titles, defaultTip: defaultTip,
-                                                      graph: graph, maxCommits: options.maxCommitsPerPullRequest,
-                                                      workers: options.workers)
-                landings.merge(found.landed) { first, _ in first }
-                skipped += found.notMerged.map { SkippedPullRequest(number: $0.number, reason: $0.reason) }
-                skipped += found.missing.map { SkippedPullRequest(number: $0.key, reason: $0.value) }
-                patchIDs.merge(found.patchIDs) { $1 }
-                for miss in found.notMerged { unmerged[miss.number] = unresolved[miss.number] }
-            } else {
-                skipped += unresolved.keys.map { SkippedPullRequest(number: $0, reason: .notMerged) }
-            }
-        }
 
         // 3. Tasks, built in batches on all workers and handed over batch by batch.
-        var state = MiningState(tips: previous.tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: patchIDs,
+        var state = MiningState(tips: previous.tips, minedPullNumbers: previous.minedPullNumbers, patchIDs: previous.patchIDs,
                                 unmergedPullHeads: previous.unmergedPullHeads, defaultTip: previous.defaultTip)
-        let ordered = landings.values.sorted { $0.number < $1.number }
+        var ordered = landings.values.sorted { $0.number < $1.number }
         landings = [:]
         let builders = try TaskBuilders(miner: self, repository: repository, graph: graph, metadata: metadata,
                                         references: references)
         var summary = MiningSummary(commitsWalked: walked)
         var batchStart = 0
-        progress?(0, ordered.count)
-        repeat {
-            let outcomes = try builders.build(ordered[batchStart..<min(ordered.count, batchStart + max(1, batchSize))],
-                                              byteBudget: batchBytes, done: batchStart, total: ordered.count, progress: progress)
-            let batch = ordered[batchStart..<(batchStart + outcomes.count)]
-            var tasks: [TaskRecord] = []
-            var batchSkips: [SkippedPullRequest] = []
-            for (landing, outcome) in zip(batch, outcomes) {
-                switch outcome {
-                case .task(let task): tasks.append(task)
-                case .skipped(let reason): batchSkips.append(SkippedPullRequest(number: landing.number, reason: reason))
-                }
-                state.minedPullNumbers.insert(landing.number)
-            }
-            batchStart += batch.count
-            let isLast = batchStart >= ordered.count
-            // Missing objects may arrive with the next fetch: those PRs are tried again then.
-            for skip in batchSkips { if case .missingObject = skip.reason { state.minedPullNumbers.remove(skip.number) } }
-            skipped += batchSkips
-            if isLast { state.tips = tips; state.unmergedPullHeads = unmerged; state.defaultTip = defaultTip }
-            summary.record(tasks)
-            try write(MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: isLast))
+        // Write-behind: batch k is written on this thread while the workers build batch k + 1 (a
+        // store write is a few hundred ms of SQLite and disk, during which the workers would
+        // otherwise wait). Writes stay in order, one at a time; a write that fails stops the
+        // workers taking new PRs, and the built but unwritten batch is dropped (rebuilt on resume).
+        var unwritten: MiningBatch?
+        func writeUnwritten() throws {
+            guard let batch = unwritten else { return }
+            unwritten = nil
+            try write(batch)
             HeapRelease.returnFreePages()   // the batch's patches, freed on the workers' arenas
-        } while batchStart < ordered.count
+        }
+        func buildBatches(upTo end: Int) throws {
+            while batchStart < end {
+                let outcomes = try builders.build(ordered[batchStart..<min(end, batchStart + max(1, batchSize))],
+                                                  byteBudget: batchBytes, done: batchStart, total: ordered.count,
+                                                  progress: progress, alongside: writeUnwritten)
+                let batch = ordered[batchStart..<(batchStart + outcomes.count)]
+                var tasks: [TaskRecord] = []
+                var batchSkips: [SkippedPullRequest] = []
+                for (landing, outcome) in zip(batch, outcomes) {
+                    switch outcome {
+                    case .task(let task): tasks.append(task)
+                    case .skipped(let reason): batchSkips.append(SkippedPullRequest(number: landing.number, reason: reason))
+                    }
+                    state.minedPullNumbers.insert(landing.number)
+                }
+                batchStart += batch.count
+                // Missing objects may arrive with the next fetch: those PRs are tried again then.
+                for skip in batchSkips { if case .missingObject = skip.reason { state.minedPullNumbers.remove(skip.number) } }
+                skipped += batchSkips
+                summary.record(tasks)
+                unwritten = MiningBatch(tasks: tasks, skipped: batchSkips, state: state, isLast: false)
+            }
+        }
+
+        // Rebase discovery (patch-ids, edited re-commits: seconds on a big history) needs nothing
+        // the workers build, so it runs on a thread of its own, through a handle of its own, while
+        // the PRs found by merge and squash commits are built; the PRs it finds are built after.
+        let titles = metadata?.pulls.mapValues(\.title) ?? [:]
+        let gitDirectory = self.repository.gitDirectory
+        var discovery: Result<PullRequestDiscovery.Rebased, any Error> = .success(PullRequestDiscovery.Rebased())
+        progress?(0, ordered.count)
+        try WorkerPool.run(workers: 1, { _ in
+            guard !unresolved.isEmpty else { return }
+            guard let defaultTip else {
+                discovery = .success(PullRequestDiscovery.Rebased(notMerged: unresolved.keys.map { ($0, .notMerged) }))
+                return
+            }
+            discovery = Result {
+                let handle = try Repository.open(gitDirectory, ignoringWorkingTree: true)
+                return try PullRequestDiscovery(repository: handle, previous: previous)
+                    .findRebased(candidates: unresolved, titles: titles, defaultTip: defaultTip, graph: graph.reading(through: handle),
+                                 maxCommits: options.maxCommitsPerPullRequest, workers: options.workers)
+            }
+        }, alongside: { try buildBatches(upTo: ordered.count) })
+        let rebased = try discovery.get()
+        skipped += rebased.notMerged.map { SkippedPullRequest(number: $0.number, reason: $0.reason) }
+        skipped += rebased.missing.map { SkippedPullRequest(number: $0.key, reason: $0.value) }
+        state.patchIDs.merge(rebased.patchIDs) { $1 }
+        ordered += rebased.landed.values.sorted { $0.number < $1.number }
+        try buildBatches(upTo: ordered.count)
+
+        // The last batch carries the whole state: the walked tips, and PR refs checked and unmerged.
+        state.tips = tips
+        state.unmergedPullHeads = defaultTip == nil ? [:] : Dictionary(rebased.notMerged.compactMap { miss in
+            unresolved[miss.number].map { (miss.number, $0) }
+        }, uniquingKeysWith: { first, _ in first })
+        state.defaultTip = defaultTip
+        var last = unwritten ?? MiningBatch(tasks: [], skipped: [], state: state, isLast: true)
+        last.state = state
+        last.isLast = true
+        unwritten = last
+        try writeUnwritten()
         summary.skipped = skipped.sorted { $0.number < $1.number }
         summary.state = state
         return summary
@@ -192,11 +225,13 @@ final class TaskBuilders {
     /// waits at the end of the batch for another's long run. Once the budget is spent no new run
     /// is taken, so the prefix ends where the counter stopped: only runs already taken finish
     /// beyond the budget.
+    /// `alongside` runs on the calling thread meanwhile (writing the previous batch); its error
+    /// stops the workers taking new runs and is rethrown.
     func build(_ landings: ArraySlice<Landing>, byteBudget: Int, done: Int, total: Int,
-               progress: ((Int, Int?) -> Void)?) throws -> [TaskBuilder.Outcome] {
+               progress: ((Int, Int?) -> Void)?, alongside: () throws -> Void = {}) throws -> [TaskBuilder.Outcome] {
         let landings = Array(landings)
         let count = landings.count
-        let workers = count < 16 ? 1 : builders.count   // tiny batches are not worth a thread
+        let workers = count < 16 ? 1 : builders.count   // tiny batches are not worth a second thread
         let run = 4
         struct Shared {
             var outcomes: [TaskBuilder.Outcome?]
@@ -207,7 +242,7 @@ final class TaskBuilders {
         }
         let shared = Mutex(Shared(outcomes: Array(repeating: nil, count: count), finished: done))
         // Each worker uses only its own builder (its own libgit2 handle).
-        WorkerPool.run(workers: workers) { worker in
+        WorkerPool.run(workers: workers, { worker in
             let builder = builders[worker]
             while true {
                 let start: Int? = shared.withLock { shared in
@@ -239,7 +274,9 @@ final class TaskBuilders {
                     progress?(reported, total)
                 }
             }
-        }
+        }, alongside: {
+            do { try alongside() } catch { shared.withLock { $0.firstError = $0.firstError ?? error } }
+        })
         let (outcomes, next, firstError) = shared.withLock { ($0.outcomes, $0.next, $0.firstError) }
         if let firstError { throw firstError }
         return outcomes[..<next].map { $0! }

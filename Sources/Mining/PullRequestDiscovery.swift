@@ -129,8 +129,7 @@ struct PullRequestDiscovery {
     /// cherry-pick keeps — the author's name, email and timestamp, or the subject (also the PR
     /// title, for squashes) — are compared. A change re-landed with both rewritten is missed.
     func findRebased(candidates: [Int: ObjectID], titles: [Int: String], defaultTip: ObjectID, graph: CommitGraph,
-                     maxCommits: Int, workers: Int = 1) throws -> (landed: [Int: Landing], notMerged: [(number: Int, reason: SkipReason)],
-                                                 missing: [Int: SkipReason], patchIDs: [ObjectID: ObjectID]) {
+                     maxCommits: Int, workers: Int = 1) throws -> Rebased {
         var cache = previous.patchIDs
         var computed: [ObjectID: ObjectID] = [:]
         func patchID(_ id: ObjectID) throws -> ObjectID {
@@ -143,7 +142,7 @@ struct PullRequestDiscovery {
         // the line walked now; when nothing was walked there, nothing needs looking at.
         let fresh = candidates.filter { previous.unmergedPullHeads[$0.key] != $0.value }
         let newLine = try graph.newFirstParentLine(from: defaultTip, earlierTip: previous.defaultTip)
-        if fresh.isEmpty && newLine.isEmpty { return ([:], candidates.keys.sorted().map { ($0, .notMerged) }, [:], [:]) }
+        if fresh.isEmpty && newLine.isEmpty { return Rebased(notMerged: candidates.keys.sorted().map { ($0, .notMerged) }) }
         let onDefaultBranch = try graph.reachable(from: defaultTip)
 
         // Each candidate's own commits: from its head back to the default branch's history.
@@ -313,7 +312,17 @@ struct PullRequestDiscovery {
                 missing[number] = reason
             }
         }
-        return (landed, notMerged, missing, computed)
+        return Rebased(landed: landed, notMerged: notMerged, missing: missing, patchIDs: computed)
+    }
+
+    /// What `findRebased` found: PRs that landed by rebase, squash without a number or an edited
+    /// re-commit; PR refs that did not land (with why); PRs whose objects are missing; and the
+    /// patch-ids it computed (kept in the mining state for the next run).
+    struct Rebased: Sendable {
+        var landed: [Int: Landing] = [:]
+        var notMerged: [(number: Int, reason: SkipReason)] = []
+        var missing: [Int: SkipReason] = [:]
+        var patchIDs: [ObjectID: ObjectID] = [:]
     }
 }
 

@@ -9,12 +9,18 @@ import Synchronization
 /// children. Dedicated threads also keep blocking waits off libdispatch's shared pool.
 public enum WorkerPool {
     public static func run(workers: Int, _ work: (_ worker: Int) -> Void) {
-        let count = max(1, workers)
-        if count == 1 { work(0); return }
-        withoutActuallyEscaping(work) { work in
+        if max(1, workers) == 1 { work(0); return }
+        run(workers: workers, work, alongside: {})
+    }
+
+    /// As `run`, while the calling thread runs `alongside` meanwhile (the miner writes one batch
+    /// to the store while the workers build the next); returns once both are done. `alongside`
+    /// runs on the caller's thread, so it may use what the caller's thread owns.
+    public static func run<T>(workers: Int, _ work: (_ worker: Int) -> Void, alongside: () throws -> T) rethrows -> T {
+        try withoutActuallyEscaping(work) { work in
             let box = WorkBox(work)
             let group = DispatchGroup()
-            for worker in 0..<count {
+            for worker in 0..<max(1, workers) {
                 group.enter()
                 let thread = Thread {
                     box.work?(worker)
@@ -23,10 +29,14 @@ public enum WorkerPool {
                 thread.stackSize = 8 << 20 // as a main thread's: parsers and builders recurse
                 thread.start()
             }
-            group.wait()
-            // The finished threads' blocks may still hold the box: let go of the closure here, or
-            // it would outlive the call (withoutActuallyEscaping traps on that).
-            box.work = nil
+            // The threads are joined even when `alongside` throws: `work` must not outlive the call.
+            defer {
+                group.wait()
+                // The finished threads' blocks may still hold the box: let go of the closure here,
+                // or it would outlive the call (withoutActuallyEscaping traps on that).
+                box.work = nil
+            }
+            return try alongside()
         }
     }
 
