@@ -110,26 +110,16 @@ public enum Attention {
         for j in valid..<total { p[j] = 0; dp[j] = 0 }
     }
 
-    /// Rows a gather prefetches ahead of the one it copies.
+    /// Selected rows prefetched ahead of the one in use: they are scattered over the whole key
+    /// cache, so each would otherwise wait on memory.
     static let prefetchDistance = 8
 
-    /// target row j = source row indices[j] (dim floats each). The selected rows are scattered
-    /// over the whole key cache, so each copy would wait on memory: the row `prefetchDistance`
-    /// ahead is prefetched, and rows move as 16-float vectors rather than through memmove calls.
+    /// Prefetches row indices[j + prefetchDistance] of `source` (dim floats each), if any.
     @inline(__always)
-    static func gather(_ indices: UnsafePointer<Int32>, _ count: Int, _ source: ConstFloatPointer, _ target: FloatPointer, _ dim: Int) {
-        let vectors = dim / 16, bytes = dim * MemoryLayout<Float>.stride
-        for j in 0..<count {
-            if j + prefetchDistance < count {
-                let ahead = UnsafeRawPointer(source + Int(indices[j + prefetchDistance]) * dim)
-                for line in stride(from: 0, to: bytes, by: 64) { forge_prefetch(ahead + line) }
-            }
-            let from = UnsafeRawPointer(source + Int(indices[j]) * dim), to = UnsafeMutableRawPointer(target + j * dim)
-            for v in 0..<vectors {
-                to.storeBytes(of: from.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self), toByteOffset: v * 64, as: SIMD16<Float>.self)
-            }
-            for i in (vectors * 16)..<dim { target[j * dim + i] = source[Int(indices[j]) * dim + i] }
-        }
+    static func prefetchAhead(_ indices: UnsafePointer<Int32>, _ j: Int, _ count: Int, _ source: ConstFloatPointer, _ dim: Int) {
+        guard j + prefetchDistance < count else { return }
+        let ahead = UnsafeRawPointer(source + Int(indices[j + prefetchDistance]) * dim)
+        for line in stride(from: 0, to: dim * MemoryLayout<Float>.stride, by: 64) { forge_prefetch(ahead + line) }
     }
 
     /// Adds every worker's private dk/dv accumulator into the outputs.

@@ -1,18 +1,14 @@
 // Sparse multi-query attention: each query row attends to its own subset of keys (DSA's top-k
-// selection), gathered from the shared key/value head.
-// Scores are computed transposed, Sᵀ = K_sel·Qᵀ ([count, H], the heads side by side): sgemm runs
-// this tall-skinny product about twice as fast as Q·K_selᵀ, whose m is only H; P·V and the
-// gradients then read Pᵀ through transA. The forward gathers the selected rows a chunk at a time
-// into a small buffer that stays in L1/L2 while sgemm packs it, instead of copying the whole
-// selection first (2048 selected rows of K and V are 1 MiB, most of L2).
-// The softmax runs down the columns with softmaxPrefix's arithmetic, so a full selection gives
-// the dense probabilities.
+// selection) of the shared key/value head.
+// Scores are kept transposed, Sᵀ = K_sel·Qᵀ ([count, H], the heads side by side), and every
+// product is a fused loop over the selected keys that reads each key's and value's row where it
+// lies: one row of 256 keys × 4 heads × 32 dims was five sgemm calls of that size per row, plus
+// gathers and a scatter, which ran at about 8 GFLOP/s; the loops do the same arithmetic from L1/L2
+// without packing. The softmax runs down the columns with softmaxPrefix's arithmetic, so a full
+// selection gives the dense probabilities.
 import Foundation
 
 extension Attention {
-    /// Selected keys gathered per chunk in the forward: 256 rows of 64 floats are 64 KiB.
-    static let gatherChunk = 256
-
     /// Sparse forward: row r attends to keys selection[r·ldSel ..< +counts[r]] (counts[r] ≥ 1).
     /// q/out: [rows, H, D]; k, v: [keys, D]; lse: [rows, H]. `headMeanProbs` (optional, [rows, ldp])
     /// receives Σ_h P[h, j] / H for the j-th selected key.
@@ -20,21 +16,17 @@ extension Attention {
                                      lse: FloatPointer?, rows: Int, shape: AttentionShape,
                                      selection: UnsafePointer<Int32>, ldSel: Int, counts: UnsafePointer<Int32>,
                                      headMeanProbs: FloatPointer? = nil, ldp: Int = 0) {
-        let H = shape.heads, D = shape.headDim, C = gatherChunk
-        let perWorker = C * D + ldSel * H + 3 * H
+        let H = shape.heads, D = shape.headDim
+        let perWorker = ldSel * H + 3 * H
         let scratch = FloatBuffer(count: Parallel.threads * perWorker)
         let group = 8   // rows per work item: amortises the shared counter
         Parallel.dynamic((rows + group - 1) / group) { worker, item in
             let base = scratch.pointer + worker * perWorker
-            let gathered = base, st = base + C * D, columnScratch = st + ldSel * H, rowLSE = columnScratch + 2 * H
+            let st = base, columnScratch = st + ldSel * H, rowLSE = columnScratch + 2 * H
             for r in (item * group)..<min(rows, item * group + group) {
                 let count = Int(counts[r]), sel = selection + r * ldSel
                 let qRow = q + r * H * D, outRow = out + r * H * D
-                forEachChunk(count, C) { c0, n in
-                    gather(sel + c0, n, k, gathered, D)
-                    Matmul.gemm(transA: false, transB: true, m: n, n: H, k: D, alpha: shape.scale, gathered, lda: D, qRow, ldb: D,
-                                st + c0 * H, ldc: H)
-                }
+                selectedScores(qRow, k, sel, count, shape, into: st)
                 softmaxColumns(st, rows: count, columns: H, lse: rowLSE, scratch: columnScratch)
                 if let lse { (lse + r * H).update(from: rowLSE, count: H) }
                 if let headMeanProbs {
@@ -46,10 +38,11 @@ extension Attention {
                         target[j] = mean
                     }
                 }
-                forEachChunk(count, C) { c0, n in
-                    gather(sel + c0, n, v, gathered, D)
-                    Matmul.gemm(transA: true, transB: false, m: H, n: D, k: n, st + c0 * H, lda: H, gathered, ldb: D,
-                                beta: c0 == 0 ? 0 : 1, outRow, ldc: D)
+                outRow.update(repeating: 0, count: H * D)
+                for j in 0..<count {
+                    prefetchAhead(sel, j, count, v, D)
+                    let vRow = v + Int(sel[j]) * D
+                    for h in 0..<H { Vector.axpy(st[j * H + h], vRow, outRow + h * D, D) }
                 }
             }
         }
@@ -62,32 +55,47 @@ extension Attention {
                                       lse: ConstFloatPointer, rows: Int, keys: Int? = nil, shape: AttentionShape,
                                       selection: UnsafePointer<Int32>, ldSel: Int, counts: UnsafePointer<Int32>) {
         let H = shape.heads, D = shape.headDim, keys = keys ?? rows
-        let perWorker = 2 * keys * D + 4 * ldSel * D + 2 * H * ldSel + H
+        let perWorker = 2 * keys * D + 2 * H * ldSel + H
         let scratch = FloatBuffer(count: Parallel.threads * perWorker)
         Parallel.dynamic(rows) { worker, r in
             let base = scratch.pointer + worker * perWorker
-            let dkw = base, dvw = base + keys * D, kg = dvw + keys * D, vg = kg + ldSel * D
-            let dkg = vg + ldSel * D, dvg = dkg + ldSel * D, p = dvg + ldSel * D, dp = p + H * ldSel, delta = dp + H * ldSel
+            let dkw = base, dvw = base + keys * D, p = dvw + keys * D, dp = p + H * ldSel, delta = dp + H * ldSel
             let count = Int(counts[r]), sel = selection + r * ldSel
-            let qRow = q + r * H * D, doutRow = dout + r * H * D
-            gather(sel, count, k, kg, D)
-            gather(sel, count, v, vg, D)
-            // Pᵀ and dPᵀ, [count, H].
-            Matmul.gemm(transA: false, transB: true, m: count, n: H, k: D, alpha: shape.scale, kg, lda: D, qRow, ldb: D, p, ldc: H)
-            Matmul.gemm(transA: false, transB: true, m: count, n: H, k: D, vg, lda: D, doutRow, ldb: D, dp, ldc: H)
+            let qRow = q + r * H * D, doutRow = dout + r * H * D, dqRow = dq + r * H * D
+            // Pᵀ (scores, until probsAndScoreGradColumns) and dPᵀ, [count, H].
+            selectedScores(qRow, k, sel, count, shape, into: p)
+            for j in 0..<count {
+                prefetchAhead(sel, j, count, v, D)
+                let vRow = v + Int(sel[j]) * D
+                for h in 0..<H { dp[j * H + h] = Vector.dot(doutRow + h * D, vRow, D) }
+            }
             for h in 0..<H { delta[h] = Vector.dot(doutRow + h * D, out + (r * H + h) * D, D) }
             probsAndScoreGradColumns(p, dp, lse: lse + r * H, delta: delta, rows: count, columns: H)
-            // dp now holds dSᵀ; p holds Pᵀ.
-            Matmul.gemm(transA: true, transB: false, m: H, n: D, k: count, alpha: shape.scale, dp, lda: H, kg, ldb: D, beta: 1, dq + r * H * D, ldc: D)
-            Matmul.gemm(transA: false, transB: false, m: count, n: D, k: H, alpha: shape.scale, dp, lda: H, qRow, ldb: D, dkg, ldc: D)
-            Matmul.gemm(transA: false, transB: false, m: count, n: D, k: H, p, lda: H, doutRow, ldb: D, dvg, ldc: D)
+            // dp now holds dSᵀ; p holds Pᵀ. dq_h += scale·Σ_j dS·k_j; dk_j += scale·Σ_h dS·q_h; dv_j += Σ_h P·dout_h.
             for j in 0..<count {
                 let key = Int(sel[j])
-                Vector.add(dkg + j * D, into: dkw + key * D, D)
-                Vector.add(dvg + j * D, into: dvw + key * D, D)
+                let kRow = k + key * D, dkRow = dkw + key * D, dvRow = dvw + key * D
+                for h in 0..<H {
+                    let dS = shape.scale * dp[j * H + h]
+                    Vector.axpy(dS, kRow, dqRow + h * D, D)
+                    Vector.axpy(dS, qRow + h * D, dkRow, D)
+                    Vector.axpy(p[j * H + h], doutRow + h * D, dvRow, D)
+                }
             }
         }
         reduceWorkers(scratch, perWorker: perWorker, offset: 0, dk: dk, dv: dv, count: keys * D)
+    }
+
+    /// Sᵀ[j, h] = scale · q_h · k_{sel[j]} for the `count` selected keys, [count, H].
+    @inline(__always)
+    static func selectedScores(_ qRow: ConstFloatPointer, _ k: ConstFloatPointer, _ sel: UnsafePointer<Int32>, _ count: Int,
+                               _ shape: AttentionShape, into st: FloatPointer) {
+        let H = shape.heads, D = shape.headDim
+        for j in 0..<count {
+            prefetchAhead(sel, j, count, k, D)
+            let kRow = k + Int(sel[j]) * D
+            for h in 0..<H { st[j * H + h] = shape.scale * Vector.dot(qRow + h * D, kRow, D) }
+        }
     }
 
     // MARK: column-layout pieces
