@@ -31,6 +31,11 @@ PRETRAIN_STEPS=${PRETRAIN_STEPS:-50}
 WARMUP_STEPS=${WARMUP_STEPS:-10}
 SPARSE_STEPS=${SPARSE_STEPS:-15}
 SFT_STEPS=${SFT_STEPS:-40}
+# SFT first on short prompts (retrieval around the lines the failure names, PROMPT_SHORT tokens
+# with the response): ~4× cheaper per example than at CONTEXT, enough steps to learn the edit
+# format; then SFT_STEPS at full length. 0 skips the short stage.
+SHORT_SFT_STEPS=${SHORT_SFT_STEPS:-300}
+PROMPT_SHORT=${PROMPT_SHORT:-1024}
 RL_STEPS=${RL_STEPS:-4}
 EXTRA_SFT_STEPS=${EXTRA_SFT_STEPS:-8}   # SFT+ : SFT trained on for about the model time RL took
 HELD_OUT_EVERY=${HELD_OUT_EVERY:-4}
@@ -75,7 +80,13 @@ echo "model  seed  held-out resolved  solve seconds" > "$W/results.txt"
 read -r base total secs < <(resolved "$W/sparse" base)
 echo "base   -     $base/$total  $secs" >> "$W/results.txt"
 for seed in $SEEDS; do
-    [ -f "$W/sft-$seed/model.safetensors" ] || stage "sft-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$W/sparse" --out "$W/sft-$seed" \
+    sft_from=$W/sparse
+    if [ "$SHORT_SFT_STEPS" -gt 0 ]; then
+        [ -f "$W/sft-short-$seed/model.safetensors" ] || stage "sft-short-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --prompt-context "$PROMPT_SHORT" \
+            --from "$W/sparse" --out "$W/sft-short-$seed" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every "$SHORT_SFT_STEPS" --seed "$seed"
+        sft_from=$W/sft-short-$seed
+    fi
+    [ -f "$W/sft-$seed/model.safetensors" ] || stage "sft-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$sft_from" --out "$W/sft-$seed" \
         --steps "$SFT_STEPS" --batch 2 --lr 1e-3 --eval-every "$SFT_STEPS" --seed "$seed"
     [ -f "$W/rl-$seed/model.safetensors" ] || stage "rl-$seed" rl "${COMMON[@]}" "${PROMPT[@]}" --from "$W/sft-$seed" --out "$W/rl-$seed" \
         --steps "$RL_STEPS" --group-size 4 --tasks-per-step 2 --updates-per-step 1 --lr 1e-4 --temperature 1 --top-p 0.95 --dynamic-sampling --max-draw-rounds 2 \
@@ -90,7 +101,13 @@ for seed in $SEEDS; do
 done
 # Dense vs DSA at CONTEXT on the same tokens: the dense twin through SFT (first seed), scored the same way.
 first=${SEEDS%% *}
-[ -f "$W/dense-sft-$first/model.safetensors" ] || stage "dense-sft-$first" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$W/dense" --out "$W/dense-sft-$first" \
+dense_from=$W/dense
+if [ "$SHORT_SFT_STEPS" -gt 0 ]; then
+    [ -f "$W/dense-sft-short-$first/model.safetensors" ] || stage "dense-sft-short-$first" sft "${COMMON[@]}" "${PROMPT[@]}" --prompt-context "$PROMPT_SHORT" \
+        --from "$W/dense" --out "$W/dense-sft-short-$first" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every "$SHORT_SFT_STEPS" --seed "$first"
+    dense_from=$W/dense-sft-short-$first
+fi
+[ -f "$W/dense-sft-$first/model.safetensors" ] || stage "dense-sft-$first" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$dense_from" --out "$W/dense-sft-$first" \
     --steps "$SFT_STEPS" --batch 2 --lr 1e-3 --eval-every "$SFT_STEPS" --seed "$first"
 read -r score total secs < <(resolved "$W/dense-sft-$first" "dense-sft-$first")
 echo "dense-sft $first  $score/$total  $secs" >> "$W/results.txt"
@@ -111,7 +128,9 @@ for attention in ("sparse", "dense"):
     steps = [l for l in metrics(attention) if "step" in l and l["step"] > 0]
     per_step = steps[-1]["seconds"] / len(steps)
     print(f"{attention:6s} stage: validation loss {last(attention, 'validation_loss'):.4f}, {per_step:.2f} s per training step ({len(steps)} steps)")
-sft_seconds = {run: last(run, "seconds") for run in times if run.startswith(("sft-", "dense-sft-"))}
+# SFT's model time: the short-prompt stage (if run) plus the full-length one.
+sft_seconds = {run: last(run, "seconds") + (last(run.replace("sft-", "sft-short-"), "seconds") if run.replace("sft-", "sft-short-") in times else 0)
+               for run in times if run.startswith(("sft-", "dense-sft-")) and "short" not in run}
 rows = [line.split() for line in open(f"{work}/results.txt").readlines()[1:]]
 rates, solve = {}, {}
 for model, seed, score, seconds in rows:

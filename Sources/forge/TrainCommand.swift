@@ -188,6 +188,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Code shown in the prompt: oracle (files the gold patch edits), bm25 (retrieved, no peeking) or retrieval (files the failing tests' output names, around the lines it names, then BM25 over the non-test sources).") var contextMode: ContextMode = .oracle
         @Option(help: "Files shown at most.") var maxFiles = 2
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
+        @Option(help: "Prompt + response tokens at most (default: the model's context), e.g. a cheap short-prompt SFT before SFT at full length.") var promptContext: Int?
         @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
         @Option(help: "Keep one training task in N from SFT for RL only (by a second hash; 0: SFT and RL share them).") var rlOnlyEvery = 0
         @Option(help: "What the held-out split hashes: task (the instance id) or family (source commit and edited files, so a held-out task's siblings are held out too).") var splitBy: SplitKey = .task
@@ -197,6 +198,9 @@ struct TrainCommand: ParsableCommand {
         func validate() throws {
             guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
             guard rlOnlyEvery == 0 || rlOnlyEvery >= 2 else { throw ValidationError("--rl-only-every must be 0 or at least 2") }
+            if let promptContext, promptContext < maxResponseTokens + 64 {
+                throw ValidationError("--prompt-context must leave at least 64 prompt tokens beside --max-response-tokens (\(maxResponseTokens))")
+            }
         }
 
         var split: TaskSplit { TaskSplit(heldOutEvery: heldOutEvery, rlOnlyEvery: rlOnlyEvery, byFamily: splitBy == .family) }
@@ -216,7 +220,7 @@ struct TrainCommand: ParsableCommand {
         }
 
         var prompt: PromptSettings {
-            PromptSettings(mode: contextMode, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens)
+            PromptSettings(mode: contextMode, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens, promptContext: promptContext)
         }
     }
 

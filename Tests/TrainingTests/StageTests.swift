@@ -69,6 +69,17 @@ final class StageTests: XCTestCase {
         }
         let bm25 = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: PromptSettings(mode: .bm25, maxFiles: 1), context: 1024)
         XCTAssertEqual(try bm25.contextFiles(for: valid[0]).count, 1)
+        // A shorter prompt context caps prompt + response below the model's context.
+        let short = try PromptBuilder(tokenizer: tokenizer, clones: clones,
+                                      settings: PromptSettings(maxResponseTokens: 64, promptContext: 192), context: 1024)
+        XCTAssertEqual(short.context, 192)
+        for task in valid {
+            let full = try prompts.prompt(for: task).tokens.count, capped = try short.prompt(for: task).tokens.count
+            XCTAssertLessThanOrEqual(capped + 64, 192, task.instanceID)
+            XCTAssertGreaterThan(full, capped, "\(task.instanceID): the full prompt is longer")
+        }
+        XCTAssertThrowsError(try PromptBuilder(tokenizer: tokenizer, clones: clones,
+                                               settings: PromptSettings(maxResponseTokens: 160, promptContext: 200), context: 1024))
 
         // pretrain → warmup → sparse → sft → rl, tiny and short; each leaves its run folder.
         let source = CorpusSource(tasks: tasks, clones: clones)
