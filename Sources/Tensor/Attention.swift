@@ -1,9 +1,9 @@
 // Causal softmax attention, multi-query: H query heads share one key head and one value head
-// (as DeepSeek-V3.2's MLA runs in MQA mode), so one gather of selected keys serves every head.
-// Two forms built from the same pieces (sgemm for scores and outputs, one softmax):
-//  - dense (here): query rows in blocks against the contiguous key prefix, masked causally;
-//  - sparse (SparseAttention.swift): each query row against its own gathered key/value subset
-//    (DSA's selected tokens).
+// (as DeepSeek-V3.2's MLA runs in MQA mode), so each selected key's row serves every head.
+// Two forms with the same softmax arithmetic:
+//  - dense (here): query rows in blocks against the contiguous key prefix, masked causally (sgemm);
+//  - sparse (SparseAttention.swift): each query row against its own selected key/value rows
+//    (DSA's selected tokens), in fused loops over the selection.
 // Only the log-sum-exp per (row, head) is saved; backward recomputes the probabilities block by
 // block (flash-attention style), so memory stays O(T·H) at any context length.
 import COpenBLAS
