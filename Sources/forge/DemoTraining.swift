@@ -11,7 +11,9 @@ enum DemoTraining {
         let runs = URL(fileURLWithPath: pipeline.workspace.folder).appendingPathComponent("demo/runs")
         let source = CorpusSource(tasks: tasks, clones: clones)
         let report = StageReport(message: { print("   " + $0) })
-        let split = TaskSplit(heldOutEvery: 4)
+        // One training task in two is kept from SFT for RL: RL then learns on tasks SFT never
+        // imitated, as the held-out ones are (on memorised tasks every sample resolves: no signal).
+        let split = TaskSplit(heldOutEvery: 4, rlOnlyEvery: 2)
         let prompt = PromptSettings(mode: .oracle, maxFiles: 1, maxResponseTokens: 192)
         let heldOut = Array(split.heldOut(tasks.filter(\.isEvaluable)).prefix(20))
 
@@ -46,6 +48,7 @@ enum DemoTraining {
         let rewarder = PatchRewarder(scoring: try pipeline.scoring(clones: clones, runID: "demo-rl", jobs: 2))
         var rl = RLSettings()
         rl.prompt = prompt; rl.split = split; rl.steps = 6; rl.tasksPerStep = 4
+        rl.exploration.dynamicSampling = true; rl.exploration.maxDrawRounds = 2
         let rlFolder = try RunFolder(url: runs.appendingPathComponent("rl"), stage: "rl", config: rl)
         let trained = try RLStage.run(settings: rl, from: sftFolder.url, tasks: tasks, clones: clones, rewarder: rewarder, folder: rlFolder,
                                       report: report)
