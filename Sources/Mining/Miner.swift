@@ -47,13 +47,13 @@ public final class Miner {
     /// Mines every merged PR not mined before, handing tasks to `write` in batches as they are
     /// built (PRs found by merge or squash commits in PR-number order, then those found by rebase
     /// discovery); at most two batches are held at a time (one being written while the next is
-    /// built), so memory does not grow with the number of PRs. A batch ends after `batchSize` PRs or once its tasks hold `batchBytes`
-    /// of patch text, whichever comes first: a few old PRs of a big project carry tens of MB of
-    /// patch each, and a batch of them, counted by PRs alone, would set the peak memory. Each
-    /// batch carries the state to save with it (in the same transaction): a run stopped between
-    /// batches resumes after the last written one. Only the last batch's state records the
-    /// walked tips; until then a re-run walks the history again but rebuilds no task already
-    /// written. `progress(done, total)` is called while walking history (total unknown) and while
+    /// built), so memory does not grow with the number of PRs. A batch ends after `batchSize` PRs
+    /// or once its tasks hold `batchBytes` of patch text, whichever comes first: a few old PRs of
+    /// a big project carry tens of MB of patch each, and a batch of them, counted by PRs alone,
+    /// would set the peak memory. Each batch carries the state to save with it (in the same
+    /// transaction): a run stopped between batches resumes after the last written one. Only the
+    /// last batch's state records the walked tips; until then a re-run walks the history again
+    /// but rebuilds no task already written. `progress(done, total)` is called while walking history (total unknown) and while
     /// building tasks (total = PRs found).
     public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(), batchSize: Int = 256,
                      batchBytes: Int = 16 << 20, progress: ((_ done: Int, _ total: Int?) -> Void)? = nil,
