@@ -53,8 +53,8 @@ public final class Miner {
     /// would set the peak memory. Each batch carries the state to save with it (in the same
     /// transaction): a run stopped between batches resumes after the last written one. Only the
     /// last batch's state records the walked tips; until then a re-run walks the history again
-    /// but rebuilds no task already written. `progress(done, total)` is called while walking history (total unknown) and while
-    /// building tasks (total = PRs found).
+    /// but rebuilds no task already written. `progress(done, total)` is called while walking
+    /// history (total unknown) and while building tasks (total = PRs found so far).
     public func mine(metadata: Metadata? = nil, previous: MiningState = MiningState(), batchSize: Int = 256,
                      batchBytes: Int = 16 << 20, progress: ((_ done: Int, _ total: Int?) -> Void)? = nil,
                      write: (MiningBatch) throws -> Void) throws -> MiningSummary {
