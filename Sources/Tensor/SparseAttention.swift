@@ -26,7 +26,7 @@ extension Attention {
             for r in (item * group)..<min(rows, item * group + group) {
                 let count = Int(counts[r]), sel = selection + r * ldSel
                 let qRow = q + r * H * D, outRow = out + r * H * D
-                selectedScores(qRow, k, sel, count, shape, into: st)
+                selectedDots(qRow, k, sel, count, shape, scale: shape.scale, into: st)
                 softmaxColumns(st, rows: count, columns: H, lse: rowLSE, scratch: columnScratch)
                 if let lse { (lse + r * H).update(from: rowLSE, count: H) }
                 if let headMeanProbs {
@@ -63,12 +63,8 @@ extension Attention {
             let count = Int(counts[r]), sel = selection + r * ldSel
             let qRow = q + r * H * D, doutRow = dout + r * H * D, dqRow = dq + r * H * D
             // Pᵀ (scores, until probsAndScoreGradColumns) and dPᵀ, [count, H].
-            selectedScores(qRow, k, sel, count, shape, into: p)
-            for j in 0..<count {
-                prefetchAhead(sel, j, count, v, D)
-                let vRow = v + Int(sel[j]) * D
-                for h in 0..<H { dp[j * H + h] = Vector.dot(doutRow + h * D, vRow, D) }
-            }
+            selectedDots(qRow, k, sel, count, shape, scale: shape.scale, into: p)
+            selectedDots(doutRow, v, sel, count, shape, scale: 1, into: dp)
             for h in 0..<H { delta[h] = Vector.dot(doutRow + h * D, out + (r * H + h) * D, D) }
             probsAndScoreGradColumns(p, dp, lse: lse + r * H, delta: delta, rows: count, columns: H)
             // dp now holds dSᵀ; p holds Pᵀ. dq_h += scale·Σ_j dS·k_j; dk_j += scale·Σ_h dS·q_h; dv_j += Σ_h P·dout_h.
@@ -86,26 +82,20 @@ extension Attention {
         reduceWorkers(scratch, perWorker: perWorker, offset: 0, dk: dk, dv: dv, count: keys * D)
     }
 
-    /// Sᵀ[j, h] = scale · q_h · k_{sel[j]} for the `count` selected keys, [count, H].
+    /// out[j, h] = scale · a_h · b_{sel[j]} for the `count` selected rows of `b`, [count, H]:
+    /// Sᵀ from the query row and K (scale = the attention scale), dPᵀ from dout's row and V (1).
     @inline(__always)
-    static func selectedScores(_ qRow: ConstFloatPointer, _ k: ConstFloatPointer, _ sel: UnsafePointer<Int32>, _ count: Int,
-                               _ shape: AttentionShape, into st: FloatPointer) {
+    static func selectedDots(_ aRow: ConstFloatPointer, _ b: ConstFloatPointer, _ sel: UnsafePointer<Int32>, _ count: Int,
+                             _ shape: AttentionShape, scale: Float, into out: FloatPointer) {
         let H = shape.heads, D = shape.headDim
         for j in 0..<count {
-            prefetchAhead(sel, j, count, k, D)
-            let kRow = k + Int(sel[j]) * D
-            for h in 0..<H { st[j * H + h] = shape.scale * Vector.dot(qRow + h * D, kRow, D) }
+            prefetchAhead(sel, j, count, b, D)
+            let bRow = b + Int(sel[j]) * D
+            for h in 0..<H { out[j * H + h] = scale * Vector.dot(aRow + h * D, bRow, D) }
         }
     }
 
     // MARK: column-layout pieces
-
-    /// Calls body(start, length) for consecutive chunks of at most `chunk` of 0..<count.
-    @inline(__always)
-    static func forEachChunk(_ count: Int, _ chunk: Int, _ body: (Int, Int) -> Void) {
-        var start = 0
-        while start < count { body(start, min(chunk, count - start)); start += chunk }
-    }
 
     /// In-place softmax down each column of a row-major [rows, columns] block; lse[c] receives
     /// column c's log-sum-exp. Per column the arithmetic of softmaxPrefix, in the same order.

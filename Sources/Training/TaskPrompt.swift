@@ -47,6 +47,8 @@ public struct TrainingDataError: Error, CustomStringConvertible, Sendable {
 
 /// Builds prompts, SFT targets and scorable patches for tasks of repositories with local clones.
 public final class PromptBuilder {
+    /// Prompt tokens a context must leave beside the response, at least.
+    public static let minimumPromptTokens = 64
     public let tokenizer: Tokenizer
     public let settings: PromptSettings
     /// Prompt + response tokens: the model's context, or the settings' shorter `promptContext`.
@@ -72,8 +74,8 @@ public final class PromptBuilder {
         }
         issueToken = try special(SpecialTokens.issue); fileToken = try special(SpecialTokens.file)
         patchToken = try special(SpecialTokens.patch); endToken = try special(SpecialTokens.endOfText)
-        guard self.context >= settings.maxResponseTokens + 64 else {
-            throw TrainingDataError("context \(self.context) is too short for \(settings.maxResponseTokens) response tokens and a prompt (at least 64 more)")
+        guard self.context >= settings.maxResponseTokens + Self.minimumPromptTokens else {
+            throw TrainingDataError("context \(self.context) is too short for \(settings.maxResponseTokens) response tokens and a prompt (at least \(Self.minimumPromptTokens) more)")
         }
     }
 

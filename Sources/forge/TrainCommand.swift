@@ -198,8 +198,8 @@ struct TrainCommand: ParsableCommand {
         func validate() throws {
             guard heldOutEvery >= 2 else { throw ValidationError("--held-out-every must be at least 2") }
             guard rlOnlyEvery == 0 || rlOnlyEvery >= 2 else { throw ValidationError("--rl-only-every must be 0 or at least 2") }
-            if let promptContext, promptContext < maxResponseTokens + 64 {
-                throw ValidationError("--prompt-context must leave at least 64 prompt tokens beside --max-response-tokens (\(maxResponseTokens))")
+            if let promptContext, promptContext < maxResponseTokens + PromptBuilder.minimumPromptTokens {
+                throw ValidationError("--prompt-context must leave at least \(PromptBuilder.minimumPromptTokens) prompt tokens beside --max-response-tokens (\(maxResponseTokens))")
             }
         }
 
