@@ -94,12 +94,60 @@ public enum TaskFamily {
 /// The lines of a file shown when all of it does not fit: windows around the named lines, in file
 /// order, `…` between them, as many as fit `room` tokens (measured by `count`).
 public enum FileExcerpt {
+    /// Lines (1-based) of the Python functions and classes whose names the query mentions (as
+    /// `write_mo`, as the words "write mo" of a generated title, or as a test's name `test_write_mo`), each from its `def`/`class`
+    /// line through its body, `maximum` lines at most: where a statement that names a function
+    /// points, however far from the lines a traceback names.
+    public static func definitionLines(of text: String, query: String, maximum: Int = 40) -> [Int] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let queryWords = Set(query.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).map(String.init))
+        let spacedQuery = " " + query.split(whereSeparator: { !($0.isLetter || $0.isNumber) }).joined(separator: " ") + " "
+        guard let definition = try? NSRegularExpression(pattern: #"^(\s*)(?:async\s+)?(?:def|class)\s+([A-Za-z_][A-Za-z0-9_]*)"#) else { return [] }
+        func indentation(_ line: String) -> Int { line.prefix { $0 == " " || $0 == "\t" }.count }
+        var result: [Int] = []
+        for (index, line) in lines.enumerated() {
+            let range = NSRange(line.startIndex..., in: line)
+            guard let match = definition.firstMatch(in: line, range: range), let nameRange = Range(match.range(at: 2), in: line) else { continue }
+            let name = String(line[nameRange])
+            let words = name.split(separator: "_").joined(separator: " ")
+            guard name.count >= 4, queryWords.contains(name) || queryWords.contains("test_" + name)
+                    || (name.contains("_") && spacedQuery.contains(" " + words + " ")) else { continue }
+            let depth = indentation(line)
+            var end = index + 1
+            while end < lines.count && end - index < maximum {
+                let next = lines[end]
+                if !next.trimmingCharacters(in: .whitespaces).isEmpty && indentation(next) <= depth { break }
+                end += 1
+            }
+            result += Array((index + 1)...end)
+        }
+        return result
+    }
+
+    /// Lines (1-based) at the centre of the `count` windows of `window` lines that BM25 ranks best
+    /// for `query` among the file's windows, best first; none when no window shares a term with it.
+    /// What a long file shows when the failure names none of its lines: the function the statement
+    /// names, the code around the identifiers the failure output prints.
+    public static func relevantLines(of text: String, query: String, window: Int = 12, count: Int = 3) -> [Int] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > window else { return [] }
+        // Windows overlap by half, so a definition is not split from the lines after it.
+        let starts = Array(stride(from: 0, to: lines.count, by: window / 2))
+        let index = BM25Index(documents: starts.map { lines[$0..<min(lines.count, $0 + window)].joined(separator: "\n") })
+        return index.rank(query).prefix(count).filter { $0.score > 0 }.map { starts[$0.index] + window / 2 }
+    }
+
     public static func around(lines named: [Int], of text: String, room: Int, count: (String) -> Int) -> String {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard !named.isEmpty, !lines.isEmpty else { return "" }
-        // Grow a window around every named line by one line at a time on each side, until the room is spent.
-        var chosen = Set(named.map { min(max($0 - 1, 0), lines.count - 1) })
-        var used = chosen.reduce(0) { $0 + count(lines[$1] + "\n") }
+        // The named lines first, in their order while they fit; then a window around every one of them
+        // grows by one line at a time on each side, until the room is spent.
+        var chosen = Set<Int>(), used = 0
+        for index in named.map({ min(max($0 - 1, 0), lines.count - 1) }) where !chosen.contains(index) {
+            let cost = count(lines[index] + "\n")
+            guard used + cost <= room || chosen.isEmpty else { continue }
+            chosen.insert(index); used += cost
+        }
         var radius = 1
         while used < room && radius < lines.count {
             var grew = false

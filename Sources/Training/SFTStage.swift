@@ -73,6 +73,8 @@ public struct SFTExample: Sendable {
     public var instanceID: String
     public var prompt: [Int]
     public var target: [Int]
+    /// Whether the prompt shows the lines the target's SEARCH blocks copy.
+    public var siteShown: Bool
 }
 
 public enum SFTStage {
@@ -81,7 +83,9 @@ public enum SFTStage {
         var examples: [SFTExample] = [], skipped: [String] = []
         for task in tasks {
             guard let target = try builder.target(for: task) else { skipped.append(task.instanceID); continue }
-            examples.append(SFTExample(instanceID: task.instanceID, prompt: try builder.prompt(for: task).tokens, target: target))
+            let prompt = try builder.prompt(for: task)
+            examples.append(SFTExample(instanceID: task.instanceID, prompt: prompt.tokens, target: target,
+                                       siteShown: builder.showsEditSite(of: task, in: prompt)))
         }
         return (examples, skipped)
     }
@@ -124,6 +128,8 @@ public enum SFTStage {
         let (heldOut, _) = try examples(tasks: settings.split.heldOut(valid), builder: builder)
         guard !train.isEmpty else { throw TrainingDataError("no SFT examples: \(valid.count) valid tasks, \(skippedTrain.count) without a block form that fits") }
         report("sft: \(train.count) training examples (\(skippedTrain.count) skipped: no block form or too long), \(heldOut.count) held out")
+        let trainShown = train.filter(\.siteShown).count, heldOutShown = heldOut.filter(\.siteShown).count
+        report("sft: the prompt shows the lines the gold blocks edit for \(trainShown) of \(train.count) training and \(heldOutShown) of \(heldOut.count) held-out examples")
         let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
 
         let saved = try folder.savedState()
@@ -140,6 +146,8 @@ public enum SFTStage {
         } else {
             var line: MetricsLine = ["step": 0, "train_loss": try loss(model, Array(train.prefix(settings.batch)), padding: padding, chunk: settings.batch), "seconds": 0]
             line["validation_loss"] = try validation()
+            line["train_site_shown"] = Double(trainShown) / Double(train.count)
+            if !heldOut.isEmpty { line["held_out_site_shown"] = Double(heldOutShown) / Double(heldOut.count) }
             try folder.append(line)
             report(LanguageStages.describe(line))
         }

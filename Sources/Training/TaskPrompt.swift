@@ -38,6 +38,8 @@ public struct TaskPrompt: Sendable {
     public var tokens: [Int]
     /// Files shown, in order.
     public var files: [String]
+    /// What the prompt shows of each file (whole, cut, or excerpts around the chosen lines).
+    public var shownText: [String: String] = [:]
 }
 
 public struct TrainingDataError: Error, CustomStringConvertible, Sendable {
@@ -49,6 +51,8 @@ public struct TrainingDataError: Error, CustomStringConvertible, Sendable {
 public final class PromptBuilder {
     /// Prompt tokens a context must leave beside the response, at least.
     public static let minimumPromptTokens = 64
+    /// Tokens a retrieved file may take at least, whatever its equal share of the room would be.
+    static let minimumFileShare = 256
     public let tokenizer: Tokenizer
     public let settings: PromptSettings
     /// Prompt + response tokens: the model's context, or the settings' shorter `promptContext`.
@@ -102,10 +106,10 @@ public final class PromptBuilder {
         case .oracle:
             return Array(PatchText.touchedPaths(task.patch).prefix(settings.maxFiles))
         case .bm25:
-            let (paths, index) = try bm25(task, excludingTests: false)
+            let (paths, index) = try bm25(task, sourcesOnly: false)
             return index.rank(task.problemStatement).prefix(settings.maxFiles).map { paths[$0.index] }
         case .retrieval:
-            let (paths, index) = try bm25(task, excludingTests: true)
+            let (paths, index) = try bm25(task, sourcesOnly: true)
             let query = task.problemStatement + "\n" + (failureOutput[task.instanceID] ?? "")
             let named = TracebackFiles.files(in: query, repositoryFiles: paths)
             namedLines = Dictionary(named.map { ($0.path, $0.lines) }, uniquingKeysWith: { $0 + $1 })
@@ -118,14 +122,14 @@ public final class PromptBuilder {
     }
 
     /// The BM25 index of the source files at the task's base commit (without tests and test
-    /// infrastructure when `excludingTests`), built once per commit.
-    private func bm25(_ task: TaskRecord, excludingTests: Bool) throws -> (paths: [String], index: BM25Index) {
-        let key = "\(task.repo)@\(task.baseCommit)\(excludingTests ? "-source" : "")"
+    /// infrastructure when `sourcesOnly`), built once per commit.
+    private func bm25(_ task: TaskRecord, sourcesOnly: Bool) throws -> (paths: [String], index: BM25Index) {
+        let key = "\(task.repo)@\(task.baseCommit)\(sourcesOnly ? "-source" : "")"
         if let cached = bm25Cache[key] { return cached }
         let repository = try repository(task)
         let base = try baseCommit(task)
         let files = try repository.files(in: base).filter {
-            settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) && !(excludingTests && TestPaths.isTestOrInfrastructure($0.path))
+            settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) && !(sourcesOnly && (TestPaths.isTestOrInfrastructure($0.path)))
         }
         let documents = try files.map { $0.path + "\n" + String(decoding: try repository.blob($0.id), as: UTF8.self) }
         bm25Cache[key] = (files.map(\.path), BM25Index(documents: documents))
@@ -139,17 +143,29 @@ public final class PromptBuilder {
         let statementRoom = min(settings.maxStatementTokens, (context - settings.maxResponseTokens) / 3)
         var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(statementRoom)
         let budget = context - settings.maxResponseTokens - 1   // the patch token
-        var shown: [String] = []
-        for path in try contextFiles(for: task) {
+        let query = task.problemStatement + "\n" + (failureOutput[task.instanceID] ?? "")
+        var shown: [String] = [], shownText: [String: String] = [:]
+        let files = try contextFiles(for: task)
+        for (position, path) in files.enumerated() {
             guard let bytes = try read(path), tokens.count + 8 < budget else { continue }
             let header = [fileToken] + tokenizer.encode(path + "\n")
             var body = tokenizer.encode(bytes: bytes)
-            let room = budget - tokens.count - header.count
-            if body.count > room, settings.mode == .retrieval, let lines = namedLines[path], !lines.isEmpty {
-                // Too long to show whole: the lines the failure went through, with what surrounds them.
-                let excerpt = FileExcerpt.around(lines: lines, of: String(decoding: bytes, as: UTF8.self), room: room - 16,
-                                                 count: { self.tokenizer.encode($0).count })
-                body = Array(tokenizer.encode(excerpt).prefix(max(0, room)))
+            var room = budget - tokens.count - header.count
+            if settings.mode == .retrieval {
+                // A ranked file gets at most half of what is left (short files pass the rest on), so one long file
+                // does not crowd out the next ones (a file the failure names keeps all of it); a file that does not
+                // fit shows the lines the failure names, the functions the statement or failure output names, and
+                // the windows that match them best, with what surrounds them.
+                if namedLines[path] == nil && position < files.count - 1 { room = min(room, max(Self.minimumFileShare, room / 2)) }
+                if body.count > room {
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    let lines = (namedLines[path] ?? []) + FileExcerpt.definitionLines(of: text, query: query)
+                        + FileExcerpt.relevantLines(of: text, query: query)
+                    if !lines.isEmpty {
+                        let excerpt = FileExcerpt.around(lines: lines, of: text, room: room - 16, count: { self.tokenizer.encode($0).count })
+                        body = Array(tokenizer.encode(excerpt).prefix(max(0, room)))
+                    }
+                }
             }
             if body.count > room {
                 // Cut at the last newline that fits, so the file ends on a whole line.
@@ -159,8 +175,16 @@ public final class PromptBuilder {
             }
             tokens += header + body
             shown.append(path)
+            shownText[path] = String(decoding: try tokenizer.decode(body), as: UTF8.self)
         }
-        return TaskPrompt(instanceID: task.instanceID, tokens: tokens + [patchToken], files: shown)
+        return TaskPrompt(instanceID: task.instanceID, tokens: tokens + [patchToken], files: shown, shownText: shownText)
+    }
+
+    /// Whether `prompt` shows every line the gold patch's SEARCH blocks copy (context recall: a
+    /// policy cannot put a line in its SEARCH block that the prompt did not show it).
+    public func showsEditSite(of task: TaskRecord, in prompt: TaskPrompt) -> Bool {
+        guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task)) else { return false }
+        return blocks.allSatisfy { block in prompt.shownText[block.path].map { $0.contains(block.search) } ?? false }
     }
 
     /// The gold patch as SEARCH/REPLACE blocks, tokenised and ended by <|endoftext|>; nil when it

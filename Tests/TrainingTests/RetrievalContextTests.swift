@@ -80,6 +80,47 @@ final class RetrievalContextTests: XCTestCase {
         XCTAssertEqual(FileExcerpt.around(lines: [], of: text, room: 60, count: { $0.count }), "")
     }
 
+    func testExcerptKeepsTheFirstNamedLinesWhenNotAllFit() {
+        let text = (1...100).map { "line \($0)" }.joined(separator: "\n")
+        // Room for three lines: the first three named ones, in the order given, not the file's order.
+        let shown = FileExcerpt.around(lines: [90, 10, 50, 20], of: text, room: 3, count: { _ in 1 }).split(separator: "\n").filter { $0 != "…" }
+        XCTAssertEqual(shown, ["line 10", "line 50", "line 90"])
+    }
+
+    func testDefinitionLinesFollowTheNamesAStatementOrTestMentions() {
+        let source = """
+        import os
+
+        def write_mo(fileobj, catalog):
+            offsets = []
+            for message in catalog:
+
+                offsets.append(message)
+            return offsets
+
+        class Reader:
+            def read_po(self, text):
+                return text
+        """
+        // By identifier, by the words of a generated title, by a test's name; each through its body.
+        XCTAssertEqual(FileExcerpt.definitionLines(of: source, query: "calls write_mo(f, c)"), [3, 4, 5, 6, 7, 8, 9])
+        XCTAssertEqual(FileExcerpt.definitionLines(of: source, query: "Regression: write mo is broken"), [3, 4, 5, 6, 7, 8, 9])
+        XCTAssertEqual(FileExcerpt.definitionLines(of: source, query: "tests/test_po.py::test_read_po fails"), [11, 12])
+        XCTAssertEqual(FileExcerpt.definitionLines(of: source, query: "Reader breaks", maximum: 2), [10, 11])
+        XCTAssertEqual(FileExcerpt.definitionLines(of: source, query: "writes mo files"), [], "a name, not a word of one")
+    }
+
+    func testRelevantLinesAreTheWindowsThatShareTermsWithTheQuery() {
+        var lines = (1...200).map { "value_\($0) = compute(\($0))" }
+        lines[119] = "    frobnicate_widget(handle)"
+        let text = lines.joined(separator: "\n")
+        let best = FileExcerpt.relevantLines(of: text, query: "AttributeError in frobnicate_widget")
+        XCTAssertEqual(best.count, 2, "the two overlapping windows that hold the line")
+        XCTAssertTrue(best.allSatisfy { abs($0 - 120) <= 12 }, "\(best)")
+        XCTAssertEqual(FileExcerpt.relevantLines(of: text, query: "nothing in common"), [])
+        XCTAssertEqual(FileExcerpt.relevantLines(of: "short\nfile", query: "short"), [], "a file shorter than a window is shown whole")
+    }
+
     func testCurriculumAdmitsHarderLevelsOverTimeAndRetiresSolvedTasks() {
         var tasks: [TaskRecord] = []
         for level in 1...5 { for index in 0..<3 { tasks.append(task("t\(level)-\(index)", createdAt: "2025", file: "a.py", level: level)) } }

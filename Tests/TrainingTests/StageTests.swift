@@ -65,6 +65,7 @@ final class StageTests: XCTestCase {
             XCTAssertTrue(rewarder.score(patch, task: task).scored.resolved, "blocks of \(task.instanceID) resolve it:\n\(patch)")
             let prompt = try prompts.prompt(for: task)
             XCTAssertEqual(prompt.files, PatchText.touchedPaths(task.patch).prefix(2).map { $0 })
+            XCTAssertTrue(prompts.showsEditSite(of: task, in: prompt), "the oracle prompt shows what \(task.instanceID)'s blocks copy")
             XCTAssertFalse(try tokenizer.decodeText(prompt.tokens).contains("+++ b/"), "the prompt never holds the patch")
         }
         let bm25 = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: PromptSettings(mode: .bm25, maxFiles: 1), context: 1024)
@@ -116,6 +117,7 @@ final class StageTests: XCTestCase {
         let sftFolder = try RunFolder(url: root.appendingPathComponent("sft"), stage: "sft", config: sft)
         _ = try SFTStage.run(settings: sft, from: sparseFolder.url, tasks: tasks, clones: clones, folder: sftFolder, report: quiet)
         XCTAssertEqual(try sftFolder.metrics().count, 3)
+        XCTAssertNotNil(try sftFolder.metrics().first?["train_site_shown"], "context recall is recorded")
 
         var rl = RLSettings()
         rl.prompt = sft.prompt
