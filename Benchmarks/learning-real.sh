@@ -27,14 +27,19 @@ SYNTH_MAX=${SYNTH_MAX:-60}
 SEEDS=${SEEDS:-"1 2 3"}
 CONTEXT=${CONTEXT:-4096}
 TOP_K=${TOP_K:-256}
-PRETRAIN_STEPS=${PRETRAIN_STEPS:-50}
-WARMUP_STEPS=${WARMUP_STEPS:-10}
-SPARSE_STEPS=${SPARSE_STEPS:-15}
+# Pretraining on short windows (attention is cheap there) for many steps: the model has to read
+# code before it can copy a line of it into a SEARCH block (50 steps at 4096 left it at 6.75
+# nats/token, its responses word salad); the sparse stage then trains at CONTEXT.
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-1800}
+PRETRAIN_SEQUENCE=${PRETRAIN_SEQUENCE:-512}
+PRETRAIN_BATCH=${PRETRAIN_BATCH:-8}
+WARMUP_STEPS=${WARMUP_STEPS:-20}
+SPARSE_STEPS=${SPARSE_STEPS:-60}
 SFT_STEPS=${SFT_STEPS:-40}
 # SFT first on short prompts (retrieval around the lines the failure names, PROMPT_SHORT tokens
 # with the response): ~4× cheaper per example than at CONTEXT, enough steps to learn the edit
 # format; then SFT_STEPS at full length. 0 skips the short stage.
-SHORT_SFT_STEPS=${SHORT_SFT_STEPS:-300}
+SHORT_SFT_STEPS=${SHORT_SFT_STEPS:-600}
 PROMPT_SHORT=${PROMPT_SHORT:-1024}
 RL_STEPS=${RL_STEPS:-4}
 EXTRA_SFT_STEPS=${EXTRA_SFT_STEPS:-8}   # SFT+ : SFT trained on for about the model time RL took
@@ -57,12 +62,12 @@ done
 
 stage() { local name=$1; shift; local start=$(date +%s); nice -n 10 "$F" train "$@" > "$W/$name.log" 2>&1; echo "$name $(( $(date +%s) - start ))" >> "$W/times.txt"; }
 [ -f "$W/pretrain/model.safetensors" ] || stage pretrain pretrain "${COMMON[@]}" --out "$W/pretrain" --vocab-size 2048 --layers 2 --d-model 128 --heads 4 \
-    --context "$CONTEXT" --top-k "$TOP_K" --indexer-heads 1 --indexer-dim 32 --sequence-length "$CONTEXT" --steps "$PRETRAIN_STEPS" --batch 1 --lr 3e-3 --eval-every "$PRETRAIN_STEPS"
+    --context "$CONTEXT" --top-k "$TOP_K" --indexer-heads 1 --indexer-dim 32 --sequence-length "$PRETRAIN_SEQUENCE" --steps "$PRETRAIN_STEPS" --batch "$PRETRAIN_BATCH" --lr 3e-3 --eval-every 150
 [ -f "$W/warmup/model.safetensors" ] || stage warmup warmup "${COMMON[@]}" --from "$W/pretrain" --out "$W/warmup" --steps "$WARMUP_STEPS" --batch 1 \
     --sequence-length "$CONTEXT" --eval-every "$WARMUP_STEPS"
 for attention in sparse dense; do
     [ -f "$W/$attention/model.safetensors" ] || stage "$attention" sparse "${COMMON[@]}" --from "$W/warmup" --out "$W/$attention" --attention "$attention" \
-        --steps "$SPARSE_STEPS" --batch 1 --sequence-length "$CONTEXT" --lr 1e-3 --eval-every "$SPARSE_STEPS"
+        --steps "$SPARSE_STEPS" --batch 1 --sequence-length "$CONTEXT" --lr 1e-3 --eval-every 20
 done
 
 # resolved <run folder> <name>: held-out tasks the model resolves (greedy), scored by forge eval;
@@ -83,7 +88,7 @@ for seed in $SEEDS; do
     sft_from=$W/sparse
     if [ "$SHORT_SFT_STEPS" -gt 0 ]; then
         [ -f "$W/sft-short-$seed/model.safetensors" ] || stage "sft-short-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --prompt-context "$PROMPT_SHORT" \
-            --from "$W/sparse" --out "$W/sft-short-$seed" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every "$SHORT_SFT_STEPS" --seed "$seed"
+            --from "$W/sparse" --out "$W/sft-short-$seed" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every 100 --seed "$seed"
         sft_from=$W/sft-short-$seed
     fi
     [ -f "$W/sft-$seed/model.safetensors" ] || stage "sft-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$sft_from" --out "$W/sft-$seed" \

@@ -2,8 +2,9 @@
 // (an upper bound, as in SWE-bench's oracle setting); "bm25" ranks the source files at the base
 // commit against the problem statement without looking at the patch (SWE-bench's BM25 setting:
 // Okapi BM25 with k1 = 0.9, b = 0.4 as in Pyserini's defaults); "retrieval" shows the source files
-// the failing tests' output names first (around the lines it names when a file is too long),
-// then BM25's ranking of the non-test source files against the statement and that output.
+// the failing tests' output names first, then BM25's ranking of the non-test source files against
+// the statement and that output; a file too long to show whole shows the lines the output names,
+// the functions the statement names and the windows that match best (TaskPrompt.swift).
 import Foundation
 
 public enum ContextMode: String, Codable, Sendable, CaseIterable {

@@ -95,9 +95,10 @@ public enum TaskFamily {
 /// order, `…` between them, as many as fit `room` tokens (measured by `count`).
 public enum FileExcerpt {
     /// Lines (1-based) of the Python functions and classes whose names the query mentions (as
-    /// `write_mo`, as the words "write mo" of a generated title, or as a test's name `test_write_mo`), each from its `def`/`class`
-    /// line through its body, `maximum` lines at most: where a statement that names a function
-    /// points, however far from the lines a traceback names.
+    /// `write_mo`, as the words "write mo" of a generated title, or in a test's name
+    /// `test_write_mo`), each from its `def`/`class` line through its body, `maximum` lines at
+    /// most: where a statement that names a function points, however far from the lines a
+    /// traceback names.
     public static func definitionLines(of text: String, query: String, maximum: Int = 40) -> [Int] {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let queryWords = Set(query.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).map(String.init))

@@ -51,7 +51,7 @@ public struct TrainingDataError: Error, CustomStringConvertible, Sendable {
 public final class PromptBuilder {
     /// Prompt tokens a context must leave beside the response, at least.
     public static let minimumPromptTokens = 64
-    /// Tokens a retrieved file may take at least, whatever its equal share of the room would be.
+    /// Tokens a ranked file may take at least in retrieval mode, however little room half of what is left is.
     static let minimumFileShare = 256
     public let tokenizer: Tokenizer
     public let settings: PromptSettings
@@ -106,11 +106,11 @@ public final class PromptBuilder {
         case .oracle:
             return Array(PatchText.touchedPaths(task.patch).prefix(settings.maxFiles))
         case .bm25:
-            let (paths, index) = try bm25(task, sourcesOnly: false)
+            let (paths, index) = try bm25(task, excludingTests: false)
             return index.rank(task.problemStatement).prefix(settings.maxFiles).map { paths[$0.index] }
         case .retrieval:
-            let (paths, index) = try bm25(task, sourcesOnly: true)
-            let query = task.problemStatement + "\n" + (failureOutput[task.instanceID] ?? "")
+            let (paths, index) = try bm25(task, excludingTests: true)
+            let query = retrievalQuery(task)
             let named = TracebackFiles.files(in: query, repositoryFiles: paths)
             namedLines = Dictionary(named.map { ($0.path, $0.lines) }, uniquingKeysWith: { $0 + $1 })
             var chosen = named.map(\.path)
@@ -121,15 +121,18 @@ public final class PromptBuilder {
         }
     }
 
+    /// What retrieval searches with: the statement and the failing tests' output.
+    func retrievalQuery(_ task: TaskRecord) -> String { task.problemStatement + "\n" + (failureOutput[task.instanceID] ?? "") }
+
     /// The BM25 index of the source files at the task's base commit (without tests and test
-    /// infrastructure when `sourcesOnly`), built once per commit.
-    private func bm25(_ task: TaskRecord, sourcesOnly: Bool) throws -> (paths: [String], index: BM25Index) {
-        let key = "\(task.repo)@\(task.baseCommit)\(sourcesOnly ? "-source" : "")"
+    /// infrastructure when `excludingTests`), built once per commit.
+    private func bm25(_ task: TaskRecord, excludingTests: Bool) throws -> (paths: [String], index: BM25Index) {
+        let key = "\(task.repo)@\(task.baseCommit)\(excludingTests ? "-source" : "")"
         if let cached = bm25Cache[key] { return cached }
         let repository = try repository(task)
         let base = try baseCommit(task)
         let files = try repository.files(in: base).filter {
-            settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) && !(sourcesOnly && (TestPaths.isTestOrInfrastructure($0.path)))
+            settings.sourceExtensions.contains(URL(fileURLWithPath: $0.path).pathExtension) && !(excludingTests && TestPaths.isTestOrInfrastructure($0.path))
         }
         let documents = try files.map { $0.path + "\n" + String(decoding: try repository.blob($0.id), as: UTF8.self) }
         bm25Cache[key] = (files.map(\.path), BM25Index(documents: documents))
@@ -143,14 +146,15 @@ public final class PromptBuilder {
         let statementRoom = min(settings.maxStatementTokens, (context - settings.maxResponseTokens) / 3)
         var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(statementRoom)
         let budget = context - settings.maxResponseTokens - 1   // the patch token
-        let query = task.problemStatement + "\n" + (failureOutput[task.instanceID] ?? "")
+        let query = retrievalQuery(task)
         var shown: [String] = [], shownText: [String: String] = [:]
         let files = try contextFiles(for: task)
         for (position, path) in files.enumerated() {
-            guard let bytes = try read(path), tokens.count + 8 < budget else { continue }
             let header = [fileToken] + tokenizer.encode(path + "\n")
-            var body = tokenizer.encode(bytes: bytes)
             var room = budget - tokens.count - header.count
+            // A path with no room for its file after it is not shown (nor may its header overflow the budget).
+            guard room >= 8, let bytes = try read(path) else { continue }
+            var body = tokenizer.encode(bytes: bytes)
             if settings.mode == .retrieval {
                 // A ranked file gets at most half of what is left (short files pass the rest on), so one long file
                 // does not crowd out the next ones (a file the failure names keeps all of it); a file that does not

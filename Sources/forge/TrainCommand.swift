@@ -185,7 +185,7 @@ struct TrainCommand: ParsableCommand {
 
     /// Prompt and split flags shared by sft and rl.
     struct PromptOptions: ParsableArguments {
-        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits), bm25 (retrieved, no peeking) or retrieval (files the failing tests' output names, around the lines it names, then BM25 over the non-test sources).") var contextMode: ContextMode = .oracle
+        @Option(help: "Code shown in the prompt: oracle (files the gold patch edits), bm25 (retrieved, no peeking) or retrieval (files the failing tests' output names, then BM25 over the non-test sources; a long file shows the lines the output names, the functions the statement names and its best-matching windows).") var contextMode: ContextMode = .oracle
         @Option(help: "Files shown at most.") var maxFiles = 2
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
         @Option(help: "Prompt + response tokens at most (default: the model's context), e.g. a cheap short-prompt SFT before SFT at full length.") var promptContext: Int?

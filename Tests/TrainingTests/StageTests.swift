@@ -81,6 +81,15 @@ final class StageTests: XCTestCase {
         }
         XCTAssertThrowsError(try PromptBuilder(tokenizer: tokenizer, clones: clones,
                                                settings: PromptSettings(maxResponseTokens: 160, promptContext: 200), context: 1024))
+        // Retrieval fills the room with many files; whatever the room, a file's path never pushes the
+        // prompt past it (a header that fit but left no room for the body once overflowed a 4K context).
+        let retrieval = try (96...260).map { promptContext in
+            try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: PromptSettings(mode: .retrieval, maxFiles: 8, maxResponseTokens: 32,
+                                                                                          promptContext: promptContext), context: 1024)
+        }
+        for builder in retrieval {
+            for task in tasks { XCTAssertLessThanOrEqual(try builder.prompt(for: task).tokens.count + 32, builder.context, task.instanceID) }
+        }
 
         // pretrain → warmup → sparse → sft → rl, tiny and short; each leaves its run folder.
         let source = CorpusSource(tasks: tasks, clones: clones)
