@@ -24,6 +24,12 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     /// only the indexer, on KL(p ‖ softmax(I)) over every earlier position, at `indexerWarmupLearningRate`.
     public var indexerWarmupSteps: Int = 0
     public var indexerWarmupLearningRate: Float = 1e-3
+    /// Share of training windows whose last part repeats a span of the window (nil or 0: none).
+    /// A policy's SEARCH block copies lines of its prompt; a small model trained on a few million
+    /// tokens of code does not learn to copy on its own (its responses named files and lines that
+    /// were not in the prompt), while repeated spans teach the attention that finds an earlier
+    /// occurrence and continues it (induction heads) within a few hundred steps.
+    public var copyShare: Double?
 
     public init(batch: Int = 8, sequenceLength: Int = 256, steps: Int = 300, maxLearningRate: Float = 3e-3, minLearningRate: Float = 3e-4,
                 warmupSteps: Int = 30, evalEvery: Int = 25, evalWindows: Int = 16, maxSeconds: Double = 0, seed: UInt64 = 1,
@@ -115,10 +121,32 @@ public final class LanguageModelTrainer {
         return (0..<settings.batch).map { _ in Int(random.next() % UInt64(train.count - T - 1)) }
     }
 
+    /// A training batch: windows at random starts, `copyShare` of them ending in a copy of an
+    /// earlier span of themselves (16 tokens to a quarter of the window, from a random place).
+    func trainingWindows() -> (tokens: [Int], targets: [Int]) {
+        let starts = randomStarts()
+        guard let share = settings.copyShare, share > 0 else { return windows(train, starts: starts) }
+        let T = settings.sequenceLength
+        var tokens: [Int] = [], targets: [Int] = []
+        for start in starts {
+            var sequence = Array(train[start...(start + T)])
+            let longest = max(1, (T + 1) / 4), shortest = min(16, longest)
+            if Double(random.next() % 1_000_000) < share * 1_000_000 {
+                let span = shortest + Int(random.next() % UInt64(longest - shortest + 1))
+                let head = T + 1 - span
+                let from = Int(random.next() % UInt64(head - span + 1))
+                sequence.replaceSubrange(head..., with: sequence[from..<(from + span)])
+            }
+            tokens += sequence.dropLast()
+            targets += sequence.dropFirst()
+        }
+        return (tokens, targets)
+    }
+
     /// One step of DSA's dense warm-up: dense attention, only the indexer's parameters move, on
     /// KL(p ‖ softmax(I)) over every earlier position. The caller switches the model to dense.
     public func indexerWarmupStep(_ warmupStep: Int, optimizer warmupOptimizer: AdamW, started: Date) throws -> TrainingMetrics {
-        let (tokens, targets) = windows(train, starts: randomStarts())
+        let (tokens, targets) = trainingWindows()
         model.zeroGradients()
         let losses = try model.forward(tokens: tokens, targets: targets, batch: settings.batch, indexerLoss: true)
         try model.backward(language: false, indexer: true)
@@ -135,7 +163,7 @@ public final class LanguageModelTrainer {
         let T = settings.sequenceLength
         let schedule = CosineSchedule(maxLearningRate: settings.maxLearningRate, minLearningRate: settings.minLearningRate,
                                       warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
-        let (tokens, targets) = windows(train, starts: randomStarts())
+        let (tokens, targets) = trainingWindows()
         let lr = schedule.learningRate(step: step)
         let (losses, norm) = try model.languageStep(tokens: tokens, targets: targets, batch: settings.batch, optimizer: optimizer, learningRate: lr)
         let sparse = model.config.attention == .sparse

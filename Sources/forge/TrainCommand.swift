@@ -58,6 +58,15 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    struct CopyWindowOptions: ParsableArguments {
+        @Option(help: "Share of training windows (0 to 1) whose last part repeats an earlier span of the window: teaches a small model to copy what its prompt shows, as SEARCH blocks must.")
+        var copyShare: Double = 0
+
+        func validate() throws {
+            guard (0...1).contains(copyShare) else { throw ValidationError("--copy-share must be between 0 and 1, not \(copyShare)") }
+        }
+    }
+
     /// Runs a stage with progress and interruption handling.
     static func perform(_ label: String, _ body: (StageReport) throws -> Void) throws {
         let interrupt = InterruptWatch(finishing: "step", signals: [SIGINT, SIGTERM])
@@ -99,6 +108,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Lightning indexer heads (H_I): few and small, so that scoring every key costs less than the attention it saves.") var indexerHeads = 4
         @Option(help: "Lightning indexer head size (d_I).") var indexerDim = 32
         @OptionGroup var schedule: Schedule<Defaults>
+        @OptionGroup var copy: CopyWindowOptions
 
         enum Defaults: ScheduleDefaults {
             static let steps = 300, batch = 8, evalEvery = 25, checkpointEvery = 50
@@ -113,6 +123,7 @@ struct TrainCommand: ParsableCommand {
                                                indexerHeads: indexerHeads, indexerDim: indexerDim, topK: topK)
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
+            settings.training.copyShare = copy.copyShare > 0 ? copy.copyShare : nil
             settings.checkpointEvery = schedule.checkpointEvery
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "pretrain", settings: settings)
@@ -161,6 +172,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Attention while training on: sparse (DSA top-k) or dense (the baseline).") var attention: AttentionMode = .sparse
         @OptionGroup var schedule: Schedule<Defaults>
         @Option(help: "Training window in tokens.") var sequenceLength = 512
+        @OptionGroup var copy: CopyWindowOptions
 
         enum Defaults: ScheduleDefaults {
             static let steps = 100, batch = 8, evalEvery = 25, checkpointEvery = 50
@@ -173,6 +185,7 @@ struct TrainCommand: ParsableCommand {
             settings.attention = attention
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(10, steps / 10), evalEvery: evalEvery, seed: seed)
+            settings.training.copyShare = copy.copyShare > 0 ? copy.copyShare : nil
             settings.checkpointEvery = schedule.checkpointEvery
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "sparse", settings: settings)

@@ -27,6 +27,46 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotNil(log.last!.indexerKL)
         XCTAssertThrowsError(try LanguageModelTrainer(model: trainer.model, settings: settings, train: [1, 2], validation: stream(400)))
     }
+
+    /// Copy windows: the window's last 16–32 tokens repeat an earlier span of the same window, the
+    /// targets stay the inputs shifted by one, and without a copy share the batches are unchanged.
+    func testCopyWindowsEndInAnEarlierSpanOfThemselves() throws {
+        let config = TransformerConfig(layers: 1, dModel: 16, heads: 2, headDim: 8, ffnHidden: 32, context: 128, vocab: 6000)
+        var settings = TrainingSettings(batch: 8, sequenceLength: 128, steps: 1, seed: 7)
+        let stream = Array(0..<6000)   // every token tells where in the stream it comes from
+        func trainer(_ share: Double?) throws -> LanguageModelTrainer {
+            settings.copyShare = share
+            return try LanguageModelTrainer(model: try Transformer(config: config, seed: 1), settings: settings, train: stream, validation: stream)
+        }
+        let copying = try trainer(1)
+        var copies = 0
+        for _ in 0..<20 {
+            let (tokens, targets) = copying.trainingWindows()
+            for window in 0..<8 {
+                let inputs = Array(tokens[(window * 128)..<((window + 1) * 128)]), labels = Array(targets[(window * 128)..<((window + 1) * 128)])
+                XCTAssertEqual(Array(inputs.dropFirst()), Array(labels.dropLast()), "targets are the next tokens")
+                let sequence = inputs + [labels.last!]
+                let head = sequence.indices.first { sequence[$0] != sequence[0] + $0 }!
+                let tail = Array(sequence[head...])
+                XCTAssertTrue((16...32).contains(tail.count), "\(tail.count)")
+                XCTAssertEqual(tail, Array(tail[0]..<(tail[0] + tail.count)), "one span of the stream")
+                XCTAssertLessThanOrEqual(tail.last!, sequence[head - 1], "a span the window already showed")
+                copies += 1
+            }
+        }
+        XCTAssertEqual(copies, 160)
+        // Half the windows with a half share (over 400 windows); none without one, and the same windows as before.
+        let half = try trainer(0.5)
+        var halfCopies = 0
+        for _ in 0..<50 {
+            let (tokens, _) = half.trainingWindows()
+            for window in 0..<8 where zip(tokens[(window * 128)...].prefix(128), tokens[window * 128]...).contains(where: { $0 != $1 }) { halfCopies += 1 }
+        }
+        XCTAssertTrue((150...250).contains(halfCopies), "\(halfCopies) of 400")
+        let plain = try trainer(nil), reference = try trainer(nil)
+        let starts = reference.randomStarts()
+        XCTAssertEqual(plain.trainingWindows().tokens, reference.windows(stream, starts: starts).tokens)
+    }
 }
 
 final class IndexerWarmupTests: XCTestCase {
