@@ -217,7 +217,29 @@ public final class Evaluator: Sendable {
         }
         let report = outcome.report
         if report.isEmpty, Self.isInfrastructureExit(record.exitStatus, logFormat: environment.testRunner.logFormat) {
-            result.reason = "the test command produced no results (\(record.exitStatus.map { "exit \($0)" } ?? "killed")); see \(result.logFile ?? "the log")"
+            let exit = record.exitStatus.map { "exit \($0)" } ?? "killed"
+            // pytest exits 4 when conftest cannot be imported, so a patch that breaks a module conftest imports
+            // looks like a broken runner. The same run without the model patch tells them apart: if that one
+            // reports tests, the patch broke collection, and that counts against it (in SWE-bench, too, a
+            // patch after which no test reports is unresolved). An error here would leave an RL sample out
+            // instead of scoring it 0.
+            var control = TestRunSpec(task: task, phase: .after, attempt: 1, patches: [(name: "test_patch", text: task.testPatch)],
+                                      runsDirectory: runDirectory, purpose: Prediction.directoryName(model: prediction.model) + ".control")
+            control.testFiles = testFiles
+            let controlOutcome = try clone.runner.run(control, environment: environment)
+            try? FileManager.default.removeItem(atPath: control.folder)
+            var controlRecord = controlOutcome.record
+            controlRecord.purpose = "eval-control"
+            controlRecord.logPath = nil; controlRecord.junitPath = nil
+            runs.append(controlRecord)
+            guard !controlOutcome.report.isEmpty else {
+                result.reason = "the test command produced no results (\(exit)), nor without the patch; see \(result.logFile ?? "the log")"
+                return
+            }
+            result.failToPass = TestListStatus(success: [], failure: task.failToPass)
+            result.passToPass = TestListStatus(success: [], failure: task.passToPass)
+            result.status = .unresolved
+            result.reason = "the patch breaks test collection: no results with it (\(exit)), results without it; see \(result.logFile ?? "the log")"
             return
         }
         // The task's lists may hold JUnit ids or SWE-bench's truncated ones: the matcher takes both.

@@ -19,9 +19,9 @@ final class EvaluationTests: XCTestCase {
     }
 
     private func run(_ predictions: [Prediction], runID: String, timeout: Double? = nil, environments: EnvironmentBuilder? = nil,
-                     retryErrors: Bool = false) throws -> EvaluationSummary {
+                     retryErrors: Bool = false, tasks: [TaskRecord]? = nil) throws -> EvaluationSummary {
         let evaluator = try sample.evaluator(runID: runID, timeout: timeout, environments: environments)
-        return try BatchEvaluation.run(predictions: predictions, tasks: sample.allTasks, evaluator: evaluator, store: sample.store,
+        return try BatchEvaluation.run(predictions: predictions, tasks: tasks ?? sample.allTasks, evaluator: evaluator, store: sample.store,
                                        retryErrors: retryErrors)
     }
 
@@ -201,6 +201,41 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(timedOut.reason.hasPrefix("timeout"), timedOut.reason)
         XCTAssertEqual(timeout.models[0].report.errorIDs, [task.instanceID])
         XCTAssertEqual(timeout.models[0].report.unresolvedIDs, [])
+    }
+
+    /// pytest exits 4 when conftest cannot be imported: a patch that breaks a module conftest imports
+    /// is the model's failure (unresolved, as in SWE-bench), told apart from a broken runner by the
+    /// same run without the patch; when that run reports nothing either, it stays an error.
+    func testAPatchThatBreaksCollectionIsUnresolvedAndABrokenRunnerAnError() throws {
+        let original = sample.task(3)
+        let pathLine = "sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))\n"
+        func conftest(importing module: String) throws -> TaskRecord {
+            var task = original
+            task.testPatch = try sample.makePatch(original, first: original.testPatch) {
+                try replace(pathLine, with: pathLine + "import \(module)  # noqa: F401\n", in: "tests/conftest.py", under: $0)
+            }
+            return task
+        }
+        let others = sample.allTasks.filter { $0.instanceID != original.instanceID }
+        let breaks = try sample.makePatch(original, first: original.patch) {
+            try replace("import re\n", with: "import re\n)\n", in: "textkit/duration.py", under: $0)
+        }
+        let importsTheFix = try conftest(importing: "textkit.duration")
+        let broken = try result(try run([Prediction(instanceID: original.instanceID, model: "m", patch: breaks)], runID: "collection",
+                                        tasks: others + [importsTheFix]), "m", 3)
+        XCTAssertEqual(broken.exitStatus, 4, "pytest's usage-error exit, as for a broken runner")
+        XCTAssertEqual(broken.status, .unresolved, broken.reason)
+        XCTAssertTrue(broken.reason.hasPrefix("the patch breaks test collection"), broken.reason)
+        XCTAssertEqual(broken.failToPass.failure, original.failToPass)
+        let gold = try result(try run([Prediction(instanceID: original.instanceID, model: "m", patch: original.patch)], runID: "collection-gold",
+                                      tasks: others + [importsTheFix]), "m", 3)
+        XCTAssertEqual(gold.status, .resolved, "the changed conftest itself works: \(gold.reason)")
+
+        let importsNothingThere = try conftest(importing: "no_such_module_anywhere")
+        let runner = try result(try run([Prediction(instanceID: original.instanceID, model: "m", patch: original.patch)], runID: "collection-broken",
+                                        tasks: others + [importsNothingThere]), "m", 3)
+        XCTAssertEqual(runner.status, .error)
+        XCTAssertTrue(runner.reason.hasPrefix("the test command produced no results (exit 4), nor without the patch"), runner.reason)
     }
 
     func testResumeSkipsFinishedPredictions() throws {
