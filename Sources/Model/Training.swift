@@ -47,6 +47,8 @@ public struct TrainingMetrics: Codable, Sendable {
     public var trainLoss: Float
     public var indexerKL: Float?
     public var validationLoss: Float?
+    /// Loss on copied spans (`copyValidationLoss()`), measured when training on copy windows.
+    public var copyValidationLoss: Float? = nil
     public var learningRate: Float
     public var gradientNorm: Float
     public var tokensSeen: Int
@@ -87,11 +89,16 @@ public final class LanguageModelTrainer {
         return (tokens, targets)
     }
 
-    /// Mean loss over the fixed validation windows.
-    public func validationLoss() throws -> Float {
+    /// Starts of the fixed validation windows, evenly spaced through the validation stream.
+    func validationStarts() -> [Int] {
         let T = settings.sequenceLength, span = validation.count - T - 1
         let count = max(1, min(settings.evalWindows, span / T + 1))
-        let starts = (0..<count).map { count == 1 ? 0 : $0 * span / (count - 1) }
+        return (0..<count).map { count == 1 ? 0 : $0 * span / (count - 1) }
+    }
+
+    /// Mean loss over the fixed validation windows.
+    public func validationLoss() throws -> Float {
+        let starts = validationStarts()
         var total: Float = 0
         for chunk in stride(from: 0, to: starts.count, by: settings.batch) {
             let part = Array(starts[chunk..<min(starts.count, chunk + settings.batch)])
@@ -101,11 +108,37 @@ public final class LanguageModelTrainer {
         return total / Float(starts.count)
     }
 
+    /// Loss on copied spans only: each validation window's last quarter replaced by a span of its
+    /// first half, scored from the copy's second token on (its first cannot be predicted). Near 0
+    /// once the model continues what it has already seen; a plain window's loss if it does not.
+    public func copyValidationLoss() throws -> Float {
+        let T = settings.sequenceLength
+        let length = max(2, (T + 1) / 4), head = T + 1 - length, from = head / 4
+        let starts = validationStarts()
+        var total: Float = 0
+        for chunk in stride(from: 0, to: starts.count, by: settings.batch) {
+            let part = Array(starts[chunk..<min(starts.count, chunk + settings.batch)])
+            var tokens: [Int] = [], targets: [Int] = []
+            for start in part {
+                var sequence = Array(validation[start...(start + T)])
+                sequence.replaceSubrange(head..., with: sequence[from..<(from + length)])
+                tokens += sequence.dropLast()
+                targets += sequence.indices.dropFirst().map { $0 > head ? sequence[$0] : -1 }
+            }
+            total += try model.forward(tokens: tokens, targets: targets, batch: part.count).language * Float(part.count)
+        }
+        return total / Float(starts.count)
+    }
+
+    /// The copy loss when the run trains on copy windows (nil otherwise).
+    func copyLossIfCopying() throws -> Float? { (settings.copyShare ?? 0) > 0 ? try copyValidationLoss() : nil }
+
     /// The untrained (or resumed) model on the first window and the validation windows: step 0's line.
     public func initialMetrics(started: Date = Date()) throws -> TrainingMetrics {
         let (tokens, targets) = windows(train, starts: [0])
         let initial = try model.forward(tokens: tokens, targets: targets, batch: 1)
         return TrainingMetrics(step: 0, trainLoss: initial.language, indexerKL: nil, validationLoss: try validationLoss(),
+                               copyValidationLoss: try copyLossIfCopying(),
                                learningRate: 0, gradientNorm: 0, tokensSeen: 0, seconds: Date().timeIntervalSince(started))
     }
 
@@ -168,7 +201,8 @@ public final class LanguageModelTrainer {
         let (losses, norm) = try model.languageStep(tokens: tokens, targets: targets, batch: settings.batch, optimizer: optimizer, learningRate: lr)
         let sparse = model.config.attention == .sparse
         return TrainingMetrics(step: step + 1, trainLoss: losses.language, indexerKL: sparse ? losses.indexerKL : nil,
-                               validationLoss: evaluate ? try validationLoss() : nil, learningRate: lr, gradientNorm: norm,
+                               validationLoss: evaluate ? try validationLoss() : nil,
+                               copyValidationLoss: evaluate ? try copyLossIfCopying() : nil, learningRate: lr, gradientNorm: norm,
                                tokensSeen: (step + 1) * settings.batch * T, seconds: Date().timeIntervalSince(started))
     }
 

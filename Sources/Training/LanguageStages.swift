@@ -85,12 +85,13 @@ public enum LanguageStages {
                                  "learning_rate": Double(metrics.learningRate), "gradient_norm": Double(metrics.gradientNorm),
                                  "tokens": Double(metrics.tokensSeen), "seconds": metrics.seconds]
         if let validation = metrics.validationLoss { line["validation_loss"] = Double(validation) }
+        if let copy = metrics.copyValidationLoss { line["copy_validation_loss"] = Double(copy) }
         if let kl = metrics.indexerKL { line["indexer_kl"] = Double(kl) }
         return line.merging(extra) { $1 }
     }
 
     static let plots: [(file: String, yLabel: String, keys: [String])] = [
-        ("loss.svg", "cross-entropy (nats/token)", ["train_loss", "validation_loss"]),
+        ("loss.svg", "cross-entropy (nats/token)", ["train_loss", "validation_loss", "copy_validation_loss"]),
         ("indexer.svg", "indexer KL", ["indexer_kl"]),
     ]
 
@@ -156,6 +157,7 @@ public enum LanguageStages {
         var text = String(format: "step %5.0f", line["step"] ?? 0)
         if let train = line["train_loss"] { text += String(format: "  train %.4f", train) }
         if let validation = line["validation_loss"] { text += String(format: "  val %.4f", validation) }
+        if let copy = line["copy_validation_loss"] { text += String(format: "  copy %.4f", copy) }
         if let kl = line["indexer_kl"] { text += String(format: "  indexer KL %.4f", kl) }
         if let recovered = line["dense_mass_recovered"] { text += String(format: "  top-k keeps %.1f%% of dense attention", recovered * 100) }
         return text + String(format: "  %.0f s", line["seconds"] ?? 0)

@@ -164,11 +164,12 @@ public final class RunFolder {
         let lines = try metrics()
         let palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c"]
         for plot in plots {
+            // Keys a run never measured (the copy loss without copy windows) get no line.
             let series = plot.keys.enumerated().map { index, key in
                 LineSeries(name: key, color: palette[index % palette.count],
                            points: lines.compactMap { line in line[key].map { (line["step"] ?? 0, $0) } })
-            }
-            guard series.contains(where: { !$0.points.isEmpty }) else { continue }
+            }.filter { !$0.points.isEmpty }
+            guard !series.isEmpty else { continue }
             let svg = SVGPlot.lines(series, xLabel: "step", yLabel: plot.yLabel)
             try Data(svg.utf8).write(to: url.appendingPathComponent(plot.file), options: .atomic)
         }

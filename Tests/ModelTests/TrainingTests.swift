@@ -63,6 +63,10 @@ final class TrainingTests: XCTestCase {
             for window in 0..<8 where zip(tokens[(window * 128)...].prefix(128), tokens[window * 128]...).contains(where: { $0 != $1 }) { halfCopies += 1 }
         }
         XCTAssertTrue((150...250).contains(halfCopies), "\(halfCopies) of 400")
+        // The copy probe: measured only when training on copy windows, over the copied spans alone.
+        let copyLoss = try XCTUnwrap(try half.copyLossIfCopying())
+        XCTAssertTrue(copyLoss.isFinite && copyLoss > 0)
+        XCTAssertNil(try trainer(nil).copyLossIfCopying())
         let plain = try trainer(nil), reference = try trainer(nil)
         let starts = reference.randomStarts()
         XCTAssertEqual(plain.trainingWindows().tokens, reference.windows(stream, starts: starts).tokens)
