@@ -26,9 +26,10 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var indexerWarmupLearningRate: Float = 1e-3
     /// Share of training windows whose last part repeats a span of the window (nil or 0: none).
     /// A policy's SEARCH block copies lines of its prompt; a small model trained on a few million
-    /// tokens of code does not learn to copy on its own (its responses named files and lines that
-    /// were not in the prompt), while repeated spans teach the attention that finds an earlier
-    /// occurrence and continues it (induction heads) within a few hundred steps.
+    /// tokens of code did not learn to copy (its responses named files and lines that were not in
+    /// the prompt). Repeated spans train that copying directly; `copyValidationLoss` measures
+    /// whether the model picks it up (at lr 1e-3 over a few hundred steps it did not:
+    /// Benchmarks/learning-real.md).
     public var copyShare: Double?
 
     public init(batch: Int = 8, sequenceLength: Int = 256, steps: Int = 300, maxLearningRate: Float = 3e-3, minLearningRate: Float = 3e-4,

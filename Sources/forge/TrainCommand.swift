@@ -59,7 +59,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     struct CopyWindowOptions: ParsableArguments {
-        @Option(help: "Share of training windows (0 to 1) whose last part repeats an earlier span of the window: teaches a small model to copy what its prompt shows, as SEARCH blocks must.")
+        @Option(help: "Share of training windows (0 to 1) whose last part repeats an earlier span of the window: trains the copying SEARCH blocks need; the loss on copied spans is logged as copy_validation_loss.")
         var copyShare: Double = 0
 
         func validate() throws {
