@@ -97,16 +97,30 @@ public final class LanguageModelTrainer {
         return (0..<count).map { count == 1 ? 0 : $0 * span / (count - 1) }
     }
 
-    /// Mean loss over the fixed validation windows.
-    public func validationLoss() throws -> Float {
+    /// Mean loss over the fixed validation windows, `batch` windows per forward; `inputs` gives a
+    /// chunk's tokens and targets.
+    func meanValidationLoss(_ inputs: ([Int]) -> (tokens: [Int], targets: [Int])) throws -> Float {
         let starts = validationStarts()
         var total: Float = 0
         for chunk in stride(from: 0, to: starts.count, by: settings.batch) {
             let part = Array(starts[chunk..<min(starts.count, chunk + settings.batch)])
-            let (tokens, targets) = windows(validation, starts: part)
+            let (tokens, targets) = inputs(part)
             total += try model.forward(tokens: tokens, targets: targets, batch: part.count).language * Float(part.count)
         }
         return total / Float(starts.count)
+    }
+
+    /// Mean loss over the fixed validation windows.
+    public func validationLoss() throws -> Float {
+        try meanValidationLoss { windows(validation, starts: $0) }
+    }
+
+    /// The T + 1 tokens of `stream` from `start`, the last `span` of them replaced by the `span`
+    /// tokens from position `from` of the window.
+    func copyWindow(_ stream: [Int], start: Int, span: Int, from: Int) -> [Int] {
+        var sequence = Array(stream[start...(start + settings.sequenceLength)])
+        sequence.replaceSubrange((sequence.count - span)..., with: sequence[from..<(from + span)])
+        return sequence
     }
 
     /// Loss on copied spans only: each validation window's last quarter replaced by a span of its
@@ -114,21 +128,16 @@ public final class LanguageModelTrainer {
     /// once the model continues what it has already seen; a plain window's loss if it does not.
     public func copyValidationLoss() throws -> Float {
         let T = settings.sequenceLength
-        let length = max(2, (T + 1) / 4), head = T + 1 - length, from = head / 4
-        let starts = validationStarts()
-        var total: Float = 0
-        for chunk in stride(from: 0, to: starts.count, by: settings.batch) {
-            let part = Array(starts[chunk..<min(starts.count, chunk + settings.batch)])
+        let length = max(2, (T + 1) / 4), head = T + 1 - length
+        return try meanValidationLoss { part in
             var tokens: [Int] = [], targets: [Int] = []
             for start in part {
-                var sequence = Array(validation[start...(start + T)])
-                sequence.replaceSubrange(head..., with: sequence[from..<(from + length)])
+                let sequence = copyWindow(validation, start: start, span: length, from: head / 4)
                 tokens += sequence.dropLast()
                 targets += sequence.indices.dropFirst().map { $0 > head ? sequence[$0] : -1 }
             }
-            total += try model.forward(tokens: tokens, targets: targets, batch: part.count).language * Float(part.count)
+            return (tokens, targets)
         }
-        return total / Float(starts.count)
     }
 
     /// The copy loss when the run trains on copy windows (nil otherwise).
@@ -162,14 +171,15 @@ public final class LanguageModelTrainer {
         guard let share = settings.copyShare, share > 0 else { return windows(train, starts: starts) }
         let T = settings.sequenceLength
         var tokens: [Int] = [], targets: [Int] = []
+        let longest = max(1, (T + 1) / 4), shortest = min(16, longest)
         for start in starts {
-            var sequence = Array(train[start...(start + T)])
-            let longest = max(1, (T + 1) / 4), shortest = min(16, longest)
+            let sequence: [Int]
             if Double(random.next() % 1_000_000) < share * 1_000_000 {
                 let span = shortest + Int(random.next() % UInt64(longest - shortest + 1))
-                let head = T + 1 - span
-                let from = Int(random.next() % UInt64(head - span + 1))
-                sequence.replaceSubrange(head..., with: sequence[from..<(from + span)])
+                let from = Int(random.next() % UInt64(T + 1 - 2 * span + 1))
+                sequence = copyWindow(train, start: start, span: span, from: from)
+            } else {
+                sequence = Array(train[start...(start + T)])
             }
             tokens += sequence.dropLast()
             targets += sequence.dropFirst()

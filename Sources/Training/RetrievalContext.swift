@@ -127,8 +127,8 @@ public enum FileExcerpt {
 
     /// Lines (1-based) at the centre of the `count` windows of `window` lines that BM25 ranks best
     /// for `query` among the file's windows, best first; none when no window shares a term with it.
-    /// What a long file shows when the failure names none of its lines: the function the statement
-    /// names, the code around the identifiers the failure output prints.
+    /// What a long file shows after the lines the failure names and the functions the query names:
+    /// the code around the identifiers the statement and the failure output mention.
     public static func relevantLines(of text: String, query: String, window: Int = 12, count: Int = 3) -> [Int] {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count > window else { return [] }

@@ -82,10 +82,12 @@ public enum SFTStage {
     public static func examples(tasks: [TaskRecord], builder: PromptBuilder) throws -> (examples: [SFTExample], skipped: [String]) {
         var examples: [SFTExample] = [], skipped: [String] = []
         for task in tasks {
-            guard let target = try builder.target(for: task) else { skipped.append(task.instanceID); continue }
+            guard let blocks = try builder.goldBlocks(for: task), let target = builder.target(from: blocks) else {
+                skipped.append(task.instanceID); continue
+            }
             let prompt = try builder.prompt(for: task)
             examples.append(SFTExample(instanceID: task.instanceID, prompt: prompt.tokens, target: target,
-                                       siteShown: builder.showsEditSite(of: task, in: prompt)))
+                                       siteShown: builder.showsEditSite(blocks, in: prompt)))
         }
         return (examples, skipped)
     }

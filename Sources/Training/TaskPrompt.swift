@@ -38,8 +38,8 @@ public struct TaskPrompt: Sendable {
     public var tokens: [Int]
     /// Files shown, in order.
     public var files: [String]
-    /// What the prompt shows of each file (whole, cut, or excerpts around the chosen lines).
-    public var shownText: [String: String] = [:]
+    /// The tokens the prompt shows of each file (whole, cut, or excerpts around the chosen lines).
+    public var shownTokens: [String: [Int]] = [:]
 }
 
 public struct TrainingDataError: Error, CustomStringConvertible, Sendable {
@@ -147,7 +147,7 @@ public final class PromptBuilder {
         var tokens = [issueToken] + tokenizer.encode(task.problemStatement).prefix(statementRoom)
         let budget = context - settings.maxResponseTokens - 1   // the patch token
         let query = retrievalQuery(task)
-        var shown: [String] = [], shownText: [String: String] = [:]
+        var shown: [String] = [], shownTokens: [String: [Int]] = [:]
         let files = try contextFiles(for: task)
         for (position, path) in files.enumerated() {
             let header = [fileToken] + tokenizer.encode(path + "\n")
@@ -179,22 +179,34 @@ public final class PromptBuilder {
             }
             tokens += header + body
             shown.append(path)
-            shownText[path] = String(decoding: try tokenizer.decode(body), as: UTF8.self)
+            shownTokens[path] = body
         }
-        return TaskPrompt(instanceID: task.instanceID, tokens: tokens + [patchToken], files: shown, shownText: shownText)
+        return TaskPrompt(instanceID: task.instanceID, tokens: tokens + [patchToken], files: shown, shownTokens: shownTokens)
     }
 
-    /// Whether `prompt` shows every line the gold patch's SEARCH blocks copy (context recall: a
-    /// policy cannot put a line in its SEARCH block that the prompt did not show it).
-    public func showsEditSite(of task: TaskRecord, in prompt: TaskPrompt) -> Bool {
-        guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task)) else { return false }
-        return blocks.allSatisfy { block in prompt.shownText[block.path].map { $0.contains(block.search) } ?? false }
+    /// Whether `prompt` shows every line the SEARCH blocks copy (context recall: a policy cannot put
+    /// a line in its SEARCH block that the prompt did not show it). Decodes only here, off the
+    /// prompt-building path that sampling and RL share.
+    public func showsEditSite(_ blocks: [EditBlock], in prompt: TaskPrompt) -> Bool {
+        blocks.allSatisfy { block in
+            guard let tokens = prompt.shownTokens[block.path], let bytes = try? tokenizer.decode(tokens) else { return false }
+            return String(decoding: bytes, as: UTF8.self).contains(block.search)
+        }
+    }
+
+    /// The gold patch as SEARCH/REPLACE blocks; nil when it has no block form.
+    public func goldBlocks(for task: TaskRecord) throws -> [EditBlock]? {
+        try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task))
     }
 
     /// The gold patch as SEARCH/REPLACE blocks, tokenised and ended by <|endoftext|>; nil when it
     /// has no block form or does not fit the response budget.
     public func target(for task: TaskRecord) throws -> [Int]? {
-        guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task)) else { return nil }
+        try goldBlocks(for: task).flatMap(target(from:))
+    }
+
+    /// `blocks` rendered and tokenised as a response, ended by <|endoftext|>; nil when longer than the response budget.
+    public func target(from blocks: [EditBlock]) -> [Int]? {
         let tokens = tokenizer.encode(EditFormat.render(blocks)) + [endToken]
         return tokens.count <= settings.maxResponseTokens ? tokens : nil
     }

@@ -62,6 +62,9 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Share of training windows (0 to 1) whose last part repeats an earlier span of the window: trains the copying SEARCH blocks need; the loss on copied spans is logged as copy_validation_loss.")
         var copyShare: Double = 0
 
+        /// The share as training settings keep it: nil for none, so run folders written before the option still resume.
+        var share: Double? { copyShare > 0 ? copyShare : nil }
+
         func validate() throws {
             guard (0...1).contains(copyShare) else { throw ValidationError("--copy-share must be between 0 and 1, not \(copyShare)") }
         }
@@ -123,7 +126,7 @@ struct TrainCommand: ParsableCommand {
                                                indexerHeads: indexerHeads, indexerDim: indexerDim, topK: topK)
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)
-            settings.training.copyShare = copy.copyShare > 0 ? copy.copyShare : nil
+            settings.training.copyShare = copy.share
             settings.checkpointEvery = schedule.checkpointEvery
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "pretrain", settings: settings)
@@ -185,7 +188,7 @@ struct TrainCommand: ParsableCommand {
             settings.attention = attention
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(10, steps / 10), evalEvery: evalEvery, seed: seed)
-            settings.training.copyShare = copy.copyShare > 0 ? copy.copyShare : nil
+            settings.training.copyShare = copy.share
             settings.checkpointEvery = schedule.checkpointEvery
             let source = try corpus.source(common)
             let folder = try common.folder(stage: "sparse", settings: settings)

@@ -65,7 +65,8 @@ final class StageTests: XCTestCase {
             XCTAssertTrue(rewarder.score(patch, task: task).scored.resolved, "blocks of \(task.instanceID) resolve it:\n\(patch)")
             let prompt = try prompts.prompt(for: task)
             XCTAssertEqual(prompt.files, PatchText.touchedPaths(task.patch).prefix(2).map { $0 })
-            XCTAssertTrue(prompts.showsEditSite(of: task, in: prompt), "the oracle prompt shows what \(task.instanceID)'s blocks copy")
+            XCTAssertTrue(prompts.showsEditSite(try XCTUnwrap(try prompts.goldBlocks(for: task)), in: prompt),
+                          "the oracle prompt shows what \(task.instanceID)'s blocks copy")
             XCTAssertFalse(try tokenizer.decodeText(prompt.tokens).contains("+++ b/"), "the prompt never holds the patch")
         }
         let bm25 = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: PromptSettings(mode: .bm25, maxFiles: 1), context: 1024)
