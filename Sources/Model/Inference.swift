@@ -10,6 +10,8 @@ public final class InferenceSession {
     let keyCache: [FloatBuffer], valueCache: [FloatBuffer], indexerKeyCache: [FloatBuffer]
     let x, ln, q, att, a, b, h, iq, ikRaw, iw, logits, scores, dots: FloatBuffer
     var selection: [Int32]
+    /// The token fed at each position (the token shift reads the one before).
+    var fed: [Int]
     let selectScratch: UnsafeMutablePointer<UInt32>
 
     public init(model: Transformer) {
@@ -25,6 +27,7 @@ public final class InferenceSession {
         logits = FloatBuffer(count: c.vocab); scores = FloatBuffer(count: c.context)
         dots = FloatBuffer(count: c.attention == .sparse ? c.indexerHeads * c.context : 0)
         selection = [Int32](repeating: 0, count: c.topK)
+        fed = [Int](repeating: 0, count: c.context)
         selectScratch = .allocate(capacity: TopK.scratchCount(maxCount: c.context))
     }
 
@@ -42,6 +45,10 @@ public final class InferenceSession {
         let C = c.dModel, H = c.heads, D = c.headDim, HD = H * D, F = c.ffnHidden, pos = position
         let HI = c.indexerHeads, dI = c.indexerDim
         x.pointer.update(from: m.w(layout.embedding) + token * C, count: C)
+        fed[pos] = token
+        if let shift = layout.tokenShift, pos > 0 {
+            TokenShift.addPrevious(x.pointer, previousToken: fed[pos - 1], table: m.w(layout.embedding), share: m.w(shift), dim: C)
+        }
         for l in 0..<c.layers {
             let P = layout.layers[l]
             let kSlot = keyCache[l].pointer + pos * D, vSlot = valueCache[l].pointer + pos * D

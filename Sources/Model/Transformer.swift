@@ -27,14 +27,15 @@ public final class Transformer {
         layout = ParameterLayout(config)
         params = FloatBuffer(count: layout.count)
         grads = FloatBuffer(count: layout.count)
-        rope = Rope(ropeDims: config.headDim, maxPositions: config.context, base: config.ropeBase)
+        rope = Rope(ropeDims: config.ropeDims, maxPositions: config.context, base: config.ropeBase)
         indexerRope = Rope(ropeDims: config.indexerRopeDims, maxPositions: config.context, base: config.ropeBase)
         var random = SamplerRandom(seed: seed)
         let residualScale = 1 / Float(2 * config.layers).squareRoot()
         for entry in layout.entries {
             let base = params.pointer + entry.offset
             if entry.shape.count == 1 {
-                let value: Float = entry.name.hasSuffix(".bias") ? 0 : 1
+                // Biases and the token shift start at 0 (the shift off), norm gains at 1.
+                let value: Float = entry.name.hasSuffix(".bias") || entry.offset == layout.tokenShift ? 0 : 1
                 for i in 0..<entry.count { base[i] = value }
                 continue
             }
@@ -96,6 +97,9 @@ public final class Transformer {
         a.indexerLossComputed = indexerLoss
         let N = a.rows, C = config.dModel, H = config.heads, D = config.headDim, HD = H * D, F = config.ffnHidden
         Embedding.forward(a.residual[0].pointer, tokens: tokens, table: w(layout.embedding), dim: C)
+        if let shift = layout.tokenShift {
+            TokenShift.forward(a.residual[0].pointer, tokens: tokens, sequenceLength: T, table: w(layout.embedding), share: w(shift), dim: C)
+        }
         var kl: Float = 0
         for l in 0..<config.layers {
             let P = layout.layers[l], A = a.layers[l]

@@ -63,6 +63,10 @@ extension Transformer {
                              rstd: A.rstd1.pointer, rows: N, dim: C)
         }
         Embedding.backward(dtable: g(layout.embedding), dout: a.dres.pointer, tokens: a.tokens, dim: C)
+        if let shift = layout.tokenShift {
+            TokenShift.backward(dtable: g(layout.embedding), dshare: g(shift), dout: a.dres.pointer, tokens: a.tokens, sequenceLength: T,
+                                table: w(layout.embedding), share: w(shift), dim: C)
+        }
     }
 
     func attentionBackward(_ A: LayerActivations, acts a: TrainingActivations) {

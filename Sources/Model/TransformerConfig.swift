@@ -38,7 +38,17 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// Query heads; all share one key/value head (multi-query attention).
     public var heads: Int
     public var headDim: Int
+    /// RoPE on the first `ropeDims` of each query/key head; the rest carry no position, so
+    /// a head can match content at any distance (DeepSeek's decoupled RoPE). Rotating every
+    /// dimension leaves only the few slowest pairs for that, and a 2-layer model then does not
+    /// learn to copy what it has seen (ModelTests' induction test).
+    public var ropeDims: Int
     public var ffnHidden: Int
+    /// Adds a learned per-channel share of the previous token's embedding to each token's
+    /// (a token shift, as RWKV's and modded-nanogpt's "smear"): a key then names the token
+    /// before it, so one attention layer can find where the current token occurred and read
+    /// what followed — copying — without the two-layer composition that forms slowly.
+    public var tokenShift: Bool
     /// Longest sequence (positions 0..<context).
     public var context: Int
     public var vocab: Int
@@ -52,14 +62,16 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var attention: AttentionMode
     public var normEps: Float
 
-    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ffnHidden: Int? = nil, context: Int, vocab: Int,
+    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, context: Int, vocab: Int,
                 ropeBase: Float = 10000, indexerHeads: Int = 4, indexerDim: Int = 32, indexerRopeDims: Int? = nil,
                 topK: Int = 512, attention: AttentionMode = .dense, normEps: Float = 1e-5) {
         self.layers = layers
         self.dModel = dModel
         self.heads = heads
         self.headDim = headDim ?? dModel / max(heads, 1)
+        self.ropeDims = ropeDims ?? TransformerConfig.defaultRopeDims(headDim: self.headDim)
         self.ffnHidden = ffnHidden ?? (8 * dModel / 3 + 7) / 8 * 8
+        self.tokenShift = tokenShift
         self.context = context
         self.vocab = vocab
         self.ropeBase = ropeBase
@@ -77,10 +89,39 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
                                           ("indexerHeads", indexerHeads), ("indexerDim", indexerDim), ("topK", topK)]
         for (name, value) in positive where value <= 0 { throw ModelError("config \(name) is \(value); it must be positive") }
         guard headDim % 2 == 0 else { throw ModelError("config headDim \(headDim) must be even for RoPE") }
+        guard ropeDims >= 0, ropeDims <= headDim, ropeDims % 2 == 0 else {
+            throw ModelError("config ropeDims \(ropeDims) must be even and within headDim \(headDim)")
+        }
         guard indexerRopeDims >= 0, indexerRopeDims <= indexerDim, indexerRopeDims % 2 == 0 else {
             throw ModelError("config indexerRopeDims \(indexerRopeDims) must be even and within indexerDim \(indexerDim)")
         }
         guard ropeBase > 0, normEps > 0 else { throw ModelError("config ropeBase and normEps must be positive") }
+    }
+
+    /// Half of each head rotated (rounded down to even), as DeepSeek keeps a position-free part.
+    public static func defaultRopeDims(headDim: Int) -> Int { headDim / 4 * 2 }
+
+    /// Configs written before `ropeDims` and `tokenShift` existed rotated every dimension of a
+    /// head and had no shift; they load that way, so old checkpoints compute what they were
+    /// trained to.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try container.decode(Int.self, forKey: .layers)
+        dModel = try container.decode(Int.self, forKey: .dModel)
+        heads = try container.decode(Int.self, forKey: .heads)
+        headDim = try container.decode(Int.self, forKey: .headDim)
+        ropeDims = try container.decodeIfPresent(Int.self, forKey: .ropeDims) ?? headDim
+        ffnHidden = try container.decode(Int.self, forKey: .ffnHidden)
+        tokenShift = try container.decodeIfPresent(Bool.self, forKey: .tokenShift) ?? false
+        context = try container.decode(Int.self, forKey: .context)
+        vocab = try container.decode(Int.self, forKey: .vocab)
+        ropeBase = try container.decode(Float.self, forKey: .ropeBase)
+        indexerHeads = try container.decode(Int.self, forKey: .indexerHeads)
+        indexerDim = try container.decode(Int.self, forKey: .indexerDim)
+        indexerRopeDims = try container.decode(Int.self, forKey: .indexerRopeDims)
+        topK = try container.decode(Int.self, forKey: .topK)
+        attention = try container.decode(AttentionMode.self, forKey: .attention)
+        normEps = try container.decode(Float.self, forKey: .normEps)
     }
 
     /// The config as sorted-key JSON (what checkpoints carry in their metadata). Throws rather
@@ -121,6 +162,8 @@ public struct ParameterLayout: Sendable {
     public private(set) var entries: [Entry] = []
     public private(set) var layers: [Layer] = []
     public private(set) var embedding = 0
+    /// The token shift's per-channel share of the previous embedding (nil without a shift).
+    public private(set) var tokenShift: Int?
     public private(set) var finalNorm = 0
     public private(set) var count = 0
 
@@ -133,6 +176,7 @@ public struct ParameterLayout: Sendable {
         }
         let C = c.dModel, HD = c.heads * c.headDim
         embedding = add("embedding", [c.vocab, C])
+        if c.tokenShift { tokenShift = add("token_shift", [C]) }
         for l in 0..<c.layers {
             var layer = Layer()
             let p = "layers.\(l)."

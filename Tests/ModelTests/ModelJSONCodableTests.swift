@@ -208,6 +208,29 @@ final class ModelJSONCodableTests: XCTestCase {
         }
     }
 
+    /// Configs of checkpoints written before partial RoPE and the token shift load as what they
+    /// were trained as (RoPE on the whole head, no shift); new configs get both.
+    func testConfigsWithoutRopeDimsOrTokenShiftLoadAsTheyWereTrained() throws {
+        let fresh = TransformerConfig(layers: 1, dModel: 32, heads: 2, context: 16, vocab: 23)
+        XCTAssertEqual(fresh.ropeDims, 8)
+        XCTAssertTrue(fresh.tokenShift)
+        XCTAssertNotNil(ParameterLayout(fresh).tokenShift)
+        var object = try JSONSerialization.jsonObject(with: Data(try fresh.jsonString().utf8)) as! [String: Any]
+        object["ropeDims"] = nil
+        object["tokenShift"] = nil
+        let old = try TransformerConfig.fromJSON(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
+        XCTAssertEqual(old.ropeDims, 16)
+        XCTAssertFalse(old.tokenShift)
+        XCTAssertNil(ParameterLayout(old).tokenShift)
+        XCTAssertEqual(ParameterLayout(old).count + 32, ParameterLayout(fresh).count)
+        for bad in [3, 18] {
+            let config = TransformerConfig(layers: 1, dModel: 32, heads: 2, ropeDims: bad, context: 16, vocab: 23)
+            XCTAssertThrowsError(try config.validate()) { error in
+                XCTAssertEqual("\(error)", "config ropeDims \(bad) must be even and within headDim 16")
+            }
+        }
+    }
+
     private static func header(of file: URL) throws -> Data {
         let data = try Data(contentsOf: file)
         let length = Int(data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })

@@ -1,0 +1,43 @@
+// Copying what the context already holds: the skill a patch needs (a SEARCH block repeats lines
+// of the prompt). Random tokens, so only copying helps.
+import Foundation
+import Basics
+import XCTest
+@testable import Model
+
+final class CopyingTests: XCTestCase {
+    /// Windows of 32 random tokens (vocabulary 32) whose last 8–16 tokens repeat an earlier span
+    /// from a random place: the loss on the copy (from its second token) falls from ln 32 = 3.47
+    /// towards 0 only if the model finds where the current token occurred and reads what followed.
+    /// Without the token shift this 2-layer model stayed above 2.5 nats after 1,000 steps on five
+    /// of five seeds (with RoPE on the whole head, on four of five).
+    func testTwoLayersLearnToCopyAnEarlierSpan() throws {
+        let T = 32, vocab = 32, batch = 16, steps = 700
+        let config = TransformerConfig(layers: 2, dModel: 32, heads: 2, headDim: 16, context: T, vocab: vocab)
+        XCTAssertTrue(config.tokenShift)
+        XCTAssertEqual(config.ropeDims, 8)
+        let model = try Transformer(config: config, seed: 3)
+        let optimizer = AdamW(layout: model.layout, settings: AdamWSettings(weightDecay: 0))
+        let schedule = CosineSchedule(maxLearningRate: 5e-3, minLearningRate: 5e-4, warmupSteps: 50, totalSteps: steps)
+        var random = SamplerRandom(seed: 24)
+        var lastLosses: [Float] = []
+        for step in 0..<steps {
+            var tokens: [Int] = [], targets: [Int] = []
+            for _ in 0..<batch {
+                var window = (0..<T).map { _ in Int(random.next() % UInt64(vocab)) }
+                let span = 8 + Int(random.next() % 9)
+                let from = Int(random.next() % UInt64(T - 2 * span + 1))
+                window.replaceSubrange((T - span)..., with: window[from..<(from + span)])
+                tokens += window
+                targets += (0..<T).map { $0 + 1 < T && $0 >= T - span ? window[$0 + 1] : -1 }
+            }
+            let (losses, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
+                                                     learningRate: schedule.learningRate(step: step))
+            if step == 0 { XCTAssertEqual(losses.language, log(Float(vocab)), accuracy: 0.15) }
+            if step >= steps - 50 { lastLosses.append(losses.language) }
+        }
+        let copyLoss = lastLosses.reduce(0, +) / Float(lastLosses.count)
+        print("copy loss after \(steps) steps: \(copyLoss)")
+        XCTAssertLessThan(copyLoss, 1.2, "the model does not copy")
+    }
+}
