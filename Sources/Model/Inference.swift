@@ -47,7 +47,7 @@ public final class InferenceSession {
         x.pointer.update(from: m.w(layout.embedding) + token * C, count: C)
         fed[pos] = token
         if let shift = layout.tokenShift, pos > 0 {
-            TokenShift.addPrevious(x.pointer, previousToken: fed[pos - 1], table: m.w(layout.embedding), share: m.w(shift), dim: C)
+            Matmul.forward(x.pointer, m.w(layout.embedding) + fed[pos - 1] * C, m.w(shift), rows: 1, inDim: C, outDim: C, accumulate: true)
         }
         for l in 0..<c.layers {
             let P = layout.layers[l]

@@ -34,11 +34,12 @@ public final class Transformer {
         for entry in layout.entries {
             let base = params.pointer + entry.offset
             if entry.shape.count == 1 {
-                // Biases and the token shift start at 0 (the shift off), norm gains at 1.
-                let value: Float = entry.name.hasSuffix(".bias") || entry.offset == layout.tokenShift ? 0 : 1
+                let value: Float = entry.name.hasSuffix(".bias") ? 0 : 1
                 for i in 0..<entry.count { base[i] = value }
                 continue
             }
+            // The token shift starts off: the untrained model reads each token alone.
+            if entry.offset == layout.tokenShift { continue }
             let std: Float = entry.name.hasSuffix("attn.wo") || entry.name.hasSuffix("mlp.w2") ? 0.02 * residualScale : 0.02
             var i = 0
             while i < entry.count {
@@ -98,7 +99,8 @@ public final class Transformer {
         let N = a.rows, C = config.dModel, H = config.heads, D = config.headDim, HD = H * D, F = config.ffnHidden
         Embedding.forward(a.residual[0].pointer, tokens: tokens, table: w(layout.embedding), dim: C)
         if let shift = layout.tokenShift {
-            TokenShift.forward(a.residual[0].pointer, tokens: tokens, sequenceLength: T, table: w(layout.embedding), share: w(shift), dim: C)
+            TokenShift.gatherPrevious(a.previous.pointer, tokens: tokens, sequenceLength: T, table: w(layout.embedding), dim: C)
+            Matmul.forward(a.residual[0].pointer, a.previous.pointer, w(shift), rows: N, inDim: C, outDim: C, accumulate: true)
         }
         var kl: Float = 0
         for l in 0..<config.layers {
@@ -208,6 +210,8 @@ final class TrainingActivations {
     let residual: [FloatBuffer]
     let layers: [LayerActivations]
     let lnf, rstdf, logits, probs: FloatBuffer
+    /// The previous token's embedding per row (the token shift's input; empty without a shift).
+    let previous: FloatBuffer
     // Backward scratch shared by the layers.
     let dres, dln, dh, da, db, datt, dq, dk, dv, diq, dik, dikRaw, diw: FloatBuffer
 
@@ -220,6 +224,7 @@ final class TrainingActivations {
         layers = (0..<c.layers).map { _ in LayerActivations(c, rows: N, time: T, selectionStride: c.attention == .sparse ? max(c.topK, 1) : T) }
         lnf = FloatBuffer(count: N * C); rstdf = FloatBuffer(count: N)
         logits = FloatBuffer(count: N * c.vocab); probs = FloatBuffer(count: N * c.vocab)
+        previous = FloatBuffer(count: c.tokenShift ? N * C : 0)
         dres = FloatBuffer(count: N * C); dln = FloatBuffer(count: N * C)
         dh = FloatBuffer(count: N * F); da = FloatBuffer(count: N * F); db = FloatBuffer(count: N * F)
         datt = FloatBuffer(count: N * HD); dq = FloatBuffer(count: N * HD)

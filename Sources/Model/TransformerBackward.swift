@@ -64,8 +64,10 @@ extension Transformer {
         }
         Embedding.backward(dtable: g(layout.embedding), dout: a.dres.pointer, tokens: a.tokens, dim: C)
         if let shift = layout.tokenShift {
-            TokenShift.backward(dtable: g(layout.embedding), dshare: g(shift), dout: a.dres.pointer, tokens: a.tokens, sequenceLength: T,
-                                table: w(layout.embedding), share: w(shift), dim: C)
+            a.dln.zero()
+            Matmul.backward(dinp: a.dln.pointer, dweight: g(shift), dout: a.dres.pointer, inp: a.previous.pointer, weight: w(shift),
+                            rows: N, inDim: C, outDim: C)
+            TokenShift.scatterPrevious(dtable: g(layout.embedding), dout: a.dln.pointer, tokens: a.tokens, sequenceLength: T, dim: C)
         }
     }
 

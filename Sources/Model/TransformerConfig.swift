@@ -44,10 +44,12 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// learn to copy what it has seen (ModelTests' induction test).
     public var ropeDims: Int
     public var ffnHidden: Int
-    /// Adds a learned per-channel share of the previous token's embedding to each token's
-    /// (a token shift, as RWKV's and modded-nanogpt's "smear"): a key then names the token
-    /// before it, so one attention layer can find where the current token occurred and read
-    /// what followed — copying — without the two-layer composition that forms slowly.
+    /// Adds a learned projection (`token_shift`, [dModel, dModel], starting at 0) of the previous
+    /// token's embedding to each token's, a token shift as in RWKV or modded-nanogpt's "smear":
+    /// a key then also names the token before it, so one attention layer can find where the
+    /// current token occurred and read what followed (copying) without the two-layer
+    /// composition that forms slowly. A projection rather than a per-channel share, so the
+    /// previous token can sit in its own subspace instead of blurring the current one.
     public var tokenShift: Bool
     /// Longest sequence (positions 0..<context).
     public var context: Int
@@ -176,7 +178,7 @@ public struct ParameterLayout: Sendable {
         }
         let C = c.dModel, HD = c.heads * c.headDim
         embedding = add("embedding", [c.vocab, C])
-        if c.tokenShift { tokenShift = add("token_shift", [C]) }
+        if c.tokenShift { tokenShift = add("token_shift", [C, C]) }
         for l in 0..<c.layers {
             var layer = Layer()
             let p = "layers.\(l)."

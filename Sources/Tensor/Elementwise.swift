@@ -12,31 +12,19 @@ public enum Embedding {
     }
 }
 
-/// out[t] += share ⊙ table[tokens[t − 1]] within each sequence of `sequenceLength` tokens (the
-/// first token of a sequence has no predecessor).
+/// The token shift's input: row t of `out` is table[tokens[t − 1]], or zeros for the first token
+/// of each sequence of `sequenceLength` (it has no predecessor).
 public enum TokenShift {
-    public static func forward(_ out: FloatPointer, tokens: [Int], sequenceLength T: Int, table: ConstFloatPointer,
-                               share: ConstFloatPointer, dim: Int) {
-        for row in tokens.indices where row % T != 0 { addPrevious(out + row * dim, previousToken: tokens[row - 1], table: table, share: share, dim: dim) }
-    }
-
-    /// One row: row += share ⊙ table[previousToken].
-    @inline(__always)
-    public static func addPrevious(_ row: FloatPointer, previousToken: Int, table: ConstFloatPointer, share: ConstFloatPointer, dim: Int) {
-        let previous = table + previousToken * dim
-        for c in 0..<dim { row[c] += share[c] * previous[c] }
-    }
-
-    /// Accumulates the gradients of the previous tokens' embedding rows and of the share.
-    public static func backward(dtable: FloatPointer, dshare: FloatPointer, dout: ConstFloatPointer, tokens: [Int], sequenceLength T: Int,
-                                table: ConstFloatPointer, share: ConstFloatPointer, dim: Int) {
-        for row in tokens.indices where row % T != 0 {
-            let previous = table + tokens[row - 1] * dim, dprevious = dtable + tokens[row - 1] * dim, d = dout + row * dim
-            for c in 0..<dim {
-                dshare[c] += d[c] * previous[c]
-                dprevious[c] += share[c] * d[c]
-            }
+    public static func gatherPrevious(_ out: FloatPointer, tokens: [Int], sequenceLength T: Int, table: ConstFloatPointer, dim: Int) {
+        for row in tokens.indices {
+            let target = out + row * dim
+            if row % T == 0 { target.update(repeating: 0, count: dim) } else { target.update(from: table + tokens[row - 1] * dim, count: dim) }
         }
+    }
+
+    /// Adds each row's gradient into the previous token's embedding row.
+    public static func scatterPrevious(dtable: FloatPointer, dout: ConstFloatPointer, tokens: [Int], sequenceLength T: Int, dim: Int) {
+        for row in tokens.indices where row % T != 0 { Vector.add(dout + row * dim, into: dtable + tokens[row - 1] * dim, dim) }
     }
 }
 

@@ -222,7 +222,7 @@ final class ModelJSONCodableTests: XCTestCase {
         XCTAssertEqual(old.ropeDims, 16)
         XCTAssertFalse(old.tokenShift)
         XCTAssertNil(ParameterLayout(old).tokenShift)
-        XCTAssertEqual(ParameterLayout(old).count + 32, ParameterLayout(fresh).count)
+        XCTAssertEqual(ParameterLayout(old).count + 32 * 32, ParameterLayout(fresh).count)
         for bad in [3, 18] {
             let config = TransformerConfig(layers: 1, dModel: 32, heads: 2, ropeDims: bad, context: 16, vocab: 23)
             XCTAssertThrowsError(try config.validate()) { error in
