@@ -123,6 +123,15 @@ public final class LanguageModelTrainer {
         return sequence
     }
 
+    /// A copy window's targets: the copy from its second token on (its first cannot be
+    /// predicted), nothing before it. Scoring the whole window drowns the copy's gradient in the
+    /// rest (on the copy probe with every target scored, copying had not formed after 400 steps:
+    /// 2.35 nats, against 0.46 when only the copy is scored), and the splice is not text to learn.
+    func copyTargets(_ sequence: [Int], span: Int) -> [Int] {
+        let copyStart = sequence.count - span
+        return sequence.indices.dropFirst().map { $0 > copyStart ? sequence[$0] : -1 }
+    }
+
     /// Loss on copied spans only: each validation window's last quarter replaced by a span of its
     /// first half, scored from the copy's second token on (its first cannot be predicted). Near 0
     /// once the model continues what it has already seen; a plain window's loss if it does not.
@@ -134,7 +143,7 @@ public final class LanguageModelTrainer {
             for start in part {
                 let sequence = copyWindow(validation, start: start, span: length, from: head / 4)
                 tokens += sequence.dropLast()
-                targets += sequence.indices.dropFirst().map { $0 > head ? sequence[$0] : -1 }
+                targets += copyTargets(sequence, span: length)
             }
             return (tokens, targets)
         }
@@ -173,16 +182,17 @@ public final class LanguageModelTrainer {
         var tokens: [Int] = [], targets: [Int] = []
         let longest = max(1, (T + 1) / 4), shortest = min(16, longest)
         for start in starts {
-            let sequence: [Int]
             if Double(random.next() % 1_000_000) < share * 1_000_000 {
                 let span = shortest + Int(random.next() % UInt64(longest - shortest + 1))
                 let from = Int(random.next() % UInt64(T + 1 - 2 * span + 1))
-                sequence = copyWindow(train, start: start, span: span, from: from)
+                let sequence = copyWindow(train, start: start, span: span, from: from)
+                tokens += sequence.dropLast()
+                targets += copyTargets(sequence, span: span)
             } else {
-                sequence = Array(train[start...(start + T)])
+                let sequence = train[start...(start + T)]
+                tokens += sequence.dropLast()
+                targets += sequence.dropFirst()
             }
-            tokens += sequence.dropLast()
-            targets += sequence.dropFirst()
         }
         return (tokens, targets)
     }
