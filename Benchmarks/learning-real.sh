@@ -27,12 +27,16 @@ SYNTH_MAX=${SYNTH_MAX:-60}
 SEEDS=${SEEDS:-"1 2 3"}
 CONTEXT=${CONTEXT:-4096}
 TOP_K=${TOP_K:-256}
-# Pretraining on short windows (attention is cheap there) for many steps: the model has to read
-# code before it can copy a line of it into a SEARCH block (50 steps at 4096 left it at 6.75
-# nats/token, its responses word salad); the sparse stage then trains at CONTEXT.
-PRETRAIN_STEPS=${PRETRAIN_STEPS:-1800}
+# Pretraining in two phases, both with copy windows (a share of windows ends in a repeat of an
+# earlier span, only the repeat scored): first 64-token windows from scratch, where copying forms
+# within a few hundred steps (it did not form in 1,800 steps of 512-token windows, nor when copy
+# windows came after such a pretraining), then 512-token windows, where it carries over; the
+# sparse stage then trains at CONTEXT.
+PRETRAIN_SHORT_STEPS=${PRETRAIN_SHORT_STEPS:-600}   # × 32 windows of 64 tokens
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-300}               # × PRETRAIN_BATCH windows of PRETRAIN_SEQUENCE
 PRETRAIN_SEQUENCE=${PRETRAIN_SEQUENCE:-512}
 PRETRAIN_BATCH=${PRETRAIN_BATCH:-8}
+COPY_SHARE=${COPY_SHARE:-0.25}
 WARMUP_STEPS=${WARMUP_STEPS:-20}
 SPARSE_STEPS=${SPARSE_STEPS:-260}   # 60 left the 4K loss at 4.50, 260 at 3.72
 SFT_STEPS=${SFT_STEPS:-40}
@@ -62,12 +66,15 @@ done
 
 stage() { local name=$1; shift; local start=$(date +%s); nice -n 10 "$F" train "$@" > "$W/$name.log" 2>&1; echo "$name $(( $(date +%s) - start ))" >> "$W/times.txt"; }
 [ -f "$W/pretrain/model.safetensors" ] || stage pretrain pretrain "${COMMON[@]}" --out "$W/pretrain" --vocab-size 2048 --layers 2 --d-model 128 --heads 4 \
-    --context "$CONTEXT" --top-k "$TOP_K" --indexer-heads 1 --indexer-dim 32 --sequence-length "$PRETRAIN_SEQUENCE" --steps "$PRETRAIN_STEPS" --batch "$PRETRAIN_BATCH" --lr 3e-3 --eval-every 150
-[ -f "$W/warmup/model.safetensors" ] || stage warmup warmup "${COMMON[@]}" --from "$W/pretrain" --out "$W/warmup" --steps "$WARMUP_STEPS" --batch 1 \
+    --context "$CONTEXT" --top-k "$TOP_K" --indexer-heads 1 --indexer-dim 32 --sequence-length 64 --steps "$PRETRAIN_SHORT_STEPS" --batch 32 --lr 3e-3 \
+    --eval-every 100 --copy-share 0.5
+[ -f "$W/pretrain-long/model.safetensors" ] || stage pretrain-long sparse "${COMMON[@]}" --from "$W/pretrain" --out "$W/pretrain-long" --attention dense \
+    --sequence-length "$PRETRAIN_SEQUENCE" --steps "$PRETRAIN_STEPS" --batch "$PRETRAIN_BATCH" --lr 3e-3 --eval-every 50 --copy-share "$COPY_SHARE"
+[ -f "$W/warmup/model.safetensors" ] || stage warmup warmup "${COMMON[@]}" --from "$W/pretrain-long" --out "$W/warmup" --steps "$WARMUP_STEPS" --batch 1 \
     --sequence-length "$CONTEXT" --eval-every "$WARMUP_STEPS"
 for attention in sparse dense; do
     [ -f "$W/$attention/model.safetensors" ] || stage "$attention" sparse "${COMMON[@]}" --from "$W/warmup" --out "$W/$attention" --attention "$attention" \
-        --steps "$SPARSE_STEPS" --batch 1 --sequence-length "$CONTEXT" --lr 1e-3 --eval-every 20
+        --steps "$SPARSE_STEPS" --batch 1 --sequence-length "$CONTEXT" --lr 1e-3 --eval-every 20 --copy-share "$COPY_SHARE"
 done
 
 # resolved <run folder> <name>: held-out tasks the model resolves (greedy), scored by forge eval;
