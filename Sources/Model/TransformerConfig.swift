@@ -40,8 +40,8 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var headDim: Int
     /// RoPE on the first `ropeDims` of each query/key head; the rest carry no position, so
     /// a head can match content at any distance (DeepSeek's decoupled RoPE). Rotating every
-    /// dimension leaves only the few slowest pairs for that, and a 2-layer model then does not
-    /// learn to copy what it has seen (ModelTests' induction test).
+    /// dimension of a 32-dim head at base 10,000 leaves one pair turning by less than a radian
+    /// over 4,096 positions: almost nothing of the head could match content across a prompt.
     public var ropeDims: Int
     public var ffnHidden: Int
     /// Adds a learned projection (`token_shift`, [dModel, dModel], starting at 0) of the previous
@@ -164,7 +164,7 @@ public struct ParameterLayout: Sendable {
     public private(set) var entries: [Entry] = []
     public private(set) var layers: [Layer] = []
     public private(set) var embedding = 0
-    /// The token shift's per-channel share of the previous embedding (nil without a shift).
+    /// The token shift's projection of the previous token's embedding (nil without a shift).
     public private(set) var tokenShift: Int?
     public private(set) var finalNorm = 0
     public private(set) var count = 0
