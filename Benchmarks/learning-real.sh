@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The learning recipe of Benchmarks/learning.sh on real repositories, at long context, no peeking:
 #   validated mined tasks of a few small Python repositories (+ `forge synth` mutants of them)
-#   → pretrain on the repositories' code at CONTEXT tokens → DSA warm-up → sparse stage (and its
-#   dense twin on the same tokens) → per seed: SFT on every training task, then RL from that SFT
+#   → pretrain on the repositories' code (64-token, then PRETRAIN_SEQUENCE-token windows, with
+#   copy windows) → DSA warm-up at CONTEXT → sparse stage (and its dense twin on the same tokens) → per seed: SFT on every training task, then RL from that SFT
 #   (temperature, DAPO dynamic sampling, curriculum by difficulty_level), and the same SFT trained
 #   on for as many more steps as RL took (the "SFT of the same compute") → held-out resolved rate
 #   of base, SFT, SFT+ and SFT → RL, scored by `forge eval` with the tasks' tests.
