@@ -10,6 +10,8 @@ public final class InferenceSession {
     let keyCache: [FloatBuffer], valueCache: [FloatBuffer], indexerKeyCache: [FloatBuffer]
     let x, ln, q, att, a, b, h, iq, ikRaw, iw, logits, scores, dots: FloatBuffer
     var selection: [Int32]
+    /// The copy head's keys per position, its query, scores, gate logit and vocabulary softmax.
+    let copyKeyCache, copyQuery, copyScores, copyGate, generation: FloatBuffer
     /// The token fed at each position (the token shift reads the one before).
     var fed: [Int]
     let selectScratch: UnsafeMutablePointer<UInt32>
@@ -27,6 +29,10 @@ public final class InferenceSession {
         logits = FloatBuffer(count: c.vocab); scores = FloatBuffer(count: c.context)
         dots = FloatBuffer(count: c.attention == .sparse ? c.indexerHeads * c.context : 0)
         selection = [Int32](repeating: 0, count: c.topK)
+        copyKeyCache = FloatBuffer(count: c.context * c.copyDim); copyQuery = FloatBuffer(count: c.copyDim)
+        let copying = c.copyDim > 0
+        copyScores = FloatBuffer(count: copying ? c.context : 0); copyGate = FloatBuffer(count: copying ? 1 : 0)
+        generation = FloatBuffer(count: copying ? c.vocab : 0)
         fed = [Int](repeating: 0, count: c.context)
         selectScratch = .allocate(capacity: TopK.scratchCount(maxCount: c.context))
     }
@@ -91,6 +97,18 @@ public final class InferenceSession {
         }
         RMSNorm.forward(ln.pointer, rstd: nil, x.pointer, m.w(layout.finalNorm), rows: 1, dim: C, eps: c.normEps)
         Matmul.forward(logits.pointer, ln.pointer, m.w(layout.embedding), rows: 1, inDim: C, outDim: c.vocab)
+        if let head = layout.copyHead {
+            let dc = c.copyDim
+            Matmul.forward(copyKeyCache.pointer + pos * dc, ln.pointer, m.w(head.wk), rows: 1, inDim: C, outDim: dc)
+            Matmul.forward(copyQuery.pointer, ln.pointer, m.w(head.wq), rows: 1, inDim: C, outDim: dc)
+            Matmul.forward(copyGate.pointer, ln.pointer, m.w(head.gate), rows: 1, inDim: C, outDim: 1)
+            Matmul.gemm(transA: false, transB: true, m: 1, n: pos, k: dc, alpha: m.copyScale, copyQuery.pointer, lda: dc,
+                        copyKeyCache.pointer, ldb: dc, copyScores.pointer, ldc: max(pos, 1))
+            fed.withUnsafeBufferPointer { fed in
+                PointerMixture.forwardRow(logits: logits.pointer, generation: generation.pointer, scores: copyScores.pointer, sources: pos,
+                                          total: pos, copied: fed.baseAddress! + 1, gateLogit: copyGate[0] + m.w(head.gateBias)[0], vocab: c.vocab)
+            }
+        }
         position += 1
         return logits.array
     }

@@ -131,6 +131,7 @@ public final class Transformer {
         RMSNorm.forward(a.lnf.pointer, rstd: a.rstdf.pointer, a.residual[config.layers].pointer, w(layout.finalNorm),
                         rows: N, dim: C, eps: config.normEps)
         Matmul.forward(a.logits.pointer, a.lnf.pointer, w(layout.embedding), rows: N, inDim: C, outDim: config.vocab)
+        if let head = layout.copyHead, let saved = a.copyHead { copyHeadForward(a, head: head, saved: saved) }
         var language: Float = 0
         if let targets {
             language = CrossEntropy.forward(probs: a.probs.pointer, logits: a.logits.pointer, targets: targets, vocab: config.vocab)
@@ -138,7 +139,8 @@ public final class Transformer {
         return Losses(language: language, indexerKL: kl)
     }
 
-    /// Logits of row `row` (0..<batch·time) from the last forward.
+    /// Logits of row `row` (0..<batch·time) from the last forward (with a copy head: the log of
+    /// the mixture, which softmax maps to the same probabilities).
     public func logits(row: Int) -> [Float] {
         guard let a = acts else { return [] }
         let V = config.vocab
@@ -212,6 +214,7 @@ final class TrainingActivations {
     let lnf, rstdf, logits, probs: FloatBuffer
     /// The previous token's embedding per row (the token shift's input; empty without a shift).
     let previous: FloatBuffer
+    let copyHead: CopyHeadActivations?
     // Backward scratch shared by the layers.
     let dres, dln, dh, da, db, datt, dq, dk, dv, diq, dik, dikRaw, diw: FloatBuffer
 
@@ -225,6 +228,7 @@ final class TrainingActivations {
         lnf = FloatBuffer(count: N * C); rstdf = FloatBuffer(count: N)
         logits = FloatBuffer(count: N * c.vocab); probs = FloatBuffer(count: N * c.vocab)
         previous = FloatBuffer(count: c.tokenShift ? N * C : 0)
+        copyHead = c.copyDim > 0 ? CopyHeadActivations(c, batch: batch, time: T) : nil
         dres = FloatBuffer(count: N * C); dln = FloatBuffer(count: N * C)
         dh = FloatBuffer(count: N * F); da = FloatBuffer(count: N * F); db = FloatBuffer(count: N * F)
         datt = FloatBuffer(count: N * HD); dq = FloatBuffer(count: N * HD)

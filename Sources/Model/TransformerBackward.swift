@@ -29,9 +29,11 @@ extension Transformer {
         let N = a.rows, T = a.time, C = config.dModel, H = config.heads, D = config.headDim, HD = H * D, F = config.ffnHidden
         let V = config.vocab
         if !logitGradientReady { CrossEntropy.backward(probs: a.probs.pointer, targets: a.targets!, vocab: V) }
+        if let saved = a.copyHead { copyHeadMixtureBackward(a, saved: saved) }
         a.dln.zero()
         Matmul.backward(dinp: a.dln.pointer, dweight: g(layout.embedding), dout: a.probs.pointer, inp: a.lnf.pointer,
                         weight: w(layout.embedding), rows: N, inDim: C, outDim: V)
+        if let head = layout.copyHead, let saved = a.copyHead { copyHeadProjectionBackward(a, head: head, saved: saved) }
         a.dres.zero()
         RMSNorm.backward(dx: a.dres.pointer, dweight: g(layout.finalNorm), dout: a.dln.pointer, x: a.residual[config.layers].pointer,
                          weight: w(layout.finalNorm), rstd: a.rstdf.pointer, rows: N, dim: C)

@@ -51,6 +51,10 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// composition that forms slowly. A projection rather than a per-channel share, so the
     /// previous token can sit in its own subspace instead of blurring the current one.
     public var tokenShift: Bool
+    /// Query/key width of the pointer (copy) head on the output, 0 for none: the next token is
+    /// then a mixture of the vocabulary softmax and a copy of the token that followed an earlier
+    /// position the head attends to (`PointerMixture`), so a patch can repeat the prompt's lines.
+    public var copyDim: Int
     /// Longest sequence (positions 0..<context).
     public var context: Int
     public var vocab: Int
@@ -64,7 +68,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var attention: AttentionMode
     public var normEps: Float
 
-    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, context: Int, vocab: Int,
+    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, copyDim: Int = 0, context: Int, vocab: Int,
                 ropeBase: Float = 10000, indexerHeads: Int = 4, indexerDim: Int = 32, indexerRopeDims: Int? = nil,
                 topK: Int = 512, attention: AttentionMode = .dense, normEps: Float = 1e-5) {
         self.layers = layers
@@ -74,6 +78,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         self.ropeDims = ropeDims ?? TransformerConfig.defaultRopeDims(headDim: self.headDim)
         self.ffnHidden = ffnHidden ?? (8 * dModel / 3 + 7) / 8 * 8
         self.tokenShift = tokenShift
+        self.copyDim = copyDim
         self.context = context
         self.vocab = vocab
         self.ropeBase = ropeBase
@@ -97,14 +102,15 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         guard indexerRopeDims >= 0, indexerRopeDims <= indexerDim, indexerRopeDims % 2 == 0 else {
             throw ModelError("config indexerRopeDims \(indexerRopeDims) must be even and within indexerDim \(indexerDim)")
         }
+        guard copyDim >= 0 else { throw ModelError("config copyDim \(copyDim) must be 0 (no copy head) or positive") }
         guard ropeBase > 0, normEps > 0 else { throw ModelError("config ropeBase and normEps must be positive") }
     }
 
     /// Half of each head rotated (rounded down to even), as DeepSeek keeps a position-free part.
     public static func defaultRopeDims(headDim: Int) -> Int { headDim / 4 * 2 }
 
-    /// Configs written before `ropeDims` and `tokenShift` existed rotated every dimension of a
-    /// head and had no shift; they load that way, so old checkpoints compute what they were
+    /// Configs written before `ropeDims`, `tokenShift` and `copyDim` existed rotated every
+    /// dimension of a head and had no shift nor copy head; they load that way, so old checkpoints compute what they were
     /// trained to.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -115,6 +121,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         ropeDims = try container.decodeIfPresent(Int.self, forKey: .ropeDims) ?? headDim
         ffnHidden = try container.decode(Int.self, forKey: .ffnHidden)
         tokenShift = try container.decodeIfPresent(Bool.self, forKey: .tokenShift) ?? false
+        copyDim = try container.decodeIfPresent(Int.self, forKey: .copyDim) ?? 0
         context = try container.decode(Int.self, forKey: .context)
         vocab = try container.decode(Int.self, forKey: .vocab)
         ropeBase = try container.decode(Float.self, forKey: .ropeBase)
@@ -166,6 +173,9 @@ public struct ParameterLayout: Sendable {
     public private(set) var embedding = 0
     /// The token shift's projection of the previous token's embedding (nil without a shift).
     public private(set) var tokenShift: Int?
+    /// The pointer head's query, key and gate projections and the gate's bias (nil without one).
+    public struct CopyHead: Sendable { public var wq = 0, wk = 0, gate = 0, gateBias = 0 }
+    public private(set) var copyHead: CopyHead?
     public private(set) var finalNorm = 0
     public private(set) var count = 0
 
@@ -199,6 +209,10 @@ public struct ParameterLayout: Sendable {
             layers.append(layer)
         }
         finalNorm = add("final_norm", [C])
+        if c.copyDim > 0 {
+            copyHead = CopyHead(wq: add("copy_head.wq", [c.copyDim, C]), wk: add("copy_head.wk", [c.copyDim, C]),
+                                gate: add("copy_head.gate", [1, C]), gateBias: add("copy_head.gate.bias", [1]))
+        }
     }
 
     /// Flat index ranges of the indexer's parameters (what the dense warm-up trains).

@@ -41,4 +41,40 @@ final class CopyingTests: XCTestCase {
         print("copy loss after \(steps) steps: \(copyLoss)")
         XCTAssertLessThan(copyLoss, 1.2, "the model does not copy")
     }
+
+    /// A copy from far back, as a patch repeats a prompt line written a few thousand tokens
+    /// earlier: windows of 160 random tokens (vocabulary 64) ending in a repeat of a span from
+    /// the first half. One layer and the same steps, with and without the copy head: the head
+    /// copies (it only has to match the current and previous token and point past them); the
+    /// plain model has not started to.
+    func testCopyHeadCopiesFromFarBack() throws {
+        func copyLoss(copyDim: Int) throws -> Float {
+            let T = 160, vocab = 64, batch = 8, steps = 150
+            let config = TransformerConfig(layers: 1, dModel: 32, heads: 2, headDim: 16, copyDim: copyDim, context: T, vocab: vocab)
+            let model = try Transformer(config: config, seed: 5)
+            let optimizer = AdamW(layout: model.layout, settings: AdamWSettings(weightDecay: 0))
+            let schedule = CosineSchedule(maxLearningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 20, totalSteps: steps)
+            var random = SamplerRandom(seed: 25)
+            var lastLosses: [Float] = []
+            for step in 0..<steps {
+                var tokens: [Int] = [], targets: [Int] = []
+                for _ in 0..<batch {
+                    var window = (0..<T).map { _ in Int(random.next() % UInt64(vocab)) }
+                    let span = 8 + Int(random.next() % 9)
+                    let from = Int(random.next() % UInt64(T / 2 - span))
+                    window.replaceSubrange((T - span)..., with: window[from..<(from + span)])
+                    tokens += window
+                    targets += (0..<T).map { $0 + 1 < T && $0 >= T - span ? window[$0 + 1] : -1 }
+                }
+                let (losses, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
+                                                         learningRate: schedule.learningRate(step: step))
+                if step >= steps - 30 { lastLosses.append(losses.language) }
+            }
+            return lastLosses.reduce(0, +) / Float(lastLosses.count)
+        }
+        let withHead = try copyLoss(copyDim: 16), without = try copyLoss(copyDim: 0)
+        print("copy loss from far back: \(withHead) with the copy head, \(without) without")
+        XCTAssertLessThan(withHead, 1.0, "the copy head does not copy")
+        XCTAssertGreaterThan(without, 2.5, "the comparison is void: the plain model copies already")
+    }
 }

@@ -5,8 +5,8 @@ import XCTest
 @testable import Model
 
 final class InferenceTests: XCTestCase {
-    func assertIncrementalMatchesFull(_ attention: AttentionMode, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try scrambledModel(tinyConfig(attention, topK: 4), seed: 71)
+    func assertIncrementalMatchesFull(_ attention: AttentionMode, copyDim: Int = 0, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim), seed: 71)
         let tokens = sampleTokens(13, vocab: 23, seed: 72)   // 13 > k: sparse rows are exercised
         try model.forward(tokens: tokens, targets: nil)
         let session = InferenceSession(model: model)
@@ -21,6 +21,10 @@ final class InferenceTests: XCTestCase {
 
     func testIncrementalDecodingMatchesFullForwardDense() throws { try assertIncrementalMatchesFull(.dense) }
     func testIncrementalDecodingMatchesFullForwardSparse() throws { try assertIncrementalMatchesFull(.sparse) }
+    func testIncrementalDecodingMatchesFullForwardWithCopyHead() throws {
+        try assertIncrementalMatchesFull(.dense, copyDim: 6)
+        try assertIncrementalMatchesFull(.sparse, copyDim: 6)
+    }
 
     func testGenerationIsDeterministicAndReportsSamplerFacts() throws {
         let model = try scrambledModel(tinyConfig(.sparse, topK: 4), seed: 81)

@@ -8,8 +8,8 @@ import Tensor
 import XCTest
 @testable import Model
 
-func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2) -> TransformerConfig {
-    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, context: 32, vocab: 23,
+func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2, copyDim: Int = 0) -> TransformerConfig {
+    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, copyDim: copyDim, context: 32, vocab: 23,
                       indexerHeads: 2, indexerDim: 8, indexerRopeDims: 4, topK: topK, attention: attention)
 }
 
@@ -48,8 +48,8 @@ func modelGradientError(_ model: Transformer, entries: [ParameterLayout.Entry], 
 }
 
 final class TransformerGradientTests: XCTestCase {
-    func languageCheck(_ attention: AttentionMode) throws -> Double {
-        let config = tinyConfig(attention)
+    func languageCheck(_ attention: AttentionMode, copyDim: Int = 0) throws -> Double {
+        let config = tinyConfig(attention, copyDim: copyDim)
         let model = try scrambledModel(config, seed: 7)
         let T = 9, batch = 2
         let tokens = sampleTokens(T * batch, vocab: config.vocab, seed: 8)
@@ -79,6 +79,38 @@ final class TransformerGradientTests: XCTestCase {
     func testSparseModelGradient() throws {
         let error = try languageCheck(.sparse)
         assertModelGradient("model sparse (k=4, T=9)", error)
+    }
+
+    func testDenseModelGradientWithCopyHead() throws {
+        assertModelGradient("model dense, copy head", try languageCheck(.dense, copyDim: 6))
+    }
+
+    func testSparseModelGradientWithCopyHead() throws {
+        assertModelGradient("model sparse, copy head", try languageCheck(.sparse, copyDim: 6))
+    }
+
+    /// The policy-gradient entry point (a gradient given on the output's log-probabilities, any
+    /// row, any token) through the copy mixture: objective Σ c·log p with random c.
+    func testLogitGradientThroughCopyHead() throws {
+        let config = tinyConfig(.dense, copyDim: 6)
+        let model = try scrambledModel(config, seed: 41)
+        let T = 10, V = config.vocab
+        let tokens = sampleTokens(T, vocab: V, seed: 42)
+        var random = SamplerRandom(seed: 43)
+        let coefficients = (0..<(T * V)).map { _ in Float(random.nextUnit() * 2 - 1) }
+        func objective() throws -> Double {
+            try model.forward(tokens: tokens, targets: nil)
+            return (0..<T).reduce(0.0) { sum, row in
+                zip(model.logits(row: row), coefficients[(row * V)...]).reduce(sum) { $0 + Double($1.0 * $1.1) }
+            }
+        }
+        model.zeroGradients()
+        _ = try objective()
+        try model.backward { row, gradient in for w in 0..<V { gradient[w] = coefficients[row * V + w] } }
+        var skipped = 0
+        let error = try modelGradientError(model, entries: model.layout.entries.filter { !$0.isIndexer }, perTensor: 6, eps: 1e-2,
+                                           seed: 44, skipped: &skipped, objective: objective)
+        assertModelGradient("logit gradient, copy head", error)
     }
 
     func indexerCheck(_ attention: AttentionMode) throws -> Double {

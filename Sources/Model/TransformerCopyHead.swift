@@ -1,0 +1,87 @@
+// The pointer (copy) head on the output: queries and keys from the final hidden states, the
+// scores of each row over the earlier positions, and a gate; `PointerMixture` turns them and the
+// vocabulary logits into log p. Dense over the whole prefix: one head of `copyDim` dims costs
+// about what the lightning indexer does, and a copy must be able to reach any line of the prompt.
+import Foundation
+import Tensor
+
+/// The pointer head's saved activations and backward scratch.
+final class CopyHeadActivations {
+    /// Queries, keys ([rows, copyDim]), gate logits then gates ([rows]), the vocabulary softmax
+    /// ([rows, vocab]) and, per sequence, scores then α then dL/dscores ([time, time]).
+    let q, k, gate, generation, attention, dq, dk, dgate: FloatBuffer
+
+    init(_ c: TransformerConfig, batch: Int, time T: Int) {
+        let N = batch * T
+        q = FloatBuffer(count: N * c.copyDim); k = FloatBuffer(count: N * c.copyDim)
+        gate = FloatBuffer(count: N); generation = FloatBuffer(count: N * c.vocab)
+        attention = FloatBuffer(count: batch * T * T)
+        dq = FloatBuffer(count: N * c.copyDim); dk = FloatBuffer(count: N * c.copyDim); dgate = FloatBuffer(count: N)
+    }
+}
+
+extension Transformer {
+    var copyScale: Float { 1 / Float(max(config.copyDim, 1)).squareRoot() }
+
+    /// a.logits (raw) → log of the mixture, row by row.
+    func copyHeadForward(_ a: TrainingActivations, head: ParameterLayout.CopyHead, saved s: CopyHeadActivations) {
+        let N = a.rows, T = a.time, C = config.dModel, V = config.vocab, dc = config.copyDim
+        Matmul.forward(s.q.pointer, a.lnf.pointer, w(head.wq), rows: N, inDim: C, outDim: dc)
+        Matmul.forward(s.k.pointer, a.lnf.pointer, w(head.wk), rows: N, inDim: C, outDim: dc)
+        Matmul.forward(s.gate.pointer, a.lnf.pointer, w(head.gate), rows: N, inDim: C, outDim: 1)
+        for b in 0..<a.batch {
+            Matmul.gemm(transA: false, transB: true, m: T, n: T, k: dc, alpha: copyScale, s.q.pointer + b * T * dc, lda: dc,
+                        s.k.pointer + b * T * dc, ldb: dc, s.attention.pointer + b * T * T, ldc: T)
+        }
+        let bias = w(head.gateBias)[0]
+        a.tokens.withUnsafeBufferPointer { tokens in
+            Parallel.chunks(N, minimumChunk: 16) { _, rows in
+                for r in rows {
+                    let b = r / T, t = r % T
+                    s.gate[r] = PointerMixture.forwardRow(logits: a.logits.pointer + r * V, generation: s.generation.pointer + r * V,
+                                                          scores: s.attention.pointer + r * T, sources: t, total: T,
+                                                          copied: tokens.baseAddress! + b * T + 1, gateLogit: s.gate[r] + bias, vocab: V)
+                }
+            }
+        }
+    }
+
+    /// a.probs: dL/d(log p) → dL/d(raw logits); the scores' and gates' gradients are kept for
+    /// `copyHeadProjectionBackward`.
+    func copyHeadMixtureBackward(_ a: TrainingActivations, saved s: CopyHeadActivations) {
+        let N = a.rows, T = a.time, V = config.vocab
+        a.tokens.withUnsafeBufferPointer { tokens in
+            Parallel.chunks(N, minimumChunk: 16) { _, rows in
+                for r in rows {
+                    let b = r / T, t = r % T
+                    s.dgate[r] = PointerMixture.backwardRow(gradient: a.probs.pointer + r * V, logProbs: a.logits.pointer + r * V,
+                                                            generation: s.generation.pointer + r * V, attention: s.attention.pointer + r * T,
+                                                            sources: t, copied: tokens.baseAddress! + b * T + 1, gate: s.gate[r], vocab: V)
+                }
+            }
+        }
+    }
+
+    /// Gradients of the head's projections; their input gradient accumulates into a.dln (the
+    /// final norm's output, shared with the vocabulary logits).
+    func copyHeadProjectionBackward(_ a: TrainingActivations, head: ParameterLayout.CopyHead, saved s: CopyHeadActivations) {
+        let N = a.rows, T = a.time, C = config.dModel, dc = config.copyDim
+        s.dq.zero(); s.dk.zero()
+        for b in 0..<a.batch {
+            let dScores = s.attention.pointer + b * T * T
+            Matmul.gemm(transA: false, transB: false, m: T, n: dc, k: T, alpha: copyScale, dScores, lda: T,
+                        s.k.pointer + b * T * dc, ldb: dc, beta: 1, s.dq.pointer + b * T * dc, ldc: dc)
+            Matmul.gemm(transA: true, transB: false, m: T, n: dc, k: T, alpha: copyScale, dScores, lda: T,
+                        s.q.pointer + b * T * dc, ldb: dc, beta: 1, s.dk.pointer + b * T * dc, ldc: dc)
+        }
+        Matmul.backward(dinp: a.dln.pointer, dweight: g(head.wq), dout: s.dq.pointer, inp: a.lnf.pointer, weight: w(head.wq),
+                        rows: N, inDim: C, outDim: dc)
+        Matmul.backward(dinp: a.dln.pointer, dweight: g(head.wk), dout: s.dk.pointer, inp: a.lnf.pointer, weight: w(head.wk),
+                        rows: N, inDim: C, outDim: dc)
+        Matmul.backward(dinp: a.dln.pointer, dweight: g(head.gate), dout: s.dgate.pointer, inp: a.lnf.pointer, weight: w(head.gate),
+                        rows: N, inDim: C, outDim: 1)
+        var biasGradient: Float = 0
+        for r in 0..<N { biasGradient += s.dgate[r] }
+        g(head.gateBias)[0] += biasGradient
+    }
+}
