@@ -26,6 +26,8 @@ struct DSATrainBenchmark: ParsableCommand {
     @Option(help: "Context of the sampling comparison (prompt + generated tokens; 0 skips it).") var samplingContext = 4096
     @Option(help: "Tokens generated after the prompt in the sampling comparison.") var decodeTokens = 128
     @Option(help: "Rounds of the sampling comparison.") var samplingRepeats = 3
+    @Option(help: "Query/key width of the copy (pointer) head, 0 for none; above 0 the copy head's cost is also timed against the same model without it.")
+    var copyDim = 0
     @Flag(help: "Skip the per-kernel breakdown of one layer's attention work.") var skipBreakdown = false
 
     func validate() throws {
@@ -35,8 +37,8 @@ struct DSATrainBenchmark: ParsableCommand {
         }
     }
 
-    func config(context: Int, attention: AttentionMode) -> TransformerConfig {
-        TransformerConfig(layers: layers, dModel: dModel, heads: heads, context: context, vocab: vocab,
+    func config(context: Int, attention: AttentionMode, copyDim: Int? = nil) -> TransformerConfig {
+        TransformerConfig(layers: layers, dModel: dModel, heads: heads, copyDim: copyDim ?? self.copyDim, context: context, vocab: vocab,
                           indexerHeads: indexerHeads, indexerDim: indexerDim, topK: topK, attention: attention)
     }
 
@@ -54,19 +56,32 @@ struct DSATrainBenchmark: ParsableCommand {
         }
         print("\ntraining step (1 sequence, forward + backward + AdamW), \(repeats) alternating rounds, medians")
         printTable(["T", "dense s", "DSA s", "dense ÷ DSA", "median of round ratios", "round ratios"], rows)
+        if copyDim > 0 {
+            var costRows: [[String]] = []
+            for T in lengths {
+                let (with, without, ratios) = try trainingSteps(length: T, configs: (config(context: T, attention: .sparse),
+                                                                                      config(context: T, attention: .sparse, copyDim: 0)))
+                costRows.append(["\(T)", String(format: "%.3f", median(with)), String(format: "%.3f", median(without)),
+                                 String(format: "%.2f×", median(ratios))])
+            }
+            print("\nthe copy head's cost: DSA training step with a \(copyDim)-dim copy head and without, \(repeats) alternating rounds, medians")
+            printTable(["T", "with s", "without s", "with ÷ without (median of rounds)"], costRows)
+        }
         if !skipBreakdown { for T in lengths { kernelBreakdown(length: T) } }
         if samplingContext > 0 { try sampling() }
     }
 
-    /// Seconds per step of each side and each round's dense ÷ DSA ratio.
-    func trainingSteps(length T: Int) throws -> (dense: [Double], sparse: [Double], ratios: [Double]) {
+    /// Seconds per step of each side and each round's first ÷ second ratio (by default dense and DSA).
+    func trainingSteps(length T: Int, configs: (TransformerConfig, TransformerConfig)? = nil) throws
+        -> (first: [Double], second: [Double], ratios: [Double]) {
         // The same initial weights and tokens for both sides.
-        let dense = try Transformer(config: config(context: T, attention: .dense), seed: 1)
-        let sparse = try Transformer(config: config(context: T, attention: .sparse), seed: 1)
+        let sides = configs ?? (config(context: T, attention: .dense), config(context: T, attention: .sparse))
+        let first = try Transformer(config: sides.0, seed: 1)
+        let second = try Transformer(config: sides.1, seed: 1)
         var random = SamplerRandom(seed: 5)
         let tokens = (0..<T).map { _ in Int(random.next() % UInt64(vocab)) }
         let targets = Array(tokens.dropFirst()) + [0]
-        let denseOptimizer = AdamW(layout: dense.layout), sparseOptimizer = AdamW(layout: sparse.layout)
+        let firstOptimizer = AdamW(layout: first.layout), secondOptimizer = AdamW(layout: second.layout)
         func step(_ model: Transformer, _ optimizer: AdamW) throws {
             let isSparse = model.config.attention == .sparse
             model.zeroGradients()
@@ -74,21 +89,21 @@ struct DSATrainBenchmark: ParsableCommand {
             try model.backward(language: true, indexer: isSparse)
             optimizer.update(params: model.params, grads: model.grads, learningRate: 1e-4)
         }
-        try step(dense, denseOptimizer)     // warm-up: activation buffers, page faults
-        try step(sparse, sparseOptimizer)
-        var denseSeconds: [Double] = [], sparseSeconds: [Double] = [], ratios: [Double] = []
+        try step(first, firstOptimizer)     // warm-up: activation buffers, page faults
+        try step(second, secondOptimizer)
+        var firstSeconds: [Double] = [], secondSeconds: [Double] = [], ratios: [Double] = []
         for round in 0..<repeats {
             var d = 0.0, s = 0.0
             if round % 2 == 0 {
-                d = try timed { try step(dense, denseOptimizer) }
-                s = try timed { try step(sparse, sparseOptimizer) }
+                d = try timed { try step(first, firstOptimizer) }
+                s = try timed { try step(second, secondOptimizer) }
             } else {
-                s = try timed { try step(sparse, sparseOptimizer) }
-                d = try timed { try step(dense, denseOptimizer) }
+                s = try timed { try step(second, secondOptimizer) }
+                d = try timed { try step(first, firstOptimizer) }
             }
-            denseSeconds.append(d); sparseSeconds.append(s); ratios.append(d / s)
+            firstSeconds.append(d); secondSeconds.append(s); ratios.append(d / s)
         }
-        return (denseSeconds, sparseSeconds, ratios)
+        return (firstSeconds, secondSeconds, ratios)
     }
 
     /// Prefill of a (context − decodeTokens)-token prompt through the KV cache, then greedy decode.

@@ -6,6 +6,7 @@ import Store
 
 public struct SolvedTask: Sendable {
     public var task: TaskRecord
+    public var prompt: [Int]
     /// The unified diff, or nil when the output was not a usable edit (then `formatError` says why).
     public var patch: String?
     public var formatError: String?
@@ -23,8 +24,8 @@ public enum AgentSolver {
             let response = try session.generate(prompt: prompt.tokens, maxNewTokens: builder.settings.maxResponseTokens, settings: sampling,
                                                 seed: seed &+ Shard.fnv1a64(task.instanceID), stopToken: builder.endToken)
             switch builder.patch(fromResponse: response.map(\.token), for: task) {
-            case .success(let patch): solved.append(SolvedTask(task: task, patch: patch, formatError: nil, response: response))
-            case .failure(let error): solved.append(SolvedTask(task: task, patch: nil, formatError: error.description, response: response))
+            case .success(let patch): solved.append(SolvedTask(task: task, prompt: prompt.tokens, patch: patch, formatError: nil, response: response))
+            case .failure(let error): solved.append(SolvedTask(task: task, prompt: prompt.tokens, patch: nil, formatError: error.description, response: response))
             }
             progress(index + 1, tasks.count)
         }

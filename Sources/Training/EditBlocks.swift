@@ -77,6 +77,28 @@ public enum EditFormat {
         return blocks
     }
 
+    /// The non-blank lines of every SEARCH block in `text`, read leniently (a block may lack its
+    /// divider or file name): what a response claims the file says, for measuring how much of it
+    /// the model copied from its prompt even when the edit is unusable.
+    public static func searchLines(in text: String) -> [String] {
+        var lines: [String] = [], inSearch = false
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if isMarker(line, searchMarker) { inSearch = true; continue }
+            if isMarker(line, dividerMarker) || isMarker(line, replaceMarker) { inSearch = false; continue }
+            if inSearch && !line.trimmingCharacters(in: .whitespaces).isEmpty { lines.append(line) }
+        }
+        return lines
+    }
+
+    /// How many of `response`'s SEARCH lines (compared without their indentation) are lines of
+    /// `prompt`: a SEARCH the policy copied from the file it was shown counts in full, one it
+    /// made up counts little.
+    public static func searchLinesShown(response: String, prompt: String) -> (shown: Int, total: Int) {
+        let promptLines = Set(prompt.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        let lines = searchLines(in: response).map { $0.trimmingCharacters(in: .whitespaces) }
+        return (lines.filter(promptLines.contains).count, lines.count)
+    }
+
     /// The text `parse` reads back as `blocks`.
     public static func render(_ blocks: [EditBlock]) -> String {
         blocks.map { block in

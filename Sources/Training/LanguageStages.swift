@@ -56,7 +56,7 @@ public struct LanguageData {
 
 public struct PretrainSettings: Codable, Sendable, Equatable {
     public var vocabularySize = 2048
-    public var model = TransformerConfig(layers: 4, dModel: 128, heads: 4, context: 256, vocab: 1, topK: 64)
+    public var model = TransformerConfig(layers: 4, dModel: 128, heads: 4, copyDim: 32, context: 256, vocab: 1, topK: 64)
     public var training = TrainingSettings(batch: 8, sequenceLength: 256, steps: 300)
     public var validationEvery = 10
     public var commitsPerRepository = 4

@@ -106,7 +106,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Model width (d_model).") var dModel = 128
         @Option(help: "Attention heads.") var heads = 4
         @Option(help: "Dimensions of each attention head that RoPE rotates (default: half the head); the rest match content at any distance.") var ropeDims: Int?
-        @Option(help: "Query/key width of the copy (pointer) head, 0 for none: next-token probabilities mix the vocabulary softmax with a copy of the token after an earlier position the head points at.") var copyDim = 0
+        @Option(help: "Query/key width of the copy (pointer) head, 0 for none: next-token probabilities mix the vocabulary softmax with a copy of the token after an earlier position the head points at.") var copyDim = 32
         @Option(help: "Context length of the model.") var context = 512
         @Option(help: "Training window (default: the context length).") var sequenceLength: Int?
         @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
@@ -373,19 +373,29 @@ struct AgentCommand: ParsableCommand {
             bar.finish()
             let modelName = name ?? URL(fileURLWithPath: model).lastPathComponent
             try AgentSolver.predictionsJSONL(solved, modelName: modelName).write(to: URL(fileURLWithPath: out), options: .atomic)
+            struct Line: Encodable {
+                let instance_id: String, prompt: String, response: String, format_error: String?
+                let search_lines: Int, search_lines_in_prompt: Int
+            }
+            var lines: [Line] = []
+            for item in solved {
+                let prompt = (try? tokenizer.decodeText(item.prompt)) ?? ""
+                let response = (try? tokenizer.decodeText(item.response.map(\.token).filter { $0 != builder.endToken })) ?? ""
+                let grounding = EditFormat.searchLinesShown(response: response, prompt: prompt)
+                lines.append(Line(instance_id: item.task.instanceID, prompt: prompt, response: response, format_error: item.formatError,
+                                  search_lines: grounding.total, search_lines_in_prompt: grounding.shown))
+            }
             if let responses {
-                struct Line: Encodable { let instance_id: String; let response: String; let format_error: String? }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 var data = Data()
-                for item in solved {
-                    let text = (try? tokenizer.decodeText(item.response.map(\.token).filter { $0 != builder.endToken })) ?? ""
-                    data += try encoder.encode(Line(instance_id: item.task.instanceID, response: text, format_error: item.formatError)) + Data("\n".utf8)
-                }
+                for line in lines { data += try encoder.encode(line) + Data("\n".utf8) }
                 try data.write(to: URL(fileURLWithPath: responses), options: .atomic)
             }
             let usable = solved.filter { $0.patch != nil }.count
-            print("wrote \(solved.count) predictions to \(out): \(usable) usable edits, \(solved.count - usable) unusable (empty model_patch)")
+            let searchLines = lines.map(\.search_lines).reduce(0, +), shown = lines.map(\.search_lines_in_prompt).reduce(0, +)
+            print("wrote \(solved.count) predictions to \(out): \(usable) usable edits, \(solved.count - usable) unusable (empty model_patch); "
+                  + "\(shown) of \(searchLines) SEARCH lines are lines of the prompt")
         }
     }
 }

@@ -70,6 +70,19 @@ final class EditFormatTests: XCTestCase {
         }
     }
 
+    func testSearchLinesShownCountsCopiedLinesEvenInBrokenBlocks() {
+        let prompt = "a.py\ndef f(x):\n    return x + 1\n\ndef g():\n    pass\n"
+        // Two blocks: the first copies two prompt lines (re-indented), the second is cut off
+        // before its divider and makes one line up; blank lines and REPLACE lines do not count.
+        let response = "a.py\n<<<<<<< SEARCH\ndef f(x):\n\n  return x + 1\n=======\n    return x + 2\n>>>>>>> REPLACE\n"
+            + "a.py\n<<<<<<< SEARCH\n    pass\n    return None"
+        XCTAssertEqual(EditFormat.searchLines(in: response), ["def f(x):", "  return x + 1", "    pass", "    return None"])
+        let shown = EditFormat.searchLinesShown(response: response, prompt: prompt)
+        XCTAssertEqual(shown.shown, 3)
+        XCTAssertEqual(shown.total, 4)
+        XCTAssertEqual(EditFormat.searchLinesShown(response: "no blocks at all", prompt: prompt).total, 0)
+    }
+
     func testApplyingChecksSearchTextAndPaths() throws {
         let files = ["textkit/words.py": words]
         XCTAssertThrowsError(try EditFormat.apply([EditBlock(path: "textkit/words.py", search: "return nothing\n", replace: "")], read: read(files))) {
