@@ -116,15 +116,16 @@ public final class InferenceSession {
     /// Samples up to `maxNewTokens` after `prompt` (stopping after `stopToken` if given), each
     /// with its log-probability and kept-token set. The same seed gives the same tokens.
     public func generate(prompt: [Int], maxNewTokens: Int, settings: SamplingSettings, seed: UInt64,
-                         stopToken: Int? = nil) throws -> [SampledToken] {
-        try generateSamples(prompt: prompt, seeds: [seed], maxNewTokens: maxNewTokens, settings: settings, stopToken: stopToken)[0]
+                         stopToken: Int? = nil, constraint: (any GenerationConstraint)? = nil) throws -> [SampledToken] {
+        try generateSamples(prompt: prompt, seeds: [seed], maxNewTokens: maxNewTokens, settings: settings, stopToken: stopToken,
+                            constraint: constraint)[0]
     }
 
     /// One sample per seed after the same prompt, the prompt run through the model once: the
     /// cache slots past the prompt are simply overwritten by the next sample. Each sample equals
     /// the one its seed gives alone (GRPO's G samples of one task, at the cost of one prefill).
     public func generateSamples(prompt: [Int], seeds: [UInt64], maxNewTokens: Int, settings: SamplingSettings,
-                                stopToken: Int? = nil) throws -> [[SampledToken]] {
+                                stopToken: Int? = nil, constraint: (any GenerationConstraint)? = nil) throws -> [[SampledToken]] {
         guard !prompt.isEmpty else { throw ModelError("generation needs a non-empty prompt") }
         guard prompt.count + maxNewTokens <= model.config.context + 1 else {
             throw ModelError("prompt of \(prompt.count) plus \(maxNewTokens) new tokens exceeds the context \(model.config.context)")
@@ -137,9 +138,12 @@ public final class InferenceSession {
             position = prompt.count
             var sampler = try Sampler(settings: settings, seed: seed)
             var logits = promptLogits
+            var rules = constraint   // each sample starts from the constraint's initial state
             var out: [SampledToken] = []
             while out.count < maxNewTokens {
+                rules?.mask(&logits)
                 let sampled = try sampler.sample(logits: logits)
+                rules?.advance(with: sampled.token)
                 out.append(sampled)
                 if sampled.token == stopToken || out.count == maxNewTokens { break }
                 logits = try step(sampled.token)

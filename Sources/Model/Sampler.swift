@@ -23,6 +23,17 @@ public struct SamplingSettings: Sendable, Equatable {
     }
 }
 
+/// Rules on what a generation may say next (constrained decoding, a grammar): the tokens a rule
+/// forbids get a logit of −∞ before sampling, so they are never drawn nor kept (`keptTokens`),
+/// and policy-gradient training renormalises over what the rules allowed. A value type: each
+/// sample starts from a copy of the initial state.
+public protocol GenerationConstraint: Sendable {
+    /// Sets the logits of the tokens that may not come next to −∞ (never all of them).
+    func mask(_ logits: inout [Float])
+    /// Takes `token` as generated.
+    mutating func advance(with token: Int)
+}
+
 /// One sampled token and the facts about its distribution that training needs.
 public struct SampledToken: Sendable, Equatable {
     public let token: Int

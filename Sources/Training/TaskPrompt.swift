@@ -60,6 +60,8 @@ public final class PromptBuilder {
     let repositories: [String: Repository]
     let issueToken: Int, fileToken: Int, patchToken: Int
     public let endToken: Int
+    /// Constrained decoding of the response's markers (`EditFormatGuard`); nil samples freely.
+    public var responseConstraint: EditFormatGuard?
     private var bm25Cache: [String: (paths: [String], index: BM25Index)] = [:]
     /// Failing-test output per instance id (the "before" run of validation), read by the
     /// retrieval mode next to the statement; synthetic tasks carry theirs in the statement.
@@ -78,6 +80,7 @@ public final class PromptBuilder {
         }
         issueToken = try special(SpecialTokens.issue); fileToken = try special(SpecialTokens.file)
         patchToken = try special(SpecialTokens.patch); endToken = try special(SpecialTokens.endOfText)
+        responseConstraint = EditFormatGuard(tokenizer: tokenizer, endToken: endToken)
         guard self.context >= settings.maxResponseTokens + Self.minimumPromptTokens else {
             throw TrainingDataError("context \(self.context) is too short for \(settings.maxResponseTokens) response tokens and a prompt (at least \(Self.minimumPromptTokens) more)")
         }

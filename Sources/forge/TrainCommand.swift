@@ -356,6 +356,8 @@ struct AgentCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Also write each raw response and why it was unusable (JSONL).", valueName: "file")) var responses: String?
         @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
         @Option(help: "Sampling seed.") var seed: UInt64 = 1
+        @Flag(help: "Sample without the edit-format guard (by default a marker line out of place, or the end inside a block, is never generated).")
+        var unconstrained = false
 
         func run() throws {
             let pipeline = store.pipeline(workspace: workspace)
@@ -367,6 +369,7 @@ struct AgentCommand: ParsableCommand {
             let (policy, tokenizer) = try LanguageStages.start(from: URL(fileURLWithPath: model))
             let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: promptOptions.prompt, context: policy.config.context)
             builder.failureOutput = try promptOptions.failureOutput(store: taskStore, tasks: tasks)
+            if unconstrained { builder.responseConstraint = nil }
             let bar = ProgressBar("solving")
             let solved = try AgentSolver.solve(model: policy, builder: builder, tasks: tasks, sampling: SamplingSettings(temperature: temperature),
                                                seed: seed) { bar.update(done: $0, total: $1) }
