@@ -6,6 +6,22 @@ import XCTest
 @testable import Model
 
 final class CopyingTests: XCTestCase {
+    /// `batch` windows of `T` random tokens whose last 8–16 tokens repeat the span that starts
+    /// at a random place below `starts(span)`; only the copy (from its second token) is scored.
+    static func copyBatch(_ random: inout SamplerRandom, batch: Int, time T: Int, vocab: Int, starts: (Int) -> Int)
+        -> (tokens: [Int], targets: [Int]) {
+        var tokens: [Int] = [], targets: [Int] = []
+        for _ in 0..<batch {
+            var window = (0..<T).map { _ in Int(random.next() % UInt64(vocab)) }
+            let span = 8 + Int(random.next() % 9)
+            let from = Int(random.next() % UInt64(starts(span)))
+            window.replaceSubrange((T - span)..., with: window[from..<(from + span)])
+            tokens += window
+            targets += (0..<T).map { $0 + 1 < T && $0 >= T - span ? window[$0 + 1] : -1 }
+        }
+        return (tokens, targets)
+    }
+
     /// Windows of 32 random tokens (vocabulary 32) whose last 8–16 tokens repeat an earlier span
     /// from a random place: the loss on the copy (from its second token) falls from ln 32 = 3.47
     /// towards 0 only if the model finds where the current token occurred and reads what followed.
@@ -23,15 +39,7 @@ final class CopyingTests: XCTestCase {
         var random = SamplerRandom(seed: 24)
         var lastLosses: [Float] = []
         for step in 0..<steps {
-            var tokens: [Int] = [], targets: [Int] = []
-            for _ in 0..<batch {
-                var window = (0..<T).map { _ in Int(random.next() % UInt64(vocab)) }
-                let span = 8 + Int(random.next() % 9)
-                let from = Int(random.next() % UInt64(T - 2 * span + 1))
-                window.replaceSubrange((T - span)..., with: window[from..<(from + span)])
-                tokens += window
-                targets += (0..<T).map { $0 + 1 < T && $0 >= T - span ? window[$0 + 1] : -1 }
-            }
+            let (tokens, targets) = Self.copyBatch(&random, batch: batch, time: T, vocab: vocab) { span in T - 2 * span + 1 }
             let (losses, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
                                                      learningRate: schedule.learningRate(step: step))
             if step == 0 { XCTAssertEqual(losses.language, log(Float(vocab)), accuracy: 0.15) }
@@ -57,15 +65,7 @@ final class CopyingTests: XCTestCase {
             var random = SamplerRandom(seed: 25)
             var lastLosses: [Float] = []
             for step in 0..<steps {
-                var tokens: [Int] = [], targets: [Int] = []
-                for _ in 0..<batch {
-                    var window = (0..<T).map { _ in Int(random.next() % UInt64(vocab)) }
-                    let span = 8 + Int(random.next() % 9)
-                    let from = Int(random.next() % UInt64(T / 2 - span))
-                    window.replaceSubrange((T - span)..., with: window[from..<(from + span)])
-                    tokens += window
-                    targets += (0..<T).map { $0 + 1 < T && $0 >= T - span ? window[$0 + 1] : -1 }
-                }
+                let (tokens, targets) = Self.copyBatch(&random, batch: batch, time: T, vocab: vocab) { span in T / 2 - span }
                 let (losses, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
                                                          learningRate: schedule.learningRate(step: step))
                 if step >= steps - 30 { lastLosses.append(losses.language) }
