@@ -6,6 +6,25 @@ import XCTest
 @testable import Model
 
 final class CopyingTests: XCTestCase {
+    /// Copy-loss per step of `config` trained from `seed` on `copyBatch` windows (AdamW without
+    /// weight decay, cosine schedule down to a tenth).
+    static func trainOnCopies(_ config: TransformerConfig, seed: UInt64, dataSeed: UInt64, batch: Int, steps: Int, maxLearningRate: Float,
+                              warmupSteps: Int, starts: (Int) -> Int) throws -> [Float] {
+        let model = try Transformer(config: config, seed: seed)
+        let optimizer = AdamW(layout: model.layout, settings: AdamWSettings(weightDecay: 0))
+        let schedule = CosineSchedule(maxLearningRate: maxLearningRate, minLearningRate: maxLearningRate / 10, warmupSteps: warmupSteps,
+                                      totalSteps: steps)
+        var random = SamplerRandom(seed: dataSeed)
+        var losses: [Float] = []
+        for step in 0..<steps {
+            let (tokens, targets) = copyBatch(&random, batch: batch, time: config.context, vocab: config.vocab, starts: starts)
+            let (loss, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
+                                                   learningRate: schedule.learningRate(step: step))
+            losses.append(loss.language)
+        }
+        return losses
+    }
+
     /// `batch` windows of `T` random tokens whose last 8–16 tokens repeat the span that starts
     /// at a random place below `starts(span)`; only the copy (from its second token) is scored.
     static func copyBatch(_ random: inout SamplerRandom, batch: Int, time T: Int, vocab: Int, starts: (Int) -> Int)
@@ -33,18 +52,11 @@ final class CopyingTests: XCTestCase {
         let config = TransformerConfig(layers: 2, dModel: 32, heads: 2, headDim: 16, context: T, vocab: vocab)
         XCTAssertTrue(config.tokenShift)
         XCTAssertEqual(config.ropeDims, 8)
-        let model = try Transformer(config: config, seed: 3)
-        let optimizer = AdamW(layout: model.layout, settings: AdamWSettings(weightDecay: 0))
-        let schedule = CosineSchedule(maxLearningRate: 5e-3, minLearningRate: 5e-4, warmupSteps: 50, totalSteps: steps)
-        var random = SamplerRandom(seed: 24)
-        var lastLosses: [Float] = []
-        for step in 0..<steps {
-            let (tokens, targets) = Self.copyBatch(&random, batch: batch, time: T, vocab: vocab) { span in T - 2 * span + 1 }
-            let (losses, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
-                                                     learningRate: schedule.learningRate(step: step))
-            if step == 0 { XCTAssertEqual(losses.language, log(Float(vocab)), accuracy: 0.15) }
-            if step >= steps - 50 { lastLosses.append(losses.language) }
+        let losses = try Self.trainOnCopies(config, seed: 3, dataSeed: 24, batch: batch, steps: steps, maxLearningRate: 5e-3, warmupSteps: 50) { span in
+            T - 2 * span + 1
         }
+        XCTAssertEqual(losses[0], log(Float(vocab)), accuracy: 0.15)
+        let lastLosses = losses.suffix(50)
         let copyLoss = lastLosses.reduce(0, +) / Float(lastLosses.count)
         print("copy loss after \(steps) steps: \(copyLoss)")
         XCTAssertLessThan(copyLoss, 1.2, "the model does not copy")
@@ -59,17 +71,10 @@ final class CopyingTests: XCTestCase {
         func copyLoss(copyDim: Int) throws -> Float {
             let T = 160, vocab = 64, batch = 8, steps = 150
             let config = TransformerConfig(layers: 1, dModel: 32, heads: 2, headDim: 16, copyDim: copyDim, context: T, vocab: vocab)
-            let model = try Transformer(config: config, seed: 5)
-            let optimizer = AdamW(layout: model.layout, settings: AdamWSettings(weightDecay: 0))
-            let schedule = CosineSchedule(maxLearningRate: 1e-2, minLearningRate: 1e-3, warmupSteps: 20, totalSteps: steps)
-            var random = SamplerRandom(seed: 25)
-            var lastLosses: [Float] = []
-            for step in 0..<steps {
-                let (tokens, targets) = Self.copyBatch(&random, batch: batch, time: T, vocab: vocab) { span in T / 2 - span }
-                let (losses, _) = try model.languageStep(tokens: tokens, targets: targets, batch: batch, optimizer: optimizer,
-                                                         learningRate: schedule.learningRate(step: step))
-                if step >= steps - 30 { lastLosses.append(losses.language) }
+            let losses = try Self.trainOnCopies(config, seed: 5, dataSeed: 25, batch: batch, steps: steps, maxLearningRate: 1e-2, warmupSteps: 20) { span in
+                T / 2 - span
             }
+            let lastLosses = losses.suffix(30)
             return lastLosses.reduce(0, +) / Float(lastLosses.count)
         }
         let withHead = try copyLoss(copyDim: 16), without = try copyLoss(copyDim: 0)
