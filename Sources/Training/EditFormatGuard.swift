@@ -47,7 +47,7 @@ public struct EditFormatGuard: GenerationConstraint {
     public func mask(_ logits: inout [Float]) {
         // A line that already started with something other than a marker symbol cannot become a
         // marker: only tokens that end it need checking.
-        let plainLine = line.first { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }.map { !Self.markerSymbols.contains($0) } ?? false
+        let plainLine = Self.content(of: line).first.map { !Self.markerSymbols.contains($0) } ?? false
         for id in logits.indices {
             guard id < tables.bytes.count, !tables.forbidden[id] else { logits[id] = -.infinity; continue }
             if id == tables.endToken {
@@ -96,9 +96,12 @@ public struct EditFormatGuard: GenerationConstraint {
         return true
     }
 
+    /// A line without its indentation.
+    static func content(of line: [UInt8]) -> ArraySlice<UInt8> { line.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } }
+
     /// Whether a line starts like a marker that is not the one this section may see next.
     func startsWrongMarker(_ line: [UInt8]) -> Bool {
-        let content = line.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let content = Self.content(of: line)
         guard let symbol = content.first, Self.markerSymbols.contains(symbol),
               content.prefix(while: { $0 == symbol }).count >= Self.unexpectedRun(symbol) else { return false }
         let expected: UInt8

@@ -21,7 +21,9 @@ enum DemoTraining {
         var pretrain = PretrainSettings()
         pretrain.vocabularySize = 1024
         // The sample's code is a few thousand tokens: short windows, and k = 32 so that DSA selects.
-        // The copy head: SFT resolved 4 of 20 held-out tasks with it, 1–2 without (two runs each).
+        // The copy head: SFT resolved 4, 4 and 1 of 20 held-out tasks in three runs with it, 1 and 2
+        // in two without (runs differ by up to ±3); on real repositories it is what makes SEARCH
+        // lines come from the prompt (Benchmarks/learning-real.md).
         pretrain.model = TransformerConfig(layers: 2, dModel: 128, heads: 4, copyDim: 32, context: 512, vocab: 1, topK: 32)
         pretrain.training = TrainingSettings(batch: 8, sequenceLength: 128, steps: 200, maxLearningRate: 3e-3, minLearningRate: 3e-4,
                                              warmupSteps: 20, evalEvery: 50)
