@@ -12,6 +12,9 @@ public final class InferenceSession {
     var selection: [Int32]
     /// The copy head's keys per position, its query, scores, gate logit and vocabulary softmax.
     let copyKeyCache, copyQuery, copyScores, copyGate, generation: FloatBuffer
+    /// With `copyNgram` n > 1: the final hidden state per position, and this position's n-gram
+    /// input to the copy head (its state and the n − 1 before it).
+    let finalCache, copyInput: FloatBuffer
     /// The token fed at each position (the token shift reads the one before).
     var fed: [Int]
     let selectScratch: UnsafeMutablePointer<UInt32>
@@ -33,6 +36,8 @@ public final class InferenceSession {
         let copying = c.copyDim > 0
         copyScores = FloatBuffer(count: copying ? c.context : 0); copyGate = FloatBuffer(count: copying ? 1 : 0)
         generation = FloatBuffer(count: copying ? c.vocab : 0)
+        let ngram = copying && c.copyNgram > 1
+        finalCache = FloatBuffer(count: ngram ? c.context * c.dModel : 0); copyInput = FloatBuffer(count: ngram ? c.copyNgram * c.dModel : 0)
         fed = [Int](repeating: 0, count: c.context)
         selectScratch = .allocate(capacity: TopK.scratchCount(maxCount: c.context))
     }
@@ -98,9 +103,18 @@ public final class InferenceSession {
         RMSNorm.forward(ln.pointer, rstd: nil, x.pointer, m.w(layout.finalNorm), rows: 1, dim: C, eps: c.normEps)
         Matmul.forward(logits.pointer, ln.pointer, m.w(layout.embedding), rows: 1, inDim: C, outDim: c.vocab)
         if let head = layout.copyHead {
-            let dc = c.copyDim
-            Matmul.forward(copyKeyCache.pointer + pos * dc, ln.pointer, m.w(head.wk), rows: 1, inDim: C, outDim: dc)
-            Matmul.forward(copyQuery.pointer, ln.pointer, m.w(head.wq), rows: 1, inDim: C, outDim: dc)
+            let dc = c.copyDim, n = c.copyNgram
+            var input = ln.pointer
+            if n > 1 {
+                (finalCache.pointer + pos * C).update(from: ln.pointer, count: C)
+                for back in 0..<n {
+                    let slot = copyInput.pointer + back * C
+                    if back <= pos { slot.update(from: finalCache.pointer + (pos - back) * C, count: C) } else { slot.update(repeating: 0, count: C) }
+                }
+                input = copyInput.pointer
+            }
+            Matmul.forward(copyKeyCache.pointer + pos * dc, input, m.w(head.wk), rows: 1, inDim: n * C, outDim: dc)
+            Matmul.forward(copyQuery.pointer, input, m.w(head.wq), rows: 1, inDim: n * C, outDim: dc)
             Matmul.forward(copyGate.pointer, ln.pointer, m.w(head.gate), rows: 1, inDim: C, outDim: 1)
             Matmul.gemm(transA: false, transB: true, m: 1, n: pos, k: dc, alpha: m.copyScale, copyQuery.pointer, lda: dc,
                         copyKeyCache.pointer, ldb: dc, copyScores.pointer, ldc: max(pos, 1))

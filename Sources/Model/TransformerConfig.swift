@@ -55,6 +55,12 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// then a mixture of the vocabulary softmax and a copy of the token that followed an earlier
     /// position the head attends to (`PointerMixture`), so a patch can repeat the prompt's lines.
     public var copyDim: Int
+    /// How many final hidden states the copy head's queries and keys read: this position's and
+    /// the `copyNgram − 1` before it (1: this position's only). A query then names the last few
+    /// tokens written and a key the few before a source, so the pointer matches a run of tokens
+    /// rather than one: an indented line start or `self.` occurs all over a prompt, the line's
+    /// first words once.
+    public var copyNgram: Int
     /// Longest sequence (positions 0..<context).
     public var context: Int
     public var vocab: Int
@@ -68,7 +74,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var attention: AttentionMode
     public var normEps: Float
 
-    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, copyDim: Int = 0, context: Int, vocab: Int,
+    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, copyDim: Int = 0, copyNgram: Int = 1, context: Int, vocab: Int,
                 ropeBase: Float = 10000, indexerHeads: Int = 4, indexerDim: Int = 32, indexerRopeDims: Int? = nil,
                 topK: Int = 512, attention: AttentionMode = .dense, normEps: Float = 1e-5) {
         self.layers = layers
@@ -79,6 +85,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         self.ffnHidden = ffnHidden ?? (8 * dModel / 3 + 7) / 8 * 8
         self.tokenShift = tokenShift
         self.copyDim = copyDim
+        self.copyNgram = copyNgram
         self.context = context
         self.vocab = vocab
         self.ropeBase = ropeBase
@@ -103,13 +110,14 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
             throw ModelError("config indexerRopeDims \(indexerRopeDims) must be even and within indexerDim \(indexerDim)")
         }
         guard copyDim >= 0 else { throw ModelError("config copyDim \(copyDim) must be 0 (no copy head) or positive") }
+        guard copyNgram >= 1, copyNgram <= 16 else { throw ModelError("config copyNgram \(copyNgram) must be within 1...16") }
         guard ropeBase > 0, normEps > 0 else { throw ModelError("config ropeBase and normEps must be positive") }
     }
 
     /// Half of each head rotated (rounded down to even), as DeepSeek keeps a position-free part.
     public static func defaultRopeDims(headDim: Int) -> Int { headDim / 4 * 2 }
 
-    /// Configs written before `ropeDims`, `tokenShift` and `copyDim` existed rotated every
+    /// Configs written before `ropeDims`, `tokenShift`, `copyDim` and `copyNgram` existed rotated every
     /// dimension of a head and had no shift nor copy head; they load that way, so old checkpoints compute what they were
     /// trained to.
     public init(from decoder: Decoder) throws {
@@ -122,6 +130,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         ffnHidden = try container.decode(Int.self, forKey: .ffnHidden)
         tokenShift = try container.decodeIfPresent(Bool.self, forKey: .tokenShift) ?? false
         copyDim = try container.decodeIfPresent(Int.self, forKey: .copyDim) ?? 0
+        copyNgram = try container.decodeIfPresent(Int.self, forKey: .copyNgram) ?? 1
         context = try container.decode(Int.self, forKey: .context)
         vocab = try container.decode(Int.self, forKey: .vocab)
         ropeBase = try container.decode(Float.self, forKey: .ropeBase)
@@ -210,7 +219,7 @@ public struct ParameterLayout: Sendable {
         }
         finalNorm = add("final_norm", [C])
         if c.copyDim > 0 {
-            copyHead = CopyHead(wq: add("copy_head.wq", [c.copyDim, C]), wk: add("copy_head.wk", [c.copyDim, C]),
+            copyHead = CopyHead(wq: add("copy_head.wq", [c.copyDim, c.copyNgram * C]), wk: add("copy_head.wk", [c.copyDim, c.copyNgram * C]),
                                 gate: add("copy_head.gate", [1, C]), gateBias: add("copy_head.gate.bias", [1]))
         }
     }

@@ -10,6 +10,9 @@ final class CopyHeadActivations {
     /// Queries, keys ([rows, copyDim]), gate logits then gates ([rows]), the vocabulary softmax
     /// ([rows, vocab]) and, per sequence, scores then α then dL/dscores ([time, time]).
     let q, k, gate, generation, attention, dq, dk, dgate: FloatBuffer
+    /// With `copyNgram` n > 1: each row's final hidden state and the n − 1 before it in its
+    /// sequence (zeros before the start), [rows, n·dModel], and its gradient; empty for n = 1.
+    let ngram, dngram: FloatBuffer
 
     init(_ c: TransformerConfig, batch: Int, time T: Int) {
         let N = batch * T
@@ -17,17 +20,34 @@ final class CopyHeadActivations {
         gate = FloatBuffer(count: N); generation = FloatBuffer(count: N * c.vocab)
         attention = FloatBuffer(count: batch * T * T)
         dq = FloatBuffer(count: N * c.copyDim); dk = FloatBuffer(count: N * c.copyDim); dgate = FloatBuffer(count: N)
+        let width = c.copyNgram > 1 ? N * c.copyNgram * c.dModel : 0
+        ngram = FloatBuffer(count: width); dngram = FloatBuffer(count: width)
     }
 }
 
 extension Transformer {
     var copyScale: Float { 1 / Float(max(config.copyDim, 1)).squareRoot() }
 
+    /// The queries' and keys' input: the final hidden states, or their n-gram rows.
+    func copyHeadInput(_ a: TrainingActivations, saved s: CopyHeadActivations) -> (pointer: FloatPointer, width: Int) {
+        let C = config.dModel, n = config.copyNgram
+        guard n > 1 else { return (a.lnf.pointer, C) }
+        for r in 0..<a.rows {
+            let t = r % a.time
+            for back in 0..<n {
+                let slot = s.ngram.pointer + (r * n + back) * C
+                if back <= t { slot.update(from: a.lnf.pointer + (r - back) * C, count: C) } else { slot.update(repeating: 0, count: C) }
+            }
+        }
+        return (s.ngram.pointer, n * C)
+    }
+
     /// a.logits (raw) → log of the mixture, row by row.
     func copyHeadForward(_ a: TrainingActivations, head: ParameterLayout.CopyHead, saved s: CopyHeadActivations) {
         let N = a.rows, T = a.time, C = config.dModel, V = config.vocab, dc = config.copyDim
-        Matmul.forward(s.q.pointer, a.lnf.pointer, w(head.wq), rows: N, inDim: C, outDim: dc)
-        Matmul.forward(s.k.pointer, a.lnf.pointer, w(head.wk), rows: N, inDim: C, outDim: dc)
+        let input = copyHeadInput(a, saved: s)
+        Matmul.forward(s.q.pointer, input.pointer, w(head.wq), rows: N, inDim: input.width, outDim: dc)
+        Matmul.forward(s.k.pointer, input.pointer, w(head.wk), rows: N, inDim: input.width, outDim: dc)
         Matmul.forward(s.gate.pointer, a.lnf.pointer, w(head.gate), rows: N, inDim: C, outDim: 1)
         for b in 0..<a.batch {
             Matmul.gemm(transA: false, transB: true, m: T, n: T, k: dc, alpha: copyScale, s.q.pointer + b * T * dc, lda: dc,
@@ -74,10 +94,21 @@ extension Transformer {
             Matmul.gemm(transA: true, transB: false, m: T, n: dc, k: T, alpha: copyScale, dScores, lda: T,
                         s.q.pointer + b * T * dc, ldb: dc, beta: 1, s.dk.pointer + b * T * dc, ldc: dc)
         }
-        Matmul.backward(dinp: a.dln.pointer, dweight: g(head.wq), dout: s.dq.pointer, inp: a.lnf.pointer, weight: w(head.wq),
-                        rows: N, inDim: C, outDim: dc)
-        Matmul.backward(dinp: a.dln.pointer, dweight: g(head.wk), dout: s.dk.pointer, inp: a.lnf.pointer, weight: w(head.wk),
-                        rows: N, inDim: C, outDim: dc)
+        let n = config.copyNgram
+        let input = n > 1 ? s.ngram.pointer : a.lnf.pointer, dinput = n > 1 ? s.dngram.pointer : a.dln.pointer
+        if n > 1 { s.dngram.zero() }
+        Matmul.backward(dinp: dinput, dweight: g(head.wq), dout: s.dq.pointer, inp: input, weight: w(head.wq), rows: N, inDim: n * C, outDim: dc)
+        Matmul.backward(dinp: dinput, dweight: g(head.wk), dout: s.dk.pointer, inp: input, weight: w(head.wk), rows: N, inDim: n * C, outDim: dc)
+        if n > 1 {
+            // Each n-gram slot's gradient goes back to the row it was copied from.
+            for r in 0..<N {
+                let t = r % T
+                for back in 0...min(n - 1, t) {
+                    let from = s.dngram.pointer + (r * n + back) * C, to = a.dln.pointer + (r - back) * C
+                    for i in 0..<C { to[i] += from[i] }
+                }
+            }
+        }
         Matmul.backward(dinp: a.dln.pointer, dweight: g(head.gate), dout: s.dgate.pointer, inp: a.lnf.pointer, weight: w(head.gate),
                         rows: N, inDim: C, outDim: 1)
         var biasGradient: Float = 0

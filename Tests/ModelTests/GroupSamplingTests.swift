@@ -6,8 +6,8 @@ import XCTest
 @testable import Model
 
 final class GroupSamplingTests: XCTestCase {
-    func assertGroupEqualsSeparate(_ attention: AttentionMode, copyDim: Int = 0, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim), seed: 91)
+    func assertGroupEqualsSeparate(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim, copyNgram: copyNgram), seed: 91)
         let settings = SamplingSettings(temperature: 1.0, topK: 0, topP: 0.95)
         let prompt = sampleTokens(7, vocab: 23, seed: 92)
         let seeds: [UInt64] = [11, 12, 13, 14]
@@ -24,7 +24,10 @@ final class GroupSamplingTests: XCTestCase {
 
     func testGroupSamplesEqualSeparateGenerationsDense() throws { try assertGroupEqualsSeparate(.dense) }
     func testGroupSamplesEqualSeparateGenerationsSparse() throws { try assertGroupEqualsSeparate(.sparse) }
-    func testGroupSamplesEqualSeparateGenerationsWithCopyHead() throws { try assertGroupEqualsSeparate(.sparse, copyDim: 6) }
+    func testGroupSamplesEqualSeparateGenerationsWithCopyHead() throws {
+        try assertGroupEqualsSeparate(.sparse, copyDim: 6)
+        try assertGroupEqualsSeparate(.sparse, copyDim: 6, copyNgram: 3)
+    }
 
     func testGroupSamplingRejectsEmptyPromptAndOverflow() throws {
         let model = try scrambledModel(tinyConfig(.dense, topK: 4), seed: 93)

@@ -5,8 +5,8 @@ import XCTest
 @testable import Model
 
 final class InferenceTests: XCTestCase {
-    func assertIncrementalMatchesFull(_ attention: AttentionMode, copyDim: Int = 0, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim), seed: 71)
+    func assertIncrementalMatchesFull(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim, copyNgram: copyNgram), seed: 71)
         let tokens = sampleTokens(13, vocab: 23, seed: 72)   // 13 > k: sparse rows are exercised
         try model.forward(tokens: tokens, targets: nil)
         let session = InferenceSession(model: model)
@@ -24,6 +24,8 @@ final class InferenceTests: XCTestCase {
     func testIncrementalDecodingMatchesFullForwardWithCopyHead() throws {
         try assertIncrementalMatchesFull(.dense, copyDim: 6)
         try assertIncrementalMatchesFull(.sparse, copyDim: 6)
+        try assertIncrementalMatchesFull(.dense, copyDim: 6, copyNgram: 3)
+        try assertIncrementalMatchesFull(.sparse, copyDim: 6, copyNgram: 4)
     }
 
     func testGenerationIsDeterministicAndReportsSamplerFacts() throws {

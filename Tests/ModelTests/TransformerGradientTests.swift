@@ -8,8 +8,8 @@ import Tensor
 import XCTest
 @testable import Model
 
-func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2, copyDim: Int = 0) -> TransformerConfig {
-    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, copyDim: copyDim, context: 32, vocab: 23,
+func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2, copyDim: Int = 0, copyNgram: Int = 1) -> TransformerConfig {
+    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, copyDim: copyDim, copyNgram: copyNgram, context: 32, vocab: 23,
                       indexerHeads: 2, indexerDim: 8, indexerRopeDims: 4, topK: topK, attention: attention)
 }
 
@@ -48,8 +48,8 @@ func modelGradientError(_ model: Transformer, entries: [ParameterLayout.Entry], 
 }
 
 final class TransformerGradientTests: XCTestCase {
-    func languageCheck(_ attention: AttentionMode, copyDim: Int = 0) throws -> Double {
-        let config = tinyConfig(attention, copyDim: copyDim)
+    func languageCheck(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1) throws -> Double {
+        let config = tinyConfig(attention, copyDim: copyDim, copyNgram: copyNgram)
         let model = try scrambledModel(config, seed: 7)
         let T = 9, batch = 2
         let tokens = sampleTokens(T * batch, vocab: config.vocab, seed: 8)
@@ -87,6 +87,13 @@ final class TransformerGradientTests: XCTestCase {
 
     func testSparseModelGradientWithCopyHead() throws {
         assertModelGradient("model sparse, copy head", try languageCheck(.sparse, copyDim: 6))
+    }
+
+    /// Queries and keys read trigrams of final states: the gradient of each slot goes back to
+    /// the row it came from, within its own sequence (batch 2, T = 9 crosses no boundary).
+    func testModelGradientWithNgramCopyHead() throws {
+        assertModelGradient("model dense, trigram copy head", try languageCheck(.dense, copyDim: 6, copyNgram: 3))
+        assertModelGradient("model sparse, trigram copy head", try languageCheck(.sparse, copyDim: 6, copyNgram: 3))
     }
 
     /// The policy-gradient entry point (a gradient given on the output's log-probabilities, any
