@@ -65,6 +65,11 @@ public struct SFTSettings: Codable, Sendable, Equatable {
     public var checkpointEvery = 50
     public var seed: UInt64 = 1
     public var optimizer = AdamWSettings(weightDecay: 0.01)
+    /// Trains only on examples whose prompt shows the lines the gold blocks edit (nil: on all),
+    /// so the policy learns to copy the site it was shown, not to write code it was not shown;
+    /// the held-out loss stays over every held-out example. nil rather than false, so run
+    /// folders written before the option still resume.
+    public var shownSitesOnly: Bool?
     public init() {}
 }
 
@@ -126,12 +131,17 @@ public enum SFTStage {
         let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: settings.prompt, context: initial.config.context)
         builder.failureOutput = failureOutput
         let valid = tasks.filter { !$0.failToPass.isEmpty && $0.passToFail.isEmpty }
-        let (train, skippedTrain) = try examples(tasks: settings.split.supervised(valid), builder: builder)
+        let (supervised, skippedTrain) = try examples(tasks: settings.split.supervised(valid), builder: builder)
         let (heldOut, _) = try examples(tasks: settings.split.heldOut(valid), builder: builder)
-        guard !train.isEmpty else { throw TrainingDataError("no SFT examples: \(valid.count) valid tasks, \(skippedTrain.count) without a block form that fits") }
-        report("sft: \(train.count) training examples (\(skippedTrain.count) skipped: no block form or too long), \(heldOut.count) held out")
-        let trainShown = train.filter(\.siteShown).count, heldOutShown = heldOut.filter(\.siteShown).count
-        report("sft: the prompt shows the lines the gold blocks edit for \(trainShown) of \(train.count) training and \(heldOutShown) of \(heldOut.count) held-out examples")
+        report("sft: \(supervised.count) training examples (\(skippedTrain.count) skipped: no block form or too long), \(heldOut.count) held out")
+        let trainShown = supervised.filter(\.siteShown).count, heldOutShown = heldOut.filter(\.siteShown).count
+        report("sft: the prompt shows the lines the gold blocks edit for \(trainShown) of \(supervised.count) training and \(heldOutShown) of \(heldOut.count) held-out examples")
+        let train = settings.shownSitesOnly == true ? supervised.filter(\.siteShown) : supervised
+        guard !train.isEmpty else {
+            throw TrainingDataError("no SFT examples: \(valid.count) valid tasks, \(skippedTrain.count) without a block form that fits"
+                                    + (settings.shownSitesOnly == true ? ", none of the rest with its edit site in the prompt" : ""))
+        }
+        if settings.shownSitesOnly == true { report("sft: training on the \(train.count) examples whose prompt shows the edit site") }
         let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
 
         let saved = try folder.savedState()
@@ -148,7 +158,7 @@ public enum SFTStage {
         } else {
             var line: MetricsLine = ["step": 0, "train_loss": try loss(model, Array(train.prefix(settings.batch)), padding: padding, chunk: settings.batch), "seconds": 0]
             line["validation_loss"] = try validation()
-            line["train_site_shown"] = Double(trainShown) / Double(train.count)
+            line["train_site_shown"] = Double(trainShown) / Double(supervised.count)
             if !heldOut.isEmpty { line["held_out_site_shown"] = Double(heldOutShown) / Double(heldOut.count) }
             try folder.append(line)
             report(LanguageStages.describe(line))

@@ -250,6 +250,8 @@ struct TrainCommand: ParsableCommand {
         @OptionGroup var common: Common
         @OptionGroup var promptOptions: PromptOptions
         @Option(help: ArgumentHelp("Run folder of an earlier stage.", valueName: "path")) var from: String
+        @Flag(help: "Train only on tasks whose prompt shows the lines the gold patch edits (the held-out loss still covers every held-out task).")
+        var shownSitesOnly = false
         @OptionGroup var schedule: Schedule<Defaults>
 
         enum Defaults: ScheduleDefaults {
@@ -259,6 +261,7 @@ struct TrainCommand: ParsableCommand {
 
         func run() throws {
             var settings = SFTSettings()
+            settings.shownSitesOnly = shownSitesOnly ? true : nil
             settings.prompt = promptOptions.prompt
             settings.split = promptOptions.split
             settings.steps = schedule.steps; settings.batch = schedule.batch; settings.learningRate = schedule.lr

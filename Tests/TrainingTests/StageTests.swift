@@ -128,6 +128,15 @@ final class StageTests: XCTestCase {
         _ = try SFTStage.run(settings: sft, from: sparseFolder.url, tasks: tasks, clones: clones, folder: sftFolder, report: quiet)
         XCTAssertEqual(try sftFolder.metrics().count, 3)
         XCTAssertNotNil(try sftFolder.metrics().first?["train_site_shown"], "context recall is recorded")
+        // Training only where the prompt shows the edit site: oracle prompts show every one.
+        var shownOnly = sft
+        shownOnly.shownSitesOnly = true
+        let messages = MessageBox()
+        _ = try SFTStage.run(settings: shownOnly, from: sparseFolder.url, tasks: tasks, clones: clones,
+                             folder: try RunFolder(url: root.appendingPathComponent("sft-shown"), stage: "sft", config: shownOnly),
+                             report: StageReport(message: { messages.append($0) }))
+        let trainCount = try XCTUnwrap(messages.lines.first { $0.hasPrefix("sft: ") && $0.contains("training examples") }?.split(separator: " ")[1])
+        XCTAssertTrue(messages.lines.contains("sft: training on the \(trainCount) examples whose prompt shows the edit site"), "\(messages.lines)")
 
         var rl = RLSettings()
         rl.prompt = sft.prompt
@@ -141,4 +150,12 @@ final class StageTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: rlFolder.finalModelURL.path))
     }
+}
+
+/// Report lines collected from a stage.
+final class MessageBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected: [String] = []
+    func append(_ line: String) { lock.lock(); collected.append(line); lock.unlock() }
+    var lines: [String] { lock.lock(); defer { lock.unlock() }; return collected }
 }
