@@ -23,7 +23,7 @@ public enum AgentSolver {
             let prompt = try builder.prompt(for: task)
             let response = try session.generate(prompt: prompt.tokens, maxNewTokens: builder.settings.maxResponseTokens, settings: sampling,
                                                 seed: seed &+ Shard.fnv1a64(task.instanceID), stopToken: builder.endToken,
-                                                constraint: builder.responseConstraint)
+                                                constraint: builder.responseConstraint(for: prompt))
             switch builder.patch(fromResponse: response.map(\.token), for: task) {
             case .success(let patch): solved.append(SolvedTask(task: task, prompt: prompt.tokens, patch: patch, formatError: nil, response: response))
             case .failure(let error): solved.append(SolvedTask(task: task, prompt: prompt.tokens, patch: nil, formatError: error.description, response: response))

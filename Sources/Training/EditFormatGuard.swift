@@ -4,7 +4,9 @@
 // of a copy-head SFT model ended that way). Only the marker grammar is enforced: a line that
 // starts like a marker must be the marker the block expects next (SEARCH outside a block, the
 // divider in SEARCH, the end marker in REPLACE), the end of text never falls inside a block,
-// and the prompt's special tokens never appear. What the lines say is left to the model.
+// and the prompt's special tokens never appear. What the lines say is left to the model, except
+// that with a `SearchGrounding` a block names a file the prompt showed and its SEARCH lines are
+// lines shown of that file (SearchGrounding.swift).
 import Model
 
 public struct EditFormatGuard: GenerationConstraint {
@@ -17,6 +19,7 @@ public struct EditFormatGuard: GenerationConstraint {
         let forbidden: [Bool]
         /// Tokens whose bytes end a line or can start or extend a marker.
         let markerRelevant: [Bool]
+        let hasNewline: [Bool]
         let endToken: Int
 
         init(tokenizer: Tokenizer, endToken: Int) {
@@ -24,6 +27,7 @@ public struct EditFormatGuard: GenerationConstraint {
             let specials = Set(tokenizer.specialTokenIds.values)
             forbidden = bytes.indices.map { specials.contains($0) && $0 != endToken }
             markerRelevant = bytes.map { token in token.contains { EditFormatGuard.markerSymbols.contains($0) || $0 == EditFormatGuard.newline } }
+            hasNewline = bytes.map { $0.contains(EditFormatGuard.newline) }
             self.endToken = endToken
         }
     }
@@ -39,22 +43,51 @@ public struct EditFormatGuard: GenerationConstraint {
     var section = Section.outside
     /// The bytes of the line being written.
     var line: [UInt8] = []
+    /// What the prompt showed, when SEARCH blocks must copy it (nil: free).
+    public var grounding: SearchGrounding?
+    var groundingState = GroundingState()
 
-    public init(tokenizer: Tokenizer, endToken: Int) {
+    public init(tokenizer: Tokenizer, endToken: Int, grounding: SearchGrounding? = nil) {
         tables = Tables(tokenizer: tokenizer, endToken: endToken)
+        self.grounding = grounding
     }
 
     public func mask(_ logits: inout [Float]) {
+        let unmasked = logits
+        maskTokens(&logits)
+        // Grounding never leaves nothing to write (the protocol's promise); should a state do
+        // so, that step falls back to the marker grammar alone.
+        if grounding != nil && !logits.contains(where: { $0 > -.infinity }) {
+            var ungrounded = self
+            ungrounded.grounding = nil
+            logits = unmasked
+            ungrounded.maskTokens(&logits)
+        }
+    }
+
+    func maskTokens(_ logits: inout [Float]) {
         // A line that already started with something other than a marker symbol cannot become a
         // marker: only tokens that end it need checking.
         let plainLine = Self.content(of: line).first.map { !Self.markerSymbols.contains($0) } ?? false
+        let continuations = groundedContinuations()
         for id in logits.indices {
             guard id < tables.bytes.count, !tables.forbidden[id] else { logits[id] = -.infinity; continue }
             if id == tables.endToken {
                 if section != .outside { logits[id] = -.infinity }
                 continue
             }
-            if !tables.markerRelevant[id] || (plainLine && !tables.bytes[id].contains(Self.newline)) { continue }
+            if let continuations {
+                let bytes = tables.bytes[id]
+                if tables.hasNewline[id] {
+                    var probe = self
+                    if !probe.write(bytes) { logits[id] = -.infinity }
+                    continue
+                }
+                // A marker starting on an empty line is the marker grammar's to judge.
+                let startsMarker = line.isEmpty && bytes.first.map(Self.markerSymbols.contains) == true
+                if !startsMarker && !Self.anyStarts(continuations, with: bytes) { logits[id] = -.infinity; continue }
+            }
+            if !tables.markerRelevant[id] || (plainLine && !tables.hasNewline[id]) { continue }
             var probe = self
             if !probe.write(tables.bytes[id]) { logits[id] = -.infinity }
         }
@@ -65,7 +98,7 @@ public struct EditFormatGuard: GenerationConstraint {
         _ = write(tables.bytes[token])
     }
 
-    /// Appends bytes to the response; false when they break the marker grammar.
+    /// Appends bytes to the response; false when they break the marker grammar or grounding.
     mutating func write(_ bytes: [UInt8]) -> Bool {
         for byte in bytes {
             if byte == Self.newline {
@@ -74,26 +107,56 @@ public struct EditFormatGuard: GenerationConstraint {
                 line.append(byte)
             }
         }
-        return !startsWrongMarker(line)
+        return !startsWrongMarker(line) && groundedPrefixAllowed(line)
     }
 
-    /// Moves to the section a finished marker line opens; false for a marker out of place.
+    /// Moves to the section a finished marker line opens; false for a marker out of place or a
+    /// line grounding does not allow.
     mutating func endLine() -> Bool {
         defer { line.removeAll(keepingCapacity: true) }
         let text = String(decoding: line, as: UTF8.self)
-        if EditFormat.isMarker(text, EditFormat.searchMarker) {
+        let marker = [EditFormat.searchMarker, EditFormat.dividerMarker, EditFormat.replaceMarker].first { EditFormat.isMarker(text, $0) }
+        guard endGroundedLine(line, opened: marker) else { return false }
+        switch marker {
+        case EditFormat.searchMarker?:
             guard section == .outside else { return false }
             section = .search
-        } else if EditFormat.isMarker(text, EditFormat.dividerMarker) {
+        case EditFormat.dividerMarker?:
             guard section == .search else { return false }
             section = .replace
-        } else if EditFormat.isMarker(text, EditFormat.replaceMarker) {
+        case EditFormat.replaceMarker?:
             guard section == .replace else { return false }
             section = .outside
-        } else if startsWrongMarker(line) {
-            return false
+        default:
+            if startsWrongMarker(line) { return false }
         }
         return true
+    }
+
+    /// What the line being written may go on with under grounding, sorted (nil where grounding
+    /// does not apply: none, a REPLACE section, a marker line).
+    func groundedContinuations() -> [ArraySlice<UInt8>]? {
+        let markerLine = line.first.map { Self.markerSymbols.contains($0) } ?? false
+        guard let grounding, section != .replace, !markerLine else { return nil }
+        let whole: [[UInt8]]
+        if section == .outside {
+            whole = grounding.paths.filter { $0.starts(with: line) }
+        } else {
+            guard let file = groundingState.file else { return [] }
+            whole = grounding.lines(of: file, among: groundingState.candidates ?? grounding.allLines(of: file), startingWith: line)
+                .compactMap { grounding.lines[file][$0] }
+        }
+        return whole.map { $0.dropFirst(line.count) }.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// Whether some element of `sorted` starts with `prefix` (binary search).
+    static func anyStarts(_ sorted: [ArraySlice<UInt8>], with prefix: [UInt8]) -> Bool {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle].lexicographicallyPrecedes(prefix) { low = middle + 1 } else { high = middle }
+        }
+        return low < sorted.count && sorted[low].starts(with: prefix)
     }
 
     /// A line without its indentation.

@@ -199,7 +199,7 @@ public enum RLStage {
             let responses = try session.generateSamples(prompt: prompt.tokens,
                                                         seeds: (0..<settings.grpo.groupSize).map { seed &+ UInt64(taskIndex * 1000 + $0) },
                                                         maxNewTokens: settings.prompt.maxResponseTokens, settings: settings.sampling,
-                                                        stopToken: builder.endToken, constraint: builder.responseConstraint)
+                                                        stopToken: builder.endToken, constraint: builder.responseConstraint(for: prompt))
             collected.generationSeconds += Date().timeIntervalSince(generationStarted)
             for response in responses {
                 collected.generatedTokens += response.count

@@ -62,6 +62,8 @@ public final class PromptBuilder {
     public let endToken: Int
     /// Constrained decoding of the response's markers (`EditFormatGuard`); nil samples freely.
     public var responseConstraint: EditFormatGuard?
+    /// Whether `responseConstraint(for:)` also grounds SEARCH blocks in the prompt's files.
+    public var groundsSearch = true
     private var bm25Cache: [String: (paths: [String], index: BM25Index)] = [:]
     /// Failing-test output per instance id (the "before" run of validation), read by the
     /// retrieval mode next to the statement; synthetic tasks carry theirs in the statement.
@@ -185,6 +187,19 @@ public final class PromptBuilder {
             shownTokens[path] = body
         }
         return TaskPrompt(instanceID: task.instanceID, tokens: tokens + [patchToken], files: shown, shownTokens: shownTokens)
+    }
+
+    /// The guard for a response to `prompt`: `responseConstraint`, grounded in the files the
+    /// prompt shows when `groundsSearch` (nil when sampling is unconstrained).
+    public func responseConstraint(for prompt: TaskPrompt) -> EditFormatGuard? {
+        guard var constraint = responseConstraint else { return nil }
+        if groundsSearch && !prompt.files.isEmpty {
+            constraint.grounding = SearchGrounding(shown: prompt.files.compactMap { path in
+                guard let tokens = prompt.shownTokens[path], let bytes = try? tokenizer.decode(tokens) else { return nil }
+                return (path, String(decoding: bytes, as: UTF8.self))
+            })
+        }
+        return constraint
     }
 
     /// Whether `prompt` shows every line the SEARCH blocks copy (context recall: a policy cannot put

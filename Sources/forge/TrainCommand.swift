@@ -362,6 +362,8 @@ struct AgentCommand: ParsableCommand {
         @Option(help: "Sampling seed.") var seed: UInt64 = 1
         @Flag(help: "Sample without the edit-format guard (by default a marker line out of place, or the end inside a block, is never generated).")
         var unconstrained = false
+        @Flag(help: "Let SEARCH lines be any text (by default a block names a file the prompt showed and its SEARCH lines are consecutive lines shown of it).")
+        var ungrounded = false
 
         func run() throws {
             let pipeline = store.pipeline(workspace: workspace)
@@ -374,6 +376,7 @@ struct AgentCommand: ParsableCommand {
             let builder = try PromptBuilder(tokenizer: tokenizer, clones: clones, settings: promptOptions.prompt, context: policy.config.context)
             builder.failureOutput = try promptOptions.failureOutput(store: taskStore, tasks: tasks)
             if unconstrained { builder.responseConstraint = nil }
+            builder.groundsSearch = !ungrounded
             let bar = ProgressBar("solving")
             let solved = try AgentSolver.solve(model: policy, builder: builder, tasks: tasks, sampling: SamplingSettings(temperature: temperature),
                                                seed: seed) { bar.update(done: $0, total: $1) }

@@ -12,14 +12,14 @@ final class EditFormatGuardTests: XCTestCase {
         Array(response.utf8), Array("def f(x):\n    return x\n\n>>> f(1)\n<div>\n".utf8),
     ])
 
-    func makeGuard() -> (EditFormatGuard, Int) {
+    func makeGuard(grounding: SearchGrounding? = nil) -> (EditFormatGuard, Int) {
         let end = Self.tokenizer.id(ofSpecialToken: SpecialTokens.endOfText)!
-        return (EditFormatGuard(tokenizer: Self.tokenizer, endToken: end), end)
+        return (EditFormatGuard(tokenizer: Self.tokenizer, endToken: end, grounding: grounding), end)
     }
 
     /// Whether the guard, after `written`, lets the tokens of `next` through one by one.
-    func allows(_ written: String, _ next: String) -> Bool {
-        var rules = makeGuard().0
+    func allows(_ written: String, _ next: String, grounding: SearchGrounding? = nil) -> Bool {
+        var rules = makeGuard(grounding: grounding).0
         for token in Self.tokenizer.encode(written) { rules.advance(with: token) }
         for token in Self.tokenizer.encode(next) {
             var logits = [Float](repeating: 0, count: Self.tokenizer.vocabularySize)
@@ -44,6 +44,29 @@ final class EditFormatGuardTests: XCTestCase {
         XCTAssertTrue(allows(Self.response, "b.py\n<<<<<<< SEARCH\n"), "a second block")
         // Lines of code that start with a marker symbol still pass.
         XCTAssertTrue(allows(search, ">>> f(1)\n<div>\n    x == 1\n"))
+    }
+
+    /// With grounding, a block names a file the prompt showed and its SEARCH lines are a run of
+    /// consecutive lines shown of it; REPLACE stays free.
+    func testGroundedSearchCopiesOnlyLinesThePromptShowed() {
+        let grounding = SearchGrounding(shown: [("a.py", "def f(x):\n    return x + 1\n…\n    y = 2\n    return y\n"), ("b.py", "z = 1\nw = "), ("c.py", "cut = ")])
+        func allows(_ written: String, _ next: String) -> Bool { self.allows(written, next, grounding: grounding) }
+        XCTAssertTrue(allows("", Self.response), "a block of shown lines")
+        XCTAssertTrue(allows(Self.response, "a.py\n<<<<<<< SEARCH\n    y = 2\n    return y\n=======\n    y = 3\n>>>>>>> REPLACE\n"))
+        XCTAssertTrue(allows("", "b.py\n<<<<<<< SEARCH\nz = 1\n=======\n"))
+        XCTAssertFalse(allows("", "d.py\n"), "a file the prompt did not show")
+        XCTAssertFalse(allows("", "c.py\n"), "a file with no whole line shown: its block could not be finished")
+        XCTAssertFalse(allows("", "<<<<<<< SEARCH\n"), "a block without its file")
+        let search = "a.py\n<<<<<<< SEARCH\n"
+        XCTAssertFalse(allows(search, "    return x + 3\n"), "a line the file does not show")
+        XCTAssertFalse(allows(search, "    return z"), "stopped as soon as no shown line starts so")
+        XCTAssertFalse(allows(search, "z = 1\n"), "a line of another file")
+        XCTAssertFalse(allows(search, "def f(x):\n    y = 2\n"), "lines that are not consecutive")
+        XCTAssertFalse(allows(search, "    return x + 1\n    y = 2\n"), "a run across the excerpt's gap")
+        XCTAssertFalse(allows(search, "=======\n"), "an empty SEARCH")
+        XCTAssertFalse(allows("b.py\n<<<<<<< SEARCH\n", "w = \n"), "the cut last line is not a line")
+        XCTAssertTrue(allows(search + "    return x + 1\n=======\n", "anything(at, all)\n>>>>>>> REPLACE\n"), "REPLACE is free")
+        XCTAssertFalse(allows(search + "    return x + 1\n", "    return y\n"), "the marker grammar still holds")
     }
 
     func testTheEndAndSpecialTokensAreKeptOutOfBlocks() {
