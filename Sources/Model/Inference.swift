@@ -15,6 +15,9 @@ public final class InferenceSession {
     /// With `copyNgram` n > 1: the final hidden state per position, and this position's n-gram
     /// input to the copy head (its state and the n − 1 before it).
     let finalCache, copyInput: FloatBuffer
+    /// With `copyFollow`: the copy head's α of the last position fed (over its sources), and the
+    /// same after the prompt, where every sample of a group starts.
+    let previousCopy, promptCopy: FloatBuffer
     /// The token fed at each position (the token shift reads the one before).
     var fed: [Int]
     let selectScratch: UnsafeMutablePointer<UInt32>
@@ -38,6 +41,8 @@ public final class InferenceSession {
         generation = FloatBuffer(count: copying ? c.vocab : 0)
         let ngram = copying && c.copyNgram > 1
         finalCache = FloatBuffer(count: ngram ? c.context * c.dModel : 0); copyInput = FloatBuffer(count: ngram ? c.copyNgram * c.dModel : 0)
+        let following = copying && c.copyFollow
+        previousCopy = FloatBuffer(count: following ? c.context : 0); promptCopy = FloatBuffer(count: following ? c.context : 0)
         fed = [Int](repeating: 0, count: c.context)
         selectScratch = .allocate(capacity: TopK.scratchCount(maxCount: c.context))
     }
@@ -119,9 +124,13 @@ public final class InferenceSession {
             Matmul.gemm(transA: false, transB: true, m: 1, n: pos, k: dc, alpha: m.copyScale, copyQuery.pointer, lda: dc,
                         copyKeyCache.pointer, ldb: dc, copyScores.pointer, ldc: max(pos, 1))
             fed.withUnsafeBufferPointer { fed in
+                if let follow = head.follow {
+                    m.copyFollowBonus(scores: copyScores.pointer, previous: previousCopy.pointer, t: pos, tokens: fed.baseAddress!, beta: m.w(follow)[0])
+                }
                 PointerMixture.forwardRow(logits: logits.pointer, generation: generation.pointer, scores: copyScores.pointer, sources: pos,
                                           total: pos, copied: fed.baseAddress! + 1, gateLogit: copyGate[0] + m.w(head.gateBias)[0], vocab: c.vocab)
             }
+            if head.follow != nil { previousCopy.pointer.update(from: copyScores.pointer, count: pos) }
         }
         position += 1
         return logits.array
@@ -147,9 +156,11 @@ public final class InferenceSession {
         reset()
         var promptLogits: [Float] = []
         for token in prompt { promptLogits = try step(token) }
+        if model.config.copyFollow { promptCopy.pointer.update(from: previousCopy.pointer, count: prompt.count - 1) }
         var samples: [[SampledToken]] = []
         for seed in seeds {
             position = prompt.count
+            if model.config.copyFollow { previousCopy.pointer.update(from: promptCopy.pointer, count: prompt.count - 1) }
             var sampler = try Sampler(settings: settings, seed: seed)
             var logits = promptLogits
             var rules = constraint   // each sample starts from the constraint's initial state

@@ -34,7 +34,9 @@ public final class Transformer {
         for entry in layout.entries {
             let base = params.pointer + entry.offset
             if entry.shape.count == 1 {
-                let value: Float = entry.name.hasSuffix(".bias") ? 0 : 1
+                // β of the copy head's pointer-following starts where a held copy outweighs a
+                // fresh match of a few nats (α ≤ 1 scales it).
+                let value: Float = entry.offset == layout.copyHead?.follow ? 4 : entry.name.hasSuffix(".bias") ? 0 : 1
                 for i in 0..<entry.count { base[i] = value }
                 continue
             }

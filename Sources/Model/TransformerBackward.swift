@@ -29,7 +29,7 @@ extension Transformer {
         let N = a.rows, T = a.time, C = config.dModel, H = config.heads, D = config.headDim, HD = H * D, F = config.ffnHidden
         let V = config.vocab
         if !logitGradientReady { CrossEntropy.backward(probs: a.probs.pointer, targets: a.targets!, vocab: V) }
-        if let saved = a.copyHead { copyHeadMixtureBackward(a, saved: saved) }
+        if let head = layout.copyHead, let saved = a.copyHead { copyHeadMixtureBackward(a, head: head, saved: saved) }
         a.dln.zero()
         Matmul.backward(dinp: a.dln.pointer, dweight: g(layout.embedding), dout: a.probs.pointer, inp: a.lnf.pointer,
                         weight: w(layout.embedding), rows: N, inDim: C, outDim: V)

@@ -61,6 +61,12 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// rather than one: an indented line start or `self.` occurs all over a prompt, the line's
     /// first words once.
     public var copyNgram: Int
+    /// Whether the copy head may follow its own pointer: position i's score for source j gains
+    /// β·α_{i−1, j−1} (`copy_head.follow`, β learned) when the token i reads is the one source
+    /// j − 1 voted for, so a copy that holds keeps going where it was instead of matching the
+    /// recent tokens afresh at every step (and jumping to another place they occur), and stops
+    /// where the written token departs from it.
+    public var copyFollow: Bool
     /// Longest sequence (positions 0..<context).
     public var context: Int
     public var vocab: Int
@@ -74,7 +80,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var attention: AttentionMode
     public var normEps: Float
 
-    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, copyDim: Int = 0, copyNgram: Int = 1, context: Int, vocab: Int,
+    public init(layers: Int, dModel: Int, heads: Int, headDim: Int? = nil, ropeDims: Int? = nil, ffnHidden: Int? = nil, tokenShift: Bool = true, copyDim: Int = 0, copyNgram: Int = 1, copyFollow: Bool = false, context: Int, vocab: Int,
                 ropeBase: Float = 10000, indexerHeads: Int = 4, indexerDim: Int = 32, indexerRopeDims: Int? = nil,
                 topK: Int = 512, attention: AttentionMode = .dense, normEps: Float = 1e-5) {
         self.layers = layers
@@ -86,6 +92,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         self.tokenShift = tokenShift
         self.copyDim = copyDim
         self.copyNgram = copyNgram
+        self.copyFollow = copyFollow
         self.context = context
         self.vocab = vocab
         self.ropeBase = ropeBase
@@ -117,7 +124,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// Half of each head rotated (rounded down to even), as DeepSeek keeps a position-free part.
     public static func defaultRopeDims(headDim: Int) -> Int { headDim / 4 * 2 }
 
-    /// Configs written before `ropeDims`, `tokenShift`, `copyDim` and `copyNgram` existed rotated every
+    /// Configs written before `ropeDims`, `tokenShift` and the copy head's fields existed rotated every
     /// dimension of a head and had no shift nor copy head; they load that way, so old checkpoints compute what they were
     /// trained to.
     public init(from decoder: Decoder) throws {
@@ -131,6 +138,7 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         tokenShift = try container.decodeIfPresent(Bool.self, forKey: .tokenShift) ?? false
         copyDim = try container.decodeIfPresent(Int.self, forKey: .copyDim) ?? 0
         copyNgram = try container.decodeIfPresent(Int.self, forKey: .copyNgram) ?? 1
+        copyFollow = try container.decodeIfPresent(Bool.self, forKey: .copyFollow) ?? false
         context = try container.decode(Int.self, forKey: .context)
         vocab = try container.decode(Int.self, forKey: .vocab)
         ropeBase = try container.decode(Float.self, forKey: .ropeBase)
@@ -183,7 +191,7 @@ public struct ParameterLayout: Sendable {
     /// The token shift's projection of the previous token's embedding (nil without a shift).
     public private(set) var tokenShift: Int?
     /// The pointer head's query, key and gate projections and the gate's bias (nil without one).
-    public struct CopyHead: Sendable { public var wq = 0, wk = 0, gate = 0, gateBias = 0 }
+    public struct CopyHead: Sendable { public var wq = 0, wk = 0, gate = 0, gateBias = 0, follow: Int? = nil }
     public private(set) var copyHead: CopyHead?
     public private(set) var finalNorm = 0
     public private(set) var count = 0
@@ -220,7 +228,8 @@ public struct ParameterLayout: Sendable {
         finalNorm = add("final_norm", [C])
         if c.copyDim > 0 {
             copyHead = CopyHead(wq: add("copy_head.wq", [c.copyDim, c.copyNgram * C]), wk: add("copy_head.wk", [c.copyDim, c.copyNgram * C]),
-                                gate: add("copy_head.gate", [1, C]), gateBias: add("copy_head.gate.bias", [1]))
+                                gate: add("copy_head.gate", [1, C]), gateBias: add("copy_head.gate.bias", [1]),
+                                follow: c.copyFollow ? add("copy_head.follow", [1]) : nil)
         }
     }
 

@@ -54,31 +54,72 @@ extension Transformer {
                         s.k.pointer + b * T * dc, ldb: dc, s.attention.pointer + b * T * T, ldc: T)
         }
         let bias = w(head.gateBias)[0]
+        let follow = head.follow.map { w($0)[0] }
         a.tokens.withUnsafeBufferPointer { tokens in
-            Parallel.chunks(N, minimumChunk: 16) { _, rows in
-                for r in rows {
-                    let b = r / T, t = r % T
-                    s.gate[r] = PointerMixture.forwardRow(logits: a.logits.pointer + r * V, generation: s.generation.pointer + r * V,
-                                                          scores: s.attention.pointer + r * T, sources: t, total: T,
-                                                          copied: tokens.baseAddress! + b * T + 1, gateLogit: s.gate[r] + bias, vocab: V)
-                }
+            func row(_ r: Int) {
+                let b = r / T, t = r % T
+                if let follow { copyFollowBonus(scores: s.attention.pointer + r * T, previous: s.attention.pointer + (r - 1) * T, t: t,
+                                                tokens: tokens.baseAddress! + b * T, beta: follow) }
+                s.gate[r] = PointerMixture.forwardRow(logits: a.logits.pointer + r * V, generation: s.generation.pointer + r * V,
+                                                      scores: s.attention.pointer + r * T, sources: t, total: T,
+                                                      copied: tokens.baseAddress! + b * T + 1, gateLogit: s.gate[r] + bias, vocab: V)
+            }
+            if follow != nil {
+                // Each row reads the α of the row before it: rows in order, sequences in parallel.
+                Parallel.chunks(a.batch) { _, sequences in for b in sequences { for t in 0..<T { row(b * T + t) } } }
+            } else {
+                Parallel.chunks(N, minimumChunk: 16) { _, rows in for r in rows { row(r) } }
             }
         }
     }
 
+    /// Adds β·α_{t−1, j−1} to the score of each source j whose previous source voted for the
+    /// token at t (the copy held), where `previous` is row t − 1's α over its t − 1 sources.
+    func copyFollowBonus(scores: FloatPointer, previous: ConstFloatPointer, t: Int, tokens: UnsafePointer<Int>, beta: Float) {
+        guard t >= 2 else { return }
+        for j in 1..<t where tokens[j] == tokens[t] { scores[j] += beta * previous[j - 1] }
+    }
+
     /// a.probs: dL/d(log p) → dL/d(raw logits); the scores' and gates' gradients are kept for
     /// `copyHeadProjectionBackward`.
-    func copyHeadMixtureBackward(_ a: TrainingActivations, saved s: CopyHeadActivations) {
+    func copyHeadMixtureBackward(_ a: TrainingActivations, head: ParameterLayout.CopyHead, saved s: CopyHeadActivations) {
         let N = a.rows, T = a.time, V = config.vocab
         a.tokens.withUnsafeBufferPointer { tokens in
-            Parallel.chunks(N, minimumChunk: 16) { _, rows in
-                for r in rows {
-                    let b = r / T, t = r % T
-                    s.dgate[r] = PointerMixture.backwardRow(gradient: a.probs.pointer + r * V, logProbs: a.logits.pointer + r * V,
-                                                            generation: s.generation.pointer + r * V, attention: s.attention.pointer + r * T,
-                                                            sources: t, copied: tokens.baseAddress! + b * T + 1, gate: s.gate[r], vocab: V)
+            func row(_ r: Int, further: ConstFloatPointer?) {
+                let b = r / T, t = r % T
+                s.dgate[r] = PointerMixture.backwardRow(gradient: a.probs.pointer + r * V, logProbs: a.logits.pointer + r * V,
+                                                        generation: s.generation.pointer + r * V, attention: s.attention.pointer + r * T,
+                                                        sources: t, copied: tokens.baseAddress! + b * T + 1, gate: s.gate[r], vocab: V,
+                                                        attentionGradient: further)
+            }
+            guard let follow = head.follow else {
+                Parallel.chunks(N, minimumChunk: 16) { _, rows in for r in rows { row(r, further: nil) } }
+                return
+            }
+            // Backward through the rows' chain, last row first: row t + 1's dL/dscores (already in
+            // place of its α) gives row t's α a further gradient and β its share.
+            let beta = w(follow)[0]
+            let betaGradients = FloatBuffer(count: a.batch)
+            Parallel.chunks(a.batch) { _, sequences in
+                let further = FloatBuffer(count: T)
+                for b in sequences {
+                    let sequenceTokens = tokens.baseAddress! + b * T
+                    for t in stride(from: T - 1, through: 0, by: -1) {
+                        let r = b * T + t
+                        guard t + 1 < T, t >= 1 else { row(r, further: nil); continue }
+                        let next = s.attention.pointer + (r + 1) * T, alpha = s.attention.pointer + r * T
+                        for j in 0..<t { further[j] = 0 }
+                        for j in 1..<(t + 1) where sequenceTokens[j] == sequenceTokens[t + 1] {
+                            further[j - 1] = beta * next[j]
+                            betaGradients[b] += next[j] * alpha[j - 1]
+                        }
+                        row(r, further: further.pointer)
+                    }
                 }
             }
+            var total: Float = 0
+            for b in 0..<a.batch { total += betaGradients[b] }
+            g(follow)[0] += total
         }
     }
 

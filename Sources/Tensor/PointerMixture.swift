@@ -34,10 +34,12 @@ public enum PointerMixture {
     }
 
     /// One row's backward. In: `gradient` = dL/d(log p), `logProbs` and `generation` and `attention`
-    /// (α) as the forward left them, `gate` = g. Out: `gradient` = dL/d(logits), `attention` =
+    /// (α) as the forward left them, `gate` = g, and `attentionGradient`: any further dL/dα of
+    /// the row (a later row's scores read it). Out: `gradient` = dL/d(logits), `attention` =
     /// dL/d(scores) (before the scale). Returns dL/d(gate logit) (0 for a row with no source).
     public static func backwardRow(gradient: FloatPointer, logProbs: ConstFloatPointer, generation: ConstFloatPointer,
-                                   attention: FloatPointer, sources: Int, copied: UnsafePointer<Int>, gate g: Float, vocab: Int) -> Float {
+                                   attention: FloatPointer, sources: Int, copied: UnsafePointer<Int>, gate g: Float, vocab: Int,
+                                   attentionGradient: ConstFloatPointer? = nil) -> Float {
         // u = dL/dp; p = g·gen + (1 − g)·copy.
         var generationDot: Float = 0
         for w in 0..<vocab {
@@ -46,9 +48,15 @@ public enum PointerMixture {
         }
         var copyDot: Float = 0
         for j in 0..<sources { copyDot += attention[j] * gradient[copied[j]] }
-        // dL/dα_j = (1 − g)·u[x_{j+1}]; softmax backward: α_j·(dα_j − Σ α·dα).
+        // dL/dα_j = (1 − g)·u[x_{j+1}] (+ the further gradient); softmax backward: α_j·(dα_j − Σ α·dα).
         let share = 1 - g
-        for j in 0..<sources { attention[j] *= share * (gradient[copied[j]] - copyDot) }
+        if let further = attentionGradient {
+            var furtherDot: Float = 0
+            for j in 0..<sources { furtherDot += attention[j] * further[j] }
+            for j in 0..<sources { attention[j] *= share * (gradient[copied[j]] - copyDot) + further[j] - furtherDot }
+        } else {
+            for j in 0..<sources { attention[j] *= share * (gradient[copied[j]] - copyDot) }
+        }
         for w in 0..<vocab { gradient[w] = g * generation[w] * (gradient[w] - generationDot) }
         return sources == 0 ? 0 : (generationDot - copyDot) * g * (1 - g)
     }

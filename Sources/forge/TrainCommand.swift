@@ -108,6 +108,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Dimensions of each attention head that RoPE rotates (default: half the head); the rest match content at any distance.") var ropeDims: Int?
         @Option(help: "Query/key width of the copy (pointer) head, 0 for none: next-token probabilities mix the vocabulary softmax with a copy of the token after an earlier position the head points at.") var copyDim = 32
         @Option(help: "Final hidden states (this position's and the ones before it) the copy head's queries and keys read, so it points at a run of tokens, not one.") var copyNgram = 1
+        @Flag(help: "Let the copy head follow its own pointer: a copy that holds continues from where it was (a learned bonus on the next source).") var copyFollow = false
         @Option(help: "Context length of the model.") var context = 512
         @Option(help: "Training window (default: the context length).") var sequenceLength: Int?
         @Option(help: "DSA keys per query for the later sparse stages.") var topK = 128
@@ -125,7 +126,7 @@ struct TrainCommand: ParsableCommand {
             let (steps, batch, lr, evalEvery, seed) = (schedule.steps, schedule.batch, schedule.lr, schedule.evalEvery, schedule.seed)
             var settings = PretrainSettings()
             settings.vocabularySize = vocabSize
-            settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, ropeDims: ropeDims, copyDim: copyDim, copyNgram: copyNgram, context: context, vocab: 1,
+            settings.model = TransformerConfig(layers: layers, dModel: dModel, heads: heads, ropeDims: ropeDims, copyDim: copyDim, copyNgram: copyNgram, copyFollow: copyFollow, context: context, vocab: 1,
                                                indexerHeads: indexerHeads, indexerDim: indexerDim, topK: topK)
             settings.training = TrainingSettings(batch: batch, sequenceLength: sequenceLength ?? context, steps: steps, maxLearningRate: lr, minLearningRate: lr / 10,
                                                  warmupSteps: min(30, steps / 10), evalEvery: evalEvery, seed: seed)

@@ -6,10 +6,11 @@ import XCTest
 @testable import Model
 
 final class GroupSamplingTests: XCTestCase {
-    func assertGroupEqualsSeparate(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim, copyNgram: copyNgram), seed: 91)
+    func assertGroupEqualsSeparate(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, copyFollow: Bool = false,
+                                   file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim, copyNgram: copyNgram, copyFollow: copyFollow), seed: 91)
         let settings = SamplingSettings(temperature: 1.0, topK: 0, topP: 0.95)
-        let prompt = sampleTokens(7, vocab: 23, seed: 92)
+        let prompt = sampleTokens(7, vocab: copyFollow ? 4 : 23, seed: 92)   // repeats, so a followed copy holds
         let seeds: [UInt64] = [11, 12, 13, 14]
         let session = InferenceSession(model: model)
         let group = try session.generateSamples(prompt: prompt, seeds: seeds, maxNewTokens: 10, settings: settings)
@@ -27,6 +28,7 @@ final class GroupSamplingTests: XCTestCase {
     func testGroupSamplesEqualSeparateGenerationsWithCopyHead() throws {
         try assertGroupEqualsSeparate(.sparse, copyDim: 6)
         try assertGroupEqualsSeparate(.sparse, copyDim: 6, copyNgram: 3)
+        try assertGroupEqualsSeparate(.sparse, copyDim: 6, copyNgram: 3, copyFollow: true)
     }
 
     func testGroupSamplingRejectsEmptyPromptAndOverflow() throws {

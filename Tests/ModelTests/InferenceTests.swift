@@ -5,9 +5,11 @@ import XCTest
 @testable import Model
 
 final class InferenceTests: XCTestCase {
-    func assertIncrementalMatchesFull(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim, copyNgram: copyNgram), seed: 71)
-        let tokens = sampleTokens(13, vocab: 23, seed: 72)   // 13 > k: sparse rows are exercised
+    func assertIncrementalMatchesFull(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, copyFollow: Bool = false,
+                                      file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try scrambledModel(tinyConfig(attention, topK: 4, copyDim: copyDim, copyNgram: copyNgram, copyFollow: copyFollow), seed: 71)
+        // 13 > k: sparse rows are exercised; few ids with the following pointer, so copies hold.
+        let tokens = sampleTokens(13, vocab: copyFollow ? 4 : 23, seed: 72)
         try model.forward(tokens: tokens, targets: nil)
         let session = InferenceSession(model: model)
         var worst: Float = 0
@@ -26,6 +28,8 @@ final class InferenceTests: XCTestCase {
         try assertIncrementalMatchesFull(.sparse, copyDim: 6)
         try assertIncrementalMatchesFull(.dense, copyDim: 6, copyNgram: 3)
         try assertIncrementalMatchesFull(.sparse, copyDim: 6, copyNgram: 4)
+        try assertIncrementalMatchesFull(.dense, copyDim: 6, copyFollow: true)
+        try assertIncrementalMatchesFull(.sparse, copyDim: 6, copyNgram: 3, copyFollow: true)
     }
 
     func testGenerationIsDeterministicAndReportsSamplerFacts() throws {

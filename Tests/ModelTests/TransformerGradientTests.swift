@@ -8,8 +8,8 @@ import Tensor
 import XCTest
 @testable import Model
 
-func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2, copyDim: Int = 0, copyNgram: Int = 1) -> TransformerConfig {
-    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, copyDim: copyDim, copyNgram: copyNgram, context: 32, vocab: 23,
+func tinyConfig(_ attention: AttentionMode, topK: Int = 4, layers: Int = 2, copyDim: Int = 0, copyNgram: Int = 1, copyFollow: Bool = false) -> TransformerConfig {
+    TransformerConfig(layers: layers, dModel: 16, heads: 2, headDim: 8, ffnHidden: 24, copyDim: copyDim, copyNgram: copyNgram, copyFollow: copyFollow, context: 32, vocab: 23,
                       indexerHeads: 2, indexerDim: 8, indexerRopeDims: 4, topK: topK, attention: attention)
 }
 
@@ -48,11 +48,13 @@ func modelGradientError(_ model: Transformer, entries: [ParameterLayout.Entry], 
 }
 
 final class TransformerGradientTests: XCTestCase {
-    func languageCheck(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1) throws -> Double {
-        let config = tinyConfig(attention, copyDim: copyDim, copyNgram: copyNgram)
+    func languageCheck(_ attention: AttentionMode, copyDim: Int = 0, copyNgram: Int = 1, copyFollow: Bool = false) throws -> Double {
+        let config = tinyConfig(attention, copyDim: copyDim, copyNgram: copyNgram, copyFollow: copyFollow)
         let model = try scrambledModel(config, seed: 7)
         let T = 9, batch = 2
-        let tokens = sampleTokens(T * batch, vocab: config.vocab, seed: 8)
+        // Following the pointer needs repeats (a source whose previous source voted for the token
+        // read): tokens from 4 ids when it is on.
+        let tokens = sampleTokens(T * batch, vocab: copyFollow ? 4 : config.vocab, seed: 8)
         var targets = sampleTokens(T * batch, vocab: config.vocab, seed: 9)
         targets[3] = -1   // an ignored position
         model.zeroGradients()
@@ -94,6 +96,13 @@ final class TransformerGradientTests: XCTestCase {
     func testModelGradientWithNgramCopyHead() throws {
         assertModelGradient("model dense, trigram copy head", try languageCheck(.dense, copyDim: 6, copyNgram: 3))
         assertModelGradient("model sparse, trigram copy head", try languageCheck(.sparse, copyDim: 6, copyNgram: 3))
+    }
+
+    /// The pointer that follows itself: each row's scores read the row before's α, so the
+    /// backward runs through the rows' chain (and gives β its gradient).
+    func testModelGradientWithFollowingCopyHead() throws {
+        assertModelGradient("model dense, following copy head", try languageCheck(.dense, copyDim: 6, copyNgram: 2, copyFollow: true))
+        assertModelGradient("model sparse, following copy head", try languageCheck(.sparse, copyDim: 6, copyFollow: true))
     }
 
     /// The policy-gradient entry point (a gradient given on the output's log-probabilities, any
