@@ -2,6 +2,8 @@
 // scores of each row over the earlier positions, and a gate; `PointerMixture` turns them and the
 // vocabulary logits into log p. Dense over the whole prefix: one head of `copyDim` dims costs
 // about what the lightning indexer does, and a copy must be able to reach any line of the prompt.
+// Options: queries and keys over the last `copyNgram` final states, and a pointer that follows
+// itself (`copyFollow`: a held copy's next source gains β·α of the row before).
 import Foundation
 import Tensor
 
