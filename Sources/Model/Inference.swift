@@ -112,10 +112,7 @@ public final class InferenceSession {
             var input = ln.pointer
             if n > 1 {
                 (finalCache.pointer + pos * C).update(from: ln.pointer, count: C)
-                for back in 0..<n {
-                    let slot = copyInput.pointer + back * C
-                    if back <= pos { slot.update(from: finalCache.pointer + (pos - back) * C, count: C) } else { slot.update(repeating: 0, count: C) }
-                }
+                m.copyNgramRow(into: copyInput.pointer, current: finalCache.pointer + pos * C, position: pos)
                 input = copyInput.pointer
             }
             Matmul.forward(copyKeyCache.pointer + pos * dc, input, m.w(head.wk), rows: 1, inDim: n * C, outDim: dc)

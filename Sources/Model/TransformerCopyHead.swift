@@ -34,14 +34,18 @@ extension Transformer {
     func copyHeadInput(_ a: TrainingActivations, saved s: CopyHeadActivations) -> (pointer: FloatPointer, width: Int) {
         let C = config.dModel, n = config.copyNgram
         guard n > 1 else { return (a.lnf.pointer, C) }
-        for r in 0..<a.rows {
-            let t = r % a.time
-            for back in 0..<n {
-                let slot = s.ngram.pointer + (r * n + back) * C
-                if back <= t { slot.update(from: a.lnf.pointer + (r - back) * C, count: C) } else { slot.update(repeating: 0, count: C) }
-            }
-        }
+        for r in 0..<a.rows { copyNgramRow(into: s.ngram.pointer + r * n * C, current: a.lnf.pointer + r * C, position: r % a.time) }
         return (s.ngram.pointer, n * C)
+    }
+
+    /// One n-gram row: the final state at `current` (position `position` of its sequence, rows
+    /// of dModel laid out in order) and the n − 1 before it, zeros before the sequence starts.
+    func copyNgramRow(into row: FloatPointer, current: ConstFloatPointer, position: Int) {
+        let C = config.dModel
+        for back in 0..<config.copyNgram {
+            let slot = row + back * C
+            if back <= position { slot.update(from: current - back * C, count: C) } else { slot.update(repeating: 0, count: C) }
+        }
     }
 
     /// a.logits (raw) → log of the mixture, row by row.

@@ -53,7 +53,7 @@ public struct EditFormatGuard: GenerationConstraint {
     }
 
     public func mask(_ logits: inout [Float]) {
-        let unmasked = logits
+        let unmasked = grounding == nil ? [] : logits   // kept only for the grounded fallback
         maskTokens(&logits)
         // Grounding never leaves nothing to write (the protocol's promise); should a state do
         // so, that step falls back to the marker grammar alone.
@@ -143,7 +143,7 @@ public struct EditFormatGuard: GenerationConstraint {
             whole = grounding.paths.filter { $0.starts(with: line) }
         } else {
             guard let file = groundingState.file else { return [] }
-            whole = grounding.lines(of: file, among: groundingState.candidates ?? grounding.allLines(of: file), startingWith: line)
+            whole = grounding.lines(of: file, among: candidateLines(of: file, in: grounding), startingWith: line)
                 .compactMap { grounding.lines[file][$0] }
         }
         return whole.map { $0.dropFirst(line.count) }.sorted { $0.lexicographicallyPrecedes($1) }

@@ -11,6 +11,8 @@ public struct SearchGrounding: Sendable {
     /// Per path, its shown lines (without newline) in order; a gap between excerpts is a nil
     /// that no SEARCH line matches, so a run of lines cannot straddle what was left out.
     public let lines: [[[UInt8]?]]
+    /// Per path, the indices of its shown lines (the gaps left out): where a SEARCH block may begin.
+    let shownLines: [[Int]]
 
     /// `shown`: path → the text the prompt shows of it. A last line without its newline (a file
     /// cut mid-line) and the excerpts' "…" separators are not lines a SEARCH block can copy.
@@ -23,10 +25,8 @@ public struct SearchGrounding: Sendable {
         }.filter { $0.lines.contains { $0 != nil } }
         paths = files.map(\.path)
         lines = files.map(\.lines)
+        shownLines = lines.map { file in file.indices.filter { file[$0] != nil } }
     }
-
-    /// Every shown line's index of file `file`.
-    func allLines(of file: Int) -> [Int] { lines[file].indices.filter { lines[file][$0] != nil } }
 
     /// Line indices of `file` among `candidates` whose text starts with `prefix`.
     func lines(of file: Int, among candidates: [Int], startingWith prefix: [UInt8]) -> [Int] {
@@ -43,6 +43,10 @@ extension EditFormatGuard {
         var searchLines = 0
     }
 
+    /// The lines of `file` the SEARCH line being written may be: the one after each line the
+    /// block matched so far, or any shown line for its first.
+    func candidateLines(of file: Int, in grounding: SearchGrounding) -> [Int] { groundingState.candidates ?? grounding.shownLines[file] }
+
     /// Whether the bytes of the line being written can still become what grounding allows: in
     /// SEARCH, a prefix of a candidate line of the block's file (or of the divider); outside a
     /// block, a prefix of a shown path (or of the SEARCH marker).
@@ -56,8 +60,7 @@ extension EditFormatGuard {
         case .search:
             if line.first == UInt8(ascii: "=") { return groundingState.searchLines > 0 }
             guard let file = groundingState.file else { return false }
-            let candidates = groundingState.candidates ?? grounding.allLines(of: file)
-            return !grounding.lines(of: file, among: candidates, startingWith: line).isEmpty
+            return !grounding.lines(of: file, among: candidateLines(of: file, in: grounding), startingWith: line).isEmpty
         }
     }
 
@@ -73,8 +76,7 @@ extension EditFormatGuard {
             groundingState = GroundingState(file: file)
         case (.search, nil):
             guard let file = groundingState.file else { return false }
-            let candidates = groundingState.candidates ?? grounding.allLines(of: file)
-            let matches = candidates.filter { grounding.lines[file][$0] == line }
+            let matches = candidateLines(of: file, in: grounding).filter { grounding.lines[file][$0] == line }
             guard !matches.isEmpty else { return false }
             groundingState.candidates = matches.map { $0 + 1 }.filter { $0 < grounding.lines[file].count && grounding.lines[file][$0] != nil }
             groundingState.searchLines += 1
