@@ -125,7 +125,7 @@ let package = Package(
         .target(name: "ModelFixtures", dependencies: ["Model", "Basics"], path: "Tests/ModelFixtures"),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Basics", "Tensor", "ModelFixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["ModelFixtures", "Training", "Model", "Basics", "Tensor", "Store", "Git", "Evaluation", "Environments",
-                                                          "Validation", "Sample", "Mining"]),
+                                                          "Validation", "Sample", "Mining", "GitFixtures"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Workers", "Git", "Store", "Validation", "Sandbox", "GitFixtures"]),
         .testTarget(name: "ForgeCLITests", dependencies: ["SampleFixtures", "forge"]),
         // Generated Slurm and Kubernetes plans run for real: a single-node Slurm, the Kubernetes

@@ -70,6 +70,8 @@ public struct SFTSettings: Codable, Sendable, Equatable {
     /// the held-out loss stays over every held-out example. nil rather than false, so run
     /// folders written before the option still resume.
     public var shownSitesOnly: Bool?
+    /// Repair drills mixed into the batches (`RepairDrills`); nil trains on the tasks alone.
+    public var repairDrills: RepairDrillSettings?
     public init() {}
 }
 
@@ -142,6 +144,15 @@ public enum SFTStage {
                                     + (settings.shownSitesOnly == true ? ", none of the rest with its edit site in the prompt" : ""))
         }
         if settings.shownSitesOnly == true { report("sft: training on the \(train.count) examples whose prompt shows the edit site") }
+        let drills = try settings.repairDrills.map {
+            try RepairDrills.examples(settings: $0, training: settings.split.supervised(valid), heldOut: settings.split.heldOut(tasks),
+                                      builder: builder, seed: settings.seed)
+        } ?? []
+        if let drillSettings = settings.repairDrills {
+            let kinds = Dictionary(grouping: drills, by: { $0.instanceID.split(separator: "-").last.map(String.init) ?? "" })
+                .map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+            report("sft: \(drills.count) repair drills (\(kinds)), \(Int((drillSettings.share * 100).rounded()))% of each batch")
+        }
         let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
 
         let saved = try folder.savedState()
@@ -168,7 +179,12 @@ public enum SFTStage {
                                       state: CheckpointState(step: step, random: random.stateWords, values: ["seconds": Date().timeIntervalSince(started)]))
             try folder.writePlots([("loss.svg", "target cross-entropy (nats/token)", ["train_loss", "validation_loss"])])
         }, step: { step in
-            let chosen = (0..<settings.batch).map { _ in train[Int(random.next() % UInt64(train.count))] }
+            let drillShare = settings.repairDrills?.share ?? 0
+            let chosen = (0..<settings.batch).map { _ in
+                // Runs without drills draw one number per example, as before drills existed.
+                if !drills.isEmpty && Double(random.next() % 1_000_000) < drillShare * 1_000_000 { return drills[Int(random.next() % UInt64(drills.count))] }
+                return train[Int(random.next() % UInt64(train.count))]
+            }
             let (tokens, targets, _) = batch(chosen, padding: padding)
             let lr = schedule.learningRate(step: step)
             // A sparse model keeps training its indexer on the KL over the selected set, as in the sparse stage.

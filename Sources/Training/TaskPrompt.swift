@@ -144,8 +144,10 @@ public final class PromptBuilder {
         return bm25Cache[key]!
     }
 
-    public func prompt(for task: TaskRecord) throws -> TaskPrompt {
-        let read = try reader(for: task)
+    /// The prompt for `task`; `overlay` replaces files of the base commit (a repair drill's mutant).
+    public func prompt(for task: TaskRecord, overlay: [String: [UInt8]] = [:]) throws -> TaskPrompt {
+        let base = try reader(for: task)
+        let read: (String) throws -> [UInt8]? = { path in try overlay[path] ?? base(path) }
         namedLines = [:]
         // The statement gets at most a third of the prompt's room; the code gets the rest.
         let statementRoom = min(settings.maxStatementTokens, (context - settings.maxResponseTokens) / 3)

@@ -253,6 +253,9 @@ struct TrainCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Run folder of an earlier stage.", valueName: "path")) var from: String
         @Flag(help: "Train only on tasks whose prompt shows the lines the gold patch edits (the held-out loss still covers every held-out task).")
         var shownSitesOnly = false
+        @Option(help: ArgumentHelp("Repair drills to mix in: lines of the training commits' code mutated as `forge synth` does, each with the block that restores it (no tests run; never a line a held-out patch edits). 0: none.", valueName: "count"))
+        var repairDrills = 0
+        @Option(help: "Share of each batch drawn from the repair drills.") var drillShare = 0.5
         @OptionGroup var schedule: Schedule<Defaults>
 
         enum Defaults: ScheduleDefaults {
@@ -260,9 +263,15 @@ struct TrainCommand: ParsableCommand {
             static let batchHelp = "Tasks per step.", learningRateHelp = "Peak learning rate."
         }
 
+        func validate() throws {
+            guard repairDrills >= 0 else { throw ValidationError("--repair-drills must be 0 or more, not \(repairDrills)") }
+            guard (0...1).contains(drillShare) else { throw ValidationError("--drill-share must be between 0 and 1, not \(drillShare)") }
+        }
+
         func run() throws {
             var settings = SFTSettings()
             settings.shownSitesOnly = shownSitesOnly ? true : nil
+            settings.repairDrills = repairDrills > 0 ? RepairDrillSettings(count: repairDrills, share: drillShare) : nil
             settings.prompt = promptOptions.prompt
             settings.split = promptOptions.split
             settings.steps = schedule.steps; settings.batch = schedule.batch; settings.learningRate = schedule.lr

@@ -131,12 +131,15 @@ final class StageTests: XCTestCase {
         // Training only where the prompt shows the edit site: oracle prompts show every one.
         var shownOnly = sft
         shownOnly.shownSitesOnly = true
+        shownOnly.repairDrills = RepairDrillSettings(count: 4, share: 0.5)
         let messages = MessageBox()
         _ = try SFTStage.run(settings: shownOnly, from: sparseFolder.url, tasks: tasks, clones: clones,
                              folder: try RunFolder(url: root.appendingPathComponent("sft-shown"), stage: "sft", config: shownOnly),
                              report: StageReport(message: { messages.append($0) }))
         let trainCount = try XCTUnwrap(messages.lines.first { $0.hasPrefix("sft: ") && $0.contains("training examples") }?.split(separator: " ")[1])
         XCTAssertTrue(messages.lines.contains("sft: training on the \(trainCount) examples whose prompt shows the edit site"), "\(messages.lines)")
+        let drillLine = try XCTUnwrap(messages.lines.first { $0.contains(" repair drills (") }, "\(messages.lines)")
+        XCTAssertGreaterThan(Int(drillLine.split(separator: " ")[1]) ?? 0, 0, "drills from the sample's own code: \(drillLine)")
 
         var rl = RLSettings()
         rl.prompt = sft.prompt

@@ -1,0 +1,238 @@
+// Repair drills: SFT examples made from the training repositories' own code, no test run needed.
+// A drill mutates one line of a source file at a training task's base commit the way `forge
+// synth` mutates code (an inverted condition, a flipped comparison or boolean, an off-by-one
+// index, swapped arguments), shows the mutated file through the same retrieval prompt real tasks
+// get, and targets the SEARCH/REPLACE block that restores the line. Real validated tasks are a
+// few hundred per repository; drills are as many as the code has lines, so a small policy sees
+// the repair patterns (find the odd line, write it back as it was) thousands of times.
+//
+// No peeking: a drill never mutates a line that a held-out task's gold patch adds or removes, and
+// drills come only from the base commits of mined training tasks (a synthetic task's base commit
+// is its mutant).
+import Foundation
+import Basics
+import Evaluation
+import Git
+import Store
+
+/// One-line mutations of Python code, each undone by a one-line fix.
+public enum LineMutation: String, CaseIterable, Sendable {
+    case invertCondition = "invert_condition"
+    case flipComparison = "flip_comparison"
+    case flipBoolean = "flip_boolean"
+    case offByOne = "off_by_one"
+    case swapArguments = "swap_arguments"
+
+    /// `line` as this mutation changes it; nil where it does not apply (or changes nothing).
+    public func apply(to line: String) -> String? {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        // Comments, and lines with one (a mutation inside it would be no mutation), stay.
+        let mask = Self.codeMask(line)
+        guard !trimmed.isEmpty, !zip(line, mask).contains(where: { $0 == "#" && $1 }) else { return nil }
+        let mutated: String?
+        switch self {
+        case .invertCondition:
+            guard let match = Self.firstMatch(#"^(\s*)(if|elif|while) (.+):\s*$"#, in: line), !match[3].hasPrefix("not ("),
+                  Self.balanced(match[3]) else { return nil }
+            mutated = "\(match[1])\(match[2]) not (\(match[3])):"
+        case .flipComparison:
+            // `for x in y` and comprehensions use `in` without comparing.
+            guard !trimmed.hasPrefix("for "), !trimmed.contains(" for "), !trimmed.hasPrefix("import "), !trimmed.hasPrefix("from ") else { return nil }
+            mutated = Self.replaceFirst(in: line, mask: mask, [(" is not ", " is "), (" not in ", " in "), (" == ", " != "), (" != ", " == "),
+                                                               (" is ", " is not "), (" in ", " not in "), (" >= ", " < "), (" <= ", " > "),
+                                                               (" < ", " >= "), (" > ", " <= ")])
+        case .flipBoolean:
+            mutated = Self.replaceFirstWord(in: line, mask: mask, ["True": "False", "False": "True"])
+        case .offByOne:
+            guard let range = Self.codeRange(#"\[(\d)\]"#, in: line, mask: mask), let digit = Int(line[range].dropFirst().dropLast()) else { return nil }
+            mutated = line.replacingCharacters(in: range, with: "[\(digit + 1)]")
+        case .swapArguments:
+            guard let range = Self.codeRange(#"\(([A-Za-z_][A-Za-z0-9_.]*), ([A-Za-z_][A-Za-z0-9_.]*)\)"#, in: line, mask: mask) else { return nil }
+            let arguments = line[range].dropFirst().dropLast().components(separatedBy: ", ")
+            guard arguments.count == 2, arguments[0] != arguments[1] else { return nil }
+            mutated = line.replacingCharacters(in: range, with: "(\(arguments[1]), \(arguments[0]))")
+        }
+        return mutated == line ? nil : mutated
+    }
+
+    /// Per character: true outside string literals (quotes toggle; a backslash escapes).
+    static func codeMask(_ line: String) -> [Bool] {
+        var mask: [Bool] = [], quote: Character?, escaped = false
+        for character in line {
+            if let open = quote {
+                mask.append(false)
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == open { quote = nil }
+            } else if character == "\"" || character == "'" {
+                mask.append(false); quote = character
+            } else {
+                mask.append(true)
+            }
+        }
+        return mask
+    }
+
+    static func balanced(_ text: String) -> Bool {
+        var depth = 0
+        for (character, code) in zip(text, codeMask(text)) where code {
+            if "([{".contains(character) { depth += 1 } else if ")]}".contains(character) { depth -= 1; if depth < 0 { return false } }
+        }
+        return depth == 0
+    }
+
+    static func firstMatch(_ pattern: String, in line: String) -> [String]? {
+        guard let expression = try? NSRegularExpression(pattern: pattern),
+              let match = expression.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) else { return nil }
+        return (0..<match.numberOfRanges).map { Range(match.range(at: $0), in: line).map { String(line[$0]) } ?? "" }
+    }
+
+    /// The first match of `pattern` that lies wholly outside string literals.
+    static func codeRange(_ pattern: String, in line: String, mask: [Bool]) -> Range<String.Index>? {
+        guard let expression = try? NSRegularExpression(pattern: pattern) else { return nil }
+        for match in expression.matches(in: line, range: NSRange(line.startIndex..., in: line)) {
+            guard let range = Range(match.range, in: line) else { continue }
+            let start = line.distance(from: line.startIndex, to: range.lowerBound), end = line.distance(from: line.startIndex, to: range.upperBound)
+            if mask[start..<end].allSatisfy({ $0 }) { return range }
+        }
+        return nil
+    }
+
+    /// The earliest code occurrence of any `pairs` needle (the first listed wins a tie) replaced.
+    static func replaceFirst(in line: String, mask: [Bool], _ pairs: [(String, String)]) -> String? {
+        var best: (range: Range<String.Index>, replacement: String)?
+        for (needle, replacement) in pairs {
+            var start = line.startIndex
+            while let found = line.range(of: needle, range: start..<line.endIndex) {
+                let lower = line.distance(from: line.startIndex, to: found.lowerBound), upper = line.distance(from: line.startIndex, to: found.upperBound)
+                if mask[lower..<upper].allSatisfy({ $0 }) {
+                    if best == nil || found.lowerBound < best!.range.lowerBound { best = (found, replacement) }
+                    break
+                }
+                start = line.index(after: found.lowerBound)
+            }
+        }
+        return best.map { line.replacingCharacters(in: $0.range, with: $0.replacement) }
+    }
+
+    static func replaceFirstWord(in line: String, mask: [Bool], _ words: [String: String]) -> String? {
+        let pattern = #"\b("# + words.keys.sorted().joined(separator: "|") + #")\b"#
+        guard let range = codeRange(pattern, in: line, mask: mask), let replacement = words[String(line[range])] else { return nil }
+        return line.replacingCharacters(in: range, with: replacement)
+    }
+}
+
+public struct RepairDrillSettings: Codable, Sendable, Equatable {
+    /// Drills made for the run (only those whose prompt shows the mutated line are kept).
+    public var count: Int
+    /// Share of each SFT batch drawn from the drills; the rest are the tasks' own examples.
+    public var share: Double
+    /// Mined training tasks' base commits per repository the drills read, the latest first.
+    public var commitsPerRepository = 4
+    public init(count: Int, share: Double) { self.count = count; self.share = share }
+}
+
+public enum RepairDrills {
+    /// A mutable line of `text`: 0-based index, and the function it sits in (name, `def` line index).
+    struct Site { var line: Int; var function: String; var definition: Int }
+
+    /// Lines inside function bodies (docstrings and comments skipped), with their functions.
+    static func sites(in text: String) -> [Site] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func indentation(_ line: String) -> Int { line.prefix { $0 == " " }.count }
+        var result: [Site] = [], functions: [(name: String, line: Int, indent: Int)] = [], inDocstring = false
+        for (index, line) in lines.enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let quotes = line.components(separatedBy: "\"\"\"").count - 1 + line.components(separatedBy: "'''").count - 1
+            if inDocstring || quotes > 0 {
+                if quotes % 2 == 1 { inDocstring.toggle() }
+                continue
+            }
+            guard !trimmed.isEmpty else { continue }
+            let indent = indentation(line)
+            while let last = functions.last, last.indent >= indent { functions.removeLast() }
+            if let match = LineMutation.firstMatch(#"^\s*(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)"#, in: line) {
+                functions.append((match[1], index, indent))
+            } else if let function = functions.last {
+                result.append(Site(line: index, function: function.name, definition: function.line))
+            }
+        }
+        return result
+    }
+
+    /// The statement a drill shows: phrased as the synthetic tasks' statements are, naming the
+    /// function and a traceback frame at its `def` line (the drill's file comes first in the
+    /// retrieval context, as a file a failure names does), never the mutated line.
+    static func statement(path: String, function: String, definitionLine: Int, seed: UInt64) -> String {
+        let openings = ["`\(function)` no longer works", "Regression: `\(function)` is broken", "Unexpected failure in `\(function)`"]
+        return openings[Int(seed % 3)] + "\n\nWith the current code, a test that calls `\(function)` fails.\n\nTraceback (last lines):\n\n```\n"
+            + "  File \"\(path)\", line \(definitionLine), in \(function)\n```\n\nExpected: this test passes; the other tests must keep passing.\n"
+    }
+
+    /// Lines a held-out gold patch adds or removes, trimmed: a drill never mutates one of them.
+    static func heldOutLines(_ tasks: [TaskRecord]) -> Set<String> {
+        var lines = Set<String>()
+        for task in tasks {
+            for line in task.patch.split(separator: "\n") where (line.hasPrefix("+") || line.hasPrefix("-")) && !line.hasPrefix("+++") && !line.hasPrefix("---") {
+                let text = line.dropFirst().trimmingCharacters(in: .whitespaces)
+                if !text.isEmpty { lines.insert(text) }
+            }
+        }
+        return lines
+    }
+
+    /// Up to `settings.count` drills from the files at the mined training tasks' base commits, as
+    /// SFT examples whose prompt shows the mutated line; deterministic in `seed`.
+    public static func examples(settings: RepairDrillSettings, training: [TaskRecord], heldOut: [TaskRecord], builder: PromptBuilder,
+                                seed: UInt64) throws -> [SFTExample] {
+        let forbidden = heldOutLines(heldOut)
+        var commits: [(task: TaskRecord, files: [String])] = []
+        for (_, tasks) in Dictionary(grouping: training.filter { $0.synthesisStrategy == nil }, by: \.repo).sorted(by: { $0.key < $1.key }) {
+            var seen = Set<String>()
+            for task in tasks.sorted(by: { $0.createdAt > $1.createdAt }) where seen.count < settings.commitsPerRepository && seen.insert(task.baseCommit).inserted {
+                let repository = try builder.repository(task)
+                let files = try repository.files(in: try builder.baseCommit(task)).map(\.path)
+                    .filter { $0.hasSuffix(".py") && !TestPaths.isTestOrInfrastructure($0) }
+                if !files.isEmpty { commits.append((task, files)) }
+            }
+        }
+        guard !commits.isEmpty, settings.count > 0 else { return [] }
+        var random = SamplerRandom(seed: seed)
+        func pick(_ count: Int) -> Int { Int(random.next() % UInt64(count)) }
+        var examples: [SFTExample] = [], attempts = 0
+        while examples.count < settings.count && attempts < settings.count * 20 {
+            attempts += 1
+            let (task, files) = commits[pick(commits.count)]
+            let path = files[pick(files.count)]
+            guard let bytes = try builder.reader(for: task)(path) else { continue }
+            let text = String(decoding: bytes, as: UTF8.self)
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let sites = sites(in: text)
+            guard !sites.isEmpty else { continue }
+            let site = sites[pick(sites.count)]
+            let original = lines[site.line]
+            guard !forbidden.contains(original.trimmingCharacters(in: .whitespaces)) else { continue }
+            let mutations = LineMutation.allCases.compactMap { mutation in mutation.apply(to: original).map { (mutation, $0) } }
+            guard !mutations.isEmpty else { continue }
+            let (mutation, mutant) = mutations[pick(mutations.count)]
+            lines[site.line] = mutant
+            let mutated = lines.joined(separator: "\n")
+            let first = max(0, site.line - 3), last = min(lines.count - 1, site.line + 3)
+            var hunk = "@@ -\(first + 1),\(last - first + 1) +\(first + 1),\(last - first + 1) @@\n"
+            for index in first...last {
+                hunk += index == site.line ? "-\(mutant)\n+\(original)\n" : " \(lines[index])\n"
+            }
+            let fix = "diff --git a/\(path) b/\(path)\n--- a/\(path)\n+++ b/\(path)\n" + hunk
+            let overlay = [path: Array(mutated.utf8)]
+            let read: (String) throws -> [UInt8]? = { try overlay[$0] ?? builder.reader(for: task)($0) }
+            guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: fix, read: read), let target = builder.target(from: blocks) else { continue }
+            var drill = task
+            drill.instanceID = "drill-\(examples.count)-\(mutation.rawValue)"
+            drill.problemStatement = statement(path: path, function: site.function, definitionLine: site.definition + 1, seed: random.next())
+            drill.patch = fix
+            drill.synthesisStrategy = "drill:\(mutation.rawValue)"
+            let prompt = try builder.prompt(for: drill, overlay: overlay)
+            guard builder.showsEditSite(blocks, in: prompt) else { continue }
+            examples.append(SFTExample(instanceID: drill.instanceID, prompt: prompt.tokens, target: target, siteShown: true))
+        }
+        return examples
+    }
+}

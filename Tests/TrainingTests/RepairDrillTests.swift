@@ -1,0 +1,127 @@
+// Repair drills: the one-line mutations match `forge synth`'s forms and leave strings, comments
+// and `for … in` alone; a drill's target restores exactly its mutated line, its prompt shows that
+// line, and no drill mutates a line a held-out gold patch edits.
+import Foundation
+import GitFixtures
+import Model
+import Store
+import XCTest
+@testable import Training
+
+final class RepairDrillTests: XCTestCase {
+    func testLineMutationsTakeTheSynthesizersFormsAndOnlyInCode() {
+        let cases: [(LineMutation, String, String?)] = [
+            (.invertCondition, "        if value is None:", "        if not (value is None):"),
+            (.invertCondition, "    elif f(x, y=[1, 2]):", "    elif not (f(x, y=[1, 2])):"),
+            (.invertCondition, "    if not (done):", nil),
+            (.invertCondition, "    if x: return y", nil),
+            (.flipComparison, "    return a == b", "    return a != b"),
+            (.flipComparison, "    if key not in data:", "    if key in data:"),
+            (.flipComparison, "    if item is not None and n < 3:", "    if item is None and n < 3:"),
+            (.flipComparison, "    while n <= limit:", "    while n > limit:"),
+            (.flipComparison, "    message = \"a == b\"", nil),
+            (.flipComparison, "    for key in data:", nil),
+            (.flipComparison, "    keys = [k for k in data if k]", nil),
+            (.flipComparison, "    x = a == b  # compare", nil),
+            (.flipBoolean, "    failure = False", "    failure = True"),
+            (.flipBoolean, "    required=True,", "    required=False,"),
+            (.flipBoolean, "    name = 'True'", nil),
+            (.flipBoolean, "    Truely = 1", nil),
+            (.offByOne, "    version = args[0]", "    version = args[1]"),
+            (.offByOne, "    text = \"[0]\"", nil),
+            (.swapArguments, "    value = cast(value, str)", "    value = cast(str, value)"),
+            (.swapArguments, "    pair(a, a)", nil),
+            (.swapArguments, "    call(\"a\", b)", nil),
+        ]
+        for (mutation, line, expected) in cases {
+            XCTAssertEqual(mutation.apply(to: line), expected, "\(mutation.rawValue) of \(line)")
+        }
+    }
+
+    func testSitesAreFunctionBodyLinesOutsideDocstrings() {
+        let text = """
+        import os
+        X = 1 == 2
+
+
+        def outer(a):
+            \"\"\"Doc with if a == b: inside.
+            more doc
+            \"\"\"
+            if a == 1:
+                return True
+
+            def inner(b):
+                return b != a
+            return inner
+
+
+        class Box:
+            size = 3
+
+            def grow(self, n):
+                self.size += n
+        """
+        let sites = RepairDrills.sites(in: text)
+        XCTAssertEqual(sites.map(\.line), [8, 9, 12, 13, 20])
+        XCTAssertEqual(sites.map(\.function), ["outer", "outer", "inner", "outer", "grow"])
+        XCTAssertEqual(sites.map(\.definition), [4, 4, 11, 4, 19])
+    }
+
+    func testDrillsRestoreTheirLineShowItAndSpareHeldOutLines() throws {
+        let fixture = try Fixture()
+        var source = ""
+        for index in 0..<12 {
+            source += """
+            def check_\(index)(value, limit):
+                if value is None:
+                    return False
+                if value >= limit + \(index):
+                    return cast(value, str)
+                return value == \(index)
+
+
+            """
+        }
+        try fixture.write("pkg/checks.py", source)
+        try fixture.write("tests/test_checks.py", "def test_it():\n    assert True == True\n")
+        let commit = try fixture.commit("checks")
+        func task(_ id: String, patch: String, synthetic: Bool) -> TaskRecord {
+            var task = TaskRecord(instanceID: id, repo: "owner/name", baseCommit: commit, patch: patch, testPatch: "",
+                                  problemStatement: "checks fail", createdAt: "2025-01-01T00:00:00Z", version: "",
+                                  environmentSetupCommit: commit, statementSource: .synthetic)
+            task.synthesisStrategy = synthetic ? "mutation:invert_condition" : nil
+            return task
+        }
+        let mined = task("owner__name-1", patch: "", synthetic: false)
+        let mutant = task("owner__name.synth-1", patch: "", synthetic: true)
+        let heldOut = task("owner__name-2", patch: "--- a/pkg/checks.py\n+++ b/pkg/checks.py\n@@ -2 +2 @@\n-    if not (value is None):\n+    if value is None:\n",
+                           synthetic: false)
+        let tokenizer = try TokenizerTrainer(vocabularySize: 400).train(documents: [Array(source.utf8)])
+        let builder = try PromptBuilder(tokenizer: tokenizer, clones: ["owner/name": fixture.path],
+                                        settings: PromptSettings(mode: .retrieval, maxFiles: 4, maxResponseTokens: 192), context: 1024)
+        let drills = try RepairDrills.examples(settings: RepairDrillSettings(count: 40, share: 0.5), training: [mined, mutant], heldOut: [heldOut],
+                                               builder: builder, seed: 7)
+        XCTAssertEqual(drills.count, 40)
+        XCTAssertGreaterThanOrEqual(Set(drills.map { $0.instanceID.split(separator: "-").last! }).count, 4, "several kinds of mutation")
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for drill in drills {
+            let blocks = try EditFormat.parse(try tokenizer.decodeText(Array(drill.target.dropLast())))
+            XCTAssertEqual(blocks.count, 1, drill.instanceID)
+            let block = try XCTUnwrap(blocks.first)
+            XCTAssertEqual(block.path, "pkg/checks.py")
+            XCTAssertTrue(try tokenizer.decodeText(drill.prompt).contains(block.search), "\(drill.instanceID): the prompt shows the mutated line")
+            // Undoing the fix on the original file changes one line, by the drill's mutation.
+            let mutated = source.replacingOccurrences(of: block.replace, with: block.search).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let changed = zip(lines, mutated).enumerated().filter { $0.element.0 != $0.element.1 }
+            XCTAssertEqual(changed.count, 1, drill.instanceID)
+            let (original, mutant) = try XCTUnwrap(changed.first).element
+            let kind = try XCTUnwrap(LineMutation(rawValue: String(drill.instanceID.split(separator: "-").last!)))
+            XCTAssertEqual(kind.apply(to: original), mutant, drill.instanceID)
+            XCTAssertNotEqual(original.trimmingCharacters(in: .whitespaces), "if value is None:", "\(drill.instanceID) mutates a held-out line")
+        }
+        // Only mined tasks' commits are read: with none, there are no drills.
+        XCTAssertTrue(try RepairDrills.examples(settings: RepairDrillSettings(count: 5, share: 0.5), training: [mutant], heldOut: [],
+                                                builder: builder, seed: 7).isEmpty)
+    }
+}
