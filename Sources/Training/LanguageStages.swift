@@ -158,6 +158,7 @@ public enum LanguageStages {
         if let train = line["train_loss"] { text += String(format: "  train %.4f", train) }
         if let validation = line["validation_loss"] { text += String(format: "  val %.4f", validation) }
         if let copy = line["copy_validation_loss"] { text += String(format: "  copy %.4f", copy) }
+        if let drill = line["drill_validation_loss"] { text += String(format: "  drill %.4f", drill) }
         if let kl = line["indexer_kl"] { text += String(format: "  indexer KL %.4f", kl) }
         if let recovered = line["dense_mass_recovered"] { text += String(format: "  top-k keeps %.1f%% of dense attention", recovered * 100) }
         return text + String(format: "  %.0f s", line["seconds"] ?? 0)

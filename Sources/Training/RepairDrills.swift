@@ -23,6 +23,15 @@ public enum LineMutation: String, CaseIterable, Sendable {
     case offByOne = "off_by_one"
     case swapArguments = "swap_arguments"
 
+    // Compiled once: drills try thousands of lines.
+    static let condition = try! NSRegularExpression(pattern: #"^(\s*)(if|elif|while) (.+):\s*$"#)
+    static let digitIndex = try! NSRegularExpression(pattern: #"\[(\d)\]"#)
+    /// A call's two simple arguments: names, attributes, numbers or short string literals.
+    static let twoArguments = try! NSRegularExpression(
+        pattern: #"\(([A-Za-z_][A-Za-z0-9_.]*|\d+|"[^"\\]{0,40}"|'[^'\\]{0,40}'), ([A-Za-z_][A-Za-z0-9_.]*|\d+|"[^"\\]{0,40}"|'[^'\\]{0,40}')\)"#)
+    static let boolean = try! NSRegularExpression(pattern: #"\b(False|True)\b"#)
+    static let definition = try! NSRegularExpression(pattern: #"^\s*(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)"#)
+
     /// `line` as this mutation changes it; nil where it does not apply (or changes nothing).
     public func apply(to line: String) -> String? {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -32,7 +41,7 @@ public enum LineMutation: String, CaseIterable, Sendable {
         let mutated: String?
         switch self {
         case .invertCondition:
-            guard let match = Self.firstMatch(#"^(\s*)(if|elif|while) (.+):\s*$"#, in: line), !match[3].hasPrefix("not ("),
+            guard let match = Self.firstMatch(Self.condition, in: line), !match[3].hasPrefix("not ("),
                   Self.balanced(match[3]) else { return nil }
             mutated = "\(match[1])\(match[2]) not (\(match[3])):"
         case .flipComparison:
@@ -42,15 +51,20 @@ public enum LineMutation: String, CaseIterable, Sendable {
                                                                (" is ", " is not "), (" in ", " not in "), (" >= ", " < "), (" <= ", " > "),
                                                                (" < ", " >= "), (" > ", " <= ")])
         case .flipBoolean:
-            mutated = Self.replaceFirstWord(in: line, mask: mask, ["True": "False", "False": "True"])
+            guard let range = Self.codeRange(Self.boolean, in: line, mask: mask) else { return nil }
+            mutated = line.replacingCharacters(in: range, with: line[range] == "True" ? "False" : "True")
         case .offByOne:
-            guard let range = Self.codeRange(#"\[(\d)\]"#, in: line, mask: mask), let digit = Int(line[range].dropFirst().dropLast()) else { return nil }
+            guard let range = Self.codeRange(Self.digitIndex, in: line, mask: mask), let digit = Int(line[range].dropFirst().dropLast()) else { return nil }
             mutated = line.replacingCharacters(in: range, with: "[\(digit + 1)]")
         case .swapArguments:
-            guard let range = Self.codeRange(#"\(([A-Za-z_][A-Za-z0-9_.]*), ([A-Za-z_][A-Za-z0-9_.]*)\)"#, in: line, mask: mask) else { return nil }
-            let arguments = line[range].dropFirst().dropLast().components(separatedBy: ", ")
-            guard arguments.count == 2, arguments[0] != arguments[1] else { return nil }
-            mutated = line.replacingCharacters(in: range, with: "(\(arguments[1]), \(arguments[0]))")
+            // The parentheses and the comma must be code; the arguments may be strings.
+            let matches = Self.twoArguments.matches(in: line, range: NSRange(line.startIndex..., in: line))
+            guard let match = matches.first(where: { match in
+                [match.range.location, match.range(at: 1).location + match.range(at: 1).length, match.range.location + match.range.length - 1]
+                    .allSatisfy { utf16 in Self.isCode(utf16Offset: utf16, in: line, mask: mask) }
+            }), let range = Range(match.range, in: line), let first = Range(match.range(at: 1), in: line),
+                  let second = Range(match.range(at: 2), in: line), line[first] != line[second] else { return nil }
+            mutated = line.replacingCharacters(in: range, with: "(\(line[second]), \(line[first]))")
         }
         return mutated == line ? nil : mutated
     }
@@ -71,6 +85,11 @@ public enum LineMutation: String, CaseIterable, Sendable {
         return mask
     }
 
+    static func isCode(utf16Offset: Int, in line: String, mask: [Bool]) -> Bool {
+        let index = String.Index(utf16Offset: utf16Offset, in: line)
+        return mask[line.distance(from: line.startIndex, to: index)]
+    }
+
     static func balanced(_ text: String) -> Bool {
         var depth = 0
         for (character, code) in zip(text, codeMask(text)) where code {
@@ -79,15 +98,13 @@ public enum LineMutation: String, CaseIterable, Sendable {
         return depth == 0
     }
 
-    static func firstMatch(_ pattern: String, in line: String) -> [String]? {
-        guard let expression = try? NSRegularExpression(pattern: pattern),
-              let match = expression.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) else { return nil }
+    static func firstMatch(_ expression: NSRegularExpression, in line: String) -> [String]? {
+        guard let match = expression.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) else { return nil }
         return (0..<match.numberOfRanges).map { Range(match.range(at: $0), in: line).map { String(line[$0]) } ?? "" }
     }
 
     /// The first match of `pattern` that lies wholly outside string literals.
-    static func codeRange(_ pattern: String, in line: String, mask: [Bool]) -> Range<String.Index>? {
-        guard let expression = try? NSRegularExpression(pattern: pattern) else { return nil }
+    static func codeRange(_ expression: NSRegularExpression, in line: String, mask: [Bool]) -> Range<String.Index>? {
         for match in expression.matches(in: line, range: NSRange(line.startIndex..., in: line)) {
             guard let range = Range(match.range, in: line) else { continue }
             let start = line.distance(from: line.startIndex, to: range.lowerBound), end = line.distance(from: line.startIndex, to: range.upperBound)
@@ -111,12 +128,6 @@ public enum LineMutation: String, CaseIterable, Sendable {
             }
         }
         return best.map { line.replacingCharacters(in: $0.range, with: $0.replacement) }
-    }
-
-    static func replaceFirstWord(in line: String, mask: [Bool], _ words: [String: String]) -> String? {
-        let pattern = #"\b("# + words.keys.sorted().joined(separator: "|") + #")\b"#
-        guard let range = codeRange(pattern, in: line, mask: mask), let replacement = words[String(line[range])] else { return nil }
-        return line.replacingCharacters(in: range, with: replacement)
     }
 }
 
@@ -149,7 +160,7 @@ public enum RepairDrills {
             guard !trimmed.isEmpty else { continue }
             let indent = indentation(line)
             while let last = functions.last, last.indent >= indent { functions.removeLast() }
-            if let match = LineMutation.firstMatch(#"^\s*(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)"#, in: line) {
+            if let match = LineMutation.firstMatch(LineMutation.definition, in: line) {
                 functions.append((match[1], index, indent))
             } else if let function = functions.last {
                 result.append(Site(line: index, function: function.name, definition: function.line))

@@ -144,14 +144,17 @@ public enum SFTStage {
                                     + (settings.shownSitesOnly == true ? ", none of the rest with its edit site in the prompt" : ""))
         }
         if settings.shownSitesOnly == true { report("sft: training on the \(train.count) examples whose prompt shows the edit site") }
-        let drills = try settings.repairDrills.map {
+        let allDrills = try settings.repairDrills.map {
             try RepairDrills.examples(settings: $0, training: settings.split.supervised(valid), heldOut: settings.split.heldOut(tasks),
                                       builder: builder, seed: settings.seed)
         } ?? []
+        // One drill in 20 (64 at most) is kept back: its loss says whether the repair skill generalises to lines not drilled.
+        let drillCheck = Array(allDrills.suffix(allDrills.count >= 20 ? min(64, allDrills.count / 20) : 0))
+        let drills = Array(allDrills.dropLast(drillCheck.count))
         if let drillSettings = settings.repairDrills {
-            let kinds = Dictionary(grouping: drills, by: { $0.instanceID.split(separator: "-").last.map(String.init) ?? "" })
+            let kinds = Dictionary(grouping: allDrills, by: { $0.instanceID.split(separator: "-").last.map(String.init) ?? "" })
                 .map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-            report("sft: \(drills.count) repair drills (\(kinds)), \(Int((drillSettings.share * 100).rounded()))% of each batch")
+            report("sft: \(allDrills.count) repair drills (\(kinds)), \(drillCheck.count) kept back, \(Int((drillSettings.share * 100).rounded()))% of each batch")
         }
         let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
 
@@ -163,12 +166,14 @@ public enum SFTStage {
                                       warmupSteps: settings.warmupSteps, totalSteps: settings.steps)
         let started = Date().addingTimeInterval(-(saved?.values["seconds"] ?? 0))
         func validation() throws -> Double? { heldOut.isEmpty ? nil : try loss(model, heldOut, padding: padding, chunk: settings.batch) }
+        func drillValidation() throws -> Double? { drillCheck.isEmpty ? nil : try loss(model, drillCheck, padding: padding, chunk: settings.batch) }
         if let saved {
             try folder.resume(from: saved, optimizer: optimizer, random: &random)
             report("sft: resuming at step \(saved.step) of \(settings.steps)")
         } else {
             var line: MetricsLine = ["step": 0, "train_loss": try loss(model, Array(train.prefix(settings.batch)), padding: padding, chunk: settings.batch), "seconds": 0]
             line["validation_loss"] = try validation()
+            line["drill_validation_loss"] = try drillValidation()
             line["train_site_shown"] = Double(trainShown) / Double(supervised.count)
             if !heldOut.isEmpty { line["held_out_site_shown"] = Double(heldOutShown) / Double(heldOut.count) }
             try folder.append(line)
@@ -177,7 +182,7 @@ public enum SFTStage {
         try StageLoop.run(folder: folder, progress: report.progress, start: saved?.step ?? 0, total: settings.steps, checkpointEvery: settings.checkpointEvery, save: { step in
             try folder.saveCheckpoint(model: model, optimizer: optimizer,
                                       state: CheckpointState(step: step, random: random.stateWords, values: ["seconds": Date().timeIntervalSince(started)]))
-            try folder.writePlots([("loss.svg", "target cross-entropy (nats/token)", ["train_loss", "validation_loss"])])
+            try folder.writePlots([("loss.svg", "target cross-entropy (nats/token)", ["train_loss", "validation_loss", "drill_validation_loss"])])
         }, step: { step in
             let drillShare = settings.repairDrills?.share ?? 0
             let chosen = (0..<settings.batch).map { _ in
@@ -195,6 +200,7 @@ public enum SFTStage {
                                      "seconds": Date().timeIntervalSince(started)]
             if (step + 1) % settings.evalEvery == 0 || step + 1 == settings.steps {
                 line["validation_loss"] = try validation()
+                line["drill_validation_loss"] = try drillValidation()
                 // How much of the dense attention the indexer's top-k keeps on a held-out prompt (DSA's health at this length).
                 if sparse, let example = heldOut.first ?? train.first {
                     line["dense_mass_recovered"] = Double(try model.denseMassRecovered(tokens: example.prompt + example.target, batch: 1, k: model.config.topK))

@@ -31,7 +31,9 @@ final class RepairDrillTests: XCTestCase {
             (.offByOne, "    text = \"[0]\"", nil),
             (.swapArguments, "    value = cast(value, str)", "    value = cast(str, value)"),
             (.swapArguments, "    pair(a, a)", nil),
-            (.swapArguments, "    call(\"a\", b)", nil),
+            (.swapArguments, "    with open(path, \"rb\") as f:", "    with open(\"rb\", path) as f:"),
+            (.swapArguments, "    f(1, x)", "    f(x, 1)"),
+            (.swapArguments, "    text = \"f(a, b)\"", nil),
         ]
         for (mutation, line, expected) in cases {
             XCTAssertEqual(mutation.apply(to: line), expected, "\(mutation.rawValue) of \(line)")
