@@ -15,13 +15,16 @@ import Evaluation
 import Git
 import Store
 
-/// One-line mutations of Python code, each undone by a one-line fix.
+/// One-line mutations of Python code, each undone by a one-line fix: a line changed, or (as
+/// `forge synth`'s drop_statement and remove_return do) a one-line statement removed.
 public enum LineMutation: String, CaseIterable, Sendable {
     case invertCondition = "invert_condition"
     case flipComparison = "flip_comparison"
     case flipBoolean = "flip_boolean"
     case offByOne = "off_by_one"
     case swapArguments = "swap_arguments"
+    case dropStatement = "drop_statement"
+    case removeReturn = "remove_return"
 
     // Compiled once: drills try thousands of lines.
     static let condition = try! NSRegularExpression(pattern: #"^(\s*)(if|elif|while) (.+):\s*$"#)
@@ -32,7 +35,55 @@ public enum LineMutation: String, CaseIterable, Sendable {
     static let boolean = try! NSRegularExpression(pattern: #"\b(False|True)\b"#)
     static let definition = try! NSRegularExpression(pattern: #"^\s*(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)"#)
 
-    /// `line` as this mutation changes it; nil where it does not apply (or changes nothing).
+    /// The lines that replace line `index` of `lines` under this mutation (none: it is removed);
+    /// nil where it does not apply.
+    public func apply(at index: Int, of lines: [String]) -> [String]? {
+        let line = lines[index]
+        switch self {
+        case .dropStatement, .removeReturn:
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let isReturn = trimmed.hasPrefix("return ")
+            guard isReturn == (self == .removeReturn), Self.isWholeStatement(at: index, of: lines),
+                  !["pass", "continue", "break", "global ", "nonlocal ", "import ", "from ", "yield", "@", "return"].contains(where: { trimmed.hasPrefix($0) }) || isReturn
+            else { return nil }
+            // A statement alone in its block leaves `pass` (forge synth's form for a lone return); a lone other one stays.
+            if Self.hasSibling(at: index, of: lines) { return [] }
+            return isReturn ? [String(line.prefix { $0 == " " }) + "pass"] : nil
+        default:
+            return apply(to: line).map { [$0] }
+        }
+    }
+
+    /// Whether line `index` is a whole one-line statement (not a continuation, not continued).
+    static func isWholeStatement(at index: Int, of lines: [String]) -> Bool {
+        let line = lines[index], trimmed = line.trimmingCharacters(in: .whitespaces)
+        let mask = codeMask(line)
+        guard !trimmed.isEmpty, !zip(line, mask).contains(where: { $0 == "#" && $1 }), balanced(line),
+              let last = trimmed.last, !":,([{\\".contains(last), let first = trimmed.first, !")]}.".contains(first) else { return false }
+        let previous = lines[..<index].last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.trimmingCharacters(in: .whitespaces)
+        if let previous, let end = previous.last, ",([{\\".contains(end) { return false }
+        let next = lines[(index + 1)...].first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.trimmingCharacters(in: .whitespaces)
+        if let next, let start = next.first, ".)]}".contains(start) { return false }
+        return true
+    }
+
+    /// Whether another statement shares line `index`'s block (same indentation, before or after,
+    /// deeper lines skipped), so removing the line leaves the block valid.
+    static func hasSibling(at index: Int, of lines: [String]) -> Bool {
+        func indentation(_ line: String) -> Int { line.prefix { $0 == " " }.count }
+        let own = indentation(lines[index])
+        for range in [Array((0..<index).reversed()), Array((index + 1)..<lines.count)] {
+            for other in range where !lines[other].trimmingCharacters(in: .whitespaces).isEmpty {
+                let depth = indentation(lines[other])
+                if depth < own { break }
+                if depth == own { return !lines[other].trimmingCharacters(in: .whitespaces).hasPrefix("@") }
+            }
+        }
+        return false
+    }
+
+    /// `line` as this one-line-change mutation changes it; nil where it does not apply (or changes
+    /// nothing, or this mutation removes lines).
     public func apply(to line: String) -> String? {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         // Comments, and lines with one (a mutation inside it would be no mutation), stay.
@@ -65,6 +116,8 @@ public enum LineMutation: String, CaseIterable, Sendable {
             }), let range = Range(match.range, in: line), let first = Range(match.range(at: 1), in: line),
                   let second = Range(match.range(at: 2), in: line), line[first] != line[second] else { return nil }
             mutated = line.replacingCharacters(in: range, with: "(\(line[second]), \(line[first]))")
+        case .dropStatement, .removeReturn:
+            return nil
         }
         return mutated == line ? nil : mutated
     }
@@ -169,13 +222,23 @@ public enum RepairDrills {
         return result
     }
 
-    /// The statement a drill shows: phrased as the synthetic tasks' statements are, naming the
-    /// function and a traceback frame at its `def` line (the drill's file comes first in the
-    /// retrieval context, as a file a failure names does), never the mutated line.
+    /// The statement a drill shows, phrased as `forge synth`'s statements are, in one of two forms:
+    /// the failing test named after the function (`tests/test_upload.py::test_send`: the file and
+    /// function are for retrieval to find, as a real task's test names are), or, as a plainer
+    /// lesson, a traceback frame at the function's `def` line (its file comes first in the prompt).
+    /// Never the mutated line.
     static func statement(path: String, function: String, definitionLine: Int, seed: UInt64) -> String {
-        let openings = ["`\(function)` no longer works", "Regression: `\(function)` is broken", "Unexpected failure in `\(function)`"]
-        return openings[Int(seed % 3)] + "\n\nWith the current code, a test that calls `\(function)` fails.\n\nTraceback (last lines):\n\n```\n"
-            + "  File \"\(path)\", line \(definitionLine), in \(function)\n```\n\nExpected: this test passes; the other tests must keep passing.\n"
+        let module = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let behaviour = "\(module): " + function.split(separator: "_").joined(separator: " ")
+        let openings = ["\(behaviour.prefix(1).uppercased() + behaviour.dropFirst()) no longer works", "Regression: \(behaviour) is broken",
+                        "Unexpected failure in \(behaviour)"]
+        var text = openings[Int(seed % 3)] + "\n\nWith the current code, one test of the suite fails:\n\n"
+        let test = "tests/test_\(module).py::test_\(function.drop { $0 == "_" })"
+        text += "- `\(test)`\n"
+        if (seed / 3) % 2 == 0 {
+            text += "\nTraceback (last lines):\n\n```\n  File \"\(path)\", line \(definitionLine), in \(function)\n```\n"
+        }
+        return text + "\nExpected: these tests pass; the other tests must keep passing.\n"
     }
 
     /// Lines a held-out gold patch adds or removes, trimmed: a drill never mutates one of them.
@@ -209,28 +272,32 @@ public enum RepairDrills {
         var random = SamplerRandom(seed: seed)
         func pick(_ count: Int) -> Int { Int(random.next() % UInt64(count)) }
         var examples: [SFTExample] = [], attempts = 0
+        var files: [String: (text: String, sites: [Site])?] = [:]   // by commit and path: drills draw from them again and again
         while examples.count < settings.count && attempts < settings.count * 20 {
             attempts += 1
-            let (task, files) = commits[pick(commits.count)]
-            let path = files[pick(files.count)]
-            guard let bytes = try builder.reader(for: task)(path) else { continue }
-            let text = String(decoding: bytes, as: UTF8.self)
+            let (task, paths) = commits[pick(commits.count)]
+            let path = paths[pick(paths.count)], key = task.baseCommit + "/" + path
+            if files[key] == nil {
+                files[key] = try builder.reader(for: task)(path).map { bytes in
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    return (text, sites(in: text))
+                }
+            }
+            guard let (text, sites) = files[key]!, !sites.isEmpty else { continue }
             var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            let sites = sites(in: text)
-            guard !sites.isEmpty else { continue }
             let site = sites[pick(sites.count)]
             let original = lines[site.line]
             guard !forbidden.contains(original.trimmingCharacters(in: .whitespaces)) else { continue }
-            let mutations = LineMutation.allCases.compactMap { mutation in mutation.apply(to: original).map { (mutation, $0) } }
+            let mutations = LineMutation.allCases.compactMap { mutation in mutation.apply(at: site.line, of: lines).map { (mutation, $0) } }
             guard !mutations.isEmpty else { continue }
             let (mutation, mutant) = mutations[pick(mutations.count)]
-            lines[site.line] = mutant
-            let mutated = lines.joined(separator: "\n")
             let first = max(0, site.line - 3), last = min(lines.count - 1, site.line + 3)
-            var hunk = "@@ -\(first + 1),\(last - first + 1) +\(first + 1),\(last - first + 1) @@\n"
+            var hunk = "@@ -\(first + 1),\(last - first + mutant.count) +\(first + 1),\(last - first + 1) @@\n"
             for index in first...last {
-                hunk += index == site.line ? "-\(mutant)\n+\(original)\n" : " \(lines[index])\n"
+                hunk += index == site.line ? mutant.map { "-\($0)\n" }.joined() + "+\(original)\n" : " \(lines[index])\n"
             }
+            lines.replaceSubrange(site.line...site.line, with: mutant)
+            let mutated = lines.joined(separator: "\n")
             let fix = "diff --git a/\(path) b/\(path)\n--- a/\(path)\n+++ b/\(path)\n" + hunk
             let overlay = [path: Array(mutated.utf8)]
             let read: (String) throws -> [UInt8]? = { try overlay[$0] ?? builder.reader(for: task)($0) }

@@ -130,12 +130,27 @@ public enum FileExcerpt {
     /// What a long file shows after the lines the failure names and the functions the query names:
     /// the code around the identifiers the statement and the failure output mention.
     public static func relevantLines(of text: String, query: String, window: Int = 12, count: Int = 3) -> [Int] {
+        windows(of: text, window: window).map { relevantLines(in: $0, query: query, count: count) } ?? []
+    }
+
+    /// A file's windows of lines indexed for BM25: the part of `relevantLines` that depends on
+    /// the file alone, which a caller prompting many times from one file keeps.
+    public struct Windows: Sendable {
+        let starts: [Int], window: Int, index: BM25Index
+    }
+
+    /// nil for a file no longer than one window (it is shown whole).
+    public static func windows(of text: String, window: Int = 12) -> Windows? {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count > window else { return [] }
+        guard lines.count > window else { return nil }
         // Windows overlap by half, so a definition is not split from the lines after it.
         let starts = Array(stride(from: 0, to: lines.count, by: window / 2))
-        let index = BM25Index(documents: starts.map { lines[$0..<min(lines.count, $0 + window)].joined(separator: "\n") })
-        return index.rank(query).prefix(count).filter { $0.score > 0 }.map { starts[$0.index] + window / 2 }
+        return Windows(starts: starts, window: window,
+                       index: BM25Index(documents: starts.map { lines[$0..<min(lines.count, $0 + window)].joined(separator: "\n") }))
+    }
+
+    public static func relevantLines(in windows: Windows, query: String, count: Int = 3) -> [Int] {
+        windows.index.rank(query).prefix(count).filter { $0.score > 0 }.map { windows.starts[$0.index] + windows.window / 2 }
     }
 
     public static func around(lines named: [Int], of text: String, room: Int, count: (String) -> Int) -> String {

@@ -65,6 +65,8 @@ public final class PromptBuilder {
     /// Whether `responseConstraint(for:)` also grounds SEARCH blocks in the prompt's files.
     public var groundsSearch = true
     private var bm25Cache: [String: (paths: [String], index: BM25Index)] = [:]
+    /// Window indexes of files shown in excerpts, by the file's text.
+    private var windowCache: [String: FileExcerpt.Windows?] = [:]
     /// Failing-test output per instance id (the "before" run of validation), read by the
     /// retrieval mode next to the statement; synthetic tasks carry theirs in the statement.
     public var failureOutput: [String: String] = [:]
@@ -144,6 +146,16 @@ public final class PromptBuilder {
         return bm25Cache[key]!
     }
 
+    /// `FileExcerpt.relevantLines`, with the file's window index kept: RL prompts a task many
+    /// times, and repair drills prompt from the same files thousands of times.
+    private func relevantLines(of text: String, query: String) -> [Int] {
+        if windowCache[text] == nil {
+            if windowCache.count >= 512 { windowCache.removeAll() }
+            windowCache[text] = .some(FileExcerpt.windows(of: text))
+        }
+        return windowCache[text]!.map { FileExcerpt.relevantLines(in: $0, query: query) } ?? []
+    }
+
     /// The prompt for `task`; `overlay` replaces files of the base commit (a repair drill's mutant).
     public func prompt(for task: TaskRecord, overlay: [String: [UInt8]] = [:]) throws -> TaskPrompt {
         let base = try reader(for: task)
@@ -171,7 +183,7 @@ public final class PromptBuilder {
                 if body.count > room {
                     let text = String(decoding: bytes, as: UTF8.self)
                     let lines = (namedLines[path] ?? []) + FileExcerpt.definitionLines(of: text, query: query)
-                        + FileExcerpt.relevantLines(of: text, query: query)
+                        + relevantLines(of: text, query: query)
                     if !lines.isEmpty {
                         let excerpt = FileExcerpt.around(lines: lines, of: text, room: room - 16, count: { self.tokenizer.encode($0).count })
                         body = Array(tokenizer.encode(excerpt).prefix(max(0, room)))

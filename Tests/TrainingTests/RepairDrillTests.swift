@@ -40,6 +40,32 @@ final class RepairDrillTests: XCTestCase {
         }
     }
 
+    func testRemovalsTakeWholeStatementsAndKeepTheBlockValid() {
+        let lines = """
+        def f(items):
+            total = 0
+            for item in items:
+                total += item
+            call(
+                total,
+            )
+            if total:
+                return total
+            log.debug("done")
+            return None
+        """.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        XCTAssertEqual(LineMutation.dropStatement.apply(at: 1, of: lines), [], "a statement with siblings is removed")
+        XCTAssertNil(LineMutation.dropStatement.apply(at: 3, of: lines), "alone in its loop: removing it would leave an empty block")
+        XCTAssertNil(LineMutation.dropStatement.apply(at: 5, of: lines), "a continuation line is not a statement")
+        XCTAssertNil(LineMutation.dropStatement.apply(at: 4, of: lines), "a statement continued on the next lines")
+        XCTAssertEqual(LineMutation.removeReturn.apply(at: 8, of: lines), ["        pass"], "a lone return leaves pass")
+        XCTAssertEqual(LineMutation.removeReturn.apply(at: 10, of: lines), [])
+        XCTAssertNil(LineMutation.dropStatement.apply(at: 10, of: lines), "returns are remove_return's")
+        XCTAssertEqual(LineMutation.dropStatement.apply(at: 9, of: lines), [])
+        XCTAssertEqual(LineMutation.flipBoolean.apply(at: 10, of: lines), nil)
+        XCTAssertEqual(LineMutation.invertCondition.apply(at: 7, of: lines), ["    if not (total):"])
+    }
+
     func testSitesAreFunctionBodyLinesOutsideDocstrings() {
         let text = """
         import os
@@ -75,7 +101,8 @@ final class RepairDrillTests: XCTestCase {
         var source = ""
         for index in 0..<12 {
             source += """
-            def check_\(index)(value, limit):
+            def check_\(index)(value, limits):
+                limit = limits[0]
                 if value is None:
                     return False
                 if value >= limit + \(index):
@@ -105,7 +132,7 @@ final class RepairDrillTests: XCTestCase {
         let drills = try RepairDrills.examples(settings: RepairDrillSettings(count: 40, share: 0.5), training: [mined, mutant], heldOut: [heldOut],
                                                builder: builder, seed: 7)
         XCTAssertEqual(drills.count, 40)
-        XCTAssertGreaterThanOrEqual(Set(drills.map { $0.instanceID.split(separator: "-").last! }).count, 4, "several kinds of mutation")
+        XCTAssertGreaterThanOrEqual(Set(drills.map { $0.instanceID.split(separator: "-").last! }).count, 6, "several kinds of mutation")
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for drill in drills {
             let blocks = try EditFormat.parse(try tokenizer.decodeText(Array(drill.target.dropLast())))
@@ -113,14 +140,20 @@ final class RepairDrillTests: XCTestCase {
             let block = try XCTUnwrap(blocks.first)
             XCTAssertEqual(block.path, "pkg/checks.py")
             XCTAssertTrue(try tokenizer.decodeText(drill.prompt).contains(block.search), "\(drill.instanceID): the prompt shows the mutated line")
-            // Undoing the fix on the original file changes one line, by the drill's mutation.
-            let mutated = source.replacingOccurrences(of: block.replace, with: block.search).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            let changed = zip(lines, mutated).enumerated().filter { $0.element.0 != $0.element.1 }
-            XCTAssertEqual(changed.count, 1, drill.instanceID)
-            let (original, mutant) = try XCTUnwrap(changed.first).element
+            // Undoing the fix on the original file is the drill's mutation of one line.
+            XCTAssertEqual(source.components(separatedBy: block.replace).count, 2, "\(drill.instanceID): REPLACE is one place of the original")
+            let mutated = source.replacingOccurrences(of: block.replace, with: block.search)
             let kind = try XCTUnwrap(LineMutation(rawValue: String(drill.instanceID.split(separator: "-").last!)))
-            XCTAssertEqual(kind.apply(to: original), mutant, drill.instanceID)
-            XCTAssertNotEqual(original.trimmingCharacters(in: .whitespaces), "if value is None:", "\(drill.instanceID) mutates a held-out line")
+            let sites = lines.indices.filter { index in
+                guard let mutant = kind.apply(at: index, of: lines) else { return false }
+                var changed = lines
+                changed.replaceSubrange(index...index, with: mutant)
+                return changed.joined(separator: "\n") == mutated
+            }
+            XCTAssertEqual(sites.count, 1, drill.instanceID)
+            if let site = sites.first {
+                XCTAssertNotEqual(lines[site].trimmingCharacters(in: .whitespaces), "if value is None:", "\(drill.instanceID) mutates a held-out line")
+            }
         }
         // Only mined tasks' commits are read: with none, there are no drills.
         XCTAssertTrue(try RepairDrills.examples(settings: RepairDrillSettings(count: 5, share: 0.5), training: [mutant], heldOut: [],
