@@ -48,6 +48,11 @@ SFT_STEPS=${SFT_STEPS:-40}
 # format; then SFT_STEPS at full length. 0 skips the short stage.
 SHORT_SFT_STEPS=${SHORT_SFT_STEPS:-300}   # validation loss is flat after ~100 × 4 on 404 targets
 PROMPT_SHORT=${PROMPT_SHORT:-1024}
+# Repair drills in the short SFT stage (`train sft --repair-drills`): lines of the training commits'
+# code mutated as `forge synth` mutates them, each with the block that restores it, no tests run;
+# never a line a held-out gold patch edits. 0 turns them off.
+REPAIR_DRILLS=${REPAIR_DRILLS:-6000}
+DRILL_SHARE=${DRILL_SHARE:-0.5}
 RL_STEPS=${RL_STEPS:-4}
 EXTRA_SFT_STEPS=${EXTRA_SFT_STEPS:-8}   # SFT+ : SFT trained on for about the model time RL took
 HELD_OUT_EVERY=${HELD_OUT_EVERY:-4}
@@ -98,7 +103,8 @@ for seed in $SEEDS; do
     sft_from=$W/sparse
     if [ "$SHORT_SFT_STEPS" -gt 0 ]; then
         [ -f "$W/sft-short-$seed/model.safetensors" ] || stage "sft-short-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --prompt-context "$PROMPT_SHORT" \
-            --from "$W/sparse" --out "$W/sft-short-$seed" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every 100 --seed "$seed"
+            --from "$W/sparse" --out "$W/sft-short-$seed" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every 100 --seed "$seed" \
+            --repair-drills "$REPAIR_DRILLS" --drill-share "$DRILL_SHARE"
         sft_from=$W/sft-short-$seed
     fi
     [ -f "$W/sft-$seed/model.safetensors" ] || stage "sft-$seed" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$sft_from" --out "$W/sft-$seed" \
@@ -119,7 +125,8 @@ first=${SEEDS%% *}
 dense_from=$W/dense
 if [ "$SHORT_SFT_STEPS" -gt 0 ]; then
     [ -f "$W/dense-sft-short-$first/model.safetensors" ] || stage "dense-sft-short-$first" sft "${COMMON[@]}" "${PROMPT[@]}" --prompt-context "$PROMPT_SHORT" \
-        --from "$W/dense" --out "$W/dense-sft-short-$first" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every "$SHORT_SFT_STEPS" --seed "$first"
+        --from "$W/dense" --out "$W/dense-sft-short-$first" --steps "$SHORT_SFT_STEPS" --batch 4 --lr 1e-3 --eval-every "$SHORT_SFT_STEPS" --seed "$first" \
+        --repair-drills "$REPAIR_DRILLS" --drill-share "$DRILL_SHARE"
     dense_from=$W/dense-sft-short-$first
 fi
 [ -f "$W/dense-sft-$first/model.safetensors" ] || stage "dense-sft-$first" sft "${COMMON[@]}" "${PROMPT[@]}" --from "$dense_from" --out "$W/dense-sft-$first" \

@@ -1,8 +1,8 @@
 // Repair drills: SFT examples made from the training repositories' own code, no test run needed.
 // A drill mutates one line of a source file at a training task's base commit the way `forge
 // synth` mutates code (an inverted condition, a flipped comparison or boolean, an off-by-one
-// index, swapped arguments), shows the mutated file through the same retrieval prompt real tasks
-// get, and targets the SEARCH/REPLACE block that restores the line. Real validated tasks are a
+// index, swapped arguments, a statement or return removed), shows the mutated file through the
+// same retrieval prompt real tasks get, and targets the SEARCH/REPLACE block that restores it. Real validated tasks are a
 // few hundred per repository; drills are as many as the code has lines, so a small policy sees
 // the repair patterns (find the odd line, write it back as it was) thousands of times.
 //
@@ -156,7 +156,7 @@ public enum LineMutation: String, CaseIterable, Sendable {
         return (0..<match.numberOfRanges).map { Range(match.range(at: $0), in: line).map { String(line[$0]) } ?? "" }
     }
 
-    /// The first match of `pattern` that lies wholly outside string literals.
+    /// The first match of `expression` that lies wholly outside string literals.
     static func codeRange(_ expression: NSRegularExpression, in line: String, mask: [Bool]) -> Range<String.Index>? {
         for match in expression.matches(in: line, range: NSRange(line.startIndex..., in: line)) {
             guard let range = Range(match.range, in: line) else { continue }
