@@ -13,6 +13,7 @@ import Foundation
 import Basics
 import Evaluation
 import Git
+import Model
 import Store
 
 /// One-line mutations of Python code, each undone by a one-line fix: a line changed, or (as
@@ -194,6 +195,26 @@ public struct RepairDrillSettings: Codable, Sendable, Equatable {
     public init(count: Int, share: Double) { self.count = count; self.share = share }
 }
 
+/// One drill: its SFT example, the prompt it was built from, and the file before and after the
+/// mutation, so that a generated response can be checked for restoring the file.
+public struct RepairDrill: Sendable {
+    public var example: SFTExample
+    public var prompt: TaskPrompt
+    public var path: String
+    public var mutated: [UInt8]
+    public var original: [UInt8]
+    /// The mutation's name (`invert_condition`, …).
+    public var kind: String
+
+    /// Whether `response` (tokens, <|endoftext|> optional) edits the mutated file back to the original, and nothing else.
+    public func restores(_ response: [Int], tokenizer: Tokenizer, endToken: Int) -> Bool {
+        let body = response.last == endToken ? Array(response.dropLast()) : response
+        guard let text = try? tokenizer.decodeText(body), let blocks = try? EditFormat.parse(text),
+              let edits = try? EditFormat.apply(blocks, read: { $0 == path ? mutated : nil }) else { return false }
+        return edits.count == 1 && edits[0].path == path && edits[0].new == original
+    }
+}
+
 public enum RepairDrills {
     /// A mutable line of `text`: 0-based index, and the function it sits in (name, `def` line index).
     struct Site { var line: Int; var function: String; var definition: Int }
@@ -253,10 +274,10 @@ public enum RepairDrills {
         return lines
     }
 
-    /// Up to `settings.count` drills from the files at the mined training tasks' base commits, as
-    /// SFT examples whose prompt shows the mutated line; deterministic in `seed`.
+    /// Up to `settings.count` drills from the files at the mined training tasks' base commits, each
+    /// with a prompt that shows the mutated line; deterministic in `seed`.
     public static func examples(settings: RepairDrillSettings, training: [TaskRecord], heldOut: [TaskRecord], builder: PromptBuilder,
-                                seed: UInt64) throws -> [SFTExample] {
+                                seed: UInt64) throws -> [RepairDrill] {
         let forbidden = heldOutLines(heldOut)
         var commits: [(task: TaskRecord, files: [String])] = []
         for (_, tasks) in Dictionary(grouping: training.filter { $0.synthesisStrategy == nil }, by: \.repo).sorted(by: { $0.key < $1.key }) {
@@ -271,7 +292,7 @@ public enum RepairDrills {
         guard !commits.isEmpty, settings.count > 0 else { return [] }
         var random = SamplerRandom(seed: seed)
         func pick(_ count: Int) -> Int { Int(random.next() % UInt64(count)) }
-        var examples: [SFTExample] = [], attempts = 0
+        var examples: [RepairDrill] = [], attempts = 0
         var files: [String: (text: String, sites: [Site])?] = [:]   // by commit and path: drills draw from them again and again
         while examples.count < settings.count && attempts < settings.count * 20 {
             attempts += 1
@@ -309,8 +330,22 @@ public enum RepairDrills {
             drill.synthesisStrategy = "drill:\(mutation.rawValue)"
             let prompt = try builder.prompt(for: drill, overlay: overlay)
             guard builder.showsEditSite(blocks, in: prompt) else { continue }
-            examples.append(SFTExample(instanceID: drill.instanceID, prompt: prompt.tokens, target: target, siteShown: true))
+            examples.append(RepairDrill(example: SFTExample(instanceID: drill.instanceID, prompt: prompt.tokens, target: target, siteShown: true),
+                                        prompt: prompt, path: path, mutated: Array(mutated.utf8), original: Array(text.utf8), kind: mutation.rawValue))
         }
         return examples
+    }
+
+    /// How many of `drills` the model restores, greedy, its SEARCH blocks grounded as in `agent solve`.
+    public static func restored(model: Transformer, drills: [RepairDrill], builder: PromptBuilder) throws -> Int {
+        let session = InferenceSession(model: model)
+        var count = 0
+        for drill in drills {
+            let response = try session.generate(prompt: drill.example.prompt, maxNewTokens: builder.settings.maxResponseTokens,
+                                                settings: SamplingSettings(temperature: 0), seed: 0, stopToken: builder.endToken,
+                                                constraint: builder.responseConstraint(for: drill.prompt))
+            if drill.restores(response.map(\.token), tokenizer: builder.tokenizer, endToken: builder.endToken) { count += 1 }
+        }
+        return count
     }
 }

@@ -148,12 +148,13 @@ public enum SFTStage {
             try RepairDrills.examples(settings: $0, training: settings.split.supervised(valid), heldOut: settings.split.heldOut(tasks),
                                       builder: builder, seed: settings.seed)
         } ?? []
-        // One drill in 20 (64 at most) is kept back: its loss says whether the repair skill generalises to lines not drilled.
-        let drillCheck = Array(allDrills.suffix(allDrills.count >= 20 ? min(64, allDrills.count / 20) : 0))
-        let drills = Array(allDrills.dropLast(drillCheck.count))
+        // One drill in 20 (64 at most) is kept back: its loss, and how many of them the final model
+        // restores, say whether the repair skill generalises to lines not drilled.
+        let keptBack = Array(allDrills.suffix(allDrills.count >= 20 ? min(64, allDrills.count / 20) : 0))
+        let drillCheck = keptBack.map(\.example)
+        let drills = allDrills.dropLast(keptBack.count).map(\.example)
         if let drillSettings = settings.repairDrills {
-            let kinds = Dictionary(grouping: allDrills, by: { $0.instanceID.split(separator: "-").last.map(String.init) ?? "" })
-                .map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+            let kinds = Dictionary(grouping: allDrills, by: \.kind).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
             report("sft: \(allDrills.count) repair drills (\(kinds)), \(drillCheck.count) kept back, \(Int((drillSettings.share * 100).rounded()))% of each batch")
         }
         let padding = tokenizer.id(ofSpecialToken: SpecialTokens.padding)!
@@ -208,6 +209,11 @@ public enum SFTStage {
             }
             return line
         }, report: { line in if line["validation_loss"] != nil || line["step"] == Double(settings.steps) { report(LanguageStages.describe(line)) } })
+        if !keptBack.isEmpty {
+            let restored = try RepairDrills.restored(model: model, drills: keptBack, builder: builder)
+            try folder.append(["step": Double(settings.steps), "drills_restored": Double(restored) / Double(keptBack.count)])
+            report("sft: the model restores \(restored) of \(keptBack.count) kept-back drills (greedy, grounded)")
+        }
         try model.save(to: folder.finalModelURL, extraMetadata: ["stage": "sft", "tokenizer": "tokenizer.json"])
         return model
     }

@@ -132,9 +132,9 @@ final class RepairDrillTests: XCTestCase {
         let drills = try RepairDrills.examples(settings: RepairDrillSettings(count: 40, share: 0.5), training: [mined, mutant], heldOut: [heldOut],
                                                builder: builder, seed: 7)
         XCTAssertEqual(drills.count, 40)
-        XCTAssertGreaterThanOrEqual(Set(drills.map { $0.instanceID.split(separator: "-").last! }).count, 6, "several kinds of mutation")
+        XCTAssertGreaterThanOrEqual(Set(drills.map(\.kind)).count, 6, "several kinds of mutation")
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        for drill in drills {
+        for drill in drills.map(\.example) {
             let blocks = try EditFormat.parse(try tokenizer.decodeText(Array(drill.target.dropLast())))
             XCTAssertEqual(blocks.count, 1, drill.instanceID)
             let block = try XCTUnwrap(blocks.first)
@@ -153,6 +153,16 @@ final class RepairDrillTests: XCTestCase {
             XCTAssertEqual(sites.count, 1, drill.instanceID)
             if let site = sites.first {
                 XCTAssertNotEqual(lines[site].trimmingCharacters(in: .whitespaces), "if value is None:", "\(drill.instanceID) mutates a held-out line")
+            }
+        }
+        // A response restores a drill when it edits the mutant back to the original file, and only then.
+        for drill in drills.prefix(8) {
+            XCTAssertTrue(drill.restores(drill.example.target, tokenizer: tokenizer, endToken: builder.endToken), drill.example.instanceID)
+            let block = try EditFormat.parse(try tokenizer.decodeText(Array(drill.example.target.dropLast())))[0]
+            let unchanged = EditBlock(path: block.path, search: block.search, replace: block.search)
+            let elsewhere = EditBlock(path: "pkg/other.py", search: block.search, replace: block.replace)
+            for wrong in [unchanged, elsewhere] {
+                XCTAssertFalse(drill.restores(tokenizer.encode(EditFormat.render([wrong])), tokenizer: tokenizer, endToken: builder.endToken))
             }
         }
         // Only mined tasks' commits are read: with none, there are no drills.
