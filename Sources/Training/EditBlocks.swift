@@ -153,7 +153,9 @@ public enum EditFormat {
     /// block per hunk, its context trimmed to the fewest lines (at least one where the file
     /// has any) that keep SEARCH unique in the file, so targets stay short. Deletions, renames
     /// and binary files have no block form and throw.
-    public static func blocks(fromUnifiedDiff patch: String, read: (String) throws -> [UInt8]?) throws -> [EditBlock] {
+    /// Each hunk's SEARCH keeps at least `leastContext` lines of context on each side, more where
+    /// it would not be unique in the file.
+    public static func blocks(fromUnifiedDiff patch: String, read: (String) throws -> [UInt8]?, leastContext: Int = 1) throws -> [EditBlock] {
         var blocks: [EditBlock] = []
         for section in PatchText.sections(of: patch) {
             guard let path = section.newPath, section.oldPath == nil || section.oldPath == path else {
@@ -164,7 +166,7 @@ public enum EditFormat {
             }
             let original = String(decoding: try read(path) ?? [], as: UTF8.self)
             for hunk in hunks(section.text) {
-                blocks.append(trimmedBlock(path: path, hunk: hunk, in: original))
+                blocks.append(trimmedBlock(path: path, hunk: hunk, in: original, leastContext: leastContext))
             }
         }
         guard !blocks.isEmpty else { throw EditFormatError(line: nil, message: "the patch has no text hunks") }
@@ -279,7 +281,7 @@ public enum EditFormat {
         }
     }
 
-    static func trimmedBlock(path: String, hunk: Hunk, in original: String) -> EditBlock {
+    static func trimmedBlock(path: String, hunk: Hunk, in original: String, leastContext: Int = 1) -> EditBlock {
         let firstChange = hunk.lines.firstIndex { $0.kind != " " } ?? 0
         let lastChange = hunk.lines.lastIndex { $0.kind != " " } ?? hunk.lines.count - 1
         let leading = firstChange, trailing = hunk.lines.count - 1 - lastChange
@@ -294,7 +296,7 @@ public enum EditFormat {
         }
         if original.isEmpty { return block(context: 0) }
         let most = max(leading, trailing)
-        for context in 1...max(1, most) {
+        for context in min(leastContext, most)...max(leastContext, most) {
             let candidate = block(context: context)
             if !candidate.search.isEmpty && occurrences(of: candidate.search, in: original) == 1 { return candidate }
         }

@@ -322,7 +322,7 @@ public enum RepairDrills {
             let fix = "diff --git a/\(path) b/\(path)\n--- a/\(path)\n+++ b/\(path)\n" + hunk
             let overlay = [path: Array(mutated.utf8)]
             let read: (String) throws -> [UInt8]? = { try overlay[$0] ?? builder.reader(for: task)($0) }
-            guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: fix, read: read), let target = builder.target(from: blocks) else { continue }
+            guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: fix, read: read, leastContext: builder.settings.searchContext ?? 1), let target = builder.target(from: blocks) else { continue }
             var drill = task
             drill.instanceID = "drill-\(examples.count)-\(mutation.rawValue)"
             drill.problemStatement = statement(path: path, function: site.function, definitionLine: site.definition + 1, seed: random.next())

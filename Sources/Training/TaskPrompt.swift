@@ -25,6 +25,10 @@ public struct PromptSettings: Codable, Sendable, Equatable {
     /// at 4K costs ~4× a 1K step: a short-prompt SFT teaches the edit format and copying cheaply
     /// (retrieval still shows the lines the failure names), then SFT at full length follows.
     public var promptContext: Int?
+    /// Context lines an SFT target's SEARCH block keeps around its changed lines at least (nil: 1);
+    /// more are added where the block would not be unique. nil rather than 1, so run folders
+    /// written before the option still resume.
+    public var searchContext: Int?
 
     public init(mode: ContextMode = .oracle, maxFiles: Int = 2, maxStatementTokens: Int = 160, maxResponseTokens: Int = 160,
                 promptContext: Int? = nil) {
@@ -228,7 +232,7 @@ public final class PromptBuilder {
 
     /// The gold patch as SEARCH/REPLACE blocks; nil when it has no block form.
     public func goldBlocks(for task: TaskRecord) throws -> [EditBlock]? {
-        try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task))
+        try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task), leastContext: settings.searchContext ?? 1)
     }
 
     /// The gold patch as SEARCH/REPLACE blocks, tokenised and ended by <|endoftext|>; nil when it

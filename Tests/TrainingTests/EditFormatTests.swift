@@ -127,6 +127,20 @@ final class EditFormatTests: XCTestCase {
         let short = try EditFormat.blocks(fromUnifiedDiff: oneLine, read: read(["textkit/words.py": words]))
         XCTAssertEqual(short, [EditBlock(path: "textkit/words.py", search: "    for word in text.split():\n        if len(word) > len(best):\n            best = word\n",
                                          replace: "    for word in text.split():\n        if len(word) >= len(best):\n            best = word\n")])
+        // With no context asked for, a unique changed line is the whole SEARCH; a pure insertion
+        // still needs a line to anchor it, and a line that is not unique gets context until it is.
+        XCTAssertEqual(try EditFormat.blocks(fromUnifiedDiff: oneLine, read: read(["textkit/words.py": words]), leastContext: 0),
+                       [EditBlock(path: "textkit/words.py", search: "        if len(word) > len(best):\n", replace: "        if len(word) >= len(best):\n")])
+        let inserted = try TextDiff.unified(path: "textkit/words.py", old: Array(words.utf8),
+                                            new: Array(words.replacingOccurrences(of: "            best = word\n", with: "            best = word\n            seen += 1\n").utf8))
+        let insertion = try XCTUnwrap(try EditFormat.blocks(fromUnifiedDiff: inserted, read: read(["textkit/words.py": words]), leastContext: 0).first)
+        XCTAssertFalse(insertion.search.isEmpty)
+        XCTAssertEqual(String(decoding: try EditFormat.apply([insertion], read: read(["textkit/words.py": words]))[0].new, as: UTF8.self),
+                       words.replacingOccurrences(of: "            best = word\n", with: "            best = word\n            seen += 1\n"))
+        let twice = "a = 1\nb = 2\na = 1\nc = 3\n"
+        let repeated = try TextDiff.unified(path: "t.py", old: Array(twice.utf8), new: Array("a = 1\nb = 2\na = 2\nc = 3\n".utf8))
+        XCTAssertEqual(try EditFormat.blocks(fromUnifiedDiff: repeated, read: read(["t.py": twice]), leastContext: 0),
+                       [EditBlock(path: "t.py", search: "b = 2\na = 1\nc = 3\n", replace: "b = 2\na = 2\nc = 3\n")])
         // A file without a final newline keeps lacking it.
         let bare = "x = 1\ny = 2"
         let patch = try TextDiff.unified(path: "b.py", old: Array(bare.utf8), new: Array("x = 1\ny = 3".utf8))
