@@ -65,14 +65,21 @@ public enum TestPaths {
                                                    "pyproject.toml"]
     static let testDirectories: Set<String> = ["test", "tests", "testing", "t"]
 
-    /// Tests and what runs them: a test directory, test_*.py / *_test.py, conftest, pytest/tox config.
+    /// Tests and what runs them: a test directory (tests/, tests_functional/, integration_tests/),
+    /// test_*.py / *_test.py, conftest, pytest/tox config.
     public static func isTestOrInfrastructure(_ path: String) -> Bool {
         let components = path.split(separator: "/").map(String.init)
         guard let name = components.last else { return false }
         if infrastructureNames.contains(name) { return true }
-        if components.dropLast().contains(where: { testDirectories.contains($0.lowercased()) }) { return true }
+        if components.dropLast().contains(where: isTestDirectory) { return true }
         let stem = (name as NSString).deletingPathExtension.lowercased()
         return stem.hasPrefix("test_") || stem.hasSuffix("_test") || stem.hasSuffix("_tests") || stem == "tests"
+    }
+
+    static func isTestDirectory(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return testDirectories.contains(lowered) || ["test_", "tests_"].contains(where: lowered.hasPrefix)
+            || ["_test", "_tests"].contains(where: lowered.hasSuffix)
     }
 
     /// Whether a unified diff edits any test or test infrastructure file.

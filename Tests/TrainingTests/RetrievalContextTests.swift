@@ -28,10 +28,12 @@ final class RetrievalContextTests: XCTestCase {
 
     func testTestPathsCoverTestsAndInfrastructureOnly() {
         for path in ["tests/test_upload.py", "src/pkg/tests/helpers.py", "test_cli.py", "pkg/cli_test.py", "conftest.py", "src/conftest.py",
-                     "tox.ini", "pytest.ini", "pyproject.toml", "noxfile.py"] {
+                     "tox.ini", "pytest.ini", "pyproject.toml", "noxfile.py", "tests_functional/issues/705_flask/app.py",
+                     "integration_tests/run.py", "src/pkg/test_data/sample.py"] {
             XCTAssertTrue(TestPaths.isTestOrInfrastructure(path), path)
         }
-        for path in ["src/pkg/upload.py", "src/pkg/testing_utils_helper.py", "docs/contest.py", "src/pkg/attest.py"] {
+        for path in ["src/pkg/upload.py", "src/pkg/testing_utils_helper.py", "docs/contest.py", "src/pkg/attest.py", "src/attest_tools/sign.py",
+                     "src/pytest_plugin/hooks.py", "src/latest/main.py"] {
             XCTAssertFalse(TestPaths.isTestOrInfrastructure(path), path)
         }
         let touchesTest = "diff --git a/tests/test_upload.py b/tests/test_upload.py\n--- a/tests/test_upload.py\n+++ b/tests/test_upload.py\n@@ -1 +1 @@\n-a\n+b\n"
