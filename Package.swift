@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Model", dependencies: ["Tensor", "Basics"]),
         // Stage 4: training the policy on tasks — pretrain, DSA warm-up and sparse stages, SFT, GRPO.
-        .target(name: "Training", dependencies: ["Model", "Basics", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports"]),
+        .target(name: "Training", dependencies: ["Model", "Basics", "Tensor", "Store", "Git", "Evaluation", "Environments", "Reports", "PathRules"]),
 
         // Past one machine: Slurm job arrays and Kubernetes Indexed Jobs over `--shard i/N` steps,
         // with a merge job per step. Writes files for existing schedulers; schedules nothing itself.

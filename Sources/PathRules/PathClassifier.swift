@@ -30,7 +30,7 @@ public enum PathClassifier {
         let components = path.split(separator: "/").map(String.init)
         guard let name = components.last else { return .code }
         let directories = components.dropLast()
-        if directories.contains(where: { testDirectories.contains($0.lowercased()) }) || isTestFileName(name) {
+        if directories.contains(where: isTestDirectory) || isTestFileName(name) {
             return .test
         }
         if let first = directories.first, docDirectories.contains(first.lowercased()) { return .other }
@@ -46,6 +46,14 @@ public enum PathClassifier {
             return .other
         }
         return .code
+    }
+
+    /// A directory of tests by its name: `tests`, `spec`, `testdata`, … and the compound names
+    /// projects give suites (`tests_functional`, `test_utils`, `integration_tests`).
+    public static func isTestDirectory(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return testDirectories.contains(lowered) || ["test_", "tests_"].contains(where: lowered.hasPrefix)
+            || ["_test", "_tests"].contains(where: lowered.hasSuffix)
     }
 
     public static func isTestFileName(_ name: String) -> Bool {

@@ -8,6 +8,7 @@
 //     so that no held-out mutation site (nor its siblings at the same commit) is trained on.
 import Foundation
 import Evaluation
+import PathRules
 import Store
 
 /// A file named in failing-test output, with the line numbers named for it, in order of appearance.
@@ -63,7 +64,6 @@ public enum TracebackFiles {
 public enum TestPaths {
     static let infrastructureNames: Set<String> = ["conftest.py", "pytest.ini", "tox.ini", "noxfile.py", "setup.cfg", ".coveragerc",
                                                    "pyproject.toml"]
-    static let testDirectories: Set<String> = ["test", "tests", "testing", "t"]
 
     /// Tests and what runs them: a test directory (tests/, tests_functional/, integration_tests/),
     /// test_*.py / *_test.py, conftest, pytest/tox config.
@@ -76,11 +76,8 @@ public enum TestPaths {
         return stem.hasPrefix("test_") || stem.hasSuffix("_test") || stem.hasSuffix("_tests") || stem == "tests"
     }
 
-    static func isTestDirectory(_ name: String) -> Bool {
-        let lowered = name.lowercased()
-        return testDirectories.contains(lowered) || ["test_", "tests_"].contains(where: lowered.hasPrefix)
-            || ["_test", "_tests"].contains(where: lowered.hasSuffix)
-    }
+    /// The miner's and the evaluator's rule (`PathClassifier`), plus Perl-style `t/`.
+    static func isTestDirectory(_ name: String) -> Bool { name.lowercased() == "t" || PathClassifier.isTestDirectory(name) }
 
     /// Whether a unified diff edits any test or test infrastructure file.
     public static func patchTouchesTests(_ diff: String) -> Bool {
