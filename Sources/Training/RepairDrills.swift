@@ -59,7 +59,7 @@ public enum LineMutation: String, CaseIterable, Sendable {
     static func isWholeStatement(at index: Int, of lines: [String]) -> Bool {
         let line = lines[index], trimmed = line.trimmingCharacters(in: .whitespaces)
         let mask = codeMask(line)
-        guard !trimmed.isEmpty, !zip(line, mask).contains(where: { $0 == "#" && $1 }), balanced(line),
+        guard !trimmed.isEmpty, !hasComment(line, mask: mask), balanced(line),
               let last = trimmed.last, !":,([{\\".contains(last), let first = trimmed.first, !")]}.".contains(first) else { return false }
         let previous = lines[..<index].last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.trimmingCharacters(in: .whitespaces)
         if let previous, let end = previous.last, ",([{\\".contains(end) { return false }
@@ -89,7 +89,7 @@ public enum LineMutation: String, CaseIterable, Sendable {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         // Comments, and lines with one (a mutation inside it would be no mutation), stay.
         let mask = Self.codeMask(line)
-        guard !trimmed.isEmpty, !zip(line, mask).contains(where: { $0 == "#" && $1 }) else { return nil }
+        guard !trimmed.isEmpty, !Self.hasComment(line, mask: mask) else { return nil }
         let mutated: String?
         switch self {
         case .invertCondition:
@@ -138,6 +138,9 @@ public enum LineMutation: String, CaseIterable, Sendable {
         }
         return mask
     }
+
+    /// Whether `line` holds a comment (a `#` outside string literals).
+    static func hasComment(_ line: String, mask: [Bool]) -> Bool { zip(line, mask).contains { $0 == "#" && $1 } }
 
     static func isCode(utf16Offset: Int, in line: String, mask: [Bool]) -> Bool {
         let index = String.Index(utf16Offset: utf16Offset, in: line)
@@ -293,7 +296,7 @@ public enum RepairDrills {
         var random = SamplerRandom(seed: seed)
         func pick(_ count: Int) -> Int { Int(random.next() % UInt64(count)) }
         var examples: [RepairDrill] = [], attempts = 0
-        var files: [String: (text: String, sites: [Site])?] = [:]   // by commit and path: drills draw from them again and again
+        var files: [String: (bytes: [UInt8], lines: [String], sites: [Site])?] = [:]   // by commit and path: drills draw from them again and again
         while examples.count < settings.count && attempts < settings.count * 20 {
             attempts += 1
             let (task, paths) = commits[pick(commits.count)]
@@ -301,11 +304,11 @@ public enum RepairDrills {
             if files[key] == nil {
                 files[key] = try builder.reader(for: task)(path).map { bytes in
                     let text = String(decoding: bytes, as: UTF8.self)
-                    return (text, sites(in: text))
+                    return (Array(text.utf8), text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init), sites(in: text))
                 }
             }
-            guard let (text, sites) = files[key]!, !sites.isEmpty else { continue }
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            guard case let (originalBytes, fileLines, sites)? = files[key]!, !sites.isEmpty else { continue }
+            var lines = fileLines
             let site = sites[pick(sites.count)]
             let original = lines[site.line]
             guard !forbidden.contains(original.trimmingCharacters(in: .whitespaces)) else { continue }
@@ -320,8 +323,8 @@ public enum RepairDrills {
             lines.replaceSubrange(site.line...site.line, with: mutant)
             let mutated = lines.joined(separator: "\n")
             let fix = "diff --git a/\(path) b/\(path)\n--- a/\(path)\n+++ b/\(path)\n" + hunk
-            let overlay = [path: Array(mutated.utf8)]
-            let read: (String) throws -> [UInt8]? = { try overlay[$0] ?? builder.reader(for: task)($0) }
+            let mutatedBytes = Array(mutated.utf8), overlay = [path: mutatedBytes]
+            let read: (String) -> [UInt8]? = { overlay[$0] }   // the fix's diff names only the drill's file
             guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: fix, read: read, leastContext: builder.settings.searchContext ?? 1), let target = builder.target(from: blocks) else { continue }
             var drill = task
             drill.instanceID = "drill-\(examples.count)-\(mutation.rawValue)"
@@ -331,7 +334,7 @@ public enum RepairDrills {
             let prompt = try builder.prompt(for: drill, overlay: overlay)
             guard builder.showsEditSite(blocks, in: prompt) else { continue }
             examples.append(RepairDrill(example: SFTExample(instanceID: drill.instanceID, prompt: prompt.tokens, target: target, siteShown: true),
-                                        prompt: prompt, path: path, mutated: Array(mutated.utf8), original: Array(text.utf8), kind: mutation.rawValue))
+                                        prompt: prompt, path: path, mutated: mutatedBytes, original: originalBytes, kind: mutation.rawValue))
         }
         return examples
     }
