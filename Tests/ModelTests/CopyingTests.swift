@@ -108,7 +108,9 @@ final class CopyingTests: XCTestCase {
     /// Copying a span no run of three tokens pins down: 160 random tokens of a vocabulary of 6,
     /// so even the trigram before a source recurs. A copy head that follows its own pointer
     /// keeps going where the copy holds (0.46 nats after 200 steps); without it each step
-    /// matches afresh and the copy is barely better than a guess (1.78; ln 6 = 1.79).
+    /// matches afresh and the copy is barely better than a guess (1.78; ln 6 = 1.79). The
+    /// following loss is not bit-stable across runs (OpenBLAS's threaded sums): it ranged
+    /// 0.27–0.49 of the fresh one over seven runs, so the bound is 0.65, still far below a guess.
     func testFollowingCopyHeadKeepsAHeldCopy() throws {
         func copyLoss(copyFollow: Bool) throws -> Float {
             try Self.farBackCopyLoss(TransformerConfig(layers: 1, dModel: 32, heads: 2, headDim: 16, copyDim: 16, copyNgram: 3, copyFollow: copyFollow,
@@ -116,6 +118,6 @@ final class CopyingTests: XCTestCase {
         }
         let following = try copyLoss(copyFollow: true), fresh = try copyLoss(copyFollow: false)
         print("copy loss of a long ambiguous copy: \(following) following the pointer, \(fresh) matching afresh")
-        XCTAssertLessThan(following, 0.5 * fresh, "following the pointer does not hold the copy")
+        XCTAssertLessThan(following, 0.65 * fresh, "following the pointer does not hold the copy")
     }
 }
