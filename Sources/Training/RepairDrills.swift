@@ -325,7 +325,7 @@ public enum RepairDrills {
             let fix = "diff --git a/\(path) b/\(path)\n--- a/\(path)\n+++ b/\(path)\n" + hunk
             let mutatedBytes = Array(mutated.utf8), overlay = [path: mutatedBytes]
             let read: (String) -> [UInt8]? = { overlay[$0] }   // the fix's diff names only the drill's file
-            guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: fix, read: read, leastContext: builder.settings.searchContext ?? 1), let target = builder.target(from: blocks) else { continue }
+            guard let blocks = try? EditFormat.blocks(fromUnifiedDiff: fix, read: read, leastContext: builder.settings.leastSearchContext), let target = builder.target(from: blocks) else { continue }
             var drill = task
             drill.instanceID = "drill-\(examples.count)-\(mutation.rawValue)"
             drill.problemStatement = statement(path: path, function: site.function, definitionLine: site.definition + 1, seed: random.next())

@@ -29,6 +29,9 @@ public struct PromptSettings: Codable, Sendable, Equatable {
     /// more are added where the block would not be unique. nil rather than 1, so run folders
     /// written before the option still resume.
     public var searchContext: Int?
+    public static let defaultSearchContext = 1
+    /// The context lines SEARCH blocks keep at least: `searchContext`, or the default.
+    public var leastSearchContext: Int { searchContext ?? Self.defaultSearchContext }
 
     public init(mode: ContextMode = .oracle, maxFiles: Int = 2, maxStatementTokens: Int = 160, maxResponseTokens: Int = 160,
                 promptContext: Int? = nil) {
@@ -232,7 +235,7 @@ public final class PromptBuilder {
 
     /// The gold patch as SEARCH/REPLACE blocks; nil when it has no block form.
     public func goldBlocks(for task: TaskRecord) throws -> [EditBlock]? {
-        try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task), leastContext: settings.searchContext ?? 1)
+        try? EditFormat.blocks(fromUnifiedDiff: task.patch, read: try reader(for: task), leastContext: settings.leastSearchContext)
     }
 
     /// The gold patch as SEARCH/REPLACE blocks, tokenised and ended by <|endoftext|>; nil when it

@@ -209,7 +209,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Files shown at most.") var maxFiles = 2
         @Option(help: "Tokens of the response (generation length, SFT target cap).") var maxResponseTokens = 160
         @Option(help: "Prompt + response tokens at most (default: the model's context), e.g. a cheap short-prompt SFT before SFT at full length.") var promptContext: Int?
-        @Option(help: "Context lines an SFT target's SEARCH block keeps around the changed lines at least (more where needed to make it unique); 0 starts a one-line fix's SEARCH at the line itself.") var searchContext = 1
+        @Option(help: "Context lines an SFT target's SEARCH block keeps around the changed lines at least (more where needed to make it unique); 0 starts a one-line fix's SEARCH at the line itself.") var searchContext = PromptSettings.defaultSearchContext
         @Option(help: "Hold out one task in N (by a stable hash of its id) for measuring.") var heldOutEvery = 5
         @Option(help: "Keep one training task in N from SFT for RL only (by a second hash; 0: SFT and RL share them).") var rlOnlyEvery = 0
         @Option(help: "What the held-out split hashes: task (the instance id) or family (source commit and edited files, so a held-out task's siblings are held out too).") var splitBy: SplitKey = .task
@@ -242,7 +242,7 @@ struct TrainCommand: ParsableCommand {
 
         var prompt: PromptSettings {
             var settings = PromptSettings(mode: contextMode, maxFiles: maxFiles, maxResponseTokens: maxResponseTokens, promptContext: promptContext)
-            settings.searchContext = searchContext == 1 ? nil : searchContext
+            settings.searchContext = searchContext == PromptSettings.defaultSearchContext ? nil : searchContext
             return settings
         }
     }
